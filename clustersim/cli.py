@@ -1,0 +1,113 @@
+"""Command line: argument parsing, exit codes and terminal output only.
+
+``python -m clustersim SCENARIO [flags]`` runs a scenario; ``validate`` and ``schema`` are
+sub-commands. Any ClusterSimError prints its one-line message(s) on stderr and exits 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from clustersim.errors import ClusterSimError
+
+SUBCOMMANDS = ("run", "validate", "schema")
+HEADLINE_PREFIXES = ("nodes.availability", "nodes.up_mean", "nodes.failures", "nodes.outage_mean_hours",
+                     "repair.", "capacity.", "spares.")
+
+
+def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", type=Path, help="scenario TOML file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a scenario key with a TOML value, e.g. repair.crews=8")
+    parser.add_argument("--replications", type=int, metavar="N", help="replications to run")
+    parser.add_argument("--seed", type=int, metavar="N", help="base random seed")
+    parser.add_argument("--engine", choices=["simpy", "fast"], help="simulation engine")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clustersim", description="Simulate an AI cluster under failure.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a scenario (the default command)")
+    _add_scenario_args(run)
+    run.add_argument("--out", type=Path, metavar="DIR", help="write results into DIR (default results/<name>/<time>/)")
+    run.add_argument("--events", action="store_true", help="also write the state-change log as events.parquet")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    validate = sub.add_parser("validate", help="check a scenario file and print its resolved form")
+    _add_scenario_args(validate)
+    validate.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    from clustersim.scenario import load_scenario
+
+    overrides = list(args.overrides)
+    for flag, key in (("replications", "simulation.replications"), ("seed", "simulation.seed")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    if args.engine is not None:
+        overrides.append(f'simulation.engine="{args.engine}"')
+    return load_scenario(args.scenario, overrides)
+
+
+def _default_out(name: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    out = Path("results") / name / stamp
+    suffix = 1
+    while out.exists():
+        out, suffix = Path("results") / name / f"{stamp}-{suffix}", suffix + 1
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from clustersim.engine.runner import replication_runner
+    from clustersim.report.results import write_results
+    from clustersim.report.terminal import Terminal
+    from clustersim.run import run_scenario
+
+    scenario = _load(args)
+    replication_runner(scenario)  # refuse an unavailable engine before any work
+    out = args.out or _default_out(scenario.name)
+    terminal = Terminal(quiet=args.quiet)
+    with terminal.progress(scenario.name, scenario.simulation.replications) as advance:
+        result = run_scenario(scenario, keep_logs=args.events, progress=advance)
+    write_results(out, result, with_events=args.events)
+    terminal.show_summary(result, out)
+    return 0 if result.complete else 130
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from clustersim.scenario import dump_scenario_toml
+
+    scenario = _load(args)
+    if not args.quiet:
+        sys.stdout.write(dump_scenario_toml(scenario))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from clustersim.scenario import Scenario
+
+    schema = Scenario.model_json_schema(mode="validation")
+    sys.stdout.write(json.dumps(schema, indent=2) + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in SUBCOMMANDS and not argv[0].startswith("-"):
+        argv.insert(0, "run")
+    args = build_parser().parse_args(argv)
+    handler = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema}[args.command]
+    try:
+        return handler(args)
+    except ClusterSimError as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("clustersim: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,294 @@
+"""Time distributions of the scenario schema: validated, self-describing, able to sample.
+
+Every distribution is a frozen pydantic model tagged by ``dist``; it knows its mean and
+variance in hours (for analytic checks and reports) and builds a fast sampler bound to a
+``numpy.random.Generator``. Parameters are given by mean (and shape or cv) because that is how
+people think about failures; the conversions to the textbook parameters live here only.
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Callable, Literal, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationInfo, field_validator, model_validator
+
+from clustersim.quantities import Duration, PositiveDuration
+from clustersim.units import HOURS_PER_UNIT
+
+HOURS_PER_YEAR = HOURS_PER_UNIT["y"]
+
+Sampler = Callable[[], float]
+
+
+class _Dist(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @property
+    def mean_hours(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def variance_hours2(self) -> float:
+        raise NotImplementedError
+
+    def sampler(self, rng: np.random.Generator) -> Sampler:
+        """A zero-argument callable drawing one value in hours from ``rng``."""
+        raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` independent draws in hours (vectorised where numpy allows)."""
+        draw = self.sampler(rng)
+        return np.array([draw() for _ in range(size)])
+
+    @property
+    def is_exponential(self) -> bool:
+        return False
+
+
+class Exponential(_Dist):
+    """Memoryless; by ``mean`` or by ``afr`` (expected failures per year: mean = 8760 h / afr)."""
+
+    dist: Literal["exponential"]
+    mean: PositiveDuration | None = None
+    afr: PositiveFloat | None = Field(default=None, description="annualised failure rate: failures per year")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _afr_to_mean(cls, data: object) -> object:
+        if isinstance(data, dict):
+            has_mean, has_afr = data.get("mean") is not None, data.get("afr") is not None
+            if has_mean == has_afr:
+                raise ValueError("exponential needs exactly one of 'mean' or 'afr'")
+            if has_afr:
+                afr = data["afr"]
+                if isinstance(afr, bool) or not isinstance(afr, (int, float)) or not afr > 0 or not math.isfinite(afr):
+                    raise ValueError(f"afr must be a positive number of failures per year, got {afr!r}")
+                data = {k: v for k, v in data.items() if k != "afr"}
+                data["mean"] = f"{HOURS_PER_YEAR / afr!r} h"
+        return data
+
+    @property
+    def mean_hours(self) -> float:
+        return self.mean
+
+    @property
+    def variance_hours2(self) -> float:
+        return self.mean**2
+
+    @property
+    def is_exponential(self) -> bool:
+        return True
+
+    def sampler(self, rng: np.random.Generator) -> Sampler:
+        return partial(rng.exponential, self.mean)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.exponential(self.mean, size)
+
+
+class Weibull(_Dist):
+    """Shape k (k < 1 infant mortality, k > 1 wear-out) and mean; scale = mean / Γ(1 + 1/k)."""
+
+    dist: Literal["weibull"]
+    shape: PositiveFloat
+    mean: PositiveDuration
+
+    @property
+    def scale_hours(self) -> float:
+        return self.mean / math.gamma(1.0 + 1.0 / self.shape)
+
+    @property
+    def mean_hours(self) -> float:
+        return self.mean
+
+    @property
+    def variance_hours2(self) -> float:
+        k = self.shape
+        return self.scale_hours**2 * (math.gamma(1 + 2 / k) - math.gamma(1 + 1 / k) ** 2)
+
+    def sampler(self, rng: np.random.Generator) -> Sampler:
+        scale, weibull, k = self.scale_hours, rng.weibull, self.shape
+        return lambda: scale * weibull(k)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return self.scale_hours * rng.weibull(self.shape, size)
+
+
+class Lognormal(_Dist):
+    """Mean and coefficient of variation; sigma² = ln(1 + cv²), mu = ln(mean) − sigma²/2."""
+
+    dist: Literal["lognormal"]
+    mean: PositiveDuration
+    cv: PositiveFloat
+
+    @property
+    def mu_sigma(self) -> tuple[float, float]:
+        sigma2 = math.log1p(self.cv**2)
+        return math.log(self.mean) - sigma2 / 2.0, math.sqrt(sigma2)
+
+    @property
+    def mean_hours(self) -> float:
+        return self.mean
+
+    @property
+    def variance_hours2(self) -> float:
+        return (self.cv * self.mean) ** 2
+
+    def sampler(self, rng: np.random.Generator) -> Sampler:
+        return partial(rng.lognormal, *self.mu_sigma)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.lognormal(*self.mu_sigma, size)
+
+
+class Gamma(_Dist):
+    """Shape k and mean; scale = mean / k."""
+
+    dist: Literal["gamma"]
+    shape: PositiveFloat
+    mean: PositiveDuration
+
+    @property
+    def mean_hours(self) -> float:
+        return self.mean
+
+    @property
+    def variance_hours2(self) -> float:
+        return self.mean**2 / self.shape
+
+    def sampler(self, rng: np.random.Generator) -> Sampler:
+        return partial(rng.gamma, self.shape, self.mean / self.shape)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.gamma(self.shape, self.mean / self.shape, size)
+
+
+class Deterministic(_Dist):
+    """Always ``value``."""
+
+    dist: Literal["deterministic"]
+    value: Duration
+
+    @property
+    def mean_hours(self) -> float:
+        return self.value
+
+    @property
+    def variance_hours2(self) -> float:
+        return 0.0
+
+    def sampler(self, rng: np.random.Generator) -> Sampler:
+        value = self.value
+        return lambda: value
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return np.full(size, self.value)
+
+
+class Uniform(_Dist):
+    """Uniform on [low, high]."""
+
+    dist: Literal["uniform"]
+    low: Duration
+    high: Duration
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Uniform":
+        if not self.high > self.low:
+            raise ValueError(f"uniform needs high > low, got low={self.low!r} h, high={self.high!r} h")
+        return self
+
+    @property
+    def mean_hours(self) -> float:
+        return (self.low + self.high) / 2.0
+
+    @property
+    def variance_hours2(self) -> float:
+        return (self.high - self.low) ** 2 / 12.0
+
+    def sampler(self, rng: np.random.Generator) -> Sampler:
+        return partial(rng.uniform, self.low, self.high)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.uniform(self.low, self.high, size)
+
+
+class Empirical(_Dist):
+    """Resampled with replacement from observed durations, given inline or as a CSV file.
+
+    A file (one duration in hours per line, '#' comments allowed, path relative to the
+    scenario) is read once at load time; the resolved scenario carries its samples inline.
+    """
+
+    dist: Literal["empirical"]
+    samples: list[Duration] = Field(default_factory=list)
+    file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_file(cls, data: object, info: ValidationInfo) -> object:
+        if not isinstance(data, dict):
+            return data
+        has_file, has_samples = data.get("file") is not None, bool(data.get("samples"))
+        if has_file == has_samples:
+            raise ValueError("empirical needs exactly one of 'samples' (a list of durations) or 'file' (a CSV path)")
+        if has_file:
+            base_dir = (info.context or {}).get("base_dir", Path.cwd())
+            hours = read_hours_file(Path(base_dir) / str(data["file"]))
+            data = {k: v for k, v in data.items() if k != "file"}
+            data["samples"] = [f"{h!r} h" for h in hours]
+        return data
+
+    @field_validator("samples")
+    @classmethod
+    def _positive_mean(cls, samples: list[float]) -> list[float]:
+        if not samples or sum(samples) <= 0:
+            raise ValueError("empirical samples must include at least one positive duration")
+        return samples
+
+    @property
+    def mean_hours(self) -> float:
+        return float(np.mean(self.samples))
+
+    @property
+    def variance_hours2(self) -> float:
+        return float(np.var(self.samples))
+
+    def sampler(self, rng: np.random.Generator) -> Sampler:
+        values, n, integers = tuple(self.samples), len(self.samples), rng.integers
+        return lambda: values[integers(n)]
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return np.asarray(self.samples)[rng.integers(len(self.samples), size=size)]
+
+
+def read_hours_file(path: Path) -> list[float]:
+    """Durations in hours, one per line; raises ValueError naming the file and line."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as err:
+        raise ValueError(f"cannot read empirical file {str(path)!r}: {err.strerror or err}") from None
+    hours: list[float] = []
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip().rstrip(",")
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{path.name} line {number}: expected a duration in hours, got {text!r}") from None
+        if not (value >= 0 and math.isfinite(value)):
+            raise ValueError(f"{path.name} line {number}: durations must be non-negative, got {text!r}")
+        hours.append(value)
+    if not hours:
+        raise ValueError(f"empirical file {str(path)!r} holds no durations")
+    return hours
+
+
+Distribution = Annotated[
+    Union[Exponential, Weibull, Lognormal, Gamma, Deterministic, Uniform, Empirical],
+    Field(discriminator="dist"),
+]

@@ -1,0 +1,81 @@
+"""The record schema both engines emit: one state-change log per replication.
+
+Each row is ``(time_hours, kind, component, from_state, to_state, cause)``. Every metric is
+computed from these rows alone (see ``clustersim.stats``), so the statistics never care which
+engine produced them. ``timing.events`` in summary.json is the number of rows: failures,
+detections, repair starts and ends, swaps and every other state change are one row each.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+NO_CAUSE = -1
+
+
+class Kind(IntEnum):
+    """What a row's ``component`` indexes, and how its states read."""
+
+    NODE = 0      # node in service: NodeState; component = node index
+    REPAIR = 1    # a node's own repair pipeline: RepairState; component = node index
+    DOMAIN = 2    # a failure-domain instance: RepairState; component = domain instance index
+    SLOT = 3      # a working position that a spare can refill: SlotState; component = slot index
+    POOL = 4      # usable spares (hot + cold, healthy): states are counts; component 0
+    CREWS = 5     # busy repair crews: states are counts; component 0
+    FAILURE = 6   # a failure strikes a node (instantaneous): 0 -> 1; component = node index
+
+
+class NodeState(IntEnum):
+    UP = 0
+    DOWN = 1
+
+
+class RepairState(IntEnum):
+    OK = 0
+    FAILED = 1       # failed, not yet detected
+    WAITING = 2      # detected, queued for a repair crew
+    REPAIRING = 3    # a crew (or the facility, for domains) is repairing
+    REBOOTING = 4    # transient fault: rebooting, no crew needed
+
+
+class SlotState(IntEnum):
+    FILLED = 0
+    EMPTY = 1        # occupant down, not yet detected
+    WAITING = 2      # detected, waiting for a usable spare
+    SWAPPING = 3     # a spare is being swapped in (hot) or provisioned (cold)
+
+
+COLUMNS = ("time_hours", "kind", "component", "from_state", "to_state", "cause")
+
+
+@dataclass(frozen=True)
+class ComponentNames:
+    """Human names for component indices and causes, for the event log."""
+
+    domains: list[str] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReplicationRecords:
+    """Everything one replication produced: the log plus how long it took and counts."""
+
+    replication: int
+    log: np.ndarray        # float64, shape (rows, 6), columns COLUMNS, in time order
+    simulate_s: float
+
+    @property
+    def events(self) -> int:
+        return int(self.log.shape[0])
+
+    def column(self, name: str) -> np.ndarray:
+        return self.log[:, COLUMNS.index(name)]
+
+
+def as_log_array(rows: list[tuple]) -> np.ndarray:
+    """Rows appended during a run -> the (rows, 6) float64 log array."""
+    if not rows:
+        return np.empty((0, len(COLUMNS)), dtype=np.float64)
+    return np.asarray(rows, dtype=np.float64)

@@ -1,0 +1,1 @@
+"""SimPy components of the cluster: nodes, failure clocks, repair, domains, spares, chaos."""

@@ -1,0 +1,25 @@
+"""What every component shares: the environment, the record log and typed failure causes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import simpy
+
+Record = Callable[[tuple], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The cause an interrupt carries when a component's failure stops a process."""
+
+    cause: int      # index into Scenario.cause_names
+    node: int       # the node that went down
+
+
+@dataclass(slots=True)
+class Context:
+    """The shared run state a component needs: env and the log to append rows to."""
+
+    env: simpy.Environment
+    record: Record  # appends one (time, kind, component, from, to, cause) row

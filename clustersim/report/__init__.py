@@ -1,0 +1,1 @@
+"""Outputs of a run: summary.json, replications.csv, the resolved scenario, events.parquet."""

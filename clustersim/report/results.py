@@ -1,0 +1,120 @@
+"""The results contract: summary.json, replications.csv, scenario.resolved.toml, events.parquet."""
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clustersim import __version__
+from clustersim.engine.records import COLUMNS, Kind, ReplicationRecords
+from clustersim.model.cluster import domain_instance_names
+from clustersim.report.files import write_atomic
+from clustersim.scenario.load import dump_scenario_toml
+from clustersim.scenario.schema import Scenario
+from clustersim.stats import Estimate
+
+SUMMARY = "summary.json"
+REPLICATIONS = "replications.csv"
+RESOLVED = "scenario.resolved.toml"
+EVENTS = "events.parquet"
+
+
+@dataclass
+class RunResult:
+    """What a run produced, ready to be written: per-replication rows and their estimates."""
+
+    scenario: Scenario
+    rows: list[dict[str, float]]
+    estimates: dict[str, Estimate]
+    simulate_s: float
+    events: int
+    complete: bool = True
+    logs: list[ReplicationRecords] = field(default_factory=list)
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else x
+
+
+def summary_dict(result: RunResult) -> dict:
+    """summary.json as the contract fixes it (plus ``complete`` and each metric's ``n``)."""
+    sim = result.scenario.simulation
+    return {
+        "scenario": result.scenario.name,
+        "engine": sim.engine,
+        "seed": sim.seed,
+        "replications": len(result.rows),
+        "replications_requested": sim.replications,
+        "complete": result.complete,
+        "horizon_hours": sim.horizon,
+        "warmup_hours": sim.warmup,
+        "clustersim_version": __version__,
+        "timing": {"simulate_s": result.simulate_s, "events": result.events},
+        "metrics": {
+            name: {
+                "mean": _finite(e.mean),
+                "ci95_low": _finite(e.ci95_low),
+                "ci95_high": _finite(e.ci95_high),
+                "unit": e.unit,
+                "n": e.n,
+            }
+            for name, e in result.estimates.items()
+        },
+    }
+
+
+def replications_frame(result: RunResult) -> pd.DataFrame:
+    frame = pd.DataFrame(result.rows, columns=list(result.estimates))
+    frame.insert(0, "replication", range(len(result.rows)))
+    return frame
+
+
+def events_frame(scenario: Scenario, logs: list[ReplicationRecords]) -> pd.DataFrame:
+    """The state-change log of every replication, with readable names for kinds and causes."""
+    if logs:
+        stacked = np.vstack([r.log for r in logs])
+        reps = np.concatenate([np.full(r.events, r.replication) for r in logs])
+    else:
+        stacked, reps = np.empty((0, len(COLUMNS))), np.empty(0)
+    kinds = [k.name.lower() for k in Kind]
+    causes = scenario.cause_names
+    domains = domain_instance_names(scenario)
+    frame = pd.DataFrame({
+        "replication": reps.astype(np.int32),
+        "time_hours": stacked[:, 0],
+        "kind": pd.Categorical.from_codes(stacked[:, 1].astype(np.int8), categories=kinds),
+        "component": stacked[:, 2].astype(np.int32),
+        "from_state": stacked[:, 3].astype(np.int32),
+        "to_state": stacked[:, 4].astype(np.int32),
+        "cause": pd.Categorical.from_codes(stacked[:, 5].astype(np.int16), categories=causes or ["none"]),
+    })
+    if domains:
+        frame.attrs["domains"] = ",".join(domains)
+    return frame
+
+
+def write_results(out_dir: Path, result: RunResult, with_events: bool) -> list[Path]:
+    """Write every results file atomically into ``out_dir``; returns the paths written."""
+    out_dir = Path(out_dir)
+    written = []
+    resolved = out_dir / RESOLVED
+    write_atomic(resolved, dump_scenario_toml(result.scenario))
+    written.append(resolved)
+    csv = out_dir / REPLICATIONS
+    write_atomic(csv, replications_frame(result).to_csv(index=False))
+    written.append(csv)
+    if with_events:
+        buffer = io.BytesIO()
+        events_frame(result.scenario, result.logs).to_parquet(buffer, index=False)
+        events = out_dir / EVENTS
+        write_atomic(events, buffer.getvalue())
+        written.append(events)
+    summary = out_dir / SUMMARY
+    write_atomic(summary, json.dumps(summary_dict(result), indent=2) + "\n")
+    written.append(summary)
+    return written

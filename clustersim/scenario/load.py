@@ -1,0 +1,209 @@
+"""Reading a scenario: TOML file -> raw dict -> --set overrides -> validated Scenario.
+
+Every problem becomes one line ``file: key.path: what is wrong`` inside one ScenarioError,
+so a user sees all of them at once and never a traceback.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ValidationError
+
+from clustersim.errors import ScenarioError
+from clustersim.scenario.schema import PLANNED_SECTIONS, Scenario
+
+_INDEXED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\[(\d+)\]$")
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Load, override and validate a scenario file; raises ScenarioError listing every problem."""
+    path = Path(path)
+    source = path.name
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(str(path), ["no such scenario file"]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(str(path), [f"cannot read: {err}"]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(source, [f"not valid TOML: {err}"]) from None
+    raw = apply_overrides(raw, overrides or [], source)
+    return scenario_from_dict(raw, source=source, base_dir=path.parent)
+
+
+def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
+    """Validate a raw scenario mapping; raises ScenarioError listing every problem."""
+    planned = [f"{key}: not available in this version of clustersim yet" for key in PLANNED_SECTIONS if key in raw]
+    raw = {k: v for k, v in raw.items() if k not in PLANNED_SECTIONS}
+    try:
+        scenario = Scenario.model_validate(raw, context={"base_dir": base_dir or Path.cwd()})
+    except ValidationError as err:
+        raise ScenarioError(source, planned + validation_problems(err, raw)) from None
+    if planned:
+        raise ScenarioError(source, planned)
+    return scenario
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """Apply ``KEY=VALUE`` overrides (dotted key, TOML value) to a copy of the raw scenario."""
+    raw = _deep_copy(raw)
+    problems = []
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"--set {override!r}: expected KEY=VALUE, like repair.crews=8")
+            continue
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            problems.append(f"--set {key}: {text!r} is not a TOML value (quote strings: {key}='\"{text}\"')")
+            continue
+        problem = _set_path(raw, key, value)
+        if problem:
+            problems.append(f"--set {key}: {problem}")
+    if problems:
+        raise ScenarioError(source, problems)
+    return raw
+
+
+def _set_path(raw: dict[str, Any], key: str, value: Any) -> str | None:
+    """Put ``value`` at a dotted path (``a.b[0].c`` or ``a.b.0.c``); returns a problem or None."""
+    steps: list[str | int] = []
+    for part in key.split("."):
+        match = _INDEXED.match(part)
+        if match:
+            steps += [match.group(1), int(match.group(2))]
+        elif part.isdigit():
+            steps.append(int(part))
+        else:
+            steps.append(part)
+    node: Any = raw
+    for i, step in enumerate(steps[:-1]):
+        if isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                return f"{_path_text(steps[: i + 1])} does not exist in the scenario"
+            node = node[step]
+        else:
+            if not isinstance(node, dict):
+                return f"{_path_text(steps[:i])} is not a table"
+            node = node.setdefault(step, {})
+    last = steps[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            return f"{_path_text(steps)} does not exist in the scenario"
+        node[last] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        return f"{_path_text(steps[:-1])} is not a table"
+    return None
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _path_text(steps: list[str | int] | tuple) -> str:
+    text = ""
+    for step in steps:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
+
+
+def validation_problems(err: ValidationError, raw: dict[str, Any]) -> list[str]:
+    """pydantic errors -> ``key.path: message`` lines, with "did you mean" for unknown keys."""
+    problems = []
+    for error in err.errors(include_url=False):
+        path = _input_path(error["loc"], raw)
+        message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if error["type"] == "extra_forbidden":
+            message = f"unknown key{_suggestion(path, raw)}"
+        elif error["type"] == "missing":
+            message = "missing required key"
+        elif error["type"] == "union_tag_invalid":
+            message = f"unknown distribution {error['input'].get('dist')!r}, use one of {error['ctx']['expected_tags']}"
+        elif error["type"] == "union_tag_not_found":
+            message = "a distribution needs 'dist' (exponential, weibull, lognormal, gamma, deterministic, uniform, empirical)"
+        for line in message.splitlines():
+            problems.append(f"{_path_text(path)}: {line}" if path else line)
+    return problems
+
+
+def _input_path(loc: tuple, raw: Any) -> list[str | int]:
+    """The error location as the user wrote it: drop union tags pydantic inserts into ``loc``."""
+    path: list[str | int] = []
+    node = raw
+    for step in loc:
+        if isinstance(node, dict) and step in node:
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+            node = node[step]
+        elif isinstance(node, dict) and isinstance(node.get("dist"), str) and step == node["dist"]:
+            continue  # discriminated-union tag
+        else:
+            node = None
+        path.append(step)
+    return path
+
+
+def _suggestion(path: list[str | int], raw: dict[str, Any]) -> str:
+    """``, did you mean 'crews'?`` for an unknown key, from the fields valid at that place."""
+    fields = _fields_at(Scenario, path[:-1], raw)
+    close = difflib.get_close_matches(str(path[-1]), fields, n=1, cutoff=0.6)
+    return f", did you mean {close[0]!r}?" if close else (f" (valid: {', '.join(fields)})" if fields else "")
+
+
+def _fields_at(model: type[BaseModel], path: list[str | int], raw: Any) -> list[str]:
+    """The field names of the schema model that sits at ``path`` of the raw input."""
+    annotation: Any = model
+    node = raw
+    for step in path:
+        annotation = _model_in(annotation, node)
+        if isinstance(step, int):
+            args = typing.get_args(annotation)
+            annotation = args[0] if args else None
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel) and step in annotation.model_fields:
+            annotation = annotation.model_fields[step].annotation
+        else:
+            return []
+        node = node[step] if isinstance(node, (dict, list)) else None
+    annotation = _model_in(annotation, node)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _model_in(annotation: Any, node: Any) -> Any:
+    """Unwrap Optional/Annotated/Union down to the model class that ``node`` is validated as."""
+    for _ in range(6):
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            tagged = [
+                m for m in members
+                if isinstance(m, type) and issubclass(m, BaseModel) and "dist" in m.model_fields
+                and isinstance(node, dict) and node.get("dist") in typing.get_args(m.model_fields["dist"].annotation)
+            ]
+            annotation = tagged[0] if tagged else members[0]
+        else:
+            break
+    return annotation
+
+
+def dump_scenario_toml(scenario: Scenario) -> str:
+    """The fully resolved scenario (every default written out) as TOML that loads back equal."""
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    return tomli_w.dumps(data)
