@@ -1,0 +1,51 @@
+"""Shared test helpers: run a scenario dict in-process and check estimates against truths."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from scipy import stats as scipy_stats
+
+from clustersim.run import run_scenario
+from clustersim.scenario import scenario_from_dict
+from clustersim.stats import Estimate
+
+
+def simulate(raw: dict[str, Any]) -> dict[str, Estimate]:
+    """Validate ``raw`` and run all its replications; the estimates by metric name."""
+    return run_scenario(scenario_from_dict(raw, source="test")).estimates
+
+
+def within_ci(estimate: Estimate, truth: float, confidence: float = 0.999) -> bool:
+    """Is ``truth`` inside the two-sided ``confidence`` Student-t interval of ``estimate``?
+
+    The 95 % interval the run reports is widened to ``confidence`` with the ratio of t
+    quantiles — a tolerance derived from the replications' own spread, not tuned by hand.
+    """
+    assert estimate.n >= 2 and estimate.half_width is not None
+    widen = scipy_stats.t.ppf(0.5 + confidence / 2, estimate.n - 1) / scipy_stats.t.ppf(0.975, estimate.n - 1)
+    return abs(estimate.mean - truth) <= estimate.half_width * widen
+
+
+def assert_within_ci(estimate: Estimate, truth: float, what: str) -> None:
+    print(f"{what}: simulated {estimate.mean:.6g} ± {estimate.half_width:.3g} (95 %, n={estimate.n}), truth {truth:.6g}")
+    assert within_ci(estimate, truth), (
+        f"{what}: simulated {estimate.mean:.6g} ± {estimate.half_width:.3g} (95 %), truth {truth:.6g}"
+    )
+
+
+def base_scenario(**sections: Any) -> dict[str, Any]:
+    """A minimal valid scenario dict; keyword sections replace or add top-level tables."""
+    raw: dict[str, Any] = {
+        "name": "test",
+        "simulation": {"horizon": "1000 h", "replications": 10, "seed": 7},
+        "nodes": {"count": 4, "gpus_per_node": 8, "nodes_per_rack": 4, "failure_modes": []},
+    }
+    raw.update(sections)
+    return raw
+
+
+@pytest.fixture
+def approx_equal():
+    return lambda a, b, rel=1e-12: math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
