@@ -11,11 +11,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from clustersim.errors import ClusterSimError
+from clustersim.errors import ClusterSimError, ScenarioError
 
 SUBCOMMANDS = ("run", "validate", "schema")
-HEADLINE_PREFIXES = ("nodes.availability", "nodes.up_mean", "nodes.failures", "nodes.outage_mean_hours",
-                     "repair.", "capacity.", "spares.")
 
 
 def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace):
+    """The scenario with its overrides; refuses one this version cannot run, naming the file."""
+    from clustersim.engine.runner import replication_runner
     from clustersim.scenario import load_scenario
 
     overrides = list(args.overrides)
@@ -51,7 +51,12 @@ def _load(args: argparse.Namespace):
             overrides.append(f"{key}={getattr(args, flag)}")
     if args.engine is not None:
         overrides.append(f'simulation.engine="{args.engine}"')
-    return load_scenario(args.scenario, overrides)
+    scenario = load_scenario(args.scenario, overrides)
+    try:
+        replication_runner(scenario)
+    except ClusterSimError as err:
+        raise ScenarioError(args.scenario.name, [str(err)]) from None
+    return scenario
 
 
 def _default_out(name: str) -> Path:
@@ -64,14 +69,14 @@ def _default_out(name: str) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from clustersim.engine.runner import replication_runner
+    from clustersim.report.files import ensure_writable_dir
     from clustersim.report.results import write_results
     from clustersim.report.terminal import Terminal
     from clustersim.run import run_scenario
 
     scenario = _load(args)
-    replication_runner(scenario)  # refuse an unavailable engine before any work
     out = args.out or _default_out(scenario.name)
+    ensure_writable_dir(out)  # fail before simulating, not after
     terminal = Terminal(quiet=args.quiet)
     with terminal.progress(scenario.name, scenario.simulation.replications) as advance:
         result = run_scenario(scenario, keep_logs=args.events, progress=advance)
@@ -99,8 +104,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in SUBCOMMANDS and not argv[0].startswith("-"):
-        argv.insert(0, "run")
+    if argv and argv[0] not in (*SUBCOMMANDS, "-h", "--help"):
+        argv.insert(0, "run")  # flags may come before the scenario: clustersim --quiet s.toml
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema}[args.command]
     try:

@@ -24,7 +24,7 @@ Sampler = Callable[[], float]
 
 
 class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     @property
     def mean_hours(self) -> float:
@@ -60,15 +60,21 @@ class Exponential(_Dist):
     def _afr_to_mean(cls, data: object) -> object:
         if isinstance(data, dict):
             has_mean, has_afr = data.get("mean") is not None, data.get("afr") is not None
-            if has_mean == has_afr:
-                raise ValueError("exponential needs exactly one of 'mean' or 'afr'")
-            if has_afr:
-                afr = data["afr"]
-                if isinstance(afr, bool) or not isinstance(afr, (int, float)) or not afr > 0 or not math.isfinite(afr):
-                    raise ValueError(f"afr must be a positive number of failures per year, got {afr!r}")
+            if has_mean and has_afr:
+                raise ValueError("exponential needs exactly one of 'mean' or 'afr', not both")
+            afr = data.get("afr")
+            # a bad afr stays in place, so the field check reports it under its own key
+            if has_afr and not isinstance(afr, bool) and isinstance(afr, (int, float)) and 0 < afr < math.inf:
                 data = {k: v for k, v in data.items() if k != "afr"}
                 data["mean"] = f"{HOURS_PER_YEAR / afr!r} h"
         return data
+
+    @model_validator(mode="after")
+    def _has_mean(self) -> "Exponential":
+        # checked after the fields, so a typo like 'meen' is reported as an unknown key instead
+        if self.mean is None:
+            raise ValueError("exponential needs exactly one of 'mean' or 'afr'")
+        return self
 
     @property
     def mean_hours(self) -> float:
@@ -76,7 +82,7 @@ class Exponential(_Dist):
 
     @property
     def variance_hours2(self) -> float:
-        return self.mean**2
+        return self.mean * self.mean
 
     @property
     def is_exponential(self) -> bool:
@@ -96,6 +102,15 @@ class Weibull(_Dist):
     shape: PositiveFloat
     mean: PositiveDuration
 
+    @field_validator("shape")
+    @classmethod
+    def _shape_computable(cls, shape: float) -> float:
+        try:
+            math.gamma(1.0 + 1.0 / shape)
+        except OverflowError:
+            raise ValueError(f"shape {shape!r} is too small: the Weibull scale overflows (use shape >= 0.01)") from None
+        return shape
+
     @property
     def scale_hours(self) -> float:
         return self.mean / math.gamma(1.0 + 1.0 / self.shape)
@@ -107,7 +122,11 @@ class Weibull(_Dist):
     @property
     def variance_hours2(self) -> float:
         k = self.shape
-        return self.scale_hours**2 * (math.gamma(1 + 2 / k) - math.gamma(1 + 1 / k) ** 2)
+        try:
+            second = math.gamma(1 + 2 / k)
+        except OverflowError:
+            return math.inf
+        return self.scale_hours * self.scale_hours * (second - math.gamma(1 + 1 / k) ** 2)
 
     def sampler(self, rng: np.random.Generator) -> Sampler:
         scale, weibull, k = self.scale_hours, rng.weibull, self.shape
@@ -124,9 +143,16 @@ class Lognormal(_Dist):
     mean: PositiveDuration
     cv: PositiveFloat
 
+    @field_validator("cv")
+    @classmethod
+    def _cv_computable(cls, cv: float) -> float:
+        if not math.isfinite(cv * cv):
+            raise ValueError(f"cv {cv!r} is too large: the variance overflows")
+        return cv
+
     @property
     def mu_sigma(self) -> tuple[float, float]:
-        sigma2 = math.log1p(self.cv**2)
+        sigma2 = math.log1p(self.cv * self.cv)
         return math.log(self.mean) - sigma2 / 2.0, math.sqrt(sigma2)
 
     @property
@@ -135,7 +161,8 @@ class Lognormal(_Dist):
 
     @property
     def variance_hours2(self) -> float:
-        return (self.cv * self.mean) ** 2
+        sd = self.cv * self.mean
+        return sd * sd
 
     def sampler(self, rng: np.random.Generator) -> Sampler:
         return partial(rng.lognormal, *self.mu_sigma)
@@ -157,7 +184,7 @@ class Gamma(_Dist):
 
     @property
     def variance_hours2(self) -> float:
-        return self.mean**2 / self.shape
+        return self.mean * self.mean / self.shape
 
     def sampler(self, rng: np.random.Generator) -> Sampler:
         return partial(rng.gamma, self.shape, self.mean / self.shape)
@@ -195,11 +222,13 @@ class Uniform(_Dist):
     low: Duration
     high: Duration
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "Uniform":
-        if not self.high > self.low:
-            raise ValueError(f"uniform needs high > low, got low={self.low!r} h, high={self.high!r} h")
-        return self
+    @field_validator("high")
+    @classmethod
+    def _ordered(cls, high: float, info: ValidationInfo) -> float:
+        low = info.data.get("low")
+        if low is not None and not high > low:
+            raise ValueError(f"uniform needs high > low, got low = {low!r} h, high = {high!r} h")
+        return high
 
     @property
     def mean_hours(self) -> float:
@@ -207,7 +236,8 @@ class Uniform(_Dist):
 
     @property
     def variance_hours2(self) -> float:
-        return (self.high - self.low) ** 2 / 12.0
+        width = self.high - self.low
+        return width * width / 12.0
 
     def sampler(self, rng: np.random.Generator) -> Sampler:
         return partial(rng.uniform, self.low, self.high)
@@ -225,22 +255,34 @@ class Empirical(_Dist):
 
     dist: Literal["empirical"]
     samples: list[Duration] = Field(default_factory=list)
-    file: str | None = None
+    file: str | None = Field(default=None, description="CSV path, one duration in hours per line")
 
     @model_validator(mode="before")
     @classmethod
     def _read_file(cls, data: object, info: ValidationInfo) -> object:
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or data.get("file") is None:
             return data
-        has_file, has_samples = data.get("file") is not None, bool(data.get("samples"))
-        if has_file == has_samples:
-            raise ValueError("empirical needs exactly one of 'samples' (a list of durations) or 'file' (a CSV path)")
-        if has_file:
-            base_dir = (info.context or {}).get("base_dir", Path.cwd())
-            hours = read_hours_file(Path(base_dir) / str(data["file"]))
-            data = {k: v for k, v in data.items() if k != "file"}
-            data["samples"] = [f"{h!r} h" for h in hours]
+        if "samples" in data:
+            raise ValueError(
+                "empirical needs exactly one of 'samples' (a list of durations) or 'file' (a CSV path), not both"
+            )
+        if not isinstance(data["file"], str):
+            return data  # the field check reports it
+        base_dir = (info.context or {}).get("base_dir", Path.cwd())
+        try:
+            hours = read_hours_file(Path(base_dir) / data["file"])
+        except ValueError as err:
+            return {**data, "file": _Unreadable(str(err))}  # reported under the 'file' key
+        data = {k: v for k, v in data.items() if k != "file"}
+        data["samples"] = [f"{h!r} h" for h in hours]
         return data
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _file_was_read(cls, file: object) -> object:
+        if isinstance(file, _Unreadable):
+            raise ValueError(file.reason)
+        return file
 
     @field_validator("samples")
     @classmethod
@@ -248,6 +290,13 @@ class Empirical(_Dist):
         if not samples or sum(samples) <= 0:
             raise ValueError("empirical samples must include at least one positive duration")
         return samples
+
+    @model_validator(mode="after")
+    def _has_samples(self) -> "Empirical":
+        # checked after the fields, so a typo like 'sample' is reported as an unknown key instead
+        if not self.samples:
+            raise ValueError("empirical needs exactly one of 'samples' (a list of durations) or 'file' (a CSV path)")
+        return self
 
     @property
     def mean_hours(self) -> float:
@@ -265,12 +314,21 @@ class Empirical(_Dist):
         return np.asarray(self.samples)[rng.integers(len(self.samples), size=size)]
 
 
+class _Unreadable:
+    """Why an empirical file could not be read, carried to the 'file' field's check."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
 def read_hours_file(path: Path) -> list[float]:
     """Durations in hours, one per line; raises ValueError naming the file and line."""
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as err:
         raise ValueError(f"cannot read empirical file {str(path)!r}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"cannot read empirical file {str(path)!r}: not UTF-8 text") from None
     hours: list[float] = []
     for number, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip().rstrip(",")
@@ -285,6 +343,8 @@ def read_hours_file(path: Path) -> list[float]:
         hours.append(value)
     if not hours:
         raise ValueError(f"empirical file {str(path)!r} holds no durations")
+    if not sum(hours) > 0:
+        raise ValueError(f"empirical file {str(path)!r} must include at least one positive duration")
     return hours
 
 

@@ -22,24 +22,29 @@ PER_SECOND_PER_UNIT: dict[str, float] = {"/s": 1.0, "/min": 1.0 / 60.0, "/h": 1.
 GB_PER_UNIT: dict[str, float] = {"MB": 1e-3, "GB": 1.0, "TB": 1e3}
 GBPS_PER_UNIT: dict[str, float] = {"MB/s": 1e-3, "GB/s": 1.0, "TB/s": 1e3}
 
-_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S+)\s*$")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*(\S+)\s*$")
+_NUMBER_ONLY = re.compile(rf"^\s*{_NUMBER}\s*$")
 
 
 def _parse(text: object, units: dict[str, float], what: str, example: str) -> float:
     """Parse ``"<number> <unit>"`` into the base unit of ``units``."""
     if isinstance(text, bool) or not isinstance(text, str):
-        if isinstance(text, (int, float)):
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
             raise UnitError(f"a bare number is ambiguous, write {what} with a unit like \"{example}\" (got {text!r})")
         raise UnitError(f"must be {what} string like \"{example}\", got {text!r}")
+    if _NUMBER_ONLY.match(text):  # else "40" would read as 4 with unit "0"
+        raise UnitError(f"{text!r} has no unit, write {what} like \"{example}\"")
     match = _QUANTITY.match(text)
     if match is None:
         raise UnitError(f"must be {what} like \"{example}\", got {text!r}")
     number, unit = float(match.group(1)), match.group(2)
     if unit not in units:
         raise UnitError(f"unknown unit {unit!r} in {text!r}, use one of {', '.join(units)}")
-    if not math.isfinite(number):
+    value = number * units[unit]
+    if not math.isfinite(value):
         raise UnitError(f"must be a finite number, got {text!r}")
-    return number * units[unit]
+    return value
 
 
 def parse_duration_hours(text: object) -> float:

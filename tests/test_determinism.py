@@ -68,3 +68,13 @@ def test_adding_a_component_does_not_shift_other_streams():
     assert len(_own_failures(a, 3)) > 0
     for node in (0, 3, 17):  # unlimited crews: a node's own failure times are its stream's alone
         assert np.array_equal(_own_failures(a, node), _own_failures(b, node))
+
+
+def test_streams_depend_only_on_seed_replication_and_name():
+    from clustersim.rng import Streams
+
+    batch = Streams(2**40 + 3, 5).generators(["node/0", "node/1", "chaos/x"])
+    alone = Streams(2**40 + 3, 5).generator("node/1")
+    assert batch[1].bit_generator.state == alone.bit_generator.state
+    assert batch[0].random() != batch[1].random()
+    assert Streams(2**40 + 3, 6).generator("node/1").random() != Streams(2**40 + 3, 5).generator("node/1").random()

@@ -143,3 +143,15 @@ def test_replicated_zero_failure_cluster_is_always_up():
     m = one_replication(raw)
     assert m["nodes.availability"] == 1.0 and m["nodes.failures"] == 0
     assert math.isnan(m["nodes.outage_mean_hours"])
+
+
+def test_spare_failing_the_instant_it_is_handed_over():
+    """Node 0 dies at 10 h (no detection); the hot spare node 2 is struck at the same instant.
+    The slot must wait for a usable node instead of crashing or taking a dead spare."""
+    raw = base_scenario(simulation={"horizon": "100 h", "replications": 1},
+                        nodes={"count": 3, "nodes_per_rack": 3},
+                        spares={"hot": 1, "swap_time": "1 h"},
+                        chaos=[chaos_kill(0, 10, 20), chaos_kill(2, 10, 5)])
+    m = one_replication(raw)
+    # the spare (back at 15) is swapped in by 16: the slot is short over [10, 16)
+    assert m["capacity.shortfall_hours"] == pytest.approx(6.0)

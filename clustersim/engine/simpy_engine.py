@@ -1,11 +1,15 @@
 """The full engine: one SimPy environment per replication, the Cluster model, the record log."""
 from __future__ import annotations
 
+import gc
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
+import numpy as np
 import simpy
 
-from clustersim.engine.records import ReplicationRecords, as_log_array
+from clustersim.engine.records import COLUMNS, ReplicationRecords
 from clustersim.model.base import Context
 from clustersim.model.cluster import Cluster
 from clustersim.rng import Streams
@@ -15,9 +19,40 @@ from clustersim.scenario.schema import Scenario
 def run_replication(scenario: Scenario, replication: int) -> ReplicationRecords:
     """Simulate replication ``replication`` of ``scenario`` over [0, horizon)."""
     started = time.perf_counter()
-    rows: list[tuple] = []
-    env = simpy.Environment()
-    Cluster(Context(env, rows.append), scenario, Streams(scenario.simulation.seed, replication))
-    env.run(until=scenario.simulation.horizon)
+    with _young_garbage_collected_at_end():
+        values: list[float] = []  # the log's rows, one after another, flattened
+        env = simpy.Environment()
+        Cluster(Context(env, values.extend), scenario, Streams(scenario.simulation.seed, replication))
+        env.run(until=scenario.simulation.horizon)
+        log = _log_array(values)
+        del env, values
     simulate_s = time.perf_counter() - started
-    return ReplicationRecords(replication=replication, log=as_log_array(rows), simulate_s=simulate_s)
+    return ReplicationRecords(replication=replication, log=log, simulate_s=simulate_s)
+
+
+def _log_array(values: list[float]) -> np.ndarray:
+    """The flattened rows -> the (rows, 6) float64 log (as ``records.as_log_array``, ~2x faster)."""
+    return np.array(values, dtype=np.float64).reshape(-1, len(COLUMNS))
+
+
+@contextmanager
+def _young_garbage_collected_at_end() -> Iterator[None]:
+    """Pause automatic garbage collection for one replication, then collect what it left.
+
+    A replication's model (processes, events, nodes) is one big reference cycle that lives
+    until the run ends, so automatic collections during the run only re-scan it, and it is
+    promoted to the oldest generation whose full collections (every second replication or so)
+    cost ~40 ms on the benchmark — about a third of the run time. Paused, everything the
+    replication allocated stays in the youngest generation and one young collection at the
+    end frees it (its cost is counted in ``simulate_s``). The model creates no cyclic garbage
+    per event (whatever a step leaves behind is freed by reference counting), so memory does
+    not grow while collection is paused; a component that did would need its cycles broken.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect(0)
+        if was_enabled:
+            gc.enable()

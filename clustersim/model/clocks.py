@@ -40,12 +40,14 @@ class ClockPlan:
 class NodeClocks:
     """One node's clocks, drawing from that node's own random stream."""
 
-    __slots__ = ("plan", "rng", "remaining", "_exp_scale")
+    __slots__ = ("plan", "rng", "remaining", "_lifetimes", "_exp_scale")
 
     def __init__(self, plan: ClockPlan, rng: np.random.Generator):
         self.plan = plan
         self.rng = rng
-        self.remaining = [plan.modes[m].time_to_failure.sampler(rng)() for m in plan.part_modes]
+        # one lifetime sampler per part, built once: renewing a part draws from it
+        self._lifetimes = [plan.modes[m].time_to_failure.sampler(rng) for m in plan.part_modes]
+        self.remaining = [lifetime() for lifetime in self._lifetimes]
         self._exp_scale = 1.0 / plan.exp_total_rate if plan.exp_total_rate > 0 else math.inf
 
     def next_failure(self) -> tuple[float, int]:
@@ -64,7 +66,7 @@ class NodeClocks:
             return exp_dt, plan.exp_modes[min(pick, len(plan.exp_modes) - 1)]
         self._age(part_dt)
         mode = plan.part_modes[part]
-        remaining[part] = plan.modes[mode].time_to_failure.sampler(self.rng)()
+        remaining[part] = self._lifetimes[part]()
         return part_dt, mode
 
     def _age(self, hours: float) -> None:

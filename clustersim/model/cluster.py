@@ -1,8 +1,6 @@
 """The whole infrastructure model: builds nodes, slots, pool, crews, domains and chaos on one env."""
 from __future__ import annotations
 
-import simpy
-
 from clustersim.model.base import Context, Failure
 from clustersim.model.clocks import ClockPlan
 from clustersim.model.domains import chaos_life, domain_life, domain_members
@@ -22,27 +20,29 @@ class Cluster:
         nodes_spec, spares = scenario.nodes, scenario.spares
         working = scenario.working_nodes
         roles = ["work"] * working + ["hot"] * spares.hot + ["cold"] * spares.cold
+        rngs = streams.generators([f"node/{i}" for i in range(len(roles))])
         self.nodes = [
-            Node(i, i // nodes_spec.nodes_per_rack, role, streams.generator(f"node/{i}"), env.event())
-            for i, role in enumerate(roles)
+            Node(i, i // nodes_spec.nodes_per_rack, role, rng, env.event() if role == "cold" else None)
+            for i, (role, rng) in enumerate(zip(roles, rngs))
         ]
         self.racks = [self.nodes[r : r + nodes_spec.nodes_per_rack] for r in range(0, len(self.nodes), nodes_spec.nodes_per_rack)]
         self.pool = SparePool(ctx, [n for n in self.nodes if n.role == "hot"], [n for n in self.nodes if n.role == "cold"])
         self.holds = NodeHolds(ctx, self._on_node_down, self._on_node_up)
         self.crews = Crews(ctx, scenario.repair.crews)
-        self._start_nodes()
-        self._start_slots(working)
+        # Start order decides how events at the same instant tie (SimPy runs them in the order
+        # they were scheduled): domains and chaos schedule their first failures before the nodes.
         self._start_domains(streams)
         self._start_chaos(streams)
+        self._start_nodes()
+        self._start_slots(working)
 
     def _start_nodes(self) -> None:
         env, detection = self.ctx.env, self.scenario.repair.detection
         plan = ClockPlan(self.scenario.nodes.failure_modes, self.scenario.nodes.gpus_per_node)
+        if not plan.modes:
+            return
         for node in self.nodes:
-            if node.role != "cold":
-                node.powered.succeed()
-            if plan.modes:
-                env.process(node_life(self.ctx, node, plan, self.holds, self.crews, detection))
+            env.process(node_life(self.ctx, node, plan, self.holds, self.crews, detection))
 
     def _start_slots(self, working: int) -> None:
         spares, env = self.scenario.spares, self.ctx.env
@@ -56,15 +56,17 @@ class Cluster:
 
     def _start_domains(self, streams: Streams) -> None:
         first_cause = len(self.scenario.nodes.failure_modes)
-        instance = 0
-        for d, domain in enumerate(self.scenario.failure_domains):
-            for k, members in enumerate(domain_members(domain, self.racks)):
-                rng = streams.generator(f"domain/{domain.label}/{k}")
-                self.ctx.env.process(
-                    domain_life(self.ctx, instance, domain, members, first_cause + d, self.holds,
-                                self.scenario.repair.detection, rng)
-                )
-                instance += 1
+        instances = [
+            (d, domain, members, f"domain/{domain.label}/{k}")
+            for d, domain in enumerate(self.scenario.failure_domains)
+            for k, members in enumerate(domain_members(domain, self.racks))
+        ]
+        rngs = streams.generators([name for *_, name in instances])
+        for index, ((d, domain, members, _), rng) in enumerate(zip(instances, rngs)):
+            self.ctx.env.process(
+                domain_life(self.ctx, index, domain, members, first_cause + d, self.holds,
+                            self.scenario.repair.detection, rng)
+            )
 
     def _start_chaos(self, streams: Streams) -> None:
         scenario = self.scenario

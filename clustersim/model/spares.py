@@ -21,13 +21,17 @@ FILLED, EMPTY, WAITING, SWAPPING = (s.value for s in SlotState)
 
 
 class SparePool:
-    """Usable (healthy, idle) spares, hot before cold, handed out FIFO to waiting slots."""
+    """Usable (healthy, idle) spares, hot before cold, handed out FIFO to waiting slots.
+
+    Handing a spare to a slot makes it the slot's at once (``node.slot``, role ``"work"``), so
+    a failure at the same instant finds it out of the pool; the slot checks it is still up.
+    """
 
     def __init__(self, ctx: Context, hot: list[Node], cold: list[Node]):
         self.ctx = ctx
         self.hot: deque[Node] = deque(hot)
         self.cold: deque[Node] = deque(cold)
-        self.waiting: deque[simpy.Event] = deque()
+        self.waiting: deque[tuple[Slot, simpy.Event]] = deque()
 
     @property
     def usable(self) -> int:
@@ -39,7 +43,8 @@ class SparePool:
     def add(self, node: Node) -> None:
         """A healthy idle spare becomes usable: a waiting slot takes it at once, else it queues."""
         if self.waiting:
-            self.waiting.popleft().succeed(node)
+            slot, event = self.waiting.popleft()
+            event.succeed(_hand_over(node, slot))
             return
         before = self.usable
         (self.cold if node.role == "cold" else self.hot).append(node)
@@ -51,17 +56,23 @@ class SparePool:
         (self.cold if node.role == "cold" else self.hot).remove(node)
         self._log_change(before)
 
-    def take(self) -> simpy.Event:
-        """An event that succeeds with a spare node (now or when one becomes usable)."""
+    def take(self, slot: Slot) -> simpy.Event:
+        """An event that succeeds with ``(spare, was_cold)`` for ``slot``, now or once one is usable."""
         event = self.ctx.env.event()
         if self.usable:
             before = self.usable
             node = self.hot.popleft() if self.hot else self.cold.popleft()
             self._log_change(before)
-            event.succeed(node)
+            event.succeed(_hand_over(node, slot))
         else:
-            self.waiting.append(event)
+            self.waiting.append((slot, event))
         return event
+
+
+def _hand_over(node: Node, slot: Slot) -> tuple[Node, bool]:
+    cold = node.role == "cold"
+    node.slot, node.role = slot, "work"
+    return node, cold
 
 
 class Slot:
@@ -104,16 +115,23 @@ def _refill(ctx: Context, slot: Slot, pool: SparePool, swap_hours: float, provis
     """Take spares until one survives its swap into the slot; returns that node."""
     env, record = ctx.env, ctx.record
     while True:
-        spare: Node = yield pool.take()
+        spare, cold = yield pool.take(slot)
+        if not spare.up:  # failed the instant it was handed over
+            _give_back(spare, cold)
+            continue
         record((env.now, SLOT, slot.index, WAITING, SWAPPING, -1))
-        cold = spare.role == "cold"
-        spare.slot, spare.role, slot.attached = slot, "work", True
+        slot.attached = True
         try:
             yield env.timeout(provisioning_hours if cold else swap_hours)
         except simpy.Interrupt as interrupt:  # the spare failed during its swap
-            spare.slot, spare.role = None, ("cold" if cold else "loose")
+            _give_back(spare, cold)
             record((env.now, SLOT, slot.index, SWAPPING, WAITING, interrupt.cause.cause))
             continue
         if cold:
             spare.powered.succeed()
         return spare
+
+
+def _give_back(spare: Node, cold: bool) -> None:
+    """A spare that failed before joining: it rejoins the pool (cold spares stay cold) once up."""
+    spare.slot, spare.role = None, ("cold" if cold else "loose")

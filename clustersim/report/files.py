@@ -33,3 +33,15 @@ def write_atomic(path: Path, data: bytes | str) -> None:
             raise
     except OSError as err:
         raise ResultsError(f"{path}: cannot write: {err.strerror or err}") from None
+
+
+def ensure_writable_dir(path: Path) -> None:
+    """Create ``path`` if needed and check that files can be written into it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ResultsError(f"{path}: cannot write results there: {err.strerror or err}") from None

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from clustersim.errors import ScenarioError
-from clustersim.scenario.schema import PLANNED_SECTIONS, Scenario
+from clustersim.scenario.schema import PLANNED_SECTIONS, Scenario, cross_section_problems
 
 _INDEXED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\[(\d+)\]$")
 
@@ -41,13 +41,30 @@ def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>", base_dir
     """Validate a raw scenario mapping; raises ScenarioError listing every problem."""
     planned = [f"{key}: not available in this version of clustersim yet" for key in PLANNED_SECTIONS if key in raw]
     raw = {k: v for k, v in raw.items() if k not in PLANNED_SECTIONS}
+    context = {"base_dir": base_dir or Path.cwd()}
     try:
-        scenario = Scenario.model_validate(raw, context={"base_dir": base_dir or Path.cwd()})
+        scenario = Scenario.model_validate(raw, context=context)
     except ValidationError as err:
-        raise ScenarioError(source, planned + validation_problems(err, raw)) from None
+        problems = planned + validation_problems(err, raw)
+        problems += [p for p in cross_section_problems(_valid_sections(raw, context)) if p not in problems]
+        raise ScenarioError(source, problems) from None
     if planned:
         raise ScenarioError(source, planned)
     return scenario
+
+
+def _valid_sections(raw: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Each top-level section that is valid on its own, so cross-section checks can still run."""
+    sections = {}
+    for key, field in Scenario.model_fields.items():
+        if key not in raw and field.is_required():
+            continue
+        value = raw[key] if key in raw else field.get_default(call_default_factory=True)
+        try:
+            sections[key] = TypeAdapter(field.annotation).validate_python(value, context=context)
+        except ValidationError:
+            continue
+    return sections
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
@@ -82,6 +99,8 @@ def _set_path(raw: dict[str, Any], key: str, value: Any) -> str | None:
             steps += [match.group(1), int(match.group(2))]
         elif part.isdigit():
             steps.append(int(part))
+        elif not part or "[" in part or "]" in part:
+            return f"{part!r} is not a key; write a.b.c, with list items as name[0]"
         else:
             steps.append(part)
     node: Any = raw
@@ -131,6 +150,14 @@ def validation_problems(err: ValidationError, raw: dict[str, Any]) -> list[str]:
             message = f"unknown key{_suggestion(path, raw)}"
         elif error["type"] == "missing":
             message = "missing required key"
+        elif error["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            message = f"must be a table, got {_toml_text(error['input'])}"
+        elif error["type"] == "list_type":
+            message = f"must be an array, got {_toml_text(error['input'])}"
+        elif error["type"] == "string_pattern_mismatch" and path and path[-1] == "name":
+            message = f"must start with a letter and hold only letters, digits, '_' and '-', got {error['input']!r}"
+        elif error["type"].endswith(("_type", "_parsing")) or error["type"] == "literal_error":
+            message = f"{message}, got {_toml_text(error['input'])}"
         elif error["type"] == "union_tag_invalid":
             message = f"unknown distribution {error['input'].get('dist')!r}, use one of {error['ctx']['expected_tags']}"
         elif error["type"] == "union_tag_not_found":
@@ -138,6 +165,17 @@ def validation_problems(err: ValidationError, raw: dict[str, Any]) -> list[str]:
         for line in message.splitlines():
             problems.append(f"{_path_text(path)}: {line}" if path else line)
     return problems
+
+
+def _toml_text(value: Any) -> str:
+    """A short rendering of a value as the user wrote it in TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
 
 
 def _input_path(loc: tuple, raw: Any) -> list[str | int]:

@@ -1,27 +1,42 @@
 """The scenario schema: the single source of every parameter, default and check.
 
 Keys follow the contract of ``shared/DESIGN.md``. Every model forbids unknown keys and is
-frozen; durations are stored in hours. Cross-field checks live in the model validators of
-the section that owns them, so every message names the key the user has to change.
+frozen; durations are stored in hours. Cross-field checks live in field validators of the
+section that owns them, checks across sections in ``cross_section_problems``, so every message
+names the key the user has to change.
 """
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator,
+    model_validator,
+)
 
 from clustersim.distributions import Distribution
 from clustersim.quantities import Duration, PositiveDuration
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)]
 
+
+def _fails_after_a_while(dist: Any) -> Any:
+    """A time to failure needs a positive mean: a part that fails at once never works."""
+    if not dist.mean_hours > 0:
+        raise ValueError(f"time_to_failure must have a positive mean, got {dist.mean_hours!r} h")
+    return dist
+
+
+TimeToFailure = Annotated[Distribution, AfterValidator(_fails_after_a_while)]
+
 # Contract sections that later versions implement; a file using them is refused, never ignored.
 PLANNED_SECTIONS = ("network", "storage", "training", "inference")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "8" is not 8 and true is not 1; a scenario says what it means
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Simulation(Section):
@@ -33,11 +48,13 @@ class Simulation(Section):
     seed: NonNegativeInt = 1
     engine: Literal["simpy", "fast"] = "simpy"
 
-    @model_validator(mode="after")
-    def _warmup_before_horizon(self) -> "Simulation":
-        if self.warmup >= self.horizon:
-            raise ValueError(f"warmup ({self.warmup!r} h) must be shorter than horizon ({self.horizon!r} h)")
-        return self
+    @field_validator("warmup")
+    @classmethod
+    def _warmup_before_horizon(cls, warmup: float, info: ValidationInfo) -> float:
+        horizon = info.data.get("horizon")
+        if horizon is not None and warmup >= horizon:
+            raise ValueError(f"warmup ({warmup!r} h) must be shorter than horizon ({horizon!r} h)")
+        return warmup
 
 
 class FailureMode(Section):
@@ -45,7 +62,7 @@ class FailureMode(Section):
 
     name: Name
     scope: Literal["gpu", "node"] = "node"
-    time_to_failure: Distribution
+    time_to_failure: TimeToFailure
     recovery: Literal["reboot", "replace"] = Field(
         default="replace", description="reboot: back after time_to_repair, no crew; replace: needs a crew"
     )
@@ -86,17 +103,21 @@ class FailureDomain(Section):
 
     name: Name | None = Field(default=None, description="defaults to kind")
     kind: Literal["rack", "power", "cluster"]
-    power_racks: PositiveInt | None = Field(default=None, description="racks per power domain (kind = power)")
-    time_to_failure: Distribution
+    power_racks: PositiveInt | None = Field(
+        default=None, validate_default=True, description="racks per power domain (kind = power)"
+    )
+    time_to_failure: TimeToFailure
     time_to_repair: Distribution
 
-    @model_validator(mode="after")
-    def _power_racks_with_power(self) -> "FailureDomain":
-        if self.kind == "power" and self.power_racks is None:
+    @field_validator("power_racks")
+    @classmethod
+    def _power_racks_with_power(cls, power_racks: int | None, info: ValidationInfo) -> int | None:
+        kind = info.data.get("kind")
+        if kind == "power" and power_racks is None:
             raise ValueError("kind = \"power\" needs power_racks (racks per power domain)")
-        if self.kind != "power" and self.power_racks is not None:
-            raise ValueError(f"power_racks applies only to kind = \"power\", not {self.kind!r}")
-        return self
+        if kind is not None and kind != "power" and power_racks is not None:
+            raise ValueError(f"power_racks applies only to kind = \"power\", not {kind!r}")
+        return power_racks
 
     @property
     def label(self) -> str:
@@ -114,13 +135,13 @@ class Chaos(Section):
     rack: NonNegativeInt | None = Field(default=None, description="kill_rack target; omitted = random")
     duration: PositiveDuration
 
-    @model_validator(mode="after")
-    def _target_matches_action(self) -> "Chaos":
-        if self.action == "kill_node" and self.rack is not None:
-            raise ValueError("kill_node takes 'node', not 'rack'")
-        if self.action == "kill_rack" and self.node is not None:
-            raise ValueError("kill_rack takes 'rack', not 'node'")
-        return self
+    @field_validator("node", "rack")
+    @classmethod
+    def _target_matches_action(cls, target: int | None, info: ValidationInfo) -> int | None:
+        wanted = {"kill_node": "node", "kill_rack": "rack"}.get(info.data.get("action"))
+        if target is not None and wanted is not None and info.field_name != wanted:
+            raise ValueError(f"{info.data['action']} takes '{wanted}', not '{info.field_name}'")
+        return target
 
 
 class Scenario(Section):
@@ -136,36 +157,10 @@ class Scenario(Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Scenario":
-        problems = [*self._spare_problems(), *self._name_problems(), *self._chaos_problems()]
+        problems = cross_section_problems({name: getattr(self, name) for name in type(self).model_fields})
         if problems:
             raise ValueError("\n".join(problems))
         return self
-
-    def _spare_problems(self) -> list[str]:
-        held = self.spares.hot + self.spares.cold
-        if held >= self.nodes.count:
-            return [f"spares: hot + cold = {held} leaves no working node out of nodes.count = {self.nodes.count}"]
-        return []
-
-    def _name_problems(self) -> list[str]:
-        seen: set[str] = set()
-        problems = []
-        for name in self.cause_names:
-            if name in seen:
-                problems.append(f"failure cause name {name!r} is used twice (failure modes, domains and chaos share names)")
-            seen.add(name)
-        return problems
-
-    def _chaos_problems(self) -> list[str]:
-        problems = []
-        for i, chaos in enumerate(self.chaos):
-            if chaos.node is not None and chaos.node >= self.nodes.count:
-                problems.append(f"chaos[{i}].node: node {chaos.node} does not exist (nodes.count = {self.nodes.count})")
-            if chaos.rack is not None and chaos.rack >= self.nodes.racks:
-                problems.append(f"chaos[{i}].rack: rack {chaos.rack} does not exist ({self.nodes.racks} racks)")
-            if chaos.at >= self.simulation.horizon:
-                problems.append(f"chaos[{i}].at: {chaos.at!r} h is not before the horizon")
-        return problems
 
     @property
     def chaos_names(self) -> list[str]:
@@ -179,3 +174,45 @@ class Scenario(Section):
     @property
     def working_nodes(self) -> int:
         return self.nodes.count - self.spares.hot - self.spares.cold
+
+
+def cross_section_problems(sections: Mapping[str, Any]) -> list[str]:
+    """Checks that span sections, as ``key.path: problem`` lines.
+
+    ``sections`` maps top-level keys to validated sections; a check runs only when every section
+    it reads is present, so the loader can still run it when another section of the file is bad.
+    """
+    problems: list[str] = []
+    nodes, spares, simulation = sections.get("nodes"), sections.get("spares"), sections.get("simulation")
+    domains, chaos = sections.get("failure_domains"), sections.get("chaos")
+    if nodes is not None and spares is not None:
+        held = spares.hot + spares.cold
+        if held >= nodes.count:
+            problems.append(f"spares: hot + cold = {held} leaves no working node out of nodes.count = {nodes.count}")
+    if nodes is not None and domains is not None and chaos is not None:
+        problems += _name_problems(nodes, domains, chaos)
+    for i, c in enumerate(chaos or []):
+        if nodes is not None and c.node is not None and c.node >= nodes.count:
+            problems.append(f"chaos[{i}].node: node {c.node} does not exist (nodes.count = {nodes.count}, first is 0)")
+        if nodes is not None and c.rack is not None and c.rack >= nodes.racks:
+            problems.append(f"chaos[{i}].rack: rack {c.rack} does not exist ({nodes.racks} racks, first is 0)")
+        if simulation is not None and c.at >= simulation.horizon:
+            problems.append(f"chaos[{i}].at: {c.at!r} h is not before the horizon ({simulation.horizon!r} h)")
+    return problems
+
+
+def _name_problems(nodes: Nodes, domains: list[FailureDomain], chaos: list[Chaos]) -> list[str]:
+    """Failure modes, domains and chaos injections share one namespace (metric names use it)."""
+    named = [(f"nodes.failure_modes[{i}].name", m.name, "") for i, m in enumerate(nodes.failure_modes)]
+    named += [(f"failure_domains[{i}].name", d.label, "" if d.name else " (the default: kind)")
+              for i, d in enumerate(domains)]
+    named += [(f"chaos[{i}].name", c.name or f"chaos{i}", "" if c.name else " (the default)")
+              for i, c in enumerate(chaos)]
+    first: dict[str, str] = {}
+    problems = []
+    for path, name, note in named:
+        if name in first:
+            problems.append(f"{path}: {name!r}{note} is already used by {first[name]} "
+                            "(failure modes, domains and chaos share names)")
+        first.setdefault(name, path)
+    return problems

@@ -1,0 +1,391 @@
+"""Bad input of any kind: one clear line per problem on stderr, naming the file and key; exit 2.
+
+Each case mutates a small valid scenario (or adds a --set / flag) and runs it through the
+command line in-process; a few go through a real ``python -m clustersim`` subprocess.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import pytest
+
+from clustersim.cli import main
+
+FILE = "bad_scenario.toml"
+
+BASE = """\
+name = "tiny"
+
+[simulation]
+horizon = "10 d"
+replications = 2
+seed = 1
+
+[nodes]
+count = 8
+gpus_per_node = 2
+nodes_per_rack = 4
+
+[[nodes.failure_modes]]
+name = "gpu"
+scope = "gpu"
+time_to_failure = {dist = "exponential", mean = "2000 h"}
+recovery = "replace"
+time_to_repair = {dist = "lognormal", mean = "8 h", cv = 0.5}
+
+[[nodes.failure_modes]]
+name = "host"
+time_to_failure = {dist = "weibull", shape = 1.5, mean = "1000 h"}
+recovery = "reboot"
+time_to_repair = {dist = "uniform", low = "5 min", high = "15 min"}
+
+[repair]
+crews = 1
+detection = "2 min"
+
+[spares]
+hot = 1
+cold = 1
+
+[[failure_domains]]
+kind = "rack"
+time_to_failure = {dist = "exponential", mean = "5000 h"}
+time_to_repair = {dist = "exponential", mean = "6 h"}
+
+[[chaos]]
+action = "kill_node"
+at = "1 d"
+node = 3
+duration = "2 h"
+"""
+
+GPU_TTF = 'time_to_failure = {dist = "exponential", mean = "2000 h"}'
+
+
+def mutate(*pairs: tuple[str, str], text: str = BASE) -> str:
+    """BASE with each ``old`` replaced by ``new``; fails loudly if ``old`` is not there."""
+    for old, new in pairs:
+        assert text.count(old) >= 1, f"{old!r} not in the base scenario"
+        text = text.replace(old, new, 1)
+    return text
+
+
+def gpu_ttf(table: str) -> str:
+    """BASE with the gpu mode's time_to_failure replaced by ``table``."""
+    return mutate((GPU_TTF, f"time_to_failure = {table}"))
+
+
+@dataclass
+class Case:
+    """A bad input: scenario text, extra command-line args, the key path and reason expected."""
+
+    toml: str
+    key: str
+    reason: str
+    args: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+TTF = "nodes.failure_modes[0].time_to_failure"
+
+CASES = {
+    "unknown key, did you mean": Case(
+        mutate(("crews = 1", "crew = 1")), "repair.crew", "unknown key, did you mean 'crews'?"),
+    "unknown top-level section": Case(
+        BASE + '\n[simulaton]\nseed = 3\n', "simulaton", "unknown key, did you mean 'simulation'?"),
+    "unknown key inside a distribution": Case(
+        gpu_ttf('{dist = "exponential", meen = "2000 h"}'), f"{TTF}.meen", "did you mean 'mean'?"),
+    "negative duration": Case(
+        mutate(('detection = "2 min"', 'detection = "-2 min"')), "repair.detection", "non-negative duration"),
+    "zero MTTF": Case(
+        gpu_ttf('{dist = "exponential", mean = "0 h"}'), f"{TTF}.mean", "must be a positive duration"),
+    "zero deterministic time to failure": Case(
+        gpu_ttf('{dist = "deterministic", value = "0 h"}'), TTF, "positive mean"),
+    "bare number for a duration": Case(
+        mutate(('detection = "2 min"', "detection = 2")), "repair.detection", "bare number is ambiguous"),
+    "bare number in a distribution": Case(
+        gpu_ttf('{dist = "exponential", mean = 2000}'), f"{TTF}.mean", "bare number is ambiguous"),
+    "number string without a unit": Case(
+        mutate(('detection = "2 min"', 'detection = "20"')), "repair.detection", "'20' has no unit"),
+    "unknown unit": Case(
+        mutate(('detection = "2 min"', 'detection = "2 mins"')), "repair.detection", "unknown unit 'mins'"),
+    "duration that overflows": Case(
+        gpu_ttf('{dist = "exponential", mean = "1e306 y"}'), f"{TTF}.mean", "finite"),
+    "unknown distribution": Case(
+        gpu_ttf('{dist = "expo", mean = "2000 h"}'), TTF, "unknown distribution 'expo'"),
+    "missing dist": Case(
+        gpu_ttf('{mean = "2000 h"}'), TTF, "needs 'dist'"),
+    "distribution given as a string": Case(
+        gpu_ttf('"2000 h"'), TTF, "must be a table"),
+    "exponential with mean and afr": Case(
+        gpu_ttf('{dist = "exponential", mean = "2000 h", afr = 0.1}'), TTF, "exactly one of 'mean' or 'afr'"),
+    "exponential with neither": Case(
+        gpu_ttf('{dist = "exponential"}'), TTF, "exactly one of 'mean' or 'afr'"),
+    "negative afr": Case(
+        gpu_ttf('{dist = "exponential", afr = -0.1}'), f"{TTF}.afr", "greater than 0"),
+    "weibull without shape": Case(
+        mutate(("shape = 1.5, ", "")), "nodes.failure_modes[1].time_to_failure.shape", "missing required key"),
+    "weibull shape too small to compute": Case(
+        mutate(("shape = 1.5", "shape = 1e-9")), "nodes.failure_modes[1].time_to_failure.shape", "too small"),
+    "lognormal cv infinite": Case(
+        mutate(("cv = 0.5", "cv = inf")), "nodes.failure_modes[0].time_to_repair.cv", "finite number"),
+    "uniform high below low": Case(
+        mutate(('low = "5 min", high = "15 min"', 'low = "15 min", high = "5 min"')),
+        "nodes.failure_modes[1].time_to_repair.high", "high > low"),
+    "empirical missing file": Case(
+        gpu_ttf('{dist = "empirical", file = "nope.csv"}'), f"{TTF}.file", "No such file"),
+    "empirical file with a bad line": Case(
+        gpu_ttf('{dist = "empirical", file = "repairs.csv"}'), f"{TTF}.file", "repairs.csv line 3",
+        files={"repairs.csv": "1.5\n2.0\nabc\n"}),
+    "empirical file with a negative line": Case(
+        gpu_ttf('{dist = "empirical", file = "repairs.csv"}'), f"{TTF}.file", "line 2: durations must be non-negative",
+        files={"repairs.csv": "# hours\n-1\n"}),
+    "empirical file without durations": Case(
+        gpu_ttf('{dist = "empirical", file = "repairs.csv"}'), f"{TTF}.file", "holds no durations",
+        files={"repairs.csv": "# nothing here\n"}),
+    "empirical file of zeros": Case(
+        gpu_ttf('{dist = "empirical", file = "repairs.csv"}'), f"{TTF}.file", "at least one positive duration",
+        files={"repairs.csv": "0\n0.0\n"}),
+    "empirical empty samples": Case(
+        gpu_ttf('{dist = "empirical", samples = []}'), f"{TTF}.samples", "at least one positive duration"),
+    "empirical without samples or file": Case(
+        gpu_ttf('{dist = "empirical"}'), TTF, "'samples'"),
+    "empirical sample typo": Case(
+        gpu_ttf('{dist = "empirical", sample = ["1 h"]}'), f"{TTF}.sample", "did you mean 'samples'?"),
+    "nodes.count = 0": Case(
+        mutate(("count = 8", "count = 0")), "nodes.count", "greater than 0"),
+    "nodes.count as a string": Case(
+        mutate(("count = 8", 'count = "8"')), "nodes.count", "valid integer, got '8'"),
+    "repair.crews as a boolean": Case(
+        mutate(("crews = 1", "crews = true")), "repair.crews", "valid integer, got true"),
+    "spares hot + cold >= count": Case(
+        mutate(("hot = 1", "hot = 7")), "spares", "leaves no working node"),
+    "warmup >= horizon": Case(
+        mutate(("seed = 1", 'seed = 1\nwarmup = "10 d"')), "simulation.warmup", "shorter than horizon"),
+    "duplicate failure-mode names": Case(
+        mutate(('name = "host"', 'name = "gpu"')), "nodes.failure_modes[1].name", "'gpu' is already used"),
+    "domain name clashes with a mode": Case(
+        mutate(('kind = "rack"', 'kind = "rack"\nname = "host"')), "failure_domains[0].name", "already used"),
+    "bad failure-mode name": Case(
+        mutate(('name = "host"', 'name = "2host"')), "nodes.failure_modes[1].name", "must start with a letter"),
+    "chaos node does not exist": Case(
+        mutate(("node = 3", "node = 8")), "chaos[0].node", "node 8 does not exist"),
+    "chaos rack does not exist": Case(
+        mutate(('"kill_node"', '"kill_rack"'), ("node = 3", "rack = 2")), "chaos[0].rack", "rack 2 does not exist"),
+    "chaos target does not match action": Case(
+        mutate(("node = 3", "rack = 0")), "chaos[0].rack", "kill_node takes 'node'"),
+    "chaos after the horizon": Case(
+        mutate(('at = "1 d"', 'at = "11 d"')), "chaos[0].at", "not before the horizon"),
+    "power domain without power_racks": Case(
+        mutate(('kind = "rack"', 'kind = "power"')), "failure_domains[0].power_racks", "needs power_racks"),
+    "unknown scope": Case(
+        mutate(('scope = "gpu"', 'scope = "gpus"')), "nodes.failure_modes[0].scope", "got 'gpus'"),
+    "planned section [training]": Case(
+        BASE + '\n[[training]]\nname = "pretrain"\nnodes = 4\n', "training", "not available in this version"),
+    "replications as a float": Case(
+        mutate(("replications = 2", "replications = 2.0")), "simulation.replications", "valid integer"),
+    "--set with an unparsable value": Case(
+        BASE, "--set repair.crews", "is not a TOML value", args=["--set", "repair.crews=lots"]),
+    "--set into an index that does not exist": Case(
+        BASE, "--set nodes.failure_modes[5].name", "nodes.failure_modes[5] does not exist",
+        args=["--set", 'nodes.failure_modes[5].name="x"']),
+    "--set with a negative index": Case(
+        BASE, "--set nodes.failure_modes[-1].name", "is not a key", args=["--set", 'nodes.failure_modes[-1].name="x"']),
+    "--set without =": Case(
+        BASE, "--set 'repair.crews'", "expected KEY=VALUE", args=["--set", "repair.crews"]),
+    "--set of an unknown key": Case(
+        BASE, "repair.crew", "did you mean 'crews'?", args=["--set", "repair.crew=2"]),
+    "--set of a bare duration": Case(
+        BASE, "spares.swap_time", "bare number", args=["--set", "spares.swap_time=5"]),
+    "--replications 0": Case(
+        BASE, "simulation.replications", "greater than 0", args=["--replications", "0"]),
+    "--seed negative": Case(
+        BASE, "simulation.seed", "greater than or equal to 0", args=["--seed", "-1"]),
+    "--engine fast": Case(
+        BASE, "simulation.engine", "'fast' engine is not available", args=["--engine", "fast"]),
+    "engine = fast in the file": Case(
+        mutate(("seed = 1", 'seed = 1\nengine = "fast"')), "simulation.engine", "not available"),
+}
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_reported(err: str, key: str, reason: str) -> None:
+    """Every stderr line names the file; one of them is ``FILE: key: ...reason...``."""
+    lines = err.splitlines()
+    assert lines, "nothing on stderr"
+    assert "Traceback" not in err
+    assert all(line.startswith(f"{FILE}: ") for line in lines), err
+    matching = [line for line in lines if line.startswith(f"{FILE}: {key}: ")]
+    assert matching, f"no line for key {key!r} in:\n{err}"
+    assert any(reason in line for line in matching), f"{reason!r} not in:\n{err}"
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_bad_input_exits_2_naming_file_and_key(case: Case, command: str, tmp_path, capsys):
+    path = tmp_path / FILE
+    path.write_text(case.toml)
+    for name, text in case.files.items():
+        (tmp_path / name).write_text(text)
+    argv = [command, str(path), *case.args] + (["--out", str(tmp_path / "out"), "--quiet"] if command == "run" else [])
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert_reported(err, case.key, case.reason)
+    assert out == ""
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_base_scenario_is_valid(tmp_path, capsys):
+    path = tmp_path / FILE
+    path.write_text(BASE)
+    code, out, err = run_cli(["validate", str(path)], capsys)
+    assert (code, err) == (0, "")
+    assert 'name = "tiny"' in out
+
+
+def test_every_problem_in_a_file_is_reported_once(tmp_path, capsys):
+    text = mutate(
+        ("crews = 1", "crew = 1"),
+        ("seed = 1", "seed = -1"),
+        ('detection = "2 min"', 'detection = "2 mins"'),
+        ("hot = 1", "hot = 9"),
+        ("node = 3", "node = 30"),
+        ('name = "host"', 'name = "gpu"'),
+    )
+    path = tmp_path / FILE
+    path.write_text(text)
+    code, _, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2
+    expected = {
+        "repair.crew": "did you mean 'crews'?",
+        "simulation.seed": "greater than or equal to 0",
+        "repair.detection": "unknown unit",
+        "spares": "leaves no working node",
+        "chaos[0].node": "does not exist",
+        "nodes.failure_modes[1].name": "already used",
+    }
+    for key, reason in expected.items():
+        assert_reported(err, key, reason)
+    assert len(err.splitlines()) == len(expected), err
+
+
+def test_problems_in_several_distributions_are_all_reported(tmp_path, capsys):
+    text = mutate(
+        (GPU_TTF, 'time_to_failure = {dist = "exponential", mean = 5}'),
+        ("cv = 0.5", "cv = -1"),
+        ('mean = "5000 h"', 'mean = "5000 hours"'),
+    )
+    path = tmp_path / FILE
+    path.write_text(text)
+    code, _, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2
+    assert_reported(err, f"{TTF}.mean", "bare number")
+    assert_reported(err, "nodes.failure_modes[0].time_to_repair.cv", "greater than 0")
+    assert_reported(err, "failure_domains[0].time_to_failure.mean", "unknown unit 'hours'")
+    assert len(err.splitlines()) == 3, err
+
+
+def test_bad_sets_are_all_reported(tmp_path, capsys):
+    path = tmp_path / FILE
+    path.write_text(BASE)
+    code, _, err = run_cli(["validate", str(path), "--set", "repair.crews=lots", "--set", "x[3]=1"], capsys)
+    assert code == 2
+    assert_reported(err, "--set repair.crews", "not a TOML value")
+    assert_reported(err, "--set x[3]", "does not exist")
+    assert len(err.splitlines()) == 2
+
+
+def test_invalid_toml_syntax(tmp_path, capsys):
+    path = tmp_path / FILE
+    path.write_text(mutate(("crews = 1", "crews = = 1")))
+    code, _, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2 and "Traceback" not in err
+    line = BASE.splitlines().index("crews = 1") + 1
+    assert err.startswith(f"{FILE}: not valid TOML") and f"line {line}," in err
+    assert len(err.splitlines()) == 1
+
+
+def test_missing_scenario_file(tmp_path, capsys):
+    code, _, err = run_cli([str(tmp_path / "missing.toml"), "--quiet"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "missing.toml: no such scenario file" in err
+
+
+def test_scenario_that_is_a_directory(tmp_path, capsys):
+    code, _, err = run_cli(["validate", str(tmp_path)], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "cannot read" in err
+
+
+def test_scenario_that_is_not_utf8(tmp_path, capsys):
+    path = tmp_path / FILE
+    path.write_bytes(b'name = "\xff\xfe"\n')
+    code, _, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert FILE in err and "cannot read" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["--replications", "many"],
+    ["--engine", "turbo"],
+    ["--seed", "1.5"],
+])
+def test_bad_flag_values_are_usage_errors(argv, tmp_path, capsys):
+    path = tmp_path / FILE
+    path.write_text(BASE)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(path), *argv])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "Traceback" not in err and argv[0] in err
+
+
+def test_out_that_is_a_file(tmp_path, capsys):
+    path = tmp_path / FILE
+    path.write_text(BASE)
+    (tmp_path / "taken").write_text("")
+    code, out, err = run_cli([str(path), "--quiet", "--out", str(tmp_path / "taken")], capsys)
+    assert code == 2 and out == ""
+    assert "Traceback" not in err and "taken" in err and len(err.splitlines()) == 1
+
+
+def test_flags_may_come_before_the_scenario(tmp_path, capsys):
+    path = tmp_path / FILE
+    path.write_text(BASE)
+    code, _, err = run_cli(["--engine", "fast", str(path)], capsys)
+    assert code == 2
+    assert_reported(err, "simulation.engine", "not available")
+
+
+SUBPROCESS_CASES = ["unknown key, did you mean", "bare number for a duration", "empirical file with a bad line",
+                    "--set into an index that does not exist", "--engine fast"]
+
+
+@pytest.mark.parametrize("name", SUBPROCESS_CASES)
+def test_bad_input_through_a_real_process(name: str, tmp_path):
+    case = CASES[name]
+    (tmp_path / FILE).write_text(case.toml)
+    for file_name, text in case.files.items():
+        (tmp_path / file_name).write_text(text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "clustersim", FILE, "--quiet", "--out", "out", *case.args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert_reported(proc.stderr, case.key, case.reason)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_file_through_a_real_process(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "clustersim", "nope.toml"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "nope.toml: no such scenario file"
