@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace):
     """The scenario with its overrides; refuses one this version cannot run, naming the file."""
-    from clustersim.engine.runner import replication_runner
+    from clustersim.engine.runner import engine_for
     from clustersim.scenario import load_scenario
 
     overrides = list(args.overrides)
@@ -53,7 +53,7 @@ def _load(args: argparse.Namespace):
         overrides.append(f'simulation.engine="{args.engine}"')
     scenario = load_scenario(args.scenario, overrides)
     try:
-        replication_runner(scenario)
+        engine_for(scenario)
     except ClusterSimError as err:
         raise ScenarioError(args.scenario.name, [str(err)]) from None
     return scenario
