@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as scipy_stats
 
-from clustersim.engine.records import Kind, NodeState, RepairState, ReplicationRecords, SlotState
+from clustersim.engine.records import EventCode, Kind, NodeState, RepairState, ReplicationRecords, SlotState
 from clustersim.scenario.schema import Scenario
 
 T, KIND, COMP, FROM, TO, CAUSE = range(6)
@@ -37,6 +37,19 @@ METRICS: dict[str, MetricInfo] = {
     "spares.available_mean": MetricInfo("nodes", "time-weighted mean number of usable spares (with spares)"),
     "spares.exhausted_hours": MetricInfo("h", "time with no usable spare in the pool (with spares)"),
     "spares.first_exhausted_hours": MetricInfo("h", "time from warmup until the pool first ran dry; horizon − warmup if never"),
+    "spares.warm_mean": MetricInfo("nodes", "time-weighted mean number of warm standbys ready (with spares.warm)"),
+    "capacity.first_short_hours": MetricInfo(
+        "h", "time from warmup until a working position first waited for a spare; horizon − warmup if never"),
+    "repair.stage.<name>.count": MetricInfo("count", "repairs that entered this pipeline stage"),
+    "repair.stage.<name>.crew_utilization": MetricInfo("fraction", "time-weighted fraction of the stage's crews busy"),
+    "repair.escalations": MetricInfo("count", "repairs a stage handed on to the next stage"),
+    "repair.false_successes": MetricInfo("count", "repairs that reported success but left the fault in place"),
+    "repair.undiagnosed": MetricInfo("count", "detected failures not diagnosed: rebooted with the fault in place"),
+    "repair.misdiagnoses": MetricInfo("count", "innocent nodes blamed (and repaired) for another node's failure"),
+    "nodes.recurrences": MetricInfo("count", "failures of a fault left in place striking again"),
+    "nodes.retired": MetricInfo("count", "nodes the retirement policy took out of the cluster"),
+    "nodes.retired_healthy": MetricInfo("count", "retired nodes that were not lemons"),
+    "nodes.lemons_retired_fraction": MetricInfo("fraction", "share of the lemons retired by the horizon"),
 }
 
 
@@ -46,6 +59,8 @@ def metric_info(name: str) -> MetricInfo:
         return METRICS[name]
     if name.startswith("nodes.failures."):
         return METRICS["nodes.failures.<cause>"]
+    if name.startswith("repair.stage."):
+        return METRICS["repair.stage.<name>." + name.rsplit(".", 1)[1]]
     raise KeyError(name)
 
 
@@ -120,13 +135,67 @@ def replication_metrics(scenario: Scenario, records: ReplicationRecords) -> dict
         metrics["repair.wait_mean_hours"] = _interval_mean(log, Kind.REPAIR, RepairState.WAITING,
                                                            RepairState.WAITING, RepairState.REPAIRING, (start, end))
     if scenario.repair.crews:
-        crew_rows = _rows(log, Kind.CREWS)
-        busy = time_weighted_mean(crew_rows[:, T], crew_rows[:, TO] - crew_rows[:, FROM], 0.0, start, end)
-        metrics["repair.crew_utilization"] = busy / scenario.repair.crews
+        metrics["repair.crew_utilization"] = _crew_utilization(log, 0, scenario.repair.crews, start, end)
+    metrics.update(_repair_outcome_metrics(scenario, log[in_window], start, end, log))
+    metrics.update(_retirement_metrics(scenario, log, in_window))
 
     metrics.update(_capacity_metrics(scenario, log, start, end))
     if scenario.spares.hot + scenario.spares.cold:
         metrics.update(_spare_metrics(scenario, log, start, end))
+    return metrics
+
+
+def _crew_utilization(log: np.ndarray, pool: int, crews: int, start: float, end: float) -> float:
+    """Time-weighted fraction of the ``crews`` crews of crew pool ``pool`` that are busy."""
+    rows = _rows(log, Kind.CREWS)
+    rows = rows[rows[:, COMP] == pool]
+    return time_weighted_mean(rows[:, T], rows[:, TO] - rows[:, FROM], 0.0, start, end) / crews
+
+
+def _event_count(window_rows: np.ndarray, code: EventCode, cause: int | None = None) -> float:
+    """EVENT rows of ``code`` (and ``cause``, if given) among rows already cut to the window."""
+    hit = (window_rows[:, KIND] == Kind.EVENT) & (window_rows[:, TO] == code)
+    if cause is not None:
+        hit &= window_rows[:, CAUSE] == cause
+    return float(np.count_nonzero(hit))
+
+
+def _repair_outcome_metrics(scenario: Scenario, window_rows: np.ndarray, start: float, end: float,
+                            log: np.ndarray) -> dict[str, float]:
+    """Pipeline stages, escalations, false successes, diagnosis errors and recurrences."""
+    repair = scenario.repair
+    metrics: dict[str, float] = {}
+    for s, stage in enumerate(repair.stages):
+        prefix = f"repair.stage.{stage.name}"
+        metrics[f"{prefix}.count"] = _event_count(window_rows, EventCode.STAGE_ENTERED, scenario.stage_cause(s))
+        if stage.crews:
+            metrics[f"{prefix}.crew_utilization"] = _crew_utilization(log, 1 + s, stage.crews, start, end)
+    if repair.stages:
+        metrics["repair.escalations"] = _event_count(window_rows, EventCode.ESCALATED)
+        metrics["repair.false_successes"] = _event_count(window_rows, EventCode.FALSE_SUCCESS)
+    if repair.diagnosis.probability < 1 or repair.diagnosis.wrong_node > 0:
+        metrics["repair.undiagnosed"] = _event_count(window_rows, EventCode.UNDIAGNOSED)
+        metrics["repair.misdiagnoses"] = _event_count(window_rows, EventCode.MISDIAGNOSED)
+    if repair.recurs:
+        metrics["nodes.recurrences"] = _event_count(window_rows, EventCode.RECURRED)
+    return metrics
+
+
+def _retirement_metrics(scenario: Scenario, log: np.ndarray, in_window: np.ndarray) -> dict[str, float]:
+    """Nodes retired in the window, how many were healthy, and the share of lemons retired by the horizon."""
+    if scenario.repair.retirement.policy == "never":
+        return {}
+    retired_rows = (log[:, KIND] == Kind.REPAIR) & (log[:, TO] == RepairState.RETIRED)
+    lemon_rows = log[(log[:, KIND] == Kind.LEMON) & (log[:, FROM] == 0)]
+    lemons = set(lemon_rows[:, COMP].astype(np.int64).tolist())
+    retired_in_window = log[retired_rows & in_window][:, COMP].astype(np.int64)
+    metrics = {
+        "nodes.retired": float(len(retired_in_window)),
+        "nodes.retired_healthy": float(sum(1 for node in retired_in_window.tolist() if node not in lemons)),
+    }
+    if scenario.nodes.lemon_count:
+        retired_ever = set(log[retired_rows & (log[:, T] < scenario.simulation.horizon)][:, COMP].astype(np.int64).tolist())
+        metrics["nodes.lemons_retired_fraction"] = len(retired_ever & lemons) / scenario.nodes.lemon_count
     return metrics
 
 
@@ -161,8 +230,29 @@ def _spare_metrics(scenario: Scenario, log: np.ndarray, start: float, end: float
     exhausted = time_at_level(rows[:, T], levels, level_at_start, start, end, lambda v: v == 0)
     empty_at = rows[levels == 0, T]
     first = 0.0 if level_at_start == 0 else (float(empty_at[0]) - start if len(empty_at) else end - start)
-    return {"spares.available_mean": available, "spares.exhausted_hours": exhausted,
-            "spares.first_exhausted_hours": first}
+    metrics = {"spares.available_mean": available, "spares.exhausted_hours": exhausted,
+               "spares.first_exhausted_hours": first,
+               "capacity.first_short_hours": _first_wait_for_spare(log, start, end)}
+    if scenario.spares.warm:
+        warm = _rows(log, Kind.WARM)
+        metrics["spares.warm_mean"] = time_weighted_mean(warm[:, T], warm[:, TO] - warm[:, FROM],
+                                                         float(scenario.spares.warm), start, end)
+    return metrics
+
+
+def _first_wait_for_spare(log: np.ndarray, start: float, end: float) -> float:
+    """Hours from ``start`` until a working position first waited (for a positive time) for a usable
+    spare; ``end − start`` if none ever did."""
+    rows = _rows(log, Kind.SLOT)
+    rows = rows[np.lexsort((np.arange(len(rows)), rows[:, COMP]))]
+    waits = np.flatnonzero(rows[:, TO] == SlotState.WAITING)
+    first = end
+    for i in waits:
+        same_slot_next = i + 1 < len(rows) and rows[i + 1, COMP] == rows[i, COMP]
+        wait_end = rows[i + 1, T] if same_slot_next else end
+        if wait_end > rows[i, T] and wait_end > start:
+            first = min(first, max(rows[i, T], start))
+    return float(first - start)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ class Kind(IntEnum):
     POOL = 4      # usable spares (hot + cold, healthy): states are counts; component 0
     CREWS = 5     # busy repair crews: states are counts; component 0
     FAILURE = 6   # a failure strikes a node (instantaneous): 0 -> 1; component = node index
+    EVENT = 7     # an instantaneous repair outcome: to_state is an EventCode; component = node index
+    WARM = 8      # warm standbys ready in the spare pool: states are counts; component 0
+    LEMON = 9     # a node's lemon status: 0 -> 1 when drawn a lemon (at time 0), 1 -> 0 when cured
 
 
 class NodeState(IntEnum):
@@ -37,7 +40,19 @@ class RepairState(IntEnum):
     FAILED = 1       # failed, not yet detected
     WAITING = 2      # detected, queued for a repair crew
     REPAIRING = 3    # a crew (or the facility, for domains) is repairing
-    REBOOTING = 4    # transient fault: rebooting, no crew needed
+    REBOOTING = 4    # transient fault or undiagnosed failure: rebooting, no crew needed
+    RETIRED = 5      # taken out of the cluster for good by the retirement policy
+
+
+class EventCode(IntEnum):
+    """What an instantaneous EVENT row records; its cause is a failure mode or a repair stage code."""
+
+    STAGE_ENTERED = 1   # a repair enters a pipeline stage (cause: stage code)
+    ESCALATED = 2       # a stage hands the node on to the next stage (cause: stage code)
+    FALSE_SUCCESS = 3   # a stage reports success but leaves the fault in place (cause: stage code)
+    UNDIAGNOSED = 4     # a detected failure is not diagnosed: rebooted with its fault (cause: mode)
+    MISDIAGNOSED = 5    # an innocent node is blamed for another node's failure (component: the innocent)
+    RECURRED = 6        # a fault left in place strikes again (cause: mode)
 
 
 class SlotState(IntEnum):

@@ -15,6 +15,14 @@ class Failure:
 
     cause: int      # index into Scenario.cause_names
     node: int       # the node that went down
+    noticed: bool = False  # already known (taken out deliberately): no detection delay before acting
+
+
+@dataclass(frozen=True, slots=True)
+class Blame:
+    """The cause an interrupt carries when a node is wrongly blamed for another node's failure."""
+
+    mode: int       # the failure mode it is blamed for
 
 
 @dataclass(slots=True)

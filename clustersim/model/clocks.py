@@ -4,6 +4,14 @@ Exponential modes are memoryless, so they are sampled as one superposed clock (t
 then a mode drawn in proportion to its rate) — exact, and one draw per failure instead of one
 per GPU. Other laws keep a remaining lifetime per part (one per GPU for ``scope = "gpu"``)
 that ages only while the node's own parts are in operation and is renewed when that part fails.
+
+A lemon's clocks run faster (``lemon_rate_multiplier`` per mode): a part's lifetime is drawn at
+the base law and consumed ``multiplier`` times faster, so an exponential mode's rate is
+multiplied exactly and any other law is compressed in time (an accelerated-failure-time model).
+
+A fault left in place (undiagnosed, blamed on another node, falsely repaired) is a *latent*
+fault of its mode: it strikes again after its own ``recurrence`` operating time, unless a
+repair of that mode truly fixes it first.
 """
 from __future__ import annotations
 
@@ -14,20 +22,30 @@ import numpy as np
 
 from clustersim.scenario.schema import FailureMode
 
+_NONE, _EXP, _PART, _LATENT = range(4)
+
+
+class _Superposed:
+    """Exponential modes as one clock: total rate and cumulative rates to pick the mode."""
+
+    __slots__ = ("modes", "cumulative", "total")
+
+    def __init__(self, modes: list[int], rates: list[float]):
+        self.modes = modes
+        self.cumulative = list(np.cumsum(rates))
+        self.total = self.cumulative[-1] if rates else 0.0
+
 
 class ClockPlan:
     """The per-scenario layout of failure clocks, shared by every node."""
 
-    def __init__(self, modes: list[FailureMode], gpus_per_node: int):
+    def __init__(self, modes: list[FailureMode], gpus_per_node: int, lemon_multipliers: list[float]):
         self.modes = modes
-        exp_rates = [
-            (i, (gpus_per_node if m.scope == "gpu" else 1) / m.time_to_failure.mean_hours)
-            for i, m in enumerate(modes)
-            if m.time_to_failure.is_exponential
-        ]
-        self.exp_modes = [i for i, _ in exp_rates]
-        self.exp_cumulative = list(np.cumsum([r for _, r in exp_rates]))
-        self.exp_total_rate = self.exp_cumulative[-1] if exp_rates else 0.0
+        exp_modes = [i for i, m in enumerate(modes) if m.time_to_failure.is_exponential]
+        rates = [(gpus_per_node if modes[i].scope == "gpu" else 1) / modes[i].time_to_failure.mean_hours
+                 for i in exp_modes]
+        self.exp = {False: _Superposed(exp_modes, rates),
+                    True: _Superposed(exp_modes, [r * lemon_multipliers[i] for r, i in zip(rates, exp_modes)])}
         # one clock per part for non-exponential modes: its mode index
         self.part_modes = [
             i
@@ -35,41 +53,77 @@ class ClockPlan:
             if not m.time_to_failure.is_exponential
             for _ in range(gpus_per_node if m.scope == "gpu" else 1)
         ]
+        self.part_speeds = {False: [1.0] * len(self.part_modes),
+                            True: [lemon_multipliers[i] for i in self.part_modes]}
 
 
 class NodeClocks:
-    """One node's clocks, drawing from that node's own random stream."""
+    """One node's clocks, drawing from that node's own random stream.
 
-    __slots__ = ("plan", "rng", "remaining", "_lifetimes", "_exp_scale")
+    ``next_failure`` proposes the next failure without changing any clock; the node then either
+    reaches it (``fire``) or is interrupted first and ages by the time that passed (``advance``).
+    """
 
-    def __init__(self, plan: ClockPlan, rng: np.random.Generator):
+    __slots__ = ("plan", "rng", "remaining", "latent", "_lifetimes", "_exp", "_speeds", "_pending")
+
+    def __init__(self, plan: ClockPlan, rng: np.random.Generator, lemon: bool):
         self.plan = plan
         self.rng = rng
         # one lifetime sampler per part, built once: renewing a part draws from it
         self._lifetimes = [plan.modes[m].time_to_failure.sampler(rng) for m in plan.part_modes]
-        self.remaining = [lifetime() for lifetime in self._lifetimes]
-        self._exp_scale = 1.0 / plan.exp_total_rate if plan.exp_total_rate > 0 else math.inf
+        self.remaining = [lifetime() for lifetime in self._lifetimes]  # base-law hours left per part
+        self.latent: dict[int, float] = {}  # mode -> operating hours until its fault left in place recurs
+        self._pending = (math.inf, _NONE, -1)
+        self.set_lemon(lemon)
 
-    def next_failure(self) -> tuple[float, int]:
-        """(operating hours until the next failure, failing mode index); inf if none fails."""
-        plan, remaining = self.plan, self.remaining
-        exp_dt = self.rng.exponential(self._exp_scale) if plan.exp_total_rate > 0 else math.inf
-        part_dt, part = math.inf, -1
-        for k, left in enumerate(remaining):
-            if left < part_dt:
-                part_dt, part = left, k
-        if exp_dt <= part_dt:
-            if exp_dt == math.inf:
-                return math.inf, -1
-            self._age(exp_dt)
-            pick = bisect.bisect_right(plan.exp_cumulative, self.rng.random() * plan.exp_total_rate)
-            return exp_dt, plan.exp_modes[min(pick, len(plan.exp_modes) - 1)]
-        self._age(part_dt)
-        mode = plan.part_modes[part]
-        remaining[part] = self._lifetimes[part]()
-        return part_dt, mode
+    def set_lemon(self, lemon: bool) -> None:
+        """Run the clocks at a lemon's speeds (or back at base speed, once cured)."""
+        self._exp = self.plan.exp[lemon]
+        self._speeds = self.plan.part_speeds[lemon]
 
-    def _age(self, hours: float) -> None:
-        remaining = self.remaining
+    def next_failure(self) -> float:
+        """Operating hours until the next failure (inf if none ever comes); remembered for ``fire``."""
+        exp = self._exp
+        best, source, index = (self.rng.exponential(1.0 / exp.total), _EXP, -1) if exp.total > 0 else (math.inf, _NONE, -1)
+        speeds = self._speeds
+        for k, left in enumerate(self.remaining):
+            dt = left / speeds[k]
+            if dt < best:
+                best, source, index = dt, _PART, k
+        for mode, left in self.latent.items():
+            if left < best:
+                best, source, index = left, _LATENT, mode
+        self._pending = (best, source, index)
+        return best
+
+    def fire(self) -> tuple[int, bool]:
+        """The proposed failure happens: age every clock, renew the part; (mode, was a recurrence)."""
+        hours, source, index = self._pending
+        self.advance(hours)
+        if source == _PART:
+            self.remaining[index] = self._lifetimes[index]()
+            return self.plan.part_modes[index], False
+        if source == _LATENT:
+            del self.latent[index]
+            return index, True
+        exp = self._exp
+        pick = bisect.bisect_right(exp.cumulative, self.rng.random() * exp.total)
+        return exp.modes[min(pick, len(exp.modes) - 1)], False
+
+    def advance(self, hours: float) -> None:
+        """``hours`` of operation pass without a failure (exponential clocks need nothing: memoryless)."""
+        if hours <= 0:
+            return
+        remaining, speeds = self.remaining, self._speeds
         for k in range(len(remaining)):
-            remaining[k] -= hours
+            remaining[k] -= hours * speeds[k]
+        for mode in self.latent:
+            self.latent[mode] -= hours
+
+    def leave_fault(self, mode: int, recurs_after_hours: float) -> None:
+        """A fault of ``mode`` stays in place and strikes again after ``recurs_after_hours`` of operation."""
+        self.latent[mode] = recurs_after_hours
+
+    def clear_fault(self, mode: int) -> None:
+        """A repair of ``mode`` truly fixed it: no fault of that mode is left in place."""
+        self.latent.pop(mode, None)

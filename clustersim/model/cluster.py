@@ -1,13 +1,20 @@
 """The whole infrastructure model: builds nodes, slots, pool, crews, domains and chaos on one env."""
 from __future__ import annotations
 
+from clustersim.engine.records import Kind, RepairState
 from clustersim.model.base import Context, Failure
 from clustersim.model.clocks import ClockPlan
 from clustersim.model.domains import chaos_life, domain_life, domain_members
 from clustersim.model.nodes import Crews, Node, NodeHolds, node_life
+from clustersim.model.policies import build_policies
+from clustersim.model.repair import RepairShop
 from clustersim.model.spares import Slot, SparePool, slot_life
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
+
+
+LEMON = Kind.LEMON.value
+R_OK = RepairState.OK.value
 
 
 class Cluster:
@@ -26,33 +33,51 @@ class Cluster:
             for i, (role, rng) in enumerate(zip(roles, rngs))
         ]
         self.racks = [self.nodes[r : r + nodes_spec.nodes_per_rack] for r in range(0, len(self.nodes), nodes_spec.nodes_per_rack)]
-        self.pool = SparePool(ctx, [n for n in self.nodes if n.role == "hot"], [n for n in self.nodes if n.role == "cold"])
+        self._mark_lemons(streams)
+        self.scorer, retirement, selection = build_policies(scenario, streams.generator("pool/selection"))
+        if self.scorer is not None:
+            for node in self.nodes:
+                self.scorer.start(node)
+        join_hours = {"warm": spares.standby_swap_time, "hot": spares.swap_time, "cold": spares.provisioning}
+        self.pool = SparePool(ctx, [n for n in self.nodes if n.role == "hot"], [n for n in self.nodes if n.role == "cold"],
+                              spares.warm, join_hours, spares.swap_time, selection)
         self.holds = NodeHolds(ctx, self._on_node_down, self._on_node_up)
-        self.crews = Crews(ctx, scenario.repair.crews)
+        crew_pools = [Crews(ctx, scenario.repair.crews, 0)]
+        crew_pools += [Crews(ctx, stage.crews, 1 + s) for s, stage in enumerate(scenario.repair.stages)]
+        self.shop = RepairShop(ctx, scenario, self.holds, crew_pools, retirement, self.scorer, self._pick_innocent)
+        self.slots = [Slot(i, self.nodes[i]) for i in range(working)]
         # Start order decides how events at the same instant tie (SimPy runs them in the order
         # they were scheduled): domains and chaos schedule their first failures before the nodes.
         self._start_domains(streams)
         self._start_chaos(streams)
         self._start_nodes()
-        self._start_slots(working)
+        self._start_slots()
+
+    def _mark_lemons(self, streams: Streams) -> None:
+        """Draw this replication's lemons (stream "lemons") and log them at time 0."""
+        count = self.scenario.nodes.lemon_count
+        if count == 0:
+            return
+        chosen = streams.generator("lemons").choice(len(self.nodes), size=count, replace=False)
+        for index in sorted(int(i) for i in chosen):
+            self.nodes[index].lemon = True
+            self.ctx.record((0.0, LEMON, index, 0, 1, -1))
 
     def _start_nodes(self) -> None:
-        env, detection = self.ctx.env, self.scenario.repair.detection
-        plan = ClockPlan(self.scenario.nodes.failure_modes, self.scenario.nodes.gpus_per_node)
+        env, nodes_spec = self.ctx.env, self.scenario.nodes
+        multipliers = [nodes_spec.lemon_multiplier(m) for m in range(len(nodes_spec.failure_modes))]
+        plan = ClockPlan(nodes_spec.failure_modes, nodes_spec.gpus_per_node, multipliers)
         if not plan.modes:
             return
         for node in self.nodes:
-            env.process(node_life(self.ctx, node, plan, self.holds, self.crews, detection))
+            node.process = env.process(node_life(self.ctx, node, plan, self.shop))
 
-    def _start_slots(self, working: int) -> None:
+    def _start_slots(self) -> None:
         spares, env = self.scenario.spares, self.ctx.env
-        self.slots = [Slot(i, self.nodes[i]) for i in range(working)]
         if spares.hot + spares.cold == 0:
             return  # nothing can refill a slot: slots would only mirror their nodes
         for slot in self.slots:
-            slot.process = env.process(
-                slot_life(self.ctx, slot, self.pool, self.scenario.repair.detection, spares.swap_time, spares.provisioning)
-            )
+            slot.process = env.process(slot_life(self.ctx, slot, self.pool, self.scenario.repair.detection))
 
     def _start_domains(self, streams: Streams) -> None:
         first_cause = len(self.scenario.nodes.failure_modes)
@@ -76,18 +101,32 @@ class Cluster:
             self.ctx.env.process(chaos_life(self.ctx, chaos, first_cause + i, self.nodes, self.racks, self.holds, rng))
 
     def _on_node_down(self, node: Node, failure: Failure) -> None:
+        if self.scorer is not None:
+            self.scorer.went_down(node, self.ctx.env.now)
         slot = node.slot
         if slot is not None and slot.attached and slot.process is not None:
             slot.attached = False
             slot.process.interrupt(failure)
-        elif node.role in ("hot", "cold"):
+        elif node.role in ("warm", "hot", "cold"):
             self.pool.remove(node)
 
     def _on_node_up(self, node: Node) -> None:
+        if self.scorer is not None:
+            self.scorer.came_up(node, self.ctx.env.now)
         if node.role == "loose":
             node.role = "hot"
         if node.role in ("hot", "cold"):
             self.pool.add(node)
+
+    def _pick_innocent(self, faulty: Node) -> Node | None:
+        """A node wrongly blamed for ``faulty``'s failure: any other up node in service in a working
+        position, drawn from the faulty node's stream; None when there is none."""
+        candidates = [slot.node for slot in self.slots
+                      if slot.node is not faulty and slot.node.slot is slot and slot.node.up
+                      and slot.node.repair_state == R_OK and slot.node.process is not None]
+        if not candidates:
+            return None
+        return candidates[int(faulty.rng.integers(len(candidates)))]
 
 
 def domain_instance_names(scenario: Scenario) -> list[str]:

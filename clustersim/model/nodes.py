@@ -1,46 +1,67 @@
-"""GPU nodes: service state from holds, and each node's own failure-and-repair cycle.
+"""GPU nodes: service state from holds, and each node's own failure cycle.
 
-A node is up when nothing holds it down. Holds come from its own failed parts (until repaired),
-from failure domains it belongs to, and from chaos injections; the node goes down with the
-first hold and comes back when the last is released. Its own failure clocks age in wall time
-outside its own repairs, so domain outages and a node's own faults are independent processes.
+A node is up when nothing holds it down. Holds come from its own failed parts (until its
+recovery ends), from failure domains it belongs to, and from chaos injections; the node goes
+down with the first hold and comes back when the last is released. Its own failure clocks age
+in wall time outside its own recoveries, so domain outages and a node's own faults are
+independent processes. What happens after a node's own failure is the repair shop's business
+(``clustersim.model.repair``).
 """
 from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import simpy
 
 from clustersim.engine.records import Kind, NodeState, RepairState
-from clustersim.model.base import Context, Failure
+from clustersim.model.base import Blame, Context, Failure
 from clustersim.model.clocks import ClockPlan, NodeClocks
-from clustersim.scenario.schema import FailureMode
+
+if TYPE_CHECKING:
+    from clustersim.model.repair import RepairShop
 
 UP, DOWN = NodeState.UP.value, NodeState.DOWN.value
-R_OK, R_FAILED, R_WAITING, R_REPAIRING, R_REBOOTING = (s.value for s in RepairState)
-NODE, REPAIR, FAILURE, CREWS = Kind.NODE.value, Kind.REPAIR.value, Kind.FAILURE.value, Kind.CREWS.value
+R_OK, R_FAILED = RepairState.OK.value, RepairState.FAILED.value
+NODE, FAILURE, CREWS = Kind.NODE.value, Kind.FAILURE.value, Kind.CREWS.value
 
 
 class Node:
-    """One server: its holds, its role in the cluster (working, spare) and its random stream."""
+    """One server: its holds, its role in the cluster, its repair state, history and random stream."""
 
-    __slots__ = ("index", "rack", "holds", "role", "slot", "powered", "rng")
+    __slots__ = ("index", "rack", "holds", "role", "slot", "powered", "rng", "lemon", "clocks", "process",
+                 "repair_state", "blamed_times", "score_base", "up_since", "warming", "samplers")
 
     def __init__(self, index: int, rack: int, role: str, rng: np.random.Generator, powered: simpy.Event | None):
         self.index = index
         self.rack = rack
         self.holds = 0
-        self.role = role          # "work" | "hot" | "cold" | "loose" (left its slot while down)
+        self.role = role          # "work" | "warm" | "hot" | "cold" | "loose" (left its slot while down) | "retired"
         self.slot = None          # the Slot it serves or is being swapped into
         self.powered = powered    # cold spares: succeeds once provisioned; None: operating from the start
         self.rng = rng
+        self.lemon = False
+        self.clocks: NodeClocks | None = None
+        self.process: simpy.Process | None = None  # its own failure cycle (node_life)
+        self.repair_state = R_OK
+        self.blamed_times: list[float] = []  # when failures were attributed to it
+        self.score_base = 0.0     # see policies.NodeScorer
+        self.up_since = 0.0
+        self.warming: object | None = None  # a token while it is being initialised as a warm standby
+        self.samplers: dict[object, Callable[[], float]] = {}  # repair-time samplers on its stream, by law
 
     @property
     def up(self) -> bool:
         return self.holds == 0
+
+    def draw(self, dist) -> float:
+        """One draw of ``dist`` (hours) from the node's own stream, the sampler built once per law."""
+        sampler = self.samplers.get(id(dist))
+        if sampler is None:
+            sampler = self.samplers[id(dist)] = dist.sampler(self.rng)
+        return sampler()
 
 
 class NodeHolds:
@@ -51,14 +72,16 @@ class NodeHolds:
         self.on_down = on_down
         self.on_up = on_up
 
-    def strike(self, node: Node, cause: int) -> None:
-        """A failure hits ``node``: count it and hold the node down."""
+    def strike(self, node: Node, cause: int, counted: bool = True, noticed: bool = False) -> None:
+        """Hold ``node`` down for ``cause``; a counted strike is a failure event, an uncounted one is
+        a deliberate removal (a node blamed for another's failure), already noticed."""
         now = self.ctx.env.now
-        self.ctx.record((now, FAILURE, node.index, 0, 1, cause))
+        if counted:
+            self.ctx.record((now, FAILURE, node.index, 0, 1, cause))
         node.holds += 1
         if node.holds == 1:
             self.ctx.record((now, NODE, node.index, UP, DOWN, cause))
-            self.on_down(node, Failure(cause, node.index))
+            self.on_down(node, Failure(cause, node.index, noticed))
 
     def release(self, node: Node) -> None:
         node.holds -= 1
@@ -68,7 +91,7 @@ class NodeHolds:
 
 
 class Crews:
-    """The repair crews, handed out FIFO (or no limit at all); logs how many are busy.
+    """One pool of repair crews, handed out FIFO (or no limit at all); logs how many are busy.
 
     Crews are granted exactly when a ``simpy.Resource(capacity=crews)`` would grant them —
     a request succeeds at once if a crew is free and nobody queues ahead of it; a release
@@ -76,9 +99,10 @@ class Crews:
     simultaneous events resolve in the same order, with less machinery per repair.
     """
 
-    def __init__(self, ctx: Context, crews: int | None):
+    def __init__(self, ctx: Context, crews: int | None, pool: int = 0):
         self.ctx = ctx
         self.limit = crews        # None: unlimited, repairs never queue
+        self.pool = pool          # the CREWS rows' component: 0 = repair.crews, 1 + s = stage s
         self.busy = 0             # crews repairing, as logged
         self._granted = 0         # crews handed out (granted, possibly not yet repairing)
         self._queue: deque[simpy.Event] = deque()
@@ -103,59 +127,28 @@ class Crews:
             self._queue.popleft().succeed()
 
     def set_busy(self, busy: int) -> None:
-        self.ctx.record((self.ctx.env.now, CREWS, 0, self.busy, busy, -1))
+        self.ctx.record((self.ctx.env.now, CREWS, self.pool, self.busy, busy, -1))
         self.busy = busy
 
 
-def node_life(
-    ctx: Context,
-    node: Node,
-    plan: ClockPlan,
-    holds: NodeHolds,
-    crews: Crews,
-    detection_hours: float,
-):
-    """SimPy process: the node's own parts fail, are detected, rebooted or repaired, forever.
+def node_life(ctx: Context, node: Node, plan: ClockPlan, shop: "RepairShop"):
+    """SimPy process: the node's own parts fail and recover — or it is blamed for another's — until retired.
 
     A cold spare's parts start ageing only once it is provisioned (``node.powered``).
     """
-    env, record = ctx.env, ctx.record
-    modes: list[FailureMode] = plan.modes
+    env = ctx.env
     if node.powered is not None:
         yield node.powered
-    clocks = NodeClocks(plan, node.rng)
-    while True:
-        operating_hours, mode = clocks.next_failure()
-        if operating_hours == math.inf:
-            return
-        yield env.timeout(operating_hours)
-        record((env.now, REPAIR, node.index, R_OK, R_FAILED, mode))
-        holds.strike(node, mode)
-        if detection_hours > 0:
-            yield env.timeout(detection_hours)
-        failure_mode = modes[mode]
-        repair_hours = failure_mode.time_to_repair.sampler(node.rng)()
-        if failure_mode.recovery == "reboot":
-            record((env.now, REPAIR, node.index, R_FAILED, R_REBOOTING, mode))
-            yield env.timeout(repair_hours)
-            record((env.now, REPAIR, node.index, R_REBOOTING, R_OK, mode))
-        else:
-            record((env.now, REPAIR, node.index, R_FAILED, R_WAITING, mode))
-            yield from _crew_repair(ctx, node, crews, repair_hours, mode)
-        holds.release(node)
-
-
-def _crew_repair(ctx: Context, node: Node, crews: Crews, repair_hours: float, mode: int):
-    """Queue FIFO for a crew (if crews are limited), then repair."""
-    env, record = ctx.env, ctx.record
-    if crews.limit is None:
-        record((env.now, REPAIR, node.index, R_WAITING, R_REPAIRING, mode))
-        yield env.timeout(repair_hours)
-    else:
-        yield crews.request()
-        record((env.now, REPAIR, node.index, R_WAITING, R_REPAIRING, mode))
-        crews.set_busy(crews.busy + 1)
-        yield env.timeout(repair_hours)
-        crews.set_busy(crews.busy - 1)
-        crews.release()
-    record((env.now, REPAIR, node.index, R_REPAIRING, R_OK, mode))
+    clocks = node.clocks = NodeClocks(plan, node.rng, node.lemon)
+    while node.role != "retired":
+        operating_hours = clocks.next_failure()
+        started = env.now
+        try:
+            yield env.timeout(operating_hours) if operating_hours < math.inf else env.event()
+        except simpy.Interrupt as interrupt:
+            blame: Blame = interrupt.cause
+            clocks.advance(env.now - started)
+            yield from shop.after_blame(node, blame.mode)
+            continue
+        mode, recurred = clocks.fire()
+        yield from shop.after_failure(node, mode, recurred)

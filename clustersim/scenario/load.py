@@ -20,6 +20,12 @@ from clustersim.scenario.schema import PLANNED_SECTIONS, Scenario, cross_section
 
 _INDEXED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\[(\d+)\]$")
 
+# Discriminator keys of the schema's tagged unions: what a tagged table is, and its choices.
+_TAGGED = {
+    "dist": ("distribution", "exponential, weibull, lognormal, gamma, deterministic, uniform, empirical"),
+    "policy": ("policy", "never, threshold, scored"),
+}
+
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
     """Load, override and validate a scenario file; raises ScenarioError listing every problem."""
@@ -159,9 +165,13 @@ def validation_problems(err: ValidationError, raw: dict[str, Any]) -> list[str]:
         elif error["type"].endswith(("_type", "_parsing")) or error["type"] == "literal_error":
             message = f"{message}, got {_toml_text(error['input'])}"
         elif error["type"] == "union_tag_invalid":
-            message = f"unknown distribution {error['input'].get('dist')!r}, use one of {error['ctx']['expected_tags']}"
+            tag, expected = error["ctx"]["tag"], error["ctx"]["expected_tags"]
+            what = _TAGGED.get(error["ctx"]["discriminator"].strip("'"), ("value", ""))[0]
+            message = f"unknown {what} {tag!r}, use one of {expected}"
         elif error["type"] == "union_tag_not_found":
-            message = "a distribution needs 'dist' (exponential, weibull, lognormal, gamma, deterministic, uniform, empirical)"
+            key = error["ctx"]["discriminator"].strip("'")
+            what, choices = _TAGGED.get(key, ("value", ""))
+            message = f"a {what} needs {key!r} ({choices})"
         for line in message.splitlines():
             problems.append(f"{_path_text(path)}: {line}" if path else line)
     return problems
@@ -187,7 +197,7 @@ def _input_path(loc: tuple, raw: Any) -> list[str | int]:
             node = node[step]
         elif isinstance(node, list) and isinstance(step, int) and step < len(node):
             node = node[step]
-        elif isinstance(node, dict) and isinstance(node.get("dist"), str) and step == node["dist"]:
+        elif isinstance(node, dict) and any(node.get(key) == step for key in _TAGGED):
             continue  # discriminated-union tag
         else:
             node = None
@@ -232,8 +242,9 @@ def _model_in(annotation: Any, node: Any) -> Any:
             members = [a for a in typing.get_args(annotation) if a is not type(None)]
             tagged = [
                 m for m in members
-                if isinstance(m, type) and issubclass(m, BaseModel) and "dist" in m.model_fields
-                and isinstance(node, dict) and node.get("dist") in typing.get_args(m.model_fields["dist"].annotation)
+                if isinstance(m, type) and issubclass(m, BaseModel) and isinstance(node, dict)
+                and any(key in m.model_fields and node.get(key) in typing.get_args(m.model_fields[key].annotation)
+                        for key in _TAGGED)
             ]
             annotation = tagged[0] if tagged else members[0]
         else:

@@ -8,17 +8,18 @@ names the key the user has to change.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping, Union
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator,
-    model_validator,
+    AfterValidator, BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+    ValidationInfo, field_validator, model_validator,
 )
 
-from clustersim.distributions import Distribution
+from clustersim.distributions import Deterministic, Distribution
 from clustersim.quantities import Duration, PositiveDuration
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 def _fails_after_a_while(dist: Any) -> Any:
@@ -63,10 +64,36 @@ class FailureMode(Section):
     name: Name
     scope: Literal["gpu", "node"] = "node"
     time_to_failure: TimeToFailure
-    recovery: Literal["reboot", "replace"] = Field(
-        default="replace", description="reboot: back after time_to_repair, no crew; replace: needs a crew"
+    recovery: Literal["reboot", "replace", "pipeline"] = Field(
+        default="replace",
+        description="reboot: back after time_to_repair, no crew; replace: a repair crew for time_to_repair; "
+                    "pipeline: through [[repair.stages]]",
     )
-    time_to_repair: Distribution
+    time_to_repair: Distribution | None = Field(
+        default=None, validate_default=True, description="required with reboot and replace; pipeline uses its stages"
+    )
+    lemon_rate_multiplier: PositiveFloat | None = Field(
+        default=None, description="a lemon's clocks of this mode run this many times faster; omitted = nodes' value"
+    )
+
+    @field_validator("time_to_repair")
+    @classmethod
+    def _repair_time_matches_recovery(cls, ttr: Any, info: ValidationInfo) -> Any:
+        recovery = info.data.get("recovery")
+        if recovery == "pipeline" and ttr is not None:
+            raise ValueError('recovery = "pipeline" takes its repair times from [[repair.stages]]; remove time_to_repair')
+        if recovery in ("reboot", "replace") and ttr is None:
+            raise ValueError(f'missing required key (recovery = "{recovery}" needs time_to_repair)')
+        return ttr
+
+
+class NodeScore(Section):
+    """A node's reliability score: failures lower it, each full credit_period of uptime raises it."""
+
+    initial: float = Field(default=100.0, description="every node's score at the start")
+    failure_penalty: NonNegativeFloat = Field(default=30.0, description="subtracted per failure blamed on the node")
+    uptime_credit: NonNegativeFloat = Field(default=10.0, description="added per full credit_period of uptime")
+    credit_period: PositiveDuration = Field(default=24.0, description="uptime that earns one uptime_credit")
 
 
 class Nodes(Section):
@@ -76,17 +103,113 @@ class Nodes(Section):
     gpus_per_node: PositiveInt = 8
     nodes_per_rack: PositiveInt = 16
     failure_modes: list[FailureMode] = Field(default_factory=list)
+    lemon_fraction: Probability = Field(
+        default=0.0, description="share of nodes that are lemons, drawn per replication (stream 'lemons')"
+    )
+    lemon_rate_multiplier: PositiveFloat = Field(
+        default=1.0, description="a lemon's failure clocks run this many times faster (modes may override)"
+    )
+    lemon_cured_by_repair: bool = Field(
+        default=False, description="a repair that truly fixes a fault also cures the lemon (AIReSim's model)"
+    )
+    score: NodeScore | None = Field(
+        default=None, description="used by retirement policy 'scored' and spare selection 'highest_score'"
+    )
 
     @property
     def racks(self) -> int:
         return math.ceil(self.count / self.nodes_per_rack)
 
+    @property
+    def lemon_count(self) -> int:
+        return round(self.count * self.lemon_fraction)
+
+    def lemon_multiplier(self, mode: int) -> float:
+        """How many times faster a lemon's clock of failure mode ``mode`` runs."""
+        own = self.failure_modes[mode].lemon_rate_multiplier
+        return self.lemon_rate_multiplier if own is None else own
+
+
+class Diagnosis(Section):
+    """How well a detected failure is attributed before repair."""
+
+    probability: Probability = Field(
+        default=1.0, description="a detected failure is diagnosed; otherwise the node is rebooted with its fault"
+    )
+    wrong_node: Probability = Field(
+        default=0.0, description="a diagnosed failure is blamed on an innocent working node instead"
+    )
+    reboot_time: Distribution = Field(
+        default_factory=lambda: Deterministic(dist="deterministic", value="0 h"),
+        description="how long an undiagnosed node's reboot takes",
+    )
+
+
+class RepairStage(Section):
+    """One stage of the repair pipeline: a crew pool, a time, and what the stage concludes."""
+
+    name: Name
+    time: Distribution
+    crews: PositiveInt | None = Field(default=None, description="concurrent repairs in this stage; omitted = unlimited")
+    escalate: Probability = Field(default=0.0, description="the node goes on to the next stage")
+    false_success: Probability = Field(
+        default=0.0, description="the stage reports success but leaves the fault in place"
+    )
+
+
+class NeverRetire(Section):
+    """Every repaired node returns to service."""
+
+    policy: Literal["never"] = "never"
+
+
+class ThresholdRetirement(Section):
+    """Retire a node blamed for max_failures failures within window."""
+
+    policy: Literal["threshold"]
+    max_failures: PositiveInt
+    window: PositiveDuration
+
+
+class ScoredRetirement(Section):
+    """Retire a node whose reliability score ([nodes.score]) is at or below threshold."""
+
+    policy: Literal["scored"]
+    threshold: float = 0.0
+
+
+Retirement = Annotated[Union[NeverRetire, ThresholdRetirement, ScoredRetirement], Field(discriminator="policy")]
+
 
 class Repair(Section):
-    """Who repairs and how fast failures are noticed."""
+    """Who repairs, how fast failures are noticed, how well they are diagnosed and fixed."""
 
     crews: PositiveInt | None = Field(default=None, description="concurrent 'replace' repairs; omitted = unlimited")
     detection: Duration = Field(default=0.0, description="failure -> noticed (heartbeat interval x misses)")
+    recurrence: Distribution | None = Field(
+        default=None,
+        description="operating time until a fault left in place (undiagnosed, blamed elsewhere, falsely "
+                    "repaired) strikes again; required when that can happen",
+    )
+    fault_left_in_place: Literal["recurs", "uncured"] = Field(
+        default="recurs",
+        description="recurs: strikes again after recurrence; uncured: no further effect, except that a lemon "
+                    "stays a lemon (AIReSim's model)",
+    )
+    diagnosis: Diagnosis = Field(default_factory=Diagnosis)
+    stages: list[RepairStage] = Field(default_factory=list, description="the pipeline of recovery = \"pipeline\"")
+    retirement: Retirement = Field(default_factory=NeverRetire)
+
+    @property
+    def recurs(self) -> bool:
+        """Do faults left in place strike again (after ``recurrence``)?"""
+        return self.fault_left_in_place == "recurs" and self.leaves_faults
+
+    @property
+    def leaves_faults(self) -> bool:
+        """Can a fault stay in place after its failure (so that it recurs)?"""
+        diagnosis = self.diagnosis
+        return diagnosis.probability < 1 or diagnosis.wrong_node > 0 or any(s.false_success > 0 for s in self.stages)
 
 
 class Spares(Section):
@@ -96,6 +219,13 @@ class Spares(Section):
     cold: NonNegativeInt = 0
     swap_time: Duration = Field(default=5 / 60, description="a hot spare joins after this")
     provisioning: Duration = Field(default=4.0, description="a cold spare joins after this")
+    warm: NonNegativeInt = Field(
+        default=0, description="of the hot spares, how many are kept initialised as warm standbys"
+    )
+    standby_swap_time: Duration = Field(default=0.0, description="a warm standby joins after this")
+    selection: Literal["fifo", "random", "fewest_failures", "highest_score"] = Field(
+        default="fifo", description="which spare of the preferred tier (warm, hot, cold) is taken"
+    )
 
 
 class FailureDomain(Section):
@@ -155,6 +285,15 @@ class Scenario(Section):
     failure_domains: list[FailureDomain] = Field(default_factory=list)
     chaos: list[Chaos] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _score_when_used(cls, data: Any) -> Any:
+        """Write out [nodes.score] defaults when a policy reads the score, so the resolved file shows them."""
+        if isinstance(data, dict) and _reads_score(data) and isinstance(data.get("nodes"), dict):
+            if "score" not in data["nodes"]:
+                data = {**data, "nodes": {**data["nodes"], "score": {}}}
+        return data
+
     @model_validator(mode="after")
     def _cross_checks(self) -> "Scenario":
         problems = cross_section_problems({name: getattr(self, name) for name in type(self).model_fields})
@@ -175,6 +314,27 @@ class Scenario(Section):
     def working_nodes(self) -> int:
         return self.nodes.count - self.spares.hot - self.spares.cold
 
+    @property
+    def stage_names(self) -> list[str]:
+        return [stage.name for stage in self.repair.stages]
+
+    @property
+    def label_names(self) -> list[str]:
+        """Names of every code the log's cause column holds: failure causes, then repair stages."""
+        return self.cause_names + [f"stage:{name}" for name in self.stage_names]
+
+    def stage_cause(self, stage: int) -> int:
+        """The cause-column code of repair stage ``stage`` (after every failure cause)."""
+        return len(self.cause_names) + stage
+
+
+def _reads_score(raw: dict[str, Any]) -> bool:
+    """Does a raw scenario use the node score (scored retirement or highest-score selection)?"""
+    repair, spares = raw.get("repair"), raw.get("spares")
+    retirement = repair.get("retirement") if isinstance(repair, dict) else None
+    scored = isinstance(retirement, dict) and retirement.get("policy") == "scored"
+    return scored or (isinstance(spares, dict) and spares.get("selection") == "highest_score")
+
 
 def cross_section_problems(sections: Mapping[str, Any]) -> list[str]:
     """Checks that span sections, as ``key.path: problem`` lines.
@@ -191,6 +351,20 @@ def cross_section_problems(sections: Mapping[str, Any]) -> list[str]:
             problems.append(f"spares: hot + cold = {held} leaves no working node out of nodes.count = {nodes.count}")
     if nodes is not None and domains is not None and chaos is not None:
         problems += _name_problems(nodes, domains, chaos)
+    repair = sections.get("repair")
+    if repair is not None:
+        problems += _repair_problems(repair)
+    if nodes is not None and repair is not None:
+        problems += _pipeline_problems(nodes, repair)
+    if nodes is not None and repair is not None and spares is not None:
+        problems += _score_problems(nodes, repair, spares)
+    if spares is not None and spares.warm > spares.hot:
+        problems.append(f"spares.warm: {spares.warm} warm standbys need as many hot spares, spares.hot = {spares.hot}")
+    if nodes is not None and nodes.lemon_fraction > 0:
+        multipliers = [nodes.lemon_multiplier(i) for i in range(len(nodes.failure_modes))]
+        if all(m == 1.0 for m in multipliers):
+            problems.append("nodes.lemon_rate_multiplier: lemons (lemon_fraction > 0) need a multiplier other than 1 "
+                            "here or on a failure mode")
     for i, c in enumerate(chaos or []):
         if nodes is not None and c.node is not None and c.node >= nodes.count:
             problems.append(f"chaos[{i}].node: node {c.node} does not exist (nodes.count = {nodes.count}, first is 0)")
@@ -216,3 +390,45 @@ def _name_problems(nodes: Nodes, domains: list[FailureDomain], chaos: list[Chaos
                             "(failure modes, domains and chaos share names)")
         first.setdefault(name, path)
     return problems
+
+
+def _repair_problems(repair: Repair) -> list[str]:
+    """Stage names unique, the last stage escalates nowhere, recurrence given when faults can stay."""
+    problems = []
+    seen: set[str] = set()
+    for i, stage in enumerate(repair.stages):
+        if stage.name in seen:
+            problems.append(f"repair.stages[{i}].name: {stage.name!r} is already the name of an earlier stage")
+        seen.add(stage.name)
+    if repair.stages and repair.stages[-1].escalate > 0:
+        last = len(repair.stages) - 1
+        problems.append(f"repair.stages[{last}].escalate: the last stage has no stage to escalate to, "
+                        f"got {repair.stages[last].escalate!r}")
+    recurs = repair.fault_left_in_place == "recurs"
+    if recurs and repair.leaves_faults and repair.recurrence is None:
+        problems.append("repair.recurrence: required when a fault can stay in place (diagnosis.probability < 1, "
+                        "diagnosis.wrong_node > 0 or a stage's false_success > 0): when does it strike again?")
+    if not recurs and repair.recurrence is not None:
+        problems.append('repair.recurrence: unused with fault_left_in_place = "uncured" (faults left in place '
+                        "do not strike again); remove it or use \"recurs\"")
+    return problems
+
+
+def _pipeline_problems(nodes: Nodes, repair: Repair) -> list[str]:
+    """recovery = "pipeline" needs stages; stages need a mode that uses them."""
+    pipeline = [i for i, m in enumerate(nodes.failure_modes) if m.recovery == "pipeline"]
+    if pipeline and not repair.stages:
+        return [f'nodes.failure_modes[{i}].recovery: "pipeline" needs at least one [[repair.stages]] entry'
+                for i in pipeline]
+    if repair.stages and not pipeline:
+        return ['repair.stages: no failure mode has recovery = "pipeline", so no repair would use these stages']
+    return []
+
+
+def _score_problems(nodes: Nodes, repair: Repair, spares: Spares) -> list[str]:
+    """[nodes.score] is given exactly when something reads it."""
+    reads = repair.retirement.policy == "scored" or spares.selection == "highest_score"
+    if nodes.score is not None and not reads:
+        return ['nodes.score: only repair.retirement policy = "scored" or spares.selection = "highest_score" '
+                "read the score; neither is set"]
+    return []
