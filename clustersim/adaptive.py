@@ -100,8 +100,6 @@ def unknown_metric_problems(metrics: Sequence[str], row: Row) -> list[str]:
 def replication_batches(target: PrecisionTarget, batch_size: int | None = None) -> Iterator[range]:
     """Index ranges to request: min_replications first, then ``batch_size`` at a time (None: half as
     many as requested so far, so batches grow), never past max_replications."""
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     start, stop = 0, min(target.min_replications, target.max_replications)
     while start < target.max_replications:
         yield range(start, stop)

@@ -1,14 +1,14 @@
 """One run of a scenario: replications through the engine, then statistics; no I/O here.
 
-A fixed run asks the engine for ``replications`` indices at once. An adaptive run (with
-``simulation.precision``) asks for batches and applies the stopping rule of
-``clustersim.adaptive`` after every replication, in index order; outcomes past the stopping
-point are never taken, so the result does not depend on the batch sizes.
+A fixed run asks the engine for its ``replications`` indices (at once, unless a batch size is
+given). An adaptive run (with ``simulation.precision``) asks for batches and applies the stopping
+rule of ``clustersim.adaptive`` after every replication, in index order; outcomes past the
+stopping point are never taken, so the result does not depend on the batch sizes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 from clustersim.adaptive import (
     PrecisionTarget, precision_outcome, precision_target, replication_batches, should_stop, unknown_metric_problems,
@@ -45,19 +45,24 @@ def run_scenario(scenario: Scenario, keep_logs: bool = False, progress: Progress
                  batch_size: int | None = None, source: str = "<scenario>") -> RunResult:
     """Run the replications the scenario asks for; on Ctrl-C, return what finished so far marked incomplete.
 
-    ``batch_size`` is how many replications an adaptive run requests from the engine at a time
-    after the first min_replications (None: growing batches); it changes no number in the result.
+    ``batch_size`` is how many replications to request from the engine at a time (an adaptive
+    run's first request is always min_replications); None asks for a fixed run's replications at
+    once and for growing batches in an adaptive run. It changes no number in the result.
     ``source`` names the scenario file in a ScenarioError about ``precision_metrics``.
     """
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     engine = engine_for(scenario)
     target = precision_target(scenario.simulation)
     taken = _Taken()
     complete = True
     try:
         if target is None:
-            _run_fixed(engine, scenario, keep_logs, taken, progress)
+            _run_in_order(engine, scenario, _fixed_batches(scenario, batch_size), keep_logs, taken, progress,
+                          done=lambda rows: False)
         else:
-            _run_adaptive(engine, scenario, target, keep_logs, batch_size, source, taken, progress)
+            _run_in_order(engine, scenario, replication_batches(target, batch_size), keep_logs, taken, progress,
+                          done=lambda rows: _adaptive_done(rows, target, source))
     except KeyboardInterrupt:
         complete = False
     precision = None if target is None else precision_outcome(taken.rows, target)
@@ -65,38 +70,40 @@ def run_scenario(scenario: Scenario, keep_logs: bool = False, progress: Progress
                      taken.logs, precision)
 
 
-def _run_fixed(engine: Engine, scenario: Scenario, keep_logs: bool, taken: _Taken, progress: Progress | None) -> None:
-    """Every replication of a fixed-count run, in one request."""
-    assert scenario.simulation.replications is not None
-    for outcome in engine.run(scenario, range(scenario.simulation.replications), keep_logs):
-        _take(outcome, taken, progress)
+def _fixed_batches(scenario: Scenario, batch_size: int | None) -> Iterator[range]:
+    """A fixed run's replication indices, ``batch_size`` at a time (None: all in one request)."""
+    count = scenario.simulation.replications
+    assert count is not None  # filled with its default when there is no precision
+    size = batch_size or count
+    for start in range(0, count, size):
+        yield range(start, min(count, start + size))
 
 
-def _run_adaptive(engine: Engine, scenario: Scenario, target: PrecisionTarget, keep_logs: bool,
-                  batch_size: int | None, source: str, taken: _Taken, progress: Progress | None) -> None:
-    """Replications batch by batch, taken in index order until the stopping rule holds; the rest are dropped.
+def _adaptive_done(rows: list[dict[str, float]], target: PrecisionTarget, source: str) -> bool:
+    """The stopping rule after each replication; the first one also shows whether every precision metric exists."""
+    if len(rows) == 1:
+        problems = unknown_metric_problems(target.metrics, rows[0])
+        if problems:
+            raise ScenarioError(source, problems)
+    return should_stop(rows, target)
+
+
+def _run_in_order(engine: Engine, scenario: Scenario, batches: Iterable[range], keep_logs: bool, taken: _Taken,
+                  progress: Progress | None, done: Callable[[list[dict[str, float]]], bool]) -> None:
+    """Request batch after batch and take outcomes in index order until ``done``; later outcomes are dropped.
 
     An engine may yield a batch's outcomes in any order (a parallel one yields them as they finish),
     so outcomes wait in ``arrived`` until every lower index has been taken.
     """
-    for batch in replication_batches(target, batch_size):
+    for batch in batches:
         arrived: dict[int, ReplicationOutcome] = {}
         for outcome in engine.run(scenario, batch, keep_logs):
             arrived[outcome.replication] = outcome
             while len(taken.rows) in arrived:
-                _take(arrived.pop(len(taken.rows)), taken, progress)
-                if len(taken.rows) == 1:
-                    problems = unknown_metric_problems(target.metrics, taken.rows[0])
-                    if problems:
-                        raise ScenarioError(source, problems)
-                if should_stop(taken.rows, target):
+                taken.add(arrived.pop(len(taken.rows)))
+                if progress:
+                    progress(len(taken.rows))
+                if done(taken.rows):
                     return
         if len(taken.rows) != batch.stop:
             raise RuntimeError(f"the {engine.name} engine did not return replication {len(taken.rows)} of {batch}")
-
-
-def _take(outcome: ReplicationOutcome, taken: _Taken, progress: Progress | None) -> None:
-    """Keep an outcome and report progress."""
-    taken.add(outcome)
-    if progress:
-        progress(len(taken.rows))

@@ -108,6 +108,14 @@ def test_replications_past_the_stopping_point_are_discarded(monkeypatch):
     assert [log.replication for log in eager.logs] == list(range(n))
 
 
+def test_fixed_runs_do_not_depend_on_the_batch_size(monkeypatch):
+    whole = run_scenario(scenario(replications=9))
+    assert same_result(run_scenario(scenario(replications=9), batch_size=4), whole)
+    monkeypatch.setattr(clustersim.run, "engine_for", lambda scenario: EagerShuffledEngine())
+    assert same_result(run_scenario(scenario(replications=9), batch_size=4), whole)
+    assert whole.precision is None and len(whole.rows) == 9
+
+
 def test_max_replications_reached_is_not_converged():
     result = run_scenario(adaptive(0.001, min_replications=3, max_replications=6))
     assert len(result.rows) == 6 and result.complete
