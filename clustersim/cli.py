@@ -20,7 +20,8 @@ def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", type=Path, help="scenario TOML file")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a scenario key with a TOML value, e.g. repair.crews=8")
-    parser.add_argument("--replications", type=int, metavar="N", help="replications to run")
+    parser.add_argument("--replications", type=int, metavar="N",
+                        help="replications to run (not with simulation.precision: set its min/max_replications)")
     parser.add_argument("--seed", type=int, metavar="N", help="base random seed")
     parser.add_argument("--engine", choices=["simpy", "fast"], help="simulation engine")
 
@@ -78,8 +79,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or _default_out(scenario.name)
     ensure_writable_dir(out)  # fail before simulating, not after
     terminal = Terminal(quiet=args.quiet)
-    with terminal.progress(scenario.name, scenario.simulation.replications) as advance:
-        result = run_scenario(scenario, keep_logs=args.events, progress=advance)
+    with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance:
+        result = run_scenario(scenario, keep_logs=args.events, progress=advance, source=args.scenario.name)
     write_results(out, result, with_events=args.events)
     terminal.show_summary(result, out)
     return 0 if result.complete else 130

@@ -1,9 +1,21 @@
-"""One run of a scenario: replications through the engine, then statistics; no I/O here."""
+"""One run of a scenario: replications through the engine, then statistics; no I/O here.
+
+A fixed run asks the engine for its ``replications`` indices (at once, unless a batch size is
+given). An adaptive run (with ``simulation.precision``) asks for batches and applies the stopping
+rule of ``clustersim.adaptive`` after every replication, in index order; outcomes past the
+stopping point are never taken, so the result does not depend on the batch sizes.
+"""
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
 
-from clustersim.engine.runner import engine_for
+from clustersim.adaptive import (
+    PrecisionTarget, precision_outcome, precision_target, replication_batches, should_stop, unknown_metric_problems,
+)
+from clustersim.engine.records import ReplicationRecords
+from clustersim.engine.runner import Engine, ReplicationOutcome, engine_for
+from clustersim.errors import ScenarioError
 from clustersim.report.results import RunResult
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import summarize
@@ -11,21 +23,87 @@ from clustersim.stats import summarize
 Progress = Callable[[int], None]
 
 
-def run_scenario(scenario: Scenario, keep_logs: bool = False, progress: Progress | None = None) -> RunResult:
-    """Run every replication; on Ctrl-C, return what finished so far marked incomplete."""
+@dataclass
+class _Taken:
+    """The outcomes a run keeps, in replication order."""
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+    logs: list[ReplicationRecords] = field(default_factory=list)
+    simulate_s: float = 0.0
+    events: int = 0
+
+    def add(self, outcome: ReplicationOutcome) -> None:
+        """Keep one replication's metrics, log, events and simulating time."""
+        self.rows.append(outcome.metrics)
+        self.simulate_s += outcome.simulate_s
+        self.events += outcome.events
+        if outcome.records is not None:
+            self.logs.append(outcome.records)
+
+
+def run_scenario(scenario: Scenario, keep_logs: bool = False, progress: Progress | None = None,
+                 batch_size: int | None = None, source: str = "<scenario>") -> RunResult:
+    """Run the replications the scenario asks for; on Ctrl-C, return what finished so far marked incomplete.
+
+    ``batch_size`` is how many replications to request from the engine at a time (an adaptive
+    run's first request is always min_replications); None asks for a fixed run's replications at
+    once and for growing batches in an adaptive run. It changes no number in the result.
+    ``source`` names the scenario file in a ScenarioError about ``precision_metrics``.
+    """
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     engine = engine_for(scenario)
-    rows: list[dict[str, float]] = []
-    logs = []
-    simulate_s, events, complete = 0.0, 0, True
+    target = precision_target(scenario.simulation)
+    taken = _Taken()
+    complete = True
     try:
-        for outcome in engine.run(scenario, range(scenario.simulation.replications), keep_logs):
-            rows.append(outcome.metrics)
-            simulate_s += outcome.simulate_s
-            events += outcome.events
-            if outcome.records is not None:
-                logs.append(outcome.records)
-            if progress:
-                progress(len(rows))
+        if target is None:
+            _run_in_order(engine, scenario, _fixed_batches(scenario, batch_size), keep_logs, taken, progress,
+                          done=lambda rows: False)
+        else:
+            _run_in_order(engine, scenario, replication_batches(target, batch_size), keep_logs, taken, progress,
+                          done=lambda rows: _adaptive_done(rows, target, source))
     except KeyboardInterrupt:
         complete = False
-    return RunResult(scenario, rows, summarize(rows), simulate_s, events, complete, logs)
+    precision = None if target is None else precision_outcome(taken.rows, target)
+    return RunResult(scenario, taken.rows, summarize(taken.rows), taken.simulate_s, taken.events, complete,
+                     taken.logs, precision)
+
+
+def _fixed_batches(scenario: Scenario, batch_size: int | None) -> Iterator[range]:
+    """A fixed run's replication indices, ``batch_size`` at a time (None: all in one request)."""
+    count = scenario.simulation.replications
+    assert count is not None  # filled with its default when there is no precision
+    size = batch_size or count
+    for start in range(0, count, size):
+        yield range(start, min(count, start + size))
+
+
+def _adaptive_done(rows: list[dict[str, float]], target: PrecisionTarget, source: str) -> bool:
+    """The stopping rule after each replication; the first one also shows whether every precision metric exists."""
+    if len(rows) == 1:
+        problems = unknown_metric_problems(target.metrics, rows[0])
+        if problems:
+            raise ScenarioError(source, problems)
+    return should_stop(rows, target)
+
+
+def _run_in_order(engine: Engine, scenario: Scenario, batches: Iterable[range], keep_logs: bool, taken: _Taken,
+                  progress: Progress | None, done: Callable[[list[dict[str, float]]], bool]) -> None:
+    """Request batch after batch and take outcomes in index order until ``done``; later outcomes are dropped.
+
+    An engine may yield a batch's outcomes in any order (a parallel one yields them as they finish),
+    so outcomes wait in ``arrived`` until every lower index has been taken.
+    """
+    for batch in batches:
+        arrived: dict[int, ReplicationOutcome] = {}
+        for outcome in engine.run(scenario, batch, keep_logs):
+            arrived[outcome.replication] = outcome
+            while len(taken.rows) in arrived:
+                taken.add(arrived.pop(len(taken.rows)))
+                if progress:
+                    progress(len(taken.rows))
+                if done(taken.rows):
+                    return
+        if len(taken.rows) != batch.stop:
+            raise RuntimeError(f"the {engine.name} engine did not return replication {len(taken.rows)} of {batch}")

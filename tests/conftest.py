@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+import os
+from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 from scipy import stats as scipy_stats
@@ -10,6 +12,17 @@ from scipy import stats as scipy_stats
 from clustersim.run import run_scenario
 from clustersim.scenario import scenario_from_dict
 from clustersim.stats import Estimate
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def subprocesses_import_this_checkout() -> Iterator[None]:
+    """``python -m clustersim`` in a test subprocess runs this checkout, not whichever copy is installed."""
+    paths = [str(CHECKOUT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join(paths))
+        yield
 
 
 def simulate(raw: dict[str, Any]) -> dict[str, Estimate]:

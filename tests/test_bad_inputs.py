@@ -86,9 +86,18 @@ class Case:
     reason: str
     args: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
+    commands: tuple[str, ...] = ("validate", "run")  # a problem only a run can see is not checked by validate
 
 
 TTF = "nodes.failure_modes[0].time_to_failure"
+
+FIXED = "replications = 2"
+
+
+def adaptive(*pairs: tuple[str, str], metrics: str = '["nodes.availability", "nodes.failures"]') -> str:
+    """BASE in adaptive mode (precision instead of replications), then each ``old`` replaced by ``new``."""
+    return mutate((FIXED, f"precision = 0.1\nprecision_metrics = {metrics}"), *pairs)
+
 
 CASES = {
     "unknown key, did you mean": Case(
@@ -207,6 +216,52 @@ CASES = {
         BASE, "simulation.engine", "'fast' engine is not available", args=["--engine", "fast"]),
     "engine = fast in the file": Case(
         mutate(("seed = 1", 'seed = 1\nengine = "fast"')), "simulation.engine", "not available"),
+    "precision 0": Case(
+        adaptive(("precision = 0.1", "precision = 0.0")), "simulation.precision", "greater than 0"),
+    "precision negative": Case(
+        adaptive(("precision = 0.1", "precision = -0.02")), "simulation.precision", "greater than 0"),
+    "precision 1": Case(
+        adaptive(("precision = 0.1", "precision = 1")), "simulation.precision", "less than 1"),
+    "precision as a percentage string": Case(
+        adaptive(("precision = 0.1", 'precision = "2 %"')), "simulation.precision", "valid number, got '2 %'"),
+    "precision without precision_metrics": Case(
+        mutate((FIXED, "precision = 0.1")), "simulation.precision_metrics", "required with precision"),
+    "empty precision_metrics": Case(
+        adaptive(metrics="[]"), "simulation.precision_metrics", "at least one metric"),
+    "precision_metrics listed twice": Case(
+        adaptive(metrics='["nodes.failures", "nodes.failures"]'), "simulation.precision_metrics",
+        "'nodes.failures' listed more than once"),
+    "unknown precision metric": Case(
+        adaptive(metrics='["nodes.availability", "nodes.availabilty"]'), "simulation.precision_metrics",
+        "'nodes.availabilty' is not a metric of this scenario, did you mean 'nodes.availability'?",
+        commands=("run",)),
+    "precision metric of a cause the scenario lacks": Case(
+        adaptive(metrics='["nodes.failures.psu"]'), "simulation.precision_metrics",
+        "valid: nodes.availability, nodes.up_mean, nodes.failures, nodes.failures.gpu", commands=("run",)),
+    "replications with precision": Case(
+        mutate((FIXED, f"{FIXED}\nprecision = 0.1\nprecision_metrics = [\"nodes.failures\"]")),
+        "simulation.replications", "use min_replications / max_replications with precision"),
+    "--replications with precision": Case(
+        adaptive(), "simulation.replications", "use min_replications / max_replications with precision",
+        args=["--replications", "50"]),
+    "min_replications > max_replications": Case(
+        adaptive(("precision = 0.1", "precision = 0.1\nmin_replications = 30\nmax_replications = 20")),
+        "simulation.max_replications", "20 is less than min_replications (30)"),
+    "min_replications above the default maximum": Case(
+        adaptive(("precision = 0.1", "precision = 0.1\nmin_replications = 2000")),
+        "simulation.max_replications", "the default 1000 is less than min_replications (2000)"),
+    "min_replications < 2": Case(
+        adaptive(("precision = 0.1", "precision = 0.1\nmin_replications = 1")),
+        "simulation.min_replications", "greater than or equal to 2"),
+    "precision_metrics without precision": Case(
+        mutate((FIXED, f'{FIXED}\nprecision_metrics = ["nodes.failures"]')), "simulation.precision_metrics",
+        "only meaningful with precision"),
+    "min_replications without precision": Case(
+        mutate((FIXED, f"{FIXED}\nmin_replications = 5")), "simulation.min_replications",
+        "only meaningful with precision"),
+    "max_replications without precision": Case(
+        BASE, "simulation.max_replications", "only meaningful with precision",
+        args=["--set", "simulation.max_replications=50"]),
 }
 
 
@@ -227,8 +282,9 @@ def assert_reported(err: str, key: str, reason: str) -> None:
     assert any(reason in line for line in matching), f"{reason!r} not in:\n{err}"
 
 
-@pytest.mark.parametrize("command", ["validate", "run"])
-@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+@pytest.mark.parametrize("case, command", [
+    pytest.param(case, command, id=f"{name}-{command}") for name, case in CASES.items() for command in case.commands
+])
 def test_bad_input_exits_2_naming_file_and_key(case: Case, command: str, tmp_path, capsys):
     path = tmp_path / FILE
     path.write_text(case.toml)
@@ -365,7 +421,7 @@ def test_flags_may_come_before_the_scenario(tmp_path, capsys):
 
 
 SUBPROCESS_CASES = ["unknown key, did you mean", "bare number for a duration", "empirical file with a bad line",
-                    "--set into an index that does not exist", "--engine fast"]
+                    "--set into an index that does not exist", "--engine fast", "--replications with precision"]
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)

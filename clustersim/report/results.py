@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from clustersim import __version__
+from clustersim.adaptive import PrecisionOutcome
 from clustersim.engine.records import COLUMNS, Kind, ReplicationRecords
 from clustersim.model.cluster import domain_instance_names
 from clustersim.report.files import write_atomic
@@ -35,6 +36,7 @@ class RunResult:
     events: int
     complete: bool = True
     logs: list[ReplicationRecords] = field(default_factory=list)
+    precision: PrecisionOutcome | None = None  # adaptive runs only
 
 
 def _finite(x: float | None) -> float | None:
@@ -42,9 +44,12 @@ def _finite(x: float | None) -> float | None:
 
 
 def summary_dict(result: RunResult) -> dict:
-    """summary.json as the contract fixes it (plus ``complete`` and each metric's ``n``)."""
+    """summary.json as the contract fixes it (plus ``complete``, each metric's ``n`` and, adaptive, ``precision``).
+
+    ``replications_requested`` is the fixed count asked for, null in an adaptive run (see ``precision``).
+    """
     sim = result.scenario.simulation
-    return {
+    summary = {
         "scenario": result.scenario.name,
         "engine": sim.engine,
         "seed": sim.seed,
@@ -65,6 +70,20 @@ def summary_dict(result: RunResult) -> dict:
             }
             for name, e in result.estimates.items()
         },
+    }
+    if result.precision is not None:
+        summary["precision"] = precision_dict(result.precision)
+    return summary
+
+
+def precision_dict(outcome: PrecisionOutcome) -> dict:
+    """summary.json's ``precision`` block: target, achieved relative half-widths (null if undefined), bounds."""
+    return {
+        "target": outcome.target.precision,
+        "metrics": {name: _finite(width) for name, width in outcome.achieved.items()},
+        "converged": outcome.converged,
+        "min_replications": outcome.target.min_replications,
+        "max_replications": outcome.target.max_replications,
     }
 
 

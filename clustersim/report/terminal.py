@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from clustersim.adaptive import PrecisionOutcome
 from clustersim.report.results import RunResult
 from clustersim.stats import Estimate
 
@@ -49,6 +50,9 @@ class Terminal:
         for name, e in result.estimates.items():
             table.add_row(name, format_value(e.mean, e.unit), _interval(e), e.unit)
         self.console.print(table)
+        if result.precision is not None:
+            self.console.print(precision_table(result.precision))
+            self.console.print(precision_verdict(result.precision, len(result.rows), result.complete))
         if not result.complete:
             self.console.print("[yellow]interrupted: results cover the replications that finished[/]")
         rate = result.events / result.simulate_s if result.simulate_s > 0 else 0.0
@@ -60,3 +64,30 @@ def _interval(e: Estimate) -> str:
     if e.ci95_low is None:
         return "—"
     return f"[{format_value(e.ci95_low, e.unit)}, {format_value(e.ci95_high, e.unit)}]"
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.3g} %"
+
+
+def precision_verdict(outcome: PrecisionOutcome, replications: int, complete: bool) -> str:
+    """One line: did the adaptive run reach its precision, and after how many replications."""
+    target = f"±{_percent(outcome.target.precision)} of the mean"
+    if outcome.converged:
+        return f"[green]converged[/] after {replications} replications: every precision metric within {target}"
+    if not complete:
+        return f"[yellow]not converged[/]: interrupted after {replications} replications, target {target}"
+    return f"[yellow]not converged[/] after {replications} replications (max_replications), target {target}"
+
+
+def precision_table(outcome: PrecisionOutcome) -> Table:
+    """Each precision metric's achieved 95 % half-width relative to its mean, against the target."""
+    table = Table()
+    for column, justify in (("precision metric", "left"), ("± of the mean", "right"), ("target", "right"),
+                            ("", "left")):
+        table.add_column(column, justify=justify)
+    for name, width in outcome.achieved.items():
+        met = width is not None and width <= outcome.target.precision
+        table.add_row(name, "undefined" if width is None else _percent(width), _percent(outcome.target.precision),
+                      "[green]met[/]" if met else "[yellow]not met[/]")
+    return table

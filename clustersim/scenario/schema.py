@@ -40,14 +40,50 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
+FIXED_REPLICATIONS = 20
+MIN_REPLICATIONS = 10
+MAX_REPLICATIONS = 1000
+
+
 class Simulation(Section):
-    """How long, how often and with which engine the scenario runs."""
+    """How long, how often and with which engine the scenario runs.
+
+    Two modes: a fixed number of ``replications`` (default 20), or, with ``precision``, as many
+    replications as the ``precision_metrics`` need (between ``min_replications`` and
+    ``max_replications``). Each mode's keys are errors in the other, never ignored, and only the
+    mode's own keys get defaults, so the resolved scenario loads back equal in either mode.
+    ``precision`` is declared before the keys that depend on it, so their checks can read it.
+    """
 
     horizon: PositiveDuration = Field(default=365 * 24.0, description="simulated time per replication")
     warmup: Duration = Field(default=0.0, description="statistics ignore [0, warmup)")
-    replications: PositiveInt = 20
+    precision: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        default=None, description="target half-width / |mean| of the 95 % interval; set = adaptive replications"
+    )
+    replications: PositiveInt | None = Field(
+        default=None, description=f"replications to run; default {FIXED_REPLICATIONS}, not with precision"
+    )
+    precision_metrics: list[str] | None = Field(
+        default=None, validate_default=True, description="metrics that must reach precision (with precision)"
+    )
+    min_replications: Annotated[int, Field(ge=2)] | None = Field(
+        default=None, validate_default=True,
+        description=f"replications before the first stopping check; default {MIN_REPLICATIONS} (with precision)",
+    )
+    max_replications: PositiveInt | None = Field(
+        default=None, validate_default=True,
+        description=f"stop here even if not converged; default {MAX_REPLICATIONS} (with precision)",
+    )
     seed: NonNegativeInt = 1
     engine: Literal["simpy", "fast"] = "simpy"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed_replications_default(cls, data: Any) -> Any:
+        """Without precision, replications defaults to 20; with it, it stays None (the run decides)."""
+        if isinstance(data, dict) and data.get("precision") is None and data.get("replications") is None:
+            return {**data, "replications": FIXED_REPLICATIONS}
+        return data
 
     @field_validator("warmup")
     @classmethod
@@ -56,6 +92,68 @@ class Simulation(Section):
         if horizon is not None and warmup >= horizon:
             raise ValueError(f"warmup ({warmup!r} h) must be shorter than horizon ({horizon!r} h)")
         return warmup
+
+    @field_validator("replications")
+    @classmethod
+    def _replications_without_precision(cls, replications: int | None, info: ValidationInfo) -> int | None:
+        """With precision the run decides how many replications; a fixed count would be ignored."""
+        if replications is not None and info.data.get("precision") is not None:
+            raise ValueError("cannot be combined with precision; "
+                             "use min_replications / max_replications with precision")
+        return replications
+
+    @field_validator("precision_metrics")
+    @classmethod
+    def _metrics_with_precision(cls, metrics: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        """precision needs metrics to judge, and metrics without precision would be ignored."""
+        if "precision" not in info.data:
+            return metrics  # precision itself is invalid; its own error says so
+        if info.data["precision"] is None:
+            if metrics is not None:
+                raise ValueError("only meaningful with precision: set simulation.precision or remove this key")
+            return metrics
+        if metrics is None:
+            raise ValueError('required with precision: the metrics it applies to, e.g. ["nodes.availability"]')
+        if not metrics:
+            raise ValueError('must name at least one metric, e.g. ["nodes.availability"]')
+        repeated = sorted({name for name in metrics if metrics.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(map(repr, repeated))} listed more than once")
+        return metrics
+
+    @field_validator("min_replications", "max_replications")
+    @classmethod
+    def _bounds_with_precision(cls, bound: int | None, info: ValidationInfo) -> int | None:
+        """The bounds of an adaptive run (defaults 10 and 1000); without precision they would be ignored."""
+        if "precision" not in info.data:
+            return bound  # precision itself is invalid; its own error says so
+        if info.data["precision"] is None:
+            if bound is not None:
+                raise ValueError("only meaningful with precision: set simulation.precision or remove this key")
+            return bound
+        if info.field_name == "min_replications":
+            return MIN_REPLICATIONS if bound is None else bound
+        least = info.data.get("min_replications")
+        if bound is None:
+            if least is not None and least > MAX_REPLICATIONS:
+                raise ValueError(f"the default {MAX_REPLICATIONS} is less than min_replications ({least}); "
+                                 f"set it to at least {least}")
+            return MAX_REPLICATIONS
+        if least is not None and bound < least:
+            raise ValueError(f"{bound} is less than min_replications ({least})")
+        return bound
+
+    @property
+    def adaptive(self) -> bool:
+        """Does the run choose its replication count to reach ``precision``?"""
+        return self.precision is not None
+
+    @property
+    def replications_limit(self) -> int:
+        """The most replications this run can take: ``replications``, or ``max_replications`` when adaptive."""
+        limit = self.max_replications if self.adaptive else self.replications
+        assert limit is not None  # the mode's default is filled in before validation
+        return limit
 
 
 class FailureMode(Section):
