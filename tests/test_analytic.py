@@ -69,11 +69,15 @@ def test_machine_repairman_mmc_n():
             "recovery": "replace", "time_to_repair": {"dist": "exponential", "mean": f"{mttr} h"}}]},
         repair={"crews": crews},
     )
+    assert_machine_repairman(simulate(raw), n, crews, mttf, mttr, "repair.crew_utilization")
+
+
+def assert_machine_repairman(est: dict, n: int, crews: int, mttf: float, mttr: float, utilization: str) -> None:
+    """Machines up, crew wait and the named crew-utilisation metric against M/M/c//N."""
     up, wait, busy = machine_repairman(n, crews, 1 / mttf, 1 / mttr)
-    est = simulate(raw)
     assert_within_ci(est["nodes.up_mean"], up, "expected machines up")
     assert_within_ci(est["repair.wait_mean_hours"], wait, "mean wait for a crew")
-    assert_within_ci(est["repair.crew_utilization"], busy / crews, "crew utilisation")
+    assert_within_ci(est[utilization], busy / crews, "crew utilisation")
 
 
 def test_superposition_of_gpu_failures():

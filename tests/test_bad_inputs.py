@@ -265,6 +265,92 @@ CASES = {
 }
 
 
+# --- the repair pipeline ----------------------------------------------------------------------
+GPU_REPAIR = 'recovery = "replace"\ntime_to_repair = {dist = "lognormal", mean = "8 h", cv = 0.5}'
+PIPELINE = 'recovery = "pipeline"'
+AUTO_MANUAL = """
+[[repair.stages]]
+name = "auto"
+time = {dist = "exponential", mean = "2 h"}
+escalate = 0.8
+false_success = 0.4
+
+[[repair.stages]]
+name = "manual"
+time = {dist = "exponential", mean = "2 d"}
+"""
+RECURRENCE = 'detection = "2 min"\nrecurrence = {dist = "exponential", mean = "6 h"}'
+
+
+def with_pipeline(*pairs: tuple[str, str], stages: str = AUTO_MANUAL) -> str:
+    """BASE with the gpu mode repaired through ``stages`` (and a recurrence law), then ``pairs``."""
+    text = mutate((GPU_REPAIR, PIPELINE), ('detection = "2 min"', RECURRENCE)).replace("\n[spares]", stages + "\n[spares]")
+    return mutate(*pairs, text=text) if pairs else text
+
+
+CASES.update({
+    "probability above 1": Case(
+        mutate(("crews = 1", "crews = 1\ndiagnosis = {probability = 1.5}")),
+        "repair.diagnosis.probability", "less than or equal to 1"),
+    "negative wrong_node probability": Case(
+        mutate(("crews = 1", "crews = 1\ndiagnosis = {wrong_node = -0.1}")),
+        "repair.diagnosis.wrong_node", "greater than or equal to 0"),
+    "escalate above 1": Case(
+        with_pipeline(("escalate = 0.8", "escalate = 80")), "repair.stages[0].escalate", "less than or equal to 1"),
+    "pipeline without stages (empty pipeline)": Case(
+        mutate((GPU_REPAIR, PIPELINE)), "nodes.failure_modes[0].recovery", "needs at least one [[repair.stages]]"),
+    "stages = [] with a pipeline mode": Case(
+        mutate((GPU_REPAIR, PIPELINE), ("crews = 1", "crews = 1\nstages = []")),
+        "nodes.failure_modes[0].recovery", "needs at least one [[repair.stages]]"),
+    "stages that no mode uses": Case(
+        BASE.replace("\n[spares]", AUTO_MANUAL + "\n[spares]"), "repair.stages", 'no failure mode has recovery = "pipeline"'),
+    "pipeline mode with its own time_to_repair": Case(
+        with_pipeline((PIPELINE, PIPELINE + '\ntime_to_repair = {dist = "exponential", mean = "1 h"}')),
+        "nodes.failure_modes[0].time_to_repair", "takes its repair times from [[repair.stages]]"),
+    "replace without time_to_repair": Case(
+        mutate(('time_to_repair = {dist = "lognormal", mean = "8 h", cv = 0.5}', "")),
+        "nodes.failure_modes[0].time_to_repair", 'recovery = "replace" needs time_to_repair'),
+    "unknown recovery": Case(
+        mutate((GPU_REPAIR, 'recovery = "repave"')), "nodes.failure_modes[0].recovery", "'reboot', 'replace' or 'pipeline'"),
+    "last stage escalates": Case(
+        with_pipeline(stages=AUTO_MANUAL + "escalate = 0.1\n"), "repair.stages[1].escalate",
+        "the last stage has no stage to escalate to"),
+    "two stages with one name": Case(
+        with_pipeline(('name = "manual"', 'name = "auto"')), "repair.stages[1].name", "already the name of an earlier stage"),
+    "false successes without a recurrence law": Case(
+        with_pipeline((RECURRENCE, 'detection = "2 min"')), "repair.recurrence", "required when a fault can stay in place"),
+    "recurrence with faults that do not recur": Case(
+        with_pipeline((RECURRENCE, RECURRENCE + '\nfault_left_in_place = "uncured"')), "repair.recurrence",
+        'unused with fault_left_in_place = "uncured"'),
+    "unknown retirement policy": Case(
+        mutate(("crews = 1", "crews = 1\nretirement = {policy = \"thresold\"}")), "repair.retirement",
+        "unknown policy 'thresold', use one of 'never', 'threshold', 'scored'"),
+    "retirement without a policy": Case(
+        mutate(("crews = 1", "crews = 1\nretirement = {max_failures = 3}")), "repair.retirement", "needs 'policy'"),
+    "threshold retirement without a window": Case(
+        mutate(("crews = 1", 'crews = 1\nretirement = {policy = "threshold", max_failures = 3}')),
+        "repair.retirement.window", "missing required key"),
+    "typo in a threshold key": Case(
+        mutate(("crews = 1", 'crews = 1\nretirement = {policy = "threshold", max_failure = 3, window = "7 d"}')),
+        "repair.retirement.max_failure", "did you mean 'max_failures'?"),
+    "unknown selection policy": Case(
+        mutate(("hot = 1", 'hot = 1\nselection = "best"')), "spares.selection", "'fifo', 'random'"),
+    "more warm standbys than hot spares": Case(
+        mutate(("hot = 1", "hot = 1\nwarm = 2")), "spares.warm", "2 warm standbys need as many hot spares"),
+    "lemon fraction above 1": Case(
+        mutate(("nodes_per_rack = 4", "nodes_per_rack = 4\nlemon_fraction = 1.5\nlemon_rate_multiplier = 5.0")),
+        "nodes.lemon_fraction", "less than or equal to 1"),
+    "lemons without a multiplier": Case(
+        mutate(("nodes_per_rack = 4", "nodes_per_rack = 4\nlemon_fraction = 0.25")),
+        "nodes.lemon_rate_multiplier", "need a multiplier other than 1"),
+    "node score that nothing reads": Case(
+        mutate(("nodes_per_rack = 4", "nodes_per_rack = 4\nscore = {initial = 50.0}")),
+        "nodes.score", "neither is set"),
+    "--set a probability above 1": Case(
+        BASE, "repair.diagnosis.wrong_node", "less than or equal to 1", args=["--set", "repair.diagnosis.wrong_node=2"]),
+})
+
+
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
     code = main(argv)
     captured = capsys.readouterr()
@@ -296,6 +382,13 @@ def test_bad_input_exits_2_naming_file_and_key(case: Case, command: str, tmp_pat
     assert_reported(err, case.key, case.reason)
     assert out == ""
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_pipeline_scenario_is_valid(tmp_path, capsys):
+    path = tmp_path / FILE
+    path.write_text(with_pipeline())
+    code, out, err = run_cli(["validate", str(path)], capsys)
+    assert (code, err) == (0, "")
 
 
 def test_the_base_scenario_is_valid(tmp_path, capsys):
