@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as scipy_stats
 
-from clustersim.engine.records import EventCode, Kind, NodeState, RepairState, ReplicationRecords, SlotState
+from clustersim.engine.records import EventCode, JobState, Kind, NodeState, RepairState, ReplicationRecords, SlotState
 from clustersim.scenario.schema import Scenario
 
 T, KIND, COMP, FROM, TO, CAUSE = range(6)
@@ -50,6 +50,17 @@ METRICS: dict[str, MetricInfo] = {
     "nodes.retired": MetricInfo("count", "nodes the retirement policy took out of the cluster"),
     "nodes.retired_healthy": MetricInfo("count", "retired nodes that were not lemons"),
     "nodes.lemons_retired_fraction": MetricInfo("fraction", "share of the lemons retired by the horizon"),
+    "training.<job>.ettr": MetricInfo("fraction", "checkpointed compute time / wall time while the job runs"),
+    "training.<job>.goodput": MetricInfo("fraction", "useful GPU-hours / GPU-hours allocated to the job"),
+    "training.<job>.interruptions": MetricInfo("count", "times the job stopped (during compute, checkpoint or restart)"),
+    "training.<job>.interruptions.<cause>": MetricInfo("count", "interruptions by one failure cause or preemption"),
+    "training.<job>.lost_work_hours": MetricInfo("h", "computed work thrown away at interruptions"),
+    "training.<job>.downtime_per_interruption_hours": MetricInfo(
+        "h", "hours stopped or restarting per interruption"),
+    "training.<job>.completion_hours": MetricInfo("h", "wall time to finish the job's work (jobs with work)"),
+    "training.<job>.completed": MetricInfo("fraction", "1 if the job finished its work before the horizon, else 0"),
+    "training.<job>.gpu_hours_wasted": MetricInfo("GPU-h", "allocated GPU-hours that produced no kept work"),
+    "training.<job>.checkpoint_overhead_fraction": MetricInfo("fraction", "wall time spent in blocking checkpoints"),
 }
 
 
@@ -61,6 +72,10 @@ def metric_info(name: str) -> MetricInfo:
         return METRICS["nodes.failures.<cause>"]
     if name.startswith("repair.stage."):
         return METRICS["repair.stage.<name>." + name.rsplit(".", 1)[1]]
+    if name.startswith("training."):
+        parts = name.split(".")
+        generic = "training.<job>." + ".".join(parts[2:3] + ["<cause>"] * (len(parts) > 3))
+        return METRICS[generic]
     raise KeyError(name)
 
 
@@ -142,7 +157,78 @@ def replication_metrics(scenario: Scenario, records: ReplicationRecords) -> dict
     metrics.update(_capacity_metrics(scenario, log, start, end))
     if scenario.spares.hot + scenario.spares.cold:
         metrics.update(_spare_metrics(scenario, log, start, end))
+    for j in range(len(scenario.training)):
+        metrics.update(_training_metrics(scenario, j, log, start, end))
     return metrics
+
+
+def _training_metrics(scenario: Scenario, j: int, log: np.ndarray, start: float, end: float) -> dict[str, float]:
+    """ETTR, goodput, interruptions (by cause), lost work, downtime, completion, waste, checkpoint overhead."""
+    spec = scenario.training[j]
+    prefix = f"training.{spec.name}"
+    job_rows = _rows(log, Kind.JOB)
+    job_rows = job_rows[job_rows[:, COMP] == j]
+    done = job_rows[job_rows[:, TO] == JobState.DONE, T]
+    finished_at = float(done[0]) if len(done) else math.inf
+    metrics: dict[str, float] = {}
+    if spec.work is not None:
+        metrics[f"{prefix}.completion_hours"] = finished_at if finished_at < end else math.nan
+        metrics[f"{prefix}.completed"] = 1.0 if finished_at < end else 0.0
+    stop = min(end, finished_at)
+    if stop <= start:  # done before the window: nothing to measure in it
+        return metrics
+    wall = stop - start
+    work_rows = _rows(log, Kind.WORK)
+    work_rows = work_rows[work_rows[:, COMP] == j]
+    # work credited in (start, stop]: a credit at time t is for work computed before t
+    credited = work_rows[(work_rows[:, T] > start) & (work_rows[:, T] <= stop)]
+    useful = float(np.sum(credited[:, TO] - credited[:, FROM]))
+    in_window = (job_rows[:, T] >= start) & (job_rows[:, T] < stop)
+    stops = job_rows[in_window & (job_rows[:, TO] == JobState.WAITING)
+                     & np.isin(job_rows[:, FROM], [JobState.RESTARTING, JobState.COMPUTING, JobState.CHECKPOINTING])]
+    lost_rows = _rows(log, Kind.LOST)
+    lost_rows = lost_rows[(lost_rows[:, COMP] == j) & (lost_rows[:, T] >= start) & (lost_rows[:, T] < stop)]
+    state_edges, state_values = _state_timeline(job_rows, JobState.WAITING, start, stop)
+    def hours_in(*states: JobState) -> float:
+        return float(np.sum(np.diff(state_edges)[np.isin(state_values, states)]))
+    allocated = _allocated_node_hours(scenario, j, log, start, stop)
+    gpus = scenario.nodes.gpus_per_node
+    metrics[f"{prefix}.ettr"] = useful / wall
+    metrics[f"{prefix}.goodput"] = useful * spec.nodes / allocated if allocated > 0 else math.nan
+    metrics[f"{prefix}.interruptions"] = float(len(stops))
+    for cause, name in _interruption_causes(scenario):
+        metrics[f"{prefix}.interruptions.{name}"] = float(np.count_nonzero(stops[:, CAUSE] == cause))
+    metrics[f"{prefix}.lost_work_hours"] = float(np.sum(lost_rows[:, TO]))
+    metrics[f"{prefix}.downtime_per_interruption_hours"] = (
+        hours_in(JobState.WAITING, JobState.RESTARTING) / len(stops) if len(stops) else math.nan)
+    metrics[f"{prefix}.gpu_hours_wasted"] = (allocated - useful * spec.nodes) * gpus
+    metrics[f"{prefix}.checkpoint_overhead_fraction"] = hours_in(JobState.CHECKPOINTING) / wall
+    return metrics
+
+
+def _state_timeline(rows: np.ndarray, initial: int, start: float, stop: float) -> tuple[np.ndarray, np.ndarray]:
+    """Edges and values of a logged state over [start, stop): ``values[i]`` holds on ``[edges[i], edges[i+1])``."""
+    edges = np.clip(np.concatenate(([start], rows[:, T], [stop])), start, stop)
+    values = np.concatenate(([initial], rows[:, TO]))
+    return edges, values
+
+
+def _allocated_node_hours(scenario: Scenario, j: int, log: np.ndarray, start: float, stop: float) -> float:
+    """Node-hours the job's positions were held by an up node over [start, stop)."""
+    first, size = scenario.job_offsets[j], scenario.training[j].nodes
+    rows = _rows(log, Kind.SLOT)
+    rows = rows[(rows[:, COMP] >= first) & (rows[:, COMP] < first + size)]
+    rows = rows[(rows[:, FROM] == SlotState.FILLED) | (rows[:, TO] == SlotState.FILLED)]
+    delta = np.where(rows[:, TO] == SlotState.FILLED, 1.0, -1.0)
+    return time_weighted_mean(rows[:, T], delta, float(size), start, stop) * (stop - start)
+
+
+def _interruption_causes(scenario: Scenario) -> list[tuple[int, str]]:
+    """Every cause that can interrupt a job: failure modes, domains, chaos, and preemption."""
+    causes = list(enumerate(scenario.cause_names))
+    if any(job.preempt for job in scenario.training):
+        causes.append((scenario.preemption_cause, "preemption"))
+    return causes
 
 
 def _crew_utilization(log: np.ndarray, pool: int, crews: int, start: float, end: float) -> float:

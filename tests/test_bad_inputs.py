@@ -191,8 +191,8 @@ CASES = {
         mutate(('kind = "rack"', 'kind = "power"')), "failure_domains[0].power_racks", "needs power_racks"),
     "unknown scope": Case(
         mutate(('scope = "gpu"', 'scope = "gpus"')), "nodes.failure_modes[0].scope", "got 'gpus'"),
-    "planned section [training]": Case(
-        BASE + '\n[[training]]\nname = "pretrain"\nnodes = 4\n', "training", "not available in this version"),
+    "planned section [inference]": Case(
+        BASE + '\n[[inference]]\nname = "chat"\nreplicas = 4\n', "inference", "not available in this version"),
     "replications as a float": Case(
         mutate(("replications = 2", "replications = 2.0")), "simulation.replications", "valid integer"),
     "--set with an unparsable value": Case(

@@ -28,6 +28,11 @@ class Kind(IntEnum):
     EVENT = 7     # an instantaneous repair outcome: to_state is an EventCode; component = node index
     WARM = 8      # warm standbys ready in the spare pool: states are counts; component 0
     LEMON = 9     # a node's lemon status: 0 -> 1 when drawn a lemon (at time 0), 1 -> 0 when cured
+    SPEED = 10    # a node's speed (fraction of full, gray failures): from -> to; component = node index
+    JOB = 11      # a training job's state: JobState; component = job index; cause = why it stopped
+    WORK = 12     # a job's checkpointed work (hours of full-size compute): cumulative from -> to
+    LOST = 13     # a job's interruption: to_state = the work lost (hours), cause = the interruption's cause
+    JOB_SPEED = 14  # a job's speed factor (slowest member x share of members for shrink): from -> to
 
 
 class NodeState(IntEnum):
@@ -42,6 +47,14 @@ class RepairState(IntEnum):
     REPAIRING = 3    # a crew (or the facility, for domains) is repairing
     REBOOTING = 4    # transient fault or undiagnosed failure: rebooting, no crew needed
     RETIRED = 5      # taken out of the cluster for good by the retirement policy
+
+
+class JobState(IntEnum):
+    WAITING = 0        # stopped: waiting for its members (spares, repairs, or detection)
+    RESTARTING = 1     # all members ready: re-scheduling, initialising, loading the checkpoint
+    COMPUTING = 2
+    CHECKPOINTING = 3  # blocking checkpoint (sync), snapshot or waiting for the last persist (async)
+    DONE = 4           # its work is done
 
 
 class EventCode(IntEnum):

@@ -22,8 +22,9 @@ def run_replication(scenario: Scenario, replication: int) -> ReplicationRecords:
     with _young_garbage_collected_at_end():
         values: list[float] = []  # the log's rows, one after another, flattened
         env = simpy.Environment()
-        Cluster(Context(env, values.extend), scenario, Streams(scenario.simulation.seed, replication))
+        cluster = Cluster(Context(env, values.extend), scenario, Streams(scenario.simulation.seed, replication))
         env.run(until=scenario.simulation.horizon)
+        cluster.close()
         log = _log_array(values)
         del env, values
     simulate_s = time.perf_counter() - started

@@ -8,12 +8,13 @@ from clustersim.model.domains import chaos_life, domain_life, domain_members
 from clustersim.model.nodes import Crews, Node, NodeHolds, node_life
 from clustersim.model.policies import build_policies
 from clustersim.model.repair import RepairShop
-from clustersim.model.spares import Slot, SparePool, slot_life
+from clustersim.model.spares import FILLED, Slot, SparePool, slot_life
+from clustersim.workloads.training import TrainingJob, job_life
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
 
 
-LEMON = Kind.LEMON.value
+LEMON, SPEED = Kind.LEMON.value, Kind.SPEED.value
 R_OK = RepairState.OK.value
 
 
@@ -40,18 +41,55 @@ class Cluster:
                 self.scorer.start(node)
         join_hours = {"warm": spares.standby_swap_time, "hot": spares.swap_time, "cold": spares.provisioning}
         self.pool = SparePool(ctx, [n for n in self.nodes if n.role == "hot"], [n for n in self.nodes if n.role == "cold"],
-                              spares.warm, join_hours, spares.swap_time, selection)
+                              spares.warm, join_hours, spares.swap_time, selection, scenario.preemption_cause)
         self.holds = NodeHolds(ctx, self._on_node_down, self._on_node_up)
         crew_pools = [Crews(ctx, scenario.repair.crews, 0)]
         crew_pools += [Crews(ctx, stage.crews, 1 + s) for s, stage in enumerate(scenario.repair.stages)]
-        self.shop = RepairShop(ctx, scenario, self.holds, crew_pools, retirement, self.scorer, self._pick_innocent)
+        self.shop = RepairShop(ctx, scenario, self.holds, crew_pools, retirement, self.scorer, self._pick_innocent,
+                               self.set_speed, self._on_node_retired)
         self.slots = [Slot(i, self.nodes[i]) for i in range(working)]
+        self.pool.slots = self.slots
+        self.jobs = self._build_jobs()
         # Start order decides how events at the same instant tie (SimPy runs them in the order
         # they were scheduled): domains and chaos schedule their first failures before the nodes.
         self._start_domains(streams)
         self._start_chaos(streams)
         self._start_nodes()
         self._start_slots()
+        self._start_jobs()
+
+    def _build_jobs(self) -> list[TrainingJob]:
+        """Each job takes its working positions in order; its positions learn its refill rule and priority."""
+        jobs = []
+        for j, (spec, first) in enumerate(zip(self.scenario.training, self.scenario.job_offsets)):
+            members = self.slots[first : first + spec.nodes]
+            for slot in members:
+                slot.priority, slot.preempt = spec.priority, spec.preempt
+                slot.refill = "own" if spec.on_failure == "wait" else "spare"
+            jobs.append(TrainingJob(self.ctx, j, spec, members, self.scenario.simulation.horizon))
+        return jobs
+
+    def _start_jobs(self) -> None:
+        env, warmup = self.ctx.env, self.scenario.simulation.warmup
+        for job in self.jobs:
+            job.process = env.process(job_life(self.ctx, job))
+            if warmup > 0 and job.spec.checkpoint_mode == "continuous":
+                env.timeout(warmup).callbacks.append(lambda _, job=job: job.flush())
+
+    def close(self) -> None:
+        """At the horizon: credit what continuous-checkpointing jobs computed up to now."""
+        for job in self.jobs:
+            job.flush()
+
+    def set_speed(self, node: Node, speed: float) -> None:
+        """A node's speed changes (gray failures): log it and tell the job it runs in."""
+        if speed == node.speed:
+            return
+        self.ctx.record((self.ctx.env.now, SPEED, node.index, node.speed, speed, -1))
+        node.speed = speed
+        slot = node.slot
+        if slot is not None and slot.owner is not None and slot.node is node:
+            slot.owner.member_speed_changed()
 
     def _mark_lemons(self, streams: Streams) -> None:
         """Draw this replication's lemons (stream "lemons") and log them at time 0."""
@@ -73,11 +111,14 @@ class Cluster:
             node.process = env.process(node_life(self.ctx, node, plan, self.shop))
 
     def _start_slots(self) -> None:
-        spares, env = self.scenario.spares, self.ctx.env
-        if spares.hot + spares.cold == 0:
-            return  # nothing can refill a slot: slots would only mirror their nodes
+        """A position needs a process when something can refill it, or a job listens to it; without
+        either it simply mirrors its node."""
+        scenario, env = self.scenario, self.ctx.env
+        has_spares = scenario.spares.hot + scenario.spares.cold > 0
+        preemption = any(job.preempt for job in scenario.training)
         for slot in self.slots:
-            slot.process = env.process(slot_life(self.ctx, slot, self.pool, self.scenario.repair.detection))
+            if has_spares or preemption or slot.owner is not None:
+                slot.process = env.process(slot_life(self.ctx, slot, self.pool, scenario.repair.detection))
 
     def _start_domains(self, streams: Streams) -> None:
         first_cause = len(self.scenario.nodes.failure_modes)
@@ -98,7 +139,8 @@ class Cluster:
         first_cause = len(scenario.nodes.failure_modes) + len(scenario.failure_domains)
         for i, (chaos, name) in enumerate(zip(scenario.chaos, scenario.chaos_names)):
             rng = streams.generator(f"chaos/{name}")
-            self.ctx.env.process(chaos_life(self.ctx, chaos, first_cause + i, self.nodes, self.racks, self.holds, rng))
+            self.ctx.env.process(chaos_life(self.ctx, chaos, first_cause + i, self.nodes, self.racks, self.holds, rng,
+                                            self.set_speed, scenario.repair.straggler_detection or 0.0))
 
     def _on_node_down(self, node: Node, failure: Failure) -> None:
         if self.scorer is not None:
@@ -117,13 +159,22 @@ class Cluster:
             node.role = "hot"
         if node.role in ("hot", "cold"):
             self.pool.add(node)
+        elif node.slot is not None and node.slot.node_back is not None:
+            node.slot.node_back.succeed()  # a position that waits for its own node's repair
+
+    def _on_node_retired(self, node: Node) -> None:
+        if node.slot is not None and node.slot.node_back is not None:
+            node.slot.node_back.succeed()  # it will not come back: the position takes a spare
 
     def _pick_innocent(self, faulty: Node) -> Node | None:
-        """A node wrongly blamed for ``faulty``'s failure: any other up node in service in a working
-        position, drawn from the faulty node's stream; None when there is none."""
-        candidates = [slot.node for slot in self.slots
-                      if slot.node is not faulty and slot.node.slot is slot and slot.node.up
-                      and slot.node.repair_state == R_OK and slot.node.process is not None]
+        """A node wrongly blamed for ``faulty``'s failure: another up node in service in a working
+        position of the same group (the faulty node's job, if it runs one; else any), drawn from the
+        faulty node's stream; None when there is none."""
+        owner = faulty.slot.owner if faulty.slot is not None else None
+        slots = owner.members if owner is not None else self.slots
+        candidates = [slot.node for slot in slots
+                      if slot.state == FILLED and slot.node is not faulty and slot.node.slot is slot
+                      and slot.node.up and slot.node.repair_state == R_OK and slot.node.process is not None]
         if not candidates:
             return None
         return candidates[int(faulty.rng.integers(len(candidates)))]

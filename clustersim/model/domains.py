@@ -1,6 +1,8 @@
 """Correlated failures: failure domains and chaos injections take groups of nodes down together."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from clustersim.engine.records import Kind, RepairState
@@ -43,18 +45,24 @@ def domain_life(ctx: Context, index: int, domain: FailureDomain, members: list[N
 
 
 def chaos_life(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks: list[list[Node]],
-               holds: NodeHolds, rng: np.random.Generator):
-    """SimPy process: at ``at`` and every ``every``, hold the target down for ``duration``."""
+               holds: NodeHolds, rng: np.random.Generator, set_speed: Callable[[Node, float], None],
+               straggler_hours: float):
+    """SimPy process: at ``at`` and every ``every``, inject the fault into its target."""
     env = ctx.env
     yield env.timeout(chaos.at)
     while True:
-        if chaos.action == "kill_node":
-            targets = [nodes[chaos.node if chaos.node is not None else int(rng.integers(len(nodes)))]]
-        else:
+        if chaos.action == "kill_rack":
             targets = racks[chaos.rack if chaos.rack is not None else int(rng.integers(len(racks)))]
-        for node in targets:
-            holds.strike(node, cause)
-        env.process(_release_after(ctx, targets, chaos.duration, holds))
+        else:
+            targets = [nodes[chaos.node if chaos.node is not None else int(rng.integers(len(nodes)))]]
+        if chaos.action in ("kill_node", "kill_rack"):
+            for node in targets:
+                holds.strike(node, cause)
+            env.process(_release_after(ctx, targets, chaos.duration, holds))
+        elif chaos.action == "slow_node":
+            env.process(_slow(ctx, targets[0], chaos, cause, holds, set_speed, straggler_hours))
+        else:
+            env.process(_leak(ctx, targets[0], chaos, cause, holds, rng))
         if chaos.every is None:
             return
         yield env.timeout(chaos.every)
@@ -64,3 +72,31 @@ def _release_after(ctx: Context, targets: list[Node], hours: float, holds: NodeH
     yield ctx.env.timeout(hours)
     for node in targets:
         holds.release(node)
+
+
+def _slow(ctx: Context, node: Node, chaos: Chaos, cause: int, holds: NodeHolds,
+          set_speed: Callable[[Node, float], None], straggler_hours: float):
+    """The node runs at ``speed`` for ``duration``; noticed as a straggler first, it is taken out
+    (not counted again) until the injection ends."""
+    env = ctx.env
+    holds.count_failure(node, cause)
+    set_speed(node, chaos.speed)
+    if straggler_hours >= chaos.duration:
+        yield env.timeout(chaos.duration)
+        set_speed(node, 1.0)
+        return
+    yield env.timeout(straggler_hours)
+    set_speed(node, 1.0)
+    holds.strike(node, cause, counted=False, noticed=True)
+    yield env.timeout(chaos.duration - straggler_hours)
+    holds.release(node)
+
+
+def _leak(ctx: Context, node: Node, chaos: Chaos, cause: int, holds: NodeHolds, rng: np.random.Generator):
+    """A memory leak: the node crashes after ``time_to_crash`` and stays down for ``duration``."""
+    env = ctx.env
+    holds.count_failure(node, cause)
+    yield env.timeout(chaos.time_to_crash.sampler(rng)())
+    holds.strike(node, cause, counted=False)
+    yield env.timeout(chaos.duration)
+    holds.release(node)

@@ -32,7 +32,7 @@ class Node:
     """One server: its holds, its role in the cluster, its repair state, history and random stream."""
 
     __slots__ = ("index", "rack", "holds", "role", "slot", "powered", "rng", "lemon", "clocks", "process",
-                 "repair_state", "blamed_times", "score_base", "up_since", "warming", "samplers")
+                 "repair_state", "blamed_times", "score_base", "up_since", "warming", "samplers", "speed")
 
     def __init__(self, index: int, rack: int, role: str, rng: np.random.Generator, powered: simpy.Event | None):
         self.index = index
@@ -51,6 +51,7 @@ class Node:
         self.up_since = 0.0
         self.warming: object | None = None  # a token while it is being initialised as a warm standby
         self.samplers: dict[object, Callable[[], float]] = {}  # repair-time samplers on its stream, by law
+        self.speed = 1.0          # fraction of full speed it runs at (gray failures)
 
     @property
     def up(self) -> bool:
@@ -72,12 +73,17 @@ class NodeHolds:
         self.on_down = on_down
         self.on_up = on_up
 
+    def count_failure(self, node: Node, cause: int) -> None:
+        """A failure event strikes ``node`` (whether or not it takes it down)."""
+        self.ctx.record((self.ctx.env.now, FAILURE, node.index, 0, 1, cause))
+
     def strike(self, node: Node, cause: int, counted: bool = True, noticed: bool = False) -> None:
-        """Hold ``node`` down for ``cause``; a counted strike is a failure event, an uncounted one is
-        a deliberate removal (a node blamed for another's failure), already noticed."""
+        """Hold ``node`` down for ``cause``; ``counted``: this is the failure event itself (not a
+        node taken out for a failure already counted, or blamed for another's); ``noticed``: taken
+        out deliberately, so nobody waits for detection."""
         now = self.ctx.env.now
         if counted:
-            self.ctx.record((now, FAILURE, node.index, 0, 1, cause))
+            self.count_failure(node, cause)
         node.holds += 1
         if node.holds == 1:
             self.ctx.record((now, NODE, node.index, UP, DOWN, cause))

@@ -51,14 +51,18 @@ class RepairShop:
 
     def __init__(self, ctx: Context, scenario: Scenario, holds: NodeHolds, crew_pools: list[Crews],
                  retirement: RetirementPolicy, scorer: NodeScorer | None,
-                 pick_innocent: Callable[[Node], Node | None]):
+                 pick_innocent: Callable[[Node], Node | None], set_speed: Callable[[Node, float], None],
+                 on_retired: Callable[[Node], None]):
         self.ctx = ctx
         self.holds = holds
         self.retirement = retirement
         self.scorer = scorer
         self.pick_innocent = pick_innocent
+        self.set_speed = set_speed
+        self.on_retired = on_retired
         repair = scenario.repair
         self.detection_hours = repair.detection
+        self.straggler_hours = repair.straggler_detection or 0.0
         self.diagnosis = repair.diagnosis
         self.recurrence = repair.recurrence if repair.recurs else None
         self.cure_lemons = scenario.nodes.lemon_cured_by_repair
@@ -88,10 +92,13 @@ class RepairShop:
         self._set_state(node, R_FAILED, mode)
         if recurred:
             self._event(node, RECURRED, mode)
-        self.holds.strike(node, mode)
-        if self.detection_hours > 0:
-            yield env.timeout(self.detection_hours)
         failure_mode = self.modes[mode]
+        if failure_mode.effect == "crash":
+            self.holds.strike(node, mode)
+            if self.detection_hours > 0:
+                yield env.timeout(self.detection_hours)
+        else:
+            yield from self._gray_failure(node, mode)
         if failure_mode.recovery == "reboot":
             self._blame(node)
             self._set_state(node, R_REBOOTING, mode)
@@ -116,6 +123,24 @@ class RepairShop:
         else:
             self._leave_fault(node, mode)
         self._finish(node, mode)
+
+    def _gray_failure(self, node: Node, mode: int):
+        """A slow node runs at its speed until noticed as a straggler and taken out; a leaking one
+        runs at its speed until it crashes, which is then detected like any crash."""
+        env, failure_mode = self.ctx.env, self.modes[mode]
+        self.holds.count_failure(node, mode)
+        self.set_speed(node, failure_mode.degraded_speed)
+        if failure_mode.effect == "slow":
+            if self.straggler_hours > 0:
+                yield env.timeout(self.straggler_hours)
+            self.set_speed(node, 1.0)
+            self.holds.strike(node, mode, counted=False, noticed=True)
+            return
+        yield env.timeout(node.draw(failure_mode.time_to_crash))
+        self.set_speed(node, 1.0)
+        self.holds.strike(node, mode, counted=False)
+        if self.detection_hours > 0:
+            yield env.timeout(self.detection_hours)
 
     def after_blame(self, node: Node, mode: int):
         """SimPy sub-process: an up, innocent ``node`` is blamed for a failure of ``mode`` elsewhere."""
@@ -186,6 +211,7 @@ class RepairShop:
         if self.retirement.should_retire(node, self.ctx.env.now):
             self._set_state(node, R_RETIRED, mode)
             node.role = "retired"
+            self.on_retired(node)
             return
         self._set_state(node, R_OK, -1)
         self.holds.release(node)

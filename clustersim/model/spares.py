@@ -12,7 +12,9 @@ joins the pool as a hot spare; so does every recovered spare.
 """
 from __future__ import annotations
 
-from collections import deque
+import heapq
+import itertools
+from typing import TYPE_CHECKING, Callable
 
 import simpy
 
@@ -24,17 +26,22 @@ from clustersim.model.policies import SelectionPolicy
 SLOT, POOL, WARM = Kind.SLOT.value, Kind.POOL.value, Kind.WARM.value
 FILLED, EMPTY, WAITING, SWAPPING = (s.value for s in SlotState)
 TIERS = ("warm", "hot", "cold")
+IDLE_PRIORITY = -(2**62)  # a working position that runs no job: served last, preempted first
+
+if TYPE_CHECKING:
+    from clustersim.workloads.training import TrainingJob
 
 
 class SparePool:
-    """Usable (healthy, idle) spares in tiers, handed out FIFO to waiting slots.
+    """Usable (healthy, idle) spares in tiers, handed out to waiting slots by priority, then FIFO.
 
     Handing a spare to a slot makes it the slot's at once (``node.slot``, role ``"work"``), so
     a failure at the same instant finds it out of the pool; the slot checks it is still up.
     """
 
     def __init__(self, ctx: Context, hot: list[Node], cold: list[Node], warm_target: int,
-                 join_hours: dict[str, float], warm_up_hours: float, selection: SelectionPolicy):
+                 join_hours: dict[str, float], warm_up_hours: float, selection: SelectionPolicy,
+                 preemption_cause: int = -1):
         self.ctx = ctx
         self.tiers: dict[str, list[Node]] = {"warm": hot[:warm_target], "hot": hot[warm_target:], "cold": list(cold)}
         for node in self.tiers["warm"]:
@@ -44,7 +51,12 @@ class SparePool:
         self.warm_up_hours = warm_up_hours
         self.selection = selection
         self.warming = 0  # hot spares being initialised as warm standbys
-        self.waiting: deque[tuple[Slot, simpy.Event]] = deque()
+        # slots waiting for a spare: highest priority first, then first come first served
+        self.waiting: list[tuple[int, int, Slot, simpy.Event]] = []
+        self._arrivals = itertools.count()
+        self.preemption_cause = preemption_cause
+        self.slots: list[Slot] = []  # every working position, for preemption
+        self._dispatch_pending = False
 
     @property
     def usable(self) -> int:
@@ -55,15 +67,14 @@ class SparePool:
             self.ctx.record((self.ctx.env.now, kind, 0, before, after, -1))
 
     def add(self, node: Node) -> None:
-        """A healthy idle spare becomes usable: a waiting slot takes it at once, else it joins its tier."""
-        if self.waiting:
-            slot, event = self.waiting.popleft()
-            event.succeed(self._hand_over(node, node.role, slot))
-            return
+        """A healthy idle spare becomes usable: it joins its tier, and waiting slots are served."""
         before = self.usable
         self.tiers[node.role].append(node)
         self._log(POOL, before, self.usable)
-        self._replenish_warm()
+        if self.waiting:
+            self._schedule_dispatch()
+        else:
+            self._replenish_warm()
 
     def remove(self, node: Node) -> None:
         """A spare in the pool went down; it is unusable until it is up again (then as a hot spare)."""
@@ -77,20 +88,74 @@ class SparePool:
         self._replenish_warm()
 
     def take(self, slot: Slot) -> simpy.Event:
-        """An event that succeeds with ``(spare, join_hours, was_cold)`` for ``slot``, now or once one is usable."""
+        """An event that succeeds with ``(spare, join_hours, was_cold)`` for ``slot``, now or once one is usable.
+
+        Requests are served at the end of the instant they are made, highest priority first, so
+        that slots asking at the same instant are ranked by priority rather than by who asked first.
+        """
         event = self.ctx.env.event()
-        if not self.usable:
-            self.waiting.append((slot, event))
-            return event
+        heapq.heappush(self.waiting, (-slot.priority, next(self._arrivals), slot, event))
+        slot.starved = False
+        self._schedule_dispatch()
+        return event
+
+    def _schedule_dispatch(self) -> None:
+        if not self._dispatch_pending:
+            self._dispatch_pending = True
+            self.ctx.env.timeout(0).callbacks.append(self._dispatch)
+
+    def _dispatch(self, _event: simpy.Event | None = None) -> None:
+        """Serve waiting slots by priority: a spare if one is usable, else a preempted node; the rest
+        are left waiting, and their jobs are told (an elastic job goes on without them)."""
+        self._dispatch_pending = False
+        still_waiting = []
+        while self.waiting:
+            entry = heapq.heappop(self.waiting)
+            *_, slot, event = entry
+            if self.usable:
+                event.succeed(self._take_spare(slot))
+                continue
+            victim = self._victim_for(slot) if slot.preempt else None
+            if victim is not None:
+                event.succeed(self._preempt(victim, slot))
+                continue
+            still_waiting.append(entry)
+        for entry in still_waiting:
+            heapq.heappush(self.waiting, entry)
+        for *_, slot, _ in still_waiting:
+            if not slot.starved:
+                slot.starved = True
+                if slot.owner is not None:
+                    slot.owner.member_starved(slot)
+        self._replenish_warm()
+
+    def _take_spare(self, slot: Slot) -> tuple[Node, float, bool]:
+        """The selection policy's pick from the best non-empty tier, handed to ``slot``."""
         tier = next(name for name in TIERS if self.tiers[name])
         candidates = self.tiers[tier]
         before, warm_before = self.usable, len(self.tiers["warm"])
         node = candidates.pop(self.selection.pick(candidates, self.ctx.env.now))
         self._log(POOL, before, self.usable)
         self._log(WARM, warm_before, len(self.tiers["warm"]))
-        event.succeed(self._hand_over(node, tier, slot))
-        self._replenish_warm()
-        return event
+        return self._hand_over(node, tier, slot)
+
+    def _victim_for(self, slot: Slot) -> Slot | None:
+        """The working position of lowest priority below ``slot``'s whose up node can be taken
+        (the last such position among equals)."""
+        victim = None
+        for other in self.slots:
+            if other.priority >= slot.priority or other.state != FILLED or not other.node.up:
+                continue
+            if victim is None or other.priority <= victim.priority:
+                victim = other
+        return victim
+
+    def _preempt(self, victim: Slot, slot: Slot) -> tuple[Node, float, bool]:
+        """Take ``victim``'s node for ``slot``: it joins after swap_time; the victim refills from the pool."""
+        node = victim.node
+        victim.attached = False
+        victim.process.interrupt(Failure(self.preemption_cause, node.index, noticed=True))
+        return self._hand_over(node, "hot", slot)
 
     def _hand_over(self, node: Node, tier: str, slot: Slot) -> tuple[Node, float, bool]:
         self._stop_warming(node)
@@ -129,57 +194,88 @@ class SparePool:
 
 
 class Slot:
-    """One working position; its process sleeps until its node fails (an interrupt)."""
+    """One working position; its process sleeps until its node fails (an interrupt).
 
-    __slots__ = ("index", "node", "attached", "process")
+    A position that belongs to a training job tells the job when it empties, is noticed and is
+    filled again; ``refill = "own"`` (jobs that wait for repair) takes its own node back instead
+    of a spare, unless that node is retired.
+    """
+
+    __slots__ = ("index", "node", "attached", "process", "state", "owner", "priority", "refill", "preempt",
+                 "node_back", "starved")
 
     def __init__(self, index: int, node: Node):
         self.index = index
         self.node = node
         self.attached = True   # True while the slot wants to hear that its node failed
         self.process: simpy.Process | None = None
+        self.state = FILLED
+        self.owner: TrainingJob | None = None
+        self.priority = IDLE_PRIORITY
+        self.refill = "spare"  # "spare" | "own"
+        self.preempt = False
+        self.node_back: simpy.Event | None = None  # while waiting for its own node's recovery
+        self.starved = False   # waiting for a spare, and none was usable when it asked
         node.slot = self
 
 
 def slot_life(ctx: Context, slot: Slot, pool: SparePool, detection_hours: float):
-    """SimPy process: keep the slot filled, refilling it from the pool after each failure."""
-    env, record = ctx.env, ctx.record
+    """SimPy process: keep the slot filled, refilling it after each failure, telling its job."""
+    env = ctx.env
     while True:
         try:
             yield env.event()  # until the node fails
         except simpy.Interrupt as interrupt:
             failure: Failure = interrupt.cause
-        record((env.now, SLOT, slot.index, FILLED, EMPTY, failure.cause))
+        _set_state(ctx, slot, EMPTY, failure.cause)
         if detection_hours > 0 and not failure.noticed:
             yield env.timeout(detection_hours)
         node = slot.node
-        if node.up:  # back before anyone noticed
-            record((env.now, SLOT, slot.index, EMPTY, FILLED, -1))
+        if node.slot is slot and node.up:  # back before anyone noticed
+            _set_state(ctx, slot, FILLED, -1)
             slot.attached = True
             continue
-        node.slot = None
-        if node.role != "retired":
-            node.role = "loose"
-        record((env.now, SLOT, slot.index, EMPTY, WAITING, failure.cause))
+        _set_state(ctx, slot, WAITING, failure.cause)
+        if slot.refill == "own" and node.slot is slot and node.role != "retired":
+            slot.node_back = env.event()
+            yield slot.node_back
+            slot.node_back = None
+            if node.up:
+                slot.attached = True
+                _set_state(ctx, slot, FILLED, -1)
+                continue
+        if node.slot is slot:
+            node.slot = None
+            if node.role != "retired":
+                node.role = "loose"
         slot.node = yield from _refill(ctx, slot, pool)
-        record((env.now, SLOT, slot.index, SWAPPING, FILLED, -1))
+        _set_state(ctx, slot, FILLED, -1)
+
+
+def _set_state(ctx: Context, slot: Slot, state: int, cause: int) -> None:
+    """Log the slot's new state and tell its job."""
+    ctx.record((ctx.env.now, SLOT, slot.index, slot.state, state, cause))
+    slot.state = state
+    if slot.owner is not None:
+        slot.owner.member_changed(slot, cause)
 
 
 def _refill(ctx: Context, slot: Slot, pool: SparePool):
     """Take spares until one survives its swap into the slot; returns that node."""
-    env, record = ctx.env, ctx.record
+    env = ctx.env
     while True:
         spare, join_hours, cold = yield pool.take(slot)
         if not spare.up:  # failed the instant it was handed over
             _give_back(spare, cold)
             continue
-        record((env.now, SLOT, slot.index, WAITING, SWAPPING, -1))
+        _set_state(ctx, slot, SWAPPING, -1)
         slot.attached = True
+        slot.node = spare
         try:
             yield env.timeout(join_hours)
         except simpy.Interrupt as interrupt:  # the spare failed during its swap
             _give_back(spare, cold)
-            record((env.now, SLOT, slot.index, SWAPPING, WAITING, interrupt.cause.cause))
+            _set_state(ctx, slot, WAITING, interrupt.cause.cause)
             continue
         if cold:
             spare.powered.succeed()

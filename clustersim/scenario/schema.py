@@ -16,10 +16,11 @@ from pydantic import (
 )
 
 from clustersim.distributions import Deterministic, Distribution
-from clustersim.quantities import Duration, PositiveDuration
+from clustersim.quantities import Duration, PositiveBandwidth, PositiveDuration, PositiveSize
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Speed = Annotated[float, Field(gt=0.0, le=1.0, description="fraction of full speed")]
 
 
 def _fails_after_a_while(dist: Any) -> Any:
@@ -32,7 +33,7 @@ def _fails_after_a_while(dist: Any) -> Any:
 TimeToFailure = Annotated[Distribution, AfterValidator(_fails_after_a_while)]
 
 # Contract sections that later versions implement; a file using them is refused, never ignored.
-PLANNED_SECTIONS = ("network", "storage", "training", "inference")
+PLANNED_SECTIONS = ("network", "storage", "inference")
 
 
 class Section(BaseModel):
@@ -173,6 +174,30 @@ class FailureMode(Section):
     lemon_rate_multiplier: PositiveFloat | None = Field(
         default=None, description="a lemon's clocks of this mode run this many times faster; omitted = nodes' value"
     )
+    effect: Literal["crash", "slow", "leak"] = Field(
+        default="crash",
+        description="crash: the node goes down; slow: it runs at `speed` until noticed after "
+                    "repair.straggler_detection; leak: it runs at `speed` and crashes after time_to_crash",
+    )
+    speed: Speed | None = Field(default=None, description="slow (required) and leak (default 1): fraction of speed")
+    time_to_crash: Distribution | None = Field(default=None, description="leak: from the leak starting to the crash")
+
+    @model_validator(mode="after")
+    def _effect_parameters(self) -> "FailureMode":
+        if self.effect == "slow" and self.speed is None:
+            raise ValueError('effect = "slow" needs speed (the fraction of full speed the node runs at)')
+        if self.effect == "leak" and self.time_to_crash is None:
+            raise ValueError('effect = "leak" needs time_to_crash')
+        if self.effect == "crash" and (self.speed is not None or self.time_to_crash is not None):
+            raise ValueError('speed and time_to_crash apply to effect = "slow" or "leak" only')
+        if self.effect == "slow" and self.time_to_crash is not None:
+            raise ValueError('time_to_crash applies to effect = "leak" only')
+        return self
+
+    @property
+    def degraded_speed(self) -> float:
+        """The node's speed while this mode's fault is active but the node still runs."""
+        return 1.0 if self.speed is None else self.speed
 
     @field_validator("time_to_repair")
     @classmethod
@@ -289,6 +314,9 @@ class Repair(Section):
         description="operating time until a fault left in place (undiagnosed, blamed elsewhere, falsely "
                     "repaired) strikes again; required when that can happen",
     )
+    straggler_detection: Duration | None = Field(
+        default=None, description="a slow node -> noticed and taken out; required with slow failure modes or chaos"
+    )
     fault_left_in_place: Literal["recurs", "uncured"] = Field(
         default="recurs",
         description="recurs: strikes again after recurrence; uncured: no further effect, except that a lemon "
@@ -353,23 +381,128 @@ class FailureDomain(Section):
 
 
 class Chaos(Section):
-    """A planned fault: at ``at`` (and then every ``every``) take a node or rack down for ``duration``."""
+    """A planned fault at ``at`` (and then every ``every``): kill a node or rack for ``duration``,
+    slow a node to ``speed`` for ``duration``, or start a memory leak that crashes a node after
+    ``time_to_crash`` and keeps it down for ``duration``."""
 
     name: Name | None = Field(default=None, description="defaults to chaos<index>")
-    action: Literal["kill_node", "kill_rack"]
+    action: Literal["kill_node", "kill_rack", "slow_node", "leak_memory"]
     at: Duration = Field(default=0.0, description="first injection time")
     every: PositiveDuration | None = Field(default=None, description="repeat period; omitted = once")
-    node: NonNegativeInt | None = Field(default=None, description="kill_node target; omitted = random")
+    node: NonNegativeInt | None = Field(default=None, description="target of a node action; omitted = random")
     rack: NonNegativeInt | None = Field(default=None, description="kill_rack target; omitted = random")
     duration: PositiveDuration
+    speed: Speed | None = Field(default=None, description="slow_node: fraction of full speed")
+    time_to_crash: Distribution | None = Field(default=None, description="leak_memory: from the leak to the crash")
 
     @field_validator("node", "rack")
     @classmethod
     def _target_matches_action(cls, target: int | None, info: ValidationInfo) -> int | None:
-        wanted = {"kill_node": "node", "kill_rack": "rack"}.get(info.data.get("action"))
-        if target is not None and wanted is not None and info.field_name != wanted:
-            raise ValueError(f"{info.data['action']} takes '{wanted}', not '{info.field_name}'")
+        action = info.data.get("action")
+        wanted = "rack" if action == "kill_rack" else "node"
+        if target is not None and action is not None and info.field_name != wanted:
+            raise ValueError(f"{action} takes '{wanted}', not '{info.field_name}'")
         return target
+
+    @model_validator(mode="after")
+    def _action_parameters(self) -> "Chaos":
+        if (self.action == "slow_node") != (self.speed is not None):
+            raise ValueError("speed goes with action = \"slow_node\" (and slow_node needs it)")
+        if (self.action == "leak_memory") != (self.time_to_crash is not None):
+            raise ValueError("time_to_crash goes with action = \"leak_memory\" (and leak_memory needs it)")
+        return self
+
+
+class Training(Section):
+    """A synchronous training job over ``nodes`` working positions, with checkpoint/restart."""
+
+    name: Name
+    nodes: PositiveInt = Field(description="working positions the job runs on")
+    work: PositiveDuration | None = Field(
+        default=None, description="productive compute to finish; omitted = run for the whole horizon"
+    )
+    checkpoint_mode: Literal["sync", "async", "continuous"] = Field(
+        default="sync",
+        description="sync: blocking checkpoints; async: a blocking snapshot, then a background persist; "
+                    "continuous: every computed moment is kept (no checkpoints, nothing lost)",
+    )
+    checkpoint_interval: PositiveDuration | None = Field(
+        default=None, description="compute between checkpoints (sync, async)"
+    )
+    checkpoint_cost: Duration | None = Field(
+        default=None, description="sync: blocking checkpoint time; async: background persist time"
+    )
+    checkpoint_size: PositiveSize | None = Field(default=None, description="with checkpoint_bandwidth: derives the cost")
+    checkpoint_bandwidth: PositiveBandwidth | None = Field(default=None, description="aggregate write bandwidth")
+    restore_bandwidth: PositiveBandwidth | None = Field(
+        default=None, description="aggregate read bandwidth: loading the checkpoint on restart takes size / this"
+    )
+    snapshot_cost: Duration | None = Field(default=None, description="async: the blocking snapshot before a persist")
+    restart_overhead: Duration | None = Field(
+        default=None, description="from all members ready to computing again (or give reschedule_time + init_time)"
+    )
+    reschedule_time: Duration | None = Field(default=None, description="restart part: re-scheduling the job")
+    init_time: Duration | None = Field(default=None, description="restart part: initialising (NCCL, data loaders)")
+    on_failure: Literal["spare", "wait", "shrink"] = Field(
+        default="spare", description="spare: swap spares in; wait: for the member's repair; shrink: go on elastically"
+    )
+    min_nodes: PositiveInt | None = Field(default=None, description="shrink: the fewest nodes the job runs on")
+    priority: int = Field(default=0, description="a higher-priority job takes spares first")
+    preempt: bool = Field(default=False, description="take nodes of lower-priority work when no spare is usable")
+
+    @property
+    def checkpoint_hours(self) -> float:
+        """Blocking checkpoint time (sync) or background persist time (async); 0 when continuous."""
+        if self.checkpoint_cost is not None:
+            return self.checkpoint_cost
+        if self.checkpoint_size is not None and self.checkpoint_bandwidth is not None:
+            return self.checkpoint_size / self.checkpoint_bandwidth / 3600.0
+        return 0.0
+
+    @property
+    def restart_hours(self) -> float:
+        """Members ready -> computing again: restart_overhead, or re-scheduling + init + checkpoint load."""
+        if self.restart_overhead is not None:
+            return self.restart_overhead
+        load = 0.0
+        if self.restore_bandwidth is not None and self.checkpoint_size is not None:
+            load = self.checkpoint_size / self.restore_bandwidth / 3600.0
+        return (self.reschedule_time or 0.0) + (self.init_time or 0.0) + load
+
+
+def _training_problems(job: Training) -> list[str]:
+    """One line per inconsistent combination of a job's keys (``key: problem``)."""
+    problems = []
+    periodic = job.checkpoint_mode in ("sync", "async")
+    if periodic and job.checkpoint_interval is None:
+        problems.append(f'checkpoint_interval: missing required key (checkpoint_mode = "{job.checkpoint_mode}")')
+    if not periodic:
+        extra = [k for k in ("checkpoint_interval", "checkpoint_cost", "checkpoint_size", "checkpoint_bandwidth",
+                             "snapshot_cost") if getattr(job, k) is not None]
+        problems += [f'{k}: continuous checkpointing has no checkpoints; remove it' for k in extra]
+    sized = job.checkpoint_size is not None
+    if periodic and job.checkpoint_cost is not None and (sized and job.checkpoint_bandwidth is not None):
+        problems.append("checkpoint_cost: give it, or checkpoint_size with checkpoint_bandwidth, not both")
+    if periodic and job.checkpoint_cost is None and not (sized and job.checkpoint_bandwidth is not None):
+        problems.append("checkpoint_cost: missing (or give checkpoint_size and checkpoint_bandwidth)")
+    if job.checkpoint_bandwidth is not None and not sized:
+        problems.append("checkpoint_bandwidth: needs checkpoint_size")
+    if job.restore_bandwidth is not None and not sized:
+        problems.append("restore_bandwidth: needs checkpoint_size")
+    if job.snapshot_cost is not None and job.checkpoint_mode != "async":
+        problems.append('snapshot_cost: applies to checkpoint_mode = "async" only')
+    split = [k for k in ("reschedule_time", "init_time", "restore_bandwidth") if getattr(job, k) is not None]
+    if job.restart_overhead is not None and split:
+        problems.append(f"restart_overhead: give it, or its parts ({', '.join(split)}), not both")
+    if job.restart_overhead is None and not split:
+        problems.append("restart_overhead: missing (or give reschedule_time, init_time, restore_bandwidth)")
+    if job.on_failure == "shrink" and job.min_nodes is None:
+        problems.append('min_nodes: missing (on_failure = "shrink" needs the fewest nodes to run on)')
+    if job.on_failure != "shrink" and job.min_nodes is not None:
+        problems.append('min_nodes: applies to on_failure = "shrink" only')
+    if job.min_nodes is not None and job.min_nodes > job.nodes:
+        problems.append(f"min_nodes: {job.min_nodes} is more than the job's nodes ({job.nodes})")
+    return problems
 
 
 class Scenario(Section):
@@ -382,6 +515,7 @@ class Scenario(Section):
     spares: Spares = Field(default_factory=Spares)
     failure_domains: list[FailureDomain] = Field(default_factory=list)
     chaos: list[Chaos] = Field(default_factory=list)
+    training: list[Training] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -418,8 +552,22 @@ class Scenario(Section):
 
     @property
     def label_names(self) -> list[str]:
-        """Names of every code the log's cause column holds: failure causes, then repair stages."""
-        return self.cause_names + [f"stage:{name}" for name in self.stage_names]
+        """Names of every code the log's cause column holds: failure causes, repair stages, preemption."""
+        return self.cause_names + [f"stage:{name}" for name in self.stage_names] + ["preemption"]
+
+    @property
+    def preemption_cause(self) -> int:
+        """The cause-column code of a job losing a node to a higher-priority job."""
+        return len(self.cause_names) + len(self.repair.stages)
+
+    @property
+    def job_offsets(self) -> list[int]:
+        """The first working position of each training job (jobs take positions in order)."""
+        offsets, first = [], 0
+        for job in self.training:
+            offsets.append(first)
+            first += job.nodes
+        return offsets
 
     def stage_cause(self, stage: int) -> int:
         """The cause-column code of repair stage ``stage`` (after every failure cause)."""
@@ -452,6 +600,16 @@ def cross_section_problems(sections: Mapping[str, Any]) -> list[str]:
     repair = sections.get("repair")
     if repair is not None:
         problems += _repair_problems(repair)
+    training = sections.get("training")
+    for i, job in enumerate(training or []):
+        problems += [f"training[{i}].{line}" for line in _training_problems(job)]
+    if training and nodes is not None and spares is not None:
+        problems += _job_placement_problems(training, nodes, spares)
+    if repair is not None and nodes is not None and chaos is not None and repair.straggler_detection is None:
+        slow = [f"nodes.failure_modes[{i}]" for i, m in enumerate(nodes.failure_modes) if m.effect == "slow"]
+        slow += [f"chaos[{i}]" for i, c in enumerate(chaos) if c.action == "slow_node"]
+        if slow:
+            problems.append(f"repair.straggler_detection: required to notice slow nodes ({', '.join(slow)})")
     if nodes is not None and repair is not None:
         problems += _pipeline_problems(nodes, repair)
     if nodes is not None and repair is not None and spares is not None:
@@ -530,3 +688,19 @@ def _score_problems(nodes: Nodes, repair: Repair, spares: Spares) -> list[str]:
         return ['nodes.score: only repair.retirement policy = "scored" or spares.selection = "highest_score" '
                 "read the score; neither is set"]
     return []
+
+
+def _job_placement_problems(training: list[Training], nodes: Nodes, spares: Spares) -> list[str]:
+    """Jobs take the working positions in order; names are unique (metric names use them)."""
+    problems = []
+    working = nodes.count - spares.hot - spares.cold
+    needed = sum(job.nodes for job in training)
+    if needed > working:
+        problems.append(f"training: the jobs need {needed} working positions, the cluster has {working} "
+                        f"(nodes.count {nodes.count} − spares.hot {spares.hot} − spares.cold {spares.cold})")
+    seen: set[str] = set()
+    for i, job in enumerate(training):
+        if job.name in seen:
+            problems.append(f"training[{i}].name: {job.name!r} is already the name of an earlier job")
+        seen.add(job.name)
+    return problems

@@ -1,0 +1,1 @@
+"""Workloads that run on the cluster: training jobs (inference services come later)."""

@@ -1,0 +1,274 @@
+"""A synchronous training job over working positions, with checkpoint/restart.
+
+The job computes in segments of ``checkpoint_interval`` of work; after each it checkpoints
+(``sync``: blocking for the checkpoint time; ``async``: a blocking snapshot, then a background
+persist — a failure before the persist completes loses that checkpoint; ``continuous``: every
+computed moment is kept). A segment counts once its checkpoint completes. The job runs at the
+speed of its slowest member (gray failures) times, when shrunk, the share of members it runs on.
+
+When a member position empties (its node went down, or a higher-priority job took it) the job
+stops and loses what it computed since its last completed checkpoint. It restarts once its
+members are ready — ``spare`` and ``wait``: every position filled again (by a spare, or by the
+member's own node after repair); ``shrink``: like ``spare`` while spares are coming, but a
+position that waits with no usable spare is left out if ``min_nodes`` positions are filled —
+spends ``restart_hours``, and resumes. Failures during a restart
+or a checkpoint interrupt it too. A shrunk job takes positions that have been filled again back
+at its next checkpoint, through a restart that loses nothing.
+
+Members, slowdowns and a checkpoint store arrive as notifications and per-checkpoint queries, so
+network partitions and a slow or unavailable store can plug in as more sources of the same.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import simpy
+
+from clustersim.engine.records import JobState, Kind, SlotState
+from clustersim.model.base import Context
+from clustersim.scenario.schema import Training
+
+if TYPE_CHECKING:
+    from clustersim.model.spares import Slot
+
+WAITING, RESTARTING, COMPUTING, CHECKPOINTING, DONE = (s.value for s in JobState)
+JOB, WORK, LOST, JOB_SPEED = Kind.JOB.value, Kind.WORK.value, Kind.LOST.value, Kind.JOB_SPEED.value
+FILLED, EMPTY = SlotState.FILLED.value, SlotState.EMPTY.value
+RUNNING = (RESTARTING, COMPUTING, CHECKPOINTING)
+_LOST, _SPEED = "lost", "speed"
+
+
+class TrainingJob:
+    """One job's state; ``job_life`` drives it, slots and gray failures notify it."""
+
+    def __init__(self, ctx: Context, index: int, spec: Training, members: list["Slot"], horizon_hours: float):
+        self.ctx = ctx
+        self.index = index
+        self.spec = spec
+        self.members = members
+        self.work_hours = spec.work if spec.work is not None else math.inf
+        self.segment_hours = spec.checkpoint_interval or math.inf
+        self.checkpoint_hours = spec.checkpoint_hours
+        self.snapshot_hours = spec.snapshot_cost or 0.0
+        self.restart_hours = spec.restart_hours
+        self.horizon_hours = horizon_hours
+        self.state = WAITING
+        self.active: list[Slot] = []
+        self.speed = 1.0
+        self.credited = 0.0      # work safely checkpointed
+        self.computed = 0.0      # work computed since the last checkpoint started (lost on interruption)
+        self.persisting = 0.0    # async: work snapshotted, its persist not yet complete
+        self.persist_done_at = -math.inf
+        self.epoch = 0           # bumped by every interruption: stale persists are ignored
+        self.pending: tuple[str, int] | None = None  # an interrupt sent but not yet handled
+        self.ready: simpy.Event | None = None
+        self.process: simpy.Process | None = None
+        self.run_started = 0.0   # continuous: when the current compute stretch began
+        for slot in members:
+            slot.owner = self
+
+    # --- notifications --------------------------------------------------------------------------
+
+    def member_changed(self, slot: "Slot", cause: int) -> None:
+        """A member position changed state: stop on losing an active member, else maybe restart."""
+        if self.state == DONE:
+            return
+        if slot.state == EMPTY and self.state in RUNNING and slot in self.active:
+            self._interrupt(_LOST, cause)
+        elif self.ready is not None and self._members_ready():
+            self.ready.succeed()
+            self.ready = None
+
+    def member_starved(self, slot: "Slot") -> None:
+        """A member position waits for a spare and none is usable: an elastic job may go on without it."""
+        if self.ready is not None and self._members_ready():
+            self.ready.succeed()
+            self.ready = None
+
+    def member_speed_changed(self) -> None:
+        """A member's node changed speed: the job's pace follows when it runs."""
+        speed = self._pace()
+        if speed == self.speed:
+            return
+        if self.state == COMPUTING:
+            self._interrupt(_SPEED, -1)
+        else:
+            self._set_speed(speed)
+
+    # --- the run --------------------------------------------------------------------------------
+
+    def _members_ready(self) -> bool:
+        filled = sum(1 for slot in self.members if slot.state == FILLED)
+        if self.spec.on_failure != "shrink":
+            return filled == len(self.members)
+        # go on without a member only once its failure is noticed and no spare is coming for it
+        coming = any(slot.state != FILLED and not slot.starved for slot in self.members)
+        return not coming and filled >= (self.spec.min_nodes or len(self.members))
+
+    def _pace(self) -> float:
+        """Slowest active member's speed × share of members (shrink)."""
+        if not self.active:
+            return 1.0
+        slowest = min(slot.node.speed for slot in self.active)
+        return slowest * len(self.active) / len(self.members)
+
+    def _interrupt(self, kind: str, cause: int) -> None:
+        if self.pending is None:
+            self.pending = (kind, cause)
+            self.process.interrupt()
+        elif kind == _LOST and self.pending[0] != _LOST:
+            self.pending = (kind, cause)  # a member loss outranks a pending speed change
+
+    def _set_state(self, state: int, cause: int = -1) -> None:
+        self.ctx.record((self.ctx.env.now, JOB, self.index, self.state, state, cause))
+        self.state = state
+
+    def _set_speed(self, speed: float) -> None:
+        if speed != self.speed:
+            self.ctx.record((self.ctx.env.now, JOB_SPEED, self.index, self.speed, speed, -1))
+            self.speed = speed
+
+    def _credit(self, hours: float) -> None:
+        if hours > 0:
+            self.ctx.record((self.ctx.env.now, WORK, self.index, self.credited, self.credited + hours, -1))
+            self.credited += hours
+
+    def wait_for_members(self):
+        """SimPy sub-process: until the members are ready; then choose the active ones."""
+        if not self._members_ready():
+            self.ready = self.ctx.env.event()
+            yield self.ready
+        self.active = [slot for slot in self.members if slot.state == FILLED]
+        self._set_speed(self._pace())
+
+    def stopped(self, cause: int) -> None:
+        """Interrupted: everything not yet checkpointed is lost."""
+        self.flush()
+        lost = self.computed + self.persisting
+        self.ctx.record((self.ctx.env.now, LOST, self.index, 0, lost, cause))
+        self.computed = self.persisting = 0.0
+        self.epoch += 1
+        self.active = []
+        self._set_state(WAITING, cause)
+
+    def flush(self) -> None:
+        """Continuous checkpointing: credit what was computed up to now (at interruptions, warmup, the end)."""
+        if self.spec.checkpoint_mode == "continuous" and self.state == COMPUTING:
+            now = self.ctx.env.now
+            self._credit((now - self.run_started) * self.speed)
+            self.run_started = now
+
+    @property
+    def remaining_hours(self) -> float:
+        return self.work_hours - self.credited - self.persisting - self.computed
+
+    def compute(self, target_hours: float):
+        """SimPy sub-process: compute until ``self.computed`` reaches ``target_hours`` at the current pace."""
+        env = self.ctx.env
+        while self.computed < target_hours:
+            started, speed = env.now, self.speed
+            try:
+                yield env.timeout((target_hours - self.computed) / speed)
+            except simpy.Interrupt:
+                self.computed += (env.now - started) * speed
+                if self.pending[0] == _SPEED:
+                    self.pending = None
+                    self._set_speed(self._pace())
+                    continue
+                raise
+            self.computed = target_hours
+
+    def compute_continuously(self):
+        """SimPy sub-process: compute (every moment kept) until the work is done."""
+        env = self.ctx.env
+        while self.credited < self.work_hours:
+            self.run_started = env.now
+            try:
+                yield env.timeout((self.work_hours - self.credited) / self.speed)
+            except simpy.Interrupt:
+                self.flush()
+                if self.pending[0] == _SPEED:
+                    self.pending = None
+                    self._set_speed(self._pace())
+                    continue
+                raise
+            self._credit(self.work_hours - self.credited)
+
+    def checkpoint(self):
+        """SimPy sub-process: checkpoint the segment just computed (blocking part only for async)."""
+        env = self.ctx.env
+        segment = self.computed
+        if self.spec.checkpoint_mode == "sync":
+            if self.checkpoint_hours > 0:
+                yield env.timeout(self.checkpoint_hours)
+            self.computed = 0.0
+            self._credit(segment)
+            return
+        if env.now < self.persist_done_at:  # the previous persist must finish before the next snapshot
+            yield env.timeout(self.persist_done_at - env.now)
+        if self.snapshot_hours > 0:
+            yield env.timeout(self.snapshot_hours)
+        self.computed = 0.0
+        self.persisting += segment
+        self.persist_done_at = env.now + self.checkpoint_hours
+        if self.checkpoint_hours > 0:
+            env.timeout(self.checkpoint_hours).callbacks.append(
+                lambda _, epoch=self.epoch, hours=segment: self._persisted(epoch, hours))
+        else:
+            self._persisted(self.epoch, segment)
+
+    def _persisted(self, epoch: int, hours: float) -> None:
+        """An async persist completed: its segment counts, unless the job was interrupted since."""
+        if epoch == self.epoch and self.state != DONE:
+            self.persisting -= hours
+            self._credit(hours)
+
+    def finish_persists(self):
+        """SimPy sub-process: async jobs wait for their last persist before they are done."""
+        env = self.ctx.env
+        if env.now < self.persist_done_at:
+            self._set_state(CHECKPOINTING)
+            yield env.timeout(self.persist_done_at - env.now)
+
+    def should_grow(self) -> bool:
+        """Shrunk, with a member position filled again: take it back (at a checkpoint, losing nothing)."""
+        return self.spec.on_failure == "shrink" and any(
+            slot.state == FILLED and slot not in self.active for slot in self.members)
+
+    def finish(self) -> None:
+        self._set_state(DONE)
+        self.active = []
+
+
+def job_life(ctx: Context, job: TrainingJob):
+    """SimPy process: run, checkpoint, stop on member loss, wait for members, restart — until done."""
+    env = ctx.env
+    restart = False
+    while True:
+        yield from job.wait_for_members()
+        try:
+            if restart:
+                job._set_state(RESTARTING)
+                yield env.timeout(job.restart_hours)
+            restart = True
+            if job.spec.checkpoint_mode == "continuous":
+                job._set_state(COMPUTING)
+                yield from job.compute_continuously()
+                job.finish()
+                return
+            while job.remaining_hours > 0:
+                job._set_state(COMPUTING)
+                yield from job.compute(min(job.segment_hours, job.remaining_hours))
+                job._set_state(CHECKPOINTING)
+                yield from job.checkpoint()
+                if job.remaining_hours <= 0:
+                    yield from job.finish_persists()
+                    job.finish()
+                    return
+                if job.should_grow():
+                    break
+        except simpy.Interrupt:
+            kind, cause = job.pending
+            job.pending = None
+            job.stopped(cause)
