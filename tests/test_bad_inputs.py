@@ -351,6 +351,87 @@ CASES.update({
 })
 
 
+# --- training jobs ----------------------------------------------------------------------------
+# BASE has 8 nodes, 1 hot and 1 cold spare: 6 working positions.
+TRAINING = """
+[[training]]
+name = "pretrain"
+nodes = 4
+checkpoint_interval = "1 h"
+checkpoint_cost = "2 min"
+restart_overhead = "10 min"
+"""
+SLOW_MODE = """
+[[nodes.failure_modes]]
+name = "throttle"
+effect = "slow"
+speed = 0.5
+time_to_failure = {dist = "exponential", mean = "5000 h"}
+recovery = "reboot"
+time_to_repair = {dist = "deterministic", value = "1 h"}
+"""
+
+
+def with_training(*pairs: tuple[str, str], extra: str = "") -> str:
+    """BASE with one 4-node training job (then ``extra`` appended), then each ``old`` replaced by ``new``."""
+    return mutate(*pairs, text=BASE + TRAINING + extra) if pairs else BASE + TRAINING + extra
+
+
+JOB = "training[0]"
+
+CASES.update({
+    "job larger than the working positions": Case(
+        with_training(("nodes = 4", "nodes = 7")), f"{JOB}.nodes",
+        "needs 7 working positions, the cluster has 6 (nodes.count 8 − spares.hot 1 − spares.cold 1)"),
+    "two jobs larger together than the working positions": Case(
+        with_training(extra=TRAINING.replace('"pretrain"', '"finetune"')), "training[1].nodes",
+        "the jobs up to this one need 8 working positions, the cluster has 6"),
+    "missing checkpoint cost": Case(
+        with_training(('checkpoint_cost = "2 min"\n', "")), f"{JOB}.checkpoint_cost",
+        "missing (or give checkpoint_size and checkpoint_bandwidth)"),
+    "checkpoint_cost with checkpoint_size and bandwidth": Case(
+        with_training(('checkpoint_cost = "2 min"', 'checkpoint_cost = "2 min"\ncheckpoint_size = "2 TB"\n'
+                                                    'checkpoint_bandwidth = "10 GB/s"')),
+        f"{JOB}.checkpoint_cost", "give it, or checkpoint_size with checkpoint_bandwidth, not both"),
+    "restart_overhead with reschedule_time": Case(
+        with_training(('restart_overhead = "10 min"', 'restart_overhead = "10 min"\nreschedule_time = "3 min"')),
+        f"{JOB}.restart_overhead", "give it, or its parts (reschedule_time), not both"),
+    "shrink without min_nodes": Case(
+        with_training(("nodes = 4", 'nodes = 4\non_failure = "shrink"')), f"{JOB}.min_nodes",
+        'missing (on_failure = "shrink" needs the fewest nodes to run on)'),
+    "min_nodes above nodes": Case(
+        with_training(("nodes = 4", 'nodes = 4\non_failure = "shrink"\nmin_nodes = 5')), f"{JOB}.min_nodes",
+        "5 is more than the job's nodes (4)"),
+    "min_nodes without shrink": Case(
+        with_training(("nodes = 4", "nodes = 4\nmin_nodes = 2")), f"{JOB}.min_nodes",
+        'applies to on_failure = "shrink" only'),
+    "two jobs with one name": Case(
+        with_training(extra=TRAINING.replace("nodes = 4", "nodes = 2")), "training[1].name",
+        "'pretrain' is already the name of an earlier job"),
+    "continuous with checkpoint_interval": Case(
+        with_training(('checkpoint_cost = "2 min"\n', 'checkpoint_mode = "continuous"\n')),
+        f"{JOB}.checkpoint_interval", "continuous checkpointing has no checkpoints; remove it"),
+    "snapshot_cost without async": Case(
+        with_training(("restart_overhead", 'snapshot_cost = "10 s"\nrestart_overhead')), f"{JOB}.snapshot_cost",
+        'applies to checkpoint_mode = "async" only'),
+    "unknown on_failure": Case(
+        with_training(("nodes = 4", 'nodes = 4\non_failure = "retry"')), f"{JOB}.on_failure",
+        "'spare', 'wait' or 'shrink', got 'retry'"),
+    "slow failure mode without straggler_detection": Case(
+        BASE.replace("\n[repair]", SLOW_MODE + "\n[repair]"), "repair.straggler_detection",
+        "required to notice slow nodes (nodes.failure_modes[2])"),
+    "slow failure mode without speed": Case(
+        BASE.replace("\n[repair]", SLOW_MODE.replace("speed = 0.5\n", "") + "\n[repair]"),
+        "nodes.failure_modes[2].speed", 'missing required key (effect = "slow" needs the fraction of full speed'),
+    "slow_node chaos without speed": Case(
+        mutate(('"kill_node"', '"slow_node"'), ('detection = "2 min"', 'detection = "2 min"\nstraggler_detection = "1 h"')),
+        "chaos[0].speed", 'missing required key (action = "slow_node" needs the fraction of full speed'),
+    "speed on a kill_node chaos": Case(
+        mutate(("duration = \"2 h\"", "duration = \"2 h\"\nspeed = 0.5")),
+        "chaos[0].speed", 'applies to action = "slow_node" only'),
+})
+
+
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
     code = main(argv)
     captured = capsys.readouterr()

@@ -179,20 +179,34 @@ class FailureMode(Section):
         description="crash: the node goes down; slow: it runs at `speed` until noticed after "
                     "repair.straggler_detection; leak: it runs at `speed` and crashes after time_to_crash",
     )
-    speed: Speed | None = Field(default=None, description="slow (required) and leak (default 1): fraction of speed")
-    time_to_crash: Distribution | None = Field(default=None, description="leak: from the leak starting to the crash")
+    speed: Speed | None = Field(
+        default=None, validate_default=True, description="slow (required) and leak (default 1): fraction of speed"
+    )
+    time_to_crash: Distribution | None = Field(
+        default=None, validate_default=True, description="leak: from the leak starting to the crash"
+    )
 
-    @model_validator(mode="after")
-    def _effect_parameters(self) -> "FailureMode":
-        if self.effect == "slow" and self.speed is None:
-            raise ValueError('effect = "slow" needs speed (the fraction of full speed the node runs at)')
-        if self.effect == "leak" and self.time_to_crash is None:
-            raise ValueError('effect = "leak" needs time_to_crash')
-        if self.effect == "crash" and (self.speed is not None or self.time_to_crash is not None):
-            raise ValueError('speed and time_to_crash apply to effect = "slow" or "leak" only')
-        if self.effect == "slow" and self.time_to_crash is not None:
-            raise ValueError('time_to_crash applies to effect = "leak" only')
-        return self
+    @field_validator("speed")
+    @classmethod
+    def _speed_matches_effect(cls, speed: float | None, info: ValidationInfo) -> float | None:
+        """A slow node needs its speed; a crash has none."""
+        effect = info.data.get("effect")
+        if effect == "slow" and speed is None:
+            raise ValueError('missing required key (effect = "slow" needs the fraction of full speed the node runs at)')
+        if effect == "crash" and speed is not None:
+            raise ValueError('applies to effect = "slow" or "leak" only')
+        return speed
+
+    @field_validator("time_to_crash")
+    @classmethod
+    def _crash_time_matches_effect(cls, ttc: Any, info: ValidationInfo) -> Any:
+        """A leak needs its time to crash; no other effect has one."""
+        effect = info.data.get("effect")
+        if effect == "leak" and ttc is None:
+            raise ValueError('missing required key (effect = "leak" needs the time from the leak to the crash)')
+        if effect is not None and effect != "leak" and ttc is not None:
+            raise ValueError('applies to effect = "leak" only')
+        return ttc
 
     @property
     def degraded_speed(self) -> float:
@@ -392,8 +406,10 @@ class Chaos(Section):
     node: NonNegativeInt | None = Field(default=None, description="target of a node action; omitted = random")
     rack: NonNegativeInt | None = Field(default=None, description="kill_rack target; omitted = random")
     duration: PositiveDuration
-    speed: Speed | None = Field(default=None, description="slow_node: fraction of full speed")
-    time_to_crash: Distribution | None = Field(default=None, description="leak_memory: from the leak to the crash")
+    speed: Speed | None = Field(default=None, validate_default=True, description="slow_node: fraction of full speed")
+    time_to_crash: Distribution | None = Field(
+        default=None, validate_default=True, description="leak_memory: from the leak to the crash"
+    )
 
     @field_validator("node", "rack")
     @classmethod
@@ -404,13 +420,26 @@ class Chaos(Section):
             raise ValueError(f"{action} takes '{wanted}', not '{info.field_name}'")
         return target
 
-    @model_validator(mode="after")
-    def _action_parameters(self) -> "Chaos":
-        if (self.action == "slow_node") != (self.speed is not None):
-            raise ValueError("speed goes with action = \"slow_node\" (and slow_node needs it)")
-        if (self.action == "leak_memory") != (self.time_to_crash is not None):
-            raise ValueError("time_to_crash goes with action = \"leak_memory\" (and leak_memory needs it)")
-        return self
+    @field_validator("speed")
+    @classmethod
+    def _speed_matches_action(cls, speed: float | None, info: ValidationInfo) -> float | None:
+        """slow_node needs the speed it slows the node to; no other action has one."""
+        return _needed_by_action(speed, info.data.get("action"), "slow_node", "the fraction of full speed")
+
+    @field_validator("time_to_crash")
+    @classmethod
+    def _crash_time_matches_action(cls, ttc: Any, info: ValidationInfo) -> Any:
+        """leak_memory needs its time to crash; no other action has one."""
+        return _needed_by_action(ttc, info.data.get("action"), "leak_memory", "the time from the leak to the crash")
+
+
+def _needed_by_action(value: Any, action: str | None, needs: str, what: str) -> Any:
+    """A chaos parameter that action ``needs`` requires and every other action refuses."""
+    if action == needs and value is None:
+        raise ValueError(f'missing required key (action = "{needs}" needs {what})')
+    if action is not None and action != needs and value is not None:
+        raise ValueError(f'applies to action = "{needs}" only')
+    return value
 
 
 class Training(Section):
@@ -694,10 +723,15 @@ def _job_placement_problems(training: list[Training], nodes: Nodes, spares: Spar
     """Jobs take the working positions in order; names are unique (metric names use them)."""
     problems = []
     working = nodes.count - spares.hot - spares.cold
-    needed = sum(job.nodes for job in training)
-    if needed > working:
-        problems.append(f"training: the jobs need {needed} working positions, the cluster has {working} "
-                        f"(nodes.count {nodes.count} − spares.hot {spares.hot} − spares.cold {spares.cold})")
+    cluster = (f"the cluster has {working} (nodes.count {nodes.count} − spares.hot {spares.hot} "
+               f"− spares.cold {spares.cold})")
+    needed = 0
+    for i, job in enumerate(training):
+        needed += job.nodes
+        if needed > working:  # the first job that does not fit names the key to change
+            need = f"needs {needed}" if i == 0 else f"the jobs up to this one need {needed}"
+            problems.append(f"training[{i}].nodes: {need} working positions, {cluster}")
+            break
     seen: set[str] = set()
     for i, job in enumerate(training):
         if job.name in seen:
