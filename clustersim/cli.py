@@ -1,7 +1,7 @@
 """Command line: argument parsing, exit codes and terminal output only.
 
-``python -m clustersim SCENARIO [flags]`` runs a scenario; ``validate`` and ``schema`` are
-sub-commands. Any ClusterSimError prints its one-line message(s) on stderr and exits 2.
+``python -m clustersim SCENARIO [flags]`` runs a scenario; ``validate``, ``schema`` and
+``optimize-checkpoint`` are sub-commands. Any ClusterSimError prints its one-line message(s) on stderr and exits 2.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from clustersim.errors import ClusterSimError, ScenarioError
 
-SUBCOMMANDS = ("run", "validate", "schema")
+SUBCOMMANDS = ("run", "validate", "schema", "optimize-checkpoint")
 
 
 def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario_args(validate)
     validate.add_argument("--quiet", action="store_true", help="print nothing but errors")
     sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    optimize = sub.add_parser("optimize-checkpoint",
+                              help="sweep a training job's checkpoint interval; compare with Young's and Daly's optima")
+    _add_scenario_args(optimize)
+    optimize.add_argument("--job", required=True, metavar="NAME", help="the training job (sync or async checkpoints)")
+    optimize.add_argument("--intervals", metavar="LIST",
+                          help='comma-separated intervals, e.g. "10 min,30 min,1 h,2 h" '
+                               "(default: log-spaced from a quarter to four times Daly's optimum)")
+    optimize.add_argument("--out", type=Path, metavar="DIR",
+                          help="write results into DIR (default results/<name>/optimize-checkpoint-<job>-<time>/)")
+    optimize.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
 
 
@@ -60,13 +70,34 @@ def _load(args: argparse.Namespace):
     return scenario
 
 
-def _default_out(name: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+def _default_out(name: str, prefix: str = "") -> Path:
+    """``results/<name>/<prefix><timestamp>/``, with ``-1``, ``-2``... when that directory exists."""
+    stamp = prefix + datetime.now().strftime("%Y%m%dT%H%M%S")
     out = Path("results") / name / stamp
     suffix = 1
     while out.exists():
         out, suffix = Path("results") / name / f"{stamp}-{suffix}", suffix + 1
     return out
+
+
+def _intervals_hours(text: str, source: str) -> list[float]:
+    """``--intervals "10 min,1 h"`` -> hours; a bad item is a ScenarioError naming the flag."""
+    from clustersim.errors import UnitError
+    from clustersim.units import parse_duration_hours
+
+    hours, problems = [], []
+    for item in text.split(","):
+        try:
+            value = parse_duration_hours(item.strip())
+        except UnitError as err:
+            problems.append(f"--intervals: {err}")
+            continue
+        if value <= 0:
+            problems.append(f"--intervals: a checkpoint interval must be a positive duration, got {item.strip()!r}")
+        hours.append(value)
+    if problems:
+        raise ScenarioError(source, problems)
+    return hours
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -84,6 +115,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     write_results(out, result, with_events=args.events)
     terminal.show_summary(result, out)
     return 0 if result.complete else 130
+
+
+def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
+    from clustersim.checkpoint_sweep import checkpointed_job, optimize_checkpoint
+    from clustersim.report.checkpoint import write_checkpoint_advice
+    from clustersim.report.files import ensure_writable_dir
+    from clustersim.report.terminal import Terminal
+
+    scenario = _load(args)
+    source = args.scenario.name
+    job = checkpointed_job(scenario, args.job, source)
+    intervals = None if args.intervals is None else _intervals_hours(args.intervals, source)
+    out = args.out or _default_out(scenario.name, f"optimize-checkpoint-{args.job}-")
+    ensure_writable_dir(out)  # fail before simulating, not after
+    terminal = Terminal(quiet=args.quiet)
+    with terminal.progress(f"{scenario.name} {args.job}", None, unit="intervals") as advance:
+        advice = optimize_checkpoint(scenario, job, intervals, progress=advance, source=source)
+    write_checkpoint_advice(out, advice)
+    terminal.show_checkpoint_advice(advice, out)
+    return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -108,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] not in (*SUBCOMMANDS, "-h", "--help"):
         argv.insert(0, "run")  # flags may come before the scenario: clustersim --quiet s.toml
     args = build_parser().parse_args(argv)
-    handler = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema}[args.command]
+    handler = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema,
+               "optimize-checkpoint": cmd_optimize_checkpoint}[args.command]
     try:
         return handler(args)
     except ClusterSimError as err:

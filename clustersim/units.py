@@ -72,6 +72,17 @@ def format_hours(hours: float) -> str:
     return f"{hours!r} h"
 
 
+def readable_hours(hours: float) -> str:
+    """A duration for people: ``"57 min"`` below an hour, ``"1.38 h"`` below ten days, else ``"12.5 d"``."""
+    if not math.isfinite(hours):
+        return "∞"
+    if hours < 1.0:
+        return f"{hours * 60:.3g} min"
+    if hours < 240.0:
+        return f"{hours:.3g} h"
+    return f"{hours / 24:.3g} d"
+
+
 def format_rate_per_s(rate: float) -> str:
     return f"{rate!r} /s"
 

@@ -2,11 +2,10 @@
 stragglers, priorities and preemption, checkpoint costs from sizes and bandwidths)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
+from clustersim.checkpointing import daly_ettr
 from clustersim.engine.records import JobState, Kind
 from clustersim.scenario import scenario_from_dict
 from conftest import assert_within_ci, base_scenario, simulate, within_ci
@@ -14,11 +13,6 @@ from test_model_cases import chaos_kill
 from test_repair_cases import run
 
 T, KIND, COMP, FROM, TO, CAUSE = range(6)
-
-
-def daly_ettr(mtbf: float, tau: float, delta: float, restart: float) -> float:
-    """T_s / T_w from Daly (2006): T_w = M e^(R/M) (e^((τ+δ)/M) − 1) T_s / τ."""
-    return tau / (mtbf * math.exp(restart / mtbf) * (math.exp((tau + delta) / mtbf) - 1))
 
 
 def job(**keys) -> dict:

@@ -39,8 +39,15 @@ class RunResult:
     precision: PrecisionOutcome | None = None  # adaptive runs only
 
 
-def _finite(x: float | None) -> float | None:
+def finite_or_none(x: float | None) -> float | None:
+    """JSON has no inf or NaN: an undefined number is written as null."""
     return None if x is None or not math.isfinite(x) else x
+
+
+def estimate_dict(e: Estimate) -> dict:
+    """An estimate as summary.json writes it: mean, 95 % bounds (null when undefined), unit, n."""
+    return {"mean": finite_or_none(e.mean), "ci95_low": finite_or_none(e.ci95_low),
+            "ci95_high": finite_or_none(e.ci95_high), "unit": e.unit, "n": e.n}
 
 
 def summary_dict(result: RunResult) -> dict:
@@ -60,16 +67,7 @@ def summary_dict(result: RunResult) -> dict:
         "warmup_hours": sim.warmup,
         "clustersim_version": __version__,
         "timing": {"simulate_s": result.simulate_s, "events": result.events},
-        "metrics": {
-            name: {
-                "mean": _finite(e.mean),
-                "ci95_low": _finite(e.ci95_low),
-                "ci95_high": _finite(e.ci95_high),
-                "unit": e.unit,
-                "n": e.n,
-            }
-            for name, e in result.estimates.items()
-        },
+        "metrics": {name: estimate_dict(e) for name, e in result.estimates.items()},
     }
     if result.precision is not None:
         summary["precision"] = precision_dict(result.precision)
@@ -80,7 +78,7 @@ def precision_dict(outcome: PrecisionOutcome) -> dict:
     """summary.json's ``precision`` block: target, achieved relative half-widths (null if undefined), bounds."""
     return {
         "target": outcome.target.precision,
-        "metrics": {name: _finite(width) for name, width in outcome.achieved.items()},
+        "metrics": {name: finite_or_none(width) for name, width in outcome.achieved.items()},
         "converged": outcome.converged,
         "min_replications": outcome.target.min_replications,
         "max_replications": outcome.target.max_replications,

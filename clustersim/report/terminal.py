@@ -6,13 +6,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clustersim.adaptive import PrecisionOutcome
+from clustersim.checkpointing import CheckpointAdvice
+from clustersim.report.checkpoint import checkpoint_verdict, plus_minus
 from clustersim.report.results import RunResult
 from clustersim.stats import Estimate
+from clustersim.units import readable_hours
 
 
 def format_value(x: float | None, unit: str) -> str:
@@ -31,15 +35,16 @@ class Terminal:
         self.console = Console()
 
     @contextmanager
-    def progress(self, name: str, total: int) -> Iterator[Callable[[int], None]]:
+    def progress(self, name: str, total: int | None, unit: str = "replications") -> Iterator[Callable[..., None]]:
+        """A bar counting ``unit``; the callback takes the count done and, when it becomes known, the total."""
         if self.quiet or not sys.stdout.isatty():
-            yield lambda done: None
+            yield lambda done, total=None: None
             return
-        columns = [TextColumn(f"[bold]{name}[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("replications"),
+        columns = [TextColumn(f"[bold]{name}[/]"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
                    TimeElapsedColumn()]
         with Progress(*columns, console=self.console, transient=True) as bar:
             task = bar.add_task(name, total=total)
-            yield lambda done: bar.update(task, completed=done)
+            yield lambda done, total=None: bar.update(task, completed=done, total=total)
 
     def show_summary(self, result: RunResult, out: Path) -> None:
         if self.quiet:
@@ -57,6 +62,27 @@ class Terminal:
             self.console.print("[yellow]interrupted: results cover the replications that finished[/]")
         rate = result.events / result.simulate_s if result.simulate_s > 0 else 0.0
         self.console.print(f"{result.events:,} events in {result.simulate_s:.2f} s of simulation ({rate:,.0f} events/s)")
+        self.console.print(f"results in {out}/")
+
+
+    def show_checkpoint_advice(self, advice: CheckpointAdvice, out: Path) -> None:
+        """The sweep's table (one row per interval) and the written verdict."""
+        if self.quiet:
+            return
+        table = Table(title=f"job {advice.job_name}, ± 95 % CI", box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in ("interval", "goodput", "ETTR", "interrupts", "lost h", ""):
+            table.add_column(column, justify="left" if column in ("", "interval") else "right", no_wrap=True)
+        for o in advice.outcomes:
+            mark = "▸ " if o.interval_hours == advice.current_interval_hours else "  "
+            note = "best" if o is advice.optimum.best else "in range" if advice.optimum.contains(o.interval_hours) else ""
+            table.add_row(mark + readable_hours(o.interval_hours), plus_minus(o.goodput, "±"), plus_minus(o.ettr, "±"),
+                          format_value(o.interruptions.mean, "count"),
+                          format_value(o.lost_work_hours.mean, "h"), note)
+        self.console.print(table)
+        self.console.print(f"{advice.current.goodput.n} replications per interval, one seed; ▸ the current interval; "
+                           "interrupts and lost h: means per replication", highlight=False)
+        for line in checkpoint_verdict(advice):
+            self.console.print(line, highlight=False)
         self.console.print(f"results in {out}/")
 
 
