@@ -90,26 +90,25 @@ def test_threshold_retirement_window_too_short_never_retires():
     assert m["nodes.failures"] == 8   # at 10, 22, ..., 94
 
 
+def scored_node(up_h: float, uptime_credit: float, horizon_h: float) -> dict:
+    """One node up ``up_h`` between 2 h reboots; score 100, −60 per failure, +credit per full 24 h up."""
+    return base_scenario(simulation={"horizon": f"{horizon_h} h", "replications": 1},
+                         nodes={"count": 1, "nodes_per_rack": 1, "failure_modes": [deterministic_mode(up_h, 2, "reboot")],
+                                "score": {"initial": 100, "failure_penalty": 60, "uptime_credit": uptime_credit,
+                                          "credit_period": "24 h"}},
+                         repair={"retirement": {"policy": "scored", "threshold": 0}})
+
+
 def test_scored_retirement_when_the_score_falls_to_the_threshold():
-    """Score 100; −60 per failure; uptime credit +10 per full 24 h. Failures at 10 h and 22 h
-    (uptime intervals of 10 h earn nothing): 100 − 120 = −20 ≤ 0 when the second reboot ends (24 h)."""
-    raw = base_scenario(simulation={"horizon": "100 h", "replications": 1},
-                        nodes={"count": 1, "nodes_per_rack": 1, "failure_modes": [deterministic_mode(10, 2, "reboot")],
-                               "score": {"initial": 100, "failure_penalty": 60, "uptime_credit": 10,
-                                         "credit_period": "24 h"}},
-                        repair={"retirement": {"policy": "scored", "threshold": 0}})
-    m, log = run(raw)
+    """Failures at 10 h and 22 h (uptime intervals of 10 h earn nothing): 100 − 120 = −20 ≤ 0 when
+    the second reboot ends (24 h)."""
+    m, log = run(scored_node(10, 10, 100))
     assert rows(log, Kind.REPAIR, RepairState.RETIRED)[:, T].tolist() == [24.0]
 
 
 def test_uptime_credit_keeps_a_node_in_service():
     """Up 30 h between failures earns one credit (+50) per interval: 100 − 60 + 50 − 60 + 50 ... > 0."""
-    raw = base_scenario(simulation={"horizon": "200 h", "replications": 1},
-                        nodes={"count": 1, "nodes_per_rack": 1, "failure_modes": [deterministic_mode(30, 2, "reboot")],
-                               "score": {"initial": 100, "failure_penalty": 60, "uptime_credit": 50,
-                                         "credit_period": "24 h"}},
-                        repair={"retirement": {"policy": "scored", "threshold": 0}})
-    m, _ = run(raw)
+    m, _ = run(scored_node(30, 50, 200))
     assert m["nodes.retired"] == 0 and m["nodes.failures"] == 6
 
 

@@ -89,7 +89,7 @@ class Cluster:
         node.speed = speed
         slot = node.slot
         if slot is not None and slot.owner is not None and slot.node is node:
-            slot.owner.member_speed_changed()
+            slot.owner.member_speed_changed(slot)
 
     def _mark_lemons(self, streams: Streams) -> None:
         """Draw this replication's lemons (stream "lemons") and log them at time 0."""

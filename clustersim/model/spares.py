@@ -95,7 +95,7 @@ class SparePool:
         """
         event = self.ctx.env.event()
         heapq.heappush(self.waiting, (-slot.priority, next(self._arrivals), slot, event))
-        slot.starved = False
+        slot.set_starved(False)
         self._schedule_dispatch()
         return event
 
@@ -113,20 +113,19 @@ class SparePool:
             entry = heapq.heappop(self.waiting)
             *_, slot, event = entry
             if self.usable:
+                slot.set_starved(False)
                 event.succeed(self._take_spare(slot))
                 continue
             victim = self._victim_for(slot) if slot.preempt else None
             if victim is not None:
+                slot.set_starved(False)
                 event.succeed(self._preempt(victim, slot))
                 continue
             still_waiting.append(entry)
         for entry in still_waiting:
             heapq.heappush(self.waiting, entry)
         for *_, slot, _ in still_waiting:
-            if not slot.starved:
-                slot.starved = True
-                if slot.owner is not None:
-                    slot.owner.member_starved(slot)
+            slot.set_starved(True)
         self._replenish_warm()
 
     def _take_spare(self, slot: Slot) -> tuple[Node, float, bool]:
@@ -202,7 +201,7 @@ class Slot:
     """
 
     __slots__ = ("index", "node", "attached", "process", "state", "owner", "priority", "refill", "preempt",
-                 "node_back", "starved")
+                 "node_back", "starved", "active")
 
     def __init__(self, index: int, node: Node):
         self.index = index
@@ -216,7 +215,15 @@ class Slot:
         self.preempt = False
         self.node_back: simpy.Event | None = None  # while waiting for its own node's recovery
         self.starved = False   # waiting for a spare, and none was usable when it asked
+        self.active = False    # its job runs on it (a shrunk job leaves some positions out)
         node.slot = self
+
+    def set_starved(self, starved: bool) -> None:
+        """Mark the position as waiting with no usable spare (or no longer), telling its job."""
+        if starved != self.starved:
+            self.starved = starved
+            if self.owner is not None:
+                self.owner.member_starved(self, starved)
 
 
 def slot_life(ctx: Context, slot: Slot, pool: SparePool, detection_hours: float):
@@ -254,10 +261,11 @@ def slot_life(ctx: Context, slot: Slot, pool: SparePool, detection_hours: float)
 
 def _set_state(ctx: Context, slot: Slot, state: int, cause: int) -> None:
     """Log the slot's new state and tell its job."""
-    ctx.record((ctx.env.now, SLOT, slot.index, slot.state, state, cause))
+    before = slot.state
+    ctx.record((ctx.env.now, SLOT, slot.index, before, state, cause))
     slot.state = state
     if slot.owner is not None:
-        slot.owner.member_changed(slot, cause)
+        slot.owner.member_changed(slot, before, cause)
 
 
 def _refill(ctx: Context, slot: Slot, pool: SparePool):

@@ -99,16 +99,17 @@ def events_frame(scenario: Scenario, logs: list[ReplicationRecords]) -> pd.DataF
     else:
         stacked, reps = np.empty((0, len(COLUMNS))), np.empty(0)
     kinds = [k.name.lower() for k in Kind]
-    causes = scenario.cause_names
+    causes = scenario.label_names
     domains = domain_instance_names(scenario)
     frame = pd.DataFrame({
         "replication": reps.astype(np.int32),
         "time_hours": stacked[:, 0],
         "kind": pd.Categorical.from_codes(stacked[:, 1].astype(np.int8), categories=kinds),
         "component": stacked[:, 2].astype(np.int32),
-        "from_state": stacked[:, 3].astype(np.int32),
-        "to_state": stacked[:, 4].astype(np.int32),
-        "cause": pd.Categorical.from_codes(stacked[:, 5].astype(np.int16), categories=causes or ["none"]),
+        # states are small integers, except levels that are amounts (work hours, speeds, counts)
+        "from_state": stacked[:, 3],
+        "to_state": stacked[:, 4],
+        "cause": pd.Categorical.from_codes(stacked[:, 5].astype(np.int16), categories=causes),
     })
     if domains:
         frame.attrs["domains"] = ",".join(domains)

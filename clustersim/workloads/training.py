@@ -54,7 +54,11 @@ class TrainingJob:
         self.restart_hours = spec.restart_hours
         self.horizon_hours = horizon_hours
         self.state = WAITING
-        self.active: list[Slot] = []
+        self.elastic = spec.on_failure == "shrink"
+        self.filled = len(members)   # member positions held by an up node (all, at the start)
+        self.starved = 0             # member positions waiting with no usable spare
+        self.active_count = len(members)
+        self.slow: dict[Slot, float] = {}  # filled member positions whose node runs below full speed
         self.speed = 1.0
         self.credited = 0.0      # work safely checkpointed
         self.computed = 0.0      # work computed since the last checkpoint started (lost on interruption)
@@ -67,29 +71,41 @@ class TrainingJob:
         self.run_started = 0.0   # continuous: when the current compute stretch began
         for slot in members:
             slot.owner = self
+            slot.active = True
 
     # --- notifications --------------------------------------------------------------------------
 
-    def member_changed(self, slot: "Slot", cause: int) -> None:
+    def member_changed(self, slot: "Slot", before: int, cause: int) -> None:
         """A member position changed state: stop on losing an active member, else maybe restart."""
+        if before == FILLED:
+            self.filled -= 1
+            self.slow.pop(slot, None)
+        if slot.state == FILLED:
+            self.filled += 1
+            if slot.node.speed < 1.0:
+                self.slow[slot] = slot.node.speed
         if self.state == DONE:
             return
-        if slot.state == EMPTY and self.state in RUNNING and slot in self.active:
+        if slot.state == EMPTY and slot.active and self.state in RUNNING:
             self._interrupt(_LOST, cause)
-        elif self.ready is not None and self._members_ready():
-            self.ready.succeed()
-            self.ready = None
+        else:
+            self._maybe_ready()
 
-    def member_starved(self, slot: "Slot") -> None:
-        """A member position waits for a spare and none is usable: an elastic job may go on without it."""
-        if self.ready is not None and self._members_ready():
-            self.ready.succeed()
-            self.ready = None
+    def member_starved(self, slot: "Slot", starved: bool) -> None:
+        """A member position waits with no usable spare (or no longer): an elastic job may go on without it."""
+        self.starved += 1 if starved else -1
+        if self.state != DONE:
+            self._maybe_ready()
 
-    def member_speed_changed(self) -> None:
+    def member_speed_changed(self, slot: "Slot") -> None:
         """A member's node changed speed: the job's pace follows when it runs."""
+        if slot.state == FILLED:
+            if slot.node.speed < 1.0:
+                self.slow[slot] = slot.node.speed
+            else:
+                self.slow.pop(slot, None)
         speed = self._pace()
-        if speed == self.speed:
+        if speed == self.speed or self.state == DONE:
             return
         if self.state == COMPUTING:
             self._interrupt(_SPEED, -1)
@@ -98,20 +114,23 @@ class TrainingJob:
 
     # --- the run --------------------------------------------------------------------------------
 
+    def _maybe_ready(self) -> None:
+        if self.ready is not None and self._members_ready():
+            self.ready.succeed()
+            self.ready = None
+
     def _members_ready(self) -> bool:
-        filled = sum(1 for slot in self.members if slot.state == FILLED)
-        if self.spec.on_failure != "shrink":
-            return filled == len(self.members)
+        size = len(self.members)
+        if not self.elastic:
+            return self.filled == size
         # go on without a member only once its failure is noticed and no spare is coming for it
-        coming = any(slot.state != FILLED and not slot.starved for slot in self.members)
-        return not coming and filled >= (self.spec.min_nodes or len(self.members))
+        coming = size - self.filled - self.starved
+        return coming == 0 and self.filled >= (self.spec.min_nodes or size)
 
     def _pace(self) -> float:
-        """Slowest active member's speed × share of members (shrink)."""
-        if not self.active:
-            return 1.0
-        slowest = min(slot.node.speed for slot in self.active)
-        return slowest * len(self.active) / len(self.members)
+        """Slowest active member's speed × share of members running (shrink)."""
+        slowest = min((speed for slot, speed in self.slow.items() if slot.active), default=1.0)
+        return slowest * self.active_count / len(self.members)
 
     def _interrupt(self, kind: str, cause: int) -> None:
         if self.pending is None:
@@ -139,7 +158,10 @@ class TrainingJob:
         if not self._members_ready():
             self.ready = self.ctx.env.event()
             yield self.ready
-        self.active = [slot for slot in self.members if slot.state == FILLED]
+        if self.elastic:  # it runs on the positions filled now; the others rejoin at a checkpoint
+            for slot in self.members:
+                slot.active = slot.state == FILLED
+            self.active_count = self.filled
         self._set_speed(self._pace())
 
     def stopped(self, cause: int) -> None:
@@ -149,7 +171,6 @@ class TrainingJob:
         self.ctx.record((self.ctx.env.now, LOST, self.index, 0, lost, cause))
         self.computed = self.persisting = 0.0
         self.epoch += 1
-        self.active = []
         self._set_state(WAITING, cause)
 
     def flush(self) -> None:
@@ -233,12 +254,10 @@ class TrainingJob:
 
     def should_grow(self) -> bool:
         """Shrunk, with a member position filled again: take it back (at a checkpoint, losing nothing)."""
-        return self.spec.on_failure == "shrink" and any(
-            slot.state == FILLED and slot not in self.active for slot in self.members)
+        return self.elastic and self.filled > self.active_count
 
     def finish(self) -> None:
         self._set_state(DONE)
-        self.active = []
 
 
 def job_life(ctx: Context, job: TrainingJob):
