@@ -18,7 +18,7 @@ import math
 from typing import Callable
 
 from clustersim.checkpointing import (
-    CheckpointAdvice, EffectiveMtbf, IntervalOutcome, blocking_checkpoint_hours, daly_interval_hours,
+    OUTCOME_METRICS, CheckpointAdvice, EffectiveMtbf, IntervalOutcome, blocking_checkpoint_hours, daly_interval_hours,
     default_intervals_hours, effective_mtbf, job_window_hours, optimum_range,
 )
 from clustersim.errors import ScenarioError
@@ -53,9 +53,7 @@ def with_checkpoint_interval(scenario: Scenario, job_index: int, interval_hours:
 
 def interval_outcome(result: RunResult, job_name: str, interval_hours: float) -> IntervalOutcome:
     """The job's goodput, ETTR, interruptions and lost work from one run."""
-    prefix = f"training.{job_name}"
-    pick = {metric: result.estimates[f"{prefix}.{metric}"] for metric in
-            ("goodput", "ettr", "interruptions", "lost_work_hours")}
+    pick = {metric: result.estimates[f"training.{job_name}.{metric}"] for metric in OUTCOME_METRICS}
     return IntervalOutcome(interval_hours, **pick)
 
 
@@ -69,11 +67,16 @@ def optimize_checkpoint(scenario: Scenario, job_index: int, intervals_hours: lis
     job = scenario.training[job_index]
     current = job.checkpoint_interval
     assert current is not None  # a sync or async job has one (checkpointed_job refuses the others)
+    delta = blocking_checkpoint_hours(job)
+    if intervals_hours is None and delta == 0:
+        cost = "snapshot_cost" if job.checkpoint_mode == "async" else "checkpoint_cost"
+        raise ScenarioError(source, [f"training[{job_index}].{cost}: a checkpoint that blocks for no time puts "
+                                     "Young's and Daly's optimum at 0, with nothing to centre the grid on; "
+                                     "give --intervals"])
     baseline = _run(scenario, job_index, current, source)
     mtbf = effective_mtbf(scenario, job_index, baseline.rows)
-    delta = blocking_checkpoint_hours(job)
     if intervals_hours is None:
-        intervals_hours = _default_grid(scenario, job_index, delta, mtbf, baseline, source)
+        intervals_hours = _default_grid(scenario, job_index, mtbf, baseline, source)
     others = sorted({h for h in intervals_hours if h != current})
     outcomes = [interval_outcome(baseline, job.name, current)]
     if progress:
@@ -96,19 +99,15 @@ def _run(scenario: Scenario, job_index: int, interval_hours: float, source: str)
     return result
 
 
-def _default_grid(scenario: Scenario, job_index: int, delta: float, mtbf: EffectiveMtbf, baseline: RunResult,
+def _default_grid(scenario: Scenario, job_index: int, mtbf: EffectiveMtbf, baseline: RunResult,
                   source: str) -> list[float]:
     """Log-spaced intervals around Daly's optimum, up to the job's window (or its work, if shorter)."""
     job = scenario.training[job_index]
-    key = f"training[{job_index}]"
     if not math.isfinite(mtbf.for_formulas_hours):
         raise ScenarioError(source, [f"--job: {job.name!r} was never interrupted in the baseline run and not every "
                                      "failure law that can hit it is exponential: no MTBF to centre the grid on; "
                                      "give --intervals"])
-    if delta == 0:
-        cost = "snapshot_cost" if job.checkpoint_mode == "async" else "checkpoint_cost"
-        raise ScenarioError(source, [f"{key}.{cost}: a checkpoint that blocks for no time puts Young's and Daly's "
-                                     "optimum at 0, with nothing to centre the grid on; give --intervals"])
     window = max(job_window_hours(scenario, job_index, row) for row in baseline.rows)
     longest = min(window, job.work) if job.work is not None else window
-    return default_intervals_hours(daly_interval_hours(delta, mtbf.for_formulas_hours), longest)
+    return default_intervals_hours(daly_interval_hours(blocking_checkpoint_hours(job), mtbf.for_formulas_hours),
+                                   longest)

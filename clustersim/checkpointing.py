@@ -128,9 +128,12 @@ def _three_figures(x: float) -> float:
     return float(f"{x:.3g}")
 
 
+OUTCOME_METRICS = ("goodput", "ettr", "interruptions", "lost_work_hours")   # training.<job>.<metric>
+
+
 @dataclass(frozen=True)
 class IntervalOutcome:
-    """One checkpoint interval's simulated results for the job."""
+    """One checkpoint interval's simulated results for the job (the fields named in OUTCOME_METRICS)."""
 
     interval_hours: float
     goodput: Estimate

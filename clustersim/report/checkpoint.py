@@ -7,7 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from clustersim import __version__
-from clustersim.checkpointing import OPTIMUM_RANGE_DEFINITION, CheckpointAdvice, IntervalOutcome, OptimumRange
+from clustersim.checkpointing import (
+    OPTIMUM_RANGE_DEFINITION, OUTCOME_METRICS, CheckpointAdvice, IntervalOutcome, OptimumRange,
+)
 from clustersim.report.files import write_atomic
 from clustersim.report.plots import goodput_vs_interval_png
 from clustersim.report.results import estimate_dict, finite_or_none
@@ -17,7 +19,6 @@ from clustersim.units import readable_hours
 TABLE = "optimize_checkpoint.csv"
 OPTIMA = "optimize_checkpoint.json"
 PLOT = "goodput_vs_interval.png"
-METRICS = ("goodput", "ettr", "interruptions", "lost_work_hours")
 
 
 def advice_frame(advice: CheckpointAdvice) -> pd.DataFrame:
@@ -30,7 +31,7 @@ def advice_frame(advice: CheckpointAdvice) -> pd.DataFrame:
             "in_optimum_range": advice.optimum.contains(outcome.interval_hours),
             "replications": outcome.goodput.n,
         }
-        for metric in METRICS:
+        for metric in OUTCOME_METRICS:
             estimate: Estimate = getattr(outcome, metric)
             row[f"{metric}_mean"] = estimate.mean
             row[f"{metric}_ci95_low"] = estimate.ci95_low

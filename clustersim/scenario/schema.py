@@ -157,6 +157,16 @@ class Simulation(Section):
         return limit
 
 
+def _only_with(value: Any, key: str, chosen: str | None, needs: str, what: str) -> Any:
+    """A parameter that ``key = needs`` requires and every other choice of ``key`` refuses
+    (``chosen`` None: ``key`` itself is invalid, and its own error says so)."""
+    if chosen == needs and value is None:
+        raise ValueError(f'missing required key ({key} = "{needs}" needs {what})')
+    if chosen is not None and chosen != needs and value is not None:
+        raise ValueError(f'applies to {key} = "{needs}" only')
+    return value
+
+
 class FailureMode(Section):
     """One way a node's parts fail: per GPU (an independent clock for each) or per node."""
 
@@ -201,12 +211,7 @@ class FailureMode(Section):
     @classmethod
     def _crash_time_matches_effect(cls, ttc: Any, info: ValidationInfo) -> Any:
         """A leak needs its time to crash; no other effect has one."""
-        effect = info.data.get("effect")
-        if effect == "leak" and ttc is None:
-            raise ValueError('missing required key (effect = "leak" needs the time from the leak to the crash)')
-        if effect is not None and effect != "leak" and ttc is not None:
-            raise ValueError('applies to effect = "leak" only')
-        return ttc
+        return _only_with(ttc, "effect", info.data.get("effect"), "leak", "the time from the leak to the crash")
 
     @property
     def degraded_speed(self) -> float:
@@ -382,12 +387,8 @@ class FailureDomain(Section):
     @field_validator("power_racks")
     @classmethod
     def _power_racks_with_power(cls, power_racks: int | None, info: ValidationInfo) -> int | None:
-        kind = info.data.get("kind")
-        if kind == "power" and power_racks is None:
-            raise ValueError("kind = \"power\" needs power_racks (racks per power domain)")
-        if kind is not None and kind != "power" and power_racks is not None:
-            raise ValueError(f"power_racks applies only to kind = \"power\", not {kind!r}")
-        return power_racks
+        """A power domain groups power_racks racks; no other kind has the key."""
+        return _only_with(power_racks, "kind", info.data.get("kind"), "power", "power_racks, the racks per power domain")
 
     @property
     def label(self) -> str:
@@ -424,22 +425,13 @@ class Chaos(Section):
     @classmethod
     def _speed_matches_action(cls, speed: float | None, info: ValidationInfo) -> float | None:
         """slow_node needs the speed it slows the node to; no other action has one."""
-        return _needed_by_action(speed, info.data.get("action"), "slow_node", "the fraction of full speed")
+        return _only_with(speed, "action", info.data.get("action"), "slow_node", "the fraction of full speed")
 
     @field_validator("time_to_crash")
     @classmethod
     def _crash_time_matches_action(cls, ttc: Any, info: ValidationInfo) -> Any:
         """leak_memory needs its time to crash; no other action has one."""
-        return _needed_by_action(ttc, info.data.get("action"), "leak_memory", "the time from the leak to the crash")
-
-
-def _needed_by_action(value: Any, action: str | None, needs: str, what: str) -> Any:
-    """A chaos parameter that action ``needs`` requires and every other action refuses."""
-    if action == needs and value is None:
-        raise ValueError(f'missing required key (action = "{needs}" needs {what})')
-    if action is not None and action != needs and value is not None:
-        raise ValueError(f'applies to action = "{needs}" only')
-    return value
+        return _only_with(ttc, "action", info.data.get("action"), "leak_memory", "the time from the leak to the crash")
 
 
 class Training(Section):
