@@ -1,7 +1,8 @@
 """Command line: argument parsing, exit codes and terminal output only.
 
 ``python -m clustersim SCENARIO [flags]`` runs a scenario; ``validate``, ``schema`` and
-``optimize-checkpoint`` are sub-commands. Any ClusterSimError prints its one-line message(s) on stderr and exits 2.
+``optimize-checkpoint`` are sub-commands. Any ClusterSimError prints its one-line message(s) on
+stderr and exits 2.
 """
 from __future__ import annotations
 

@@ -64,7 +64,6 @@ class Terminal:
         self.console.print(f"{result.events:,} events in {result.simulate_s:.2f} s of simulation ({rate:,.0f} events/s)")
         self.console.print(f"results in {out}/")
 
-
     def show_checkpoint_advice(self, advice: CheckpointAdvice, out: Path) -> None:
         """The sweep's table (one row per interval) and the written verdict."""
         if self.quiet:
