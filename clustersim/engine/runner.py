@@ -55,4 +55,13 @@ def engine_for(scenario: Scenario) -> Engine:
     engine = scenario.simulation.engine
     if engine == "simpy":
         return SimpyEngine()
+    if engine == "fast":
+        from clustersim.engine.fast.support import refusal, unsupported_features
+
+        missing = unsupported_features(scenario)
+        if missing:
+            raise ClusterSimError(refusal(missing))
+        from clustersim.engine.fast.engine import FastEngine
+
+        return FastEngine()
     raise ClusterSimError(f"simulation.engine: the {engine!r} engine is not available in this version; use \"simpy\"")
