@@ -73,7 +73,8 @@ P_WAIT_HEAD, P_WAIT_SIZE = 6, 7
 POOL_I_COLS = 8
 # State.ctr: counters.
 CT_SEQ, CT_HEAP_N, CT_EVENTS, CT_STATUS, CT_TRACE_N = range(5)
-CTR_COLS = 5
+CT_RING_HEAD, CT_RING_SIZE = 5, 6         # + 2 * priority: the rings of events for the current instant
+CTR_COLS = 9
 STATUS_OK, STATUS_HEAP_FULL, STATUS_TRACE_FULL = 0, 1, 2
 
 # State.acc: accumulators. A level block integrates a piecewise-constant level over the window
@@ -89,6 +90,7 @@ State = namedtuple("State", [
     "crew_i", "crew_queue",                # per crew pool
     "pool_i", "pool_waiting",              # the spare pool
     "heap_time", "heap_key", "heap_item",  # the event heap: time, (priority << 62 | seq), (etype << 32 | target)
+    "ring_key", "ring_item", "clock",      # per priority, a FIFO ring of events at the current time; the time
     "ctr", "acc", "cause_count", "trace",
 ])
 
@@ -97,23 +99,39 @@ State = namedtuple("State", [
 # event heap
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _before(t1: float, k1: int, t2: float, k2: int) -> bool:
     return t1 < t2 or (t1 == t2 and k1 < k2)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _push(st, t, priority, etype, target):
-    """Schedule an event; returns its sequence number (-1 and STATUS_HEAP_FULL when full)."""
+    """Schedule an event; returns its sequence number (-1 and STATUS_HEAP_FULL when out of room).
+
+    An event for the current instant joins the FIFO ring of its priority instead of the heap:
+    its sequence number is larger than any other's, so FIFO is its (time, priority, seq) order.
+    """
+    seq = st.ctr[CT_SEQ]
+    st.ctr[CT_SEQ] = seq + 1
+    key = (priority << 62) | seq
+    item = (etype << 32) | target
+    if t == st.clock[0]:
+        size_at = CT_RING_SIZE + 2 * priority
+        size = st.ctr[size_at]
+        capacity = st.ring_key.shape[1]
+        if size >= capacity:
+            st.ctr[CT_STATUS] = STATUS_HEAP_FULL
+            return -1
+        slot = (st.ctr[CT_RING_HEAD + 2 * priority] + size) % capacity
+        st.ring_key[priority, slot] = key
+        st.ring_item[priority, slot] = item
+        st.ctr[size_at] = size + 1
+        return seq
     n = st.ctr[CT_HEAP_N]
     times, keys, items = st.heap_time, st.heap_key, st.heap_item
     if n >= times.shape[0]:
         st.ctr[CT_STATUS] = STATUS_HEAP_FULL
         return -1
-    seq = st.ctr[CT_SEQ]
-    st.ctr[CT_SEQ] = seq + 1
-    key = (priority << 62) | seq
-    item = (etype << 32) | target
     i = n
     while i > 0:
         parent = (i - 1) >> 1
@@ -126,9 +144,9 @@ def _push(st, t, priority, etype, target):
     return seq
 
 
-@njit(cache=True, _nrt=False)
-def _pop(st):
-    """Remove the earliest event: (time, key, item)."""
+@njit(cache=True, _nrt=False, forceinline=True)
+def _pop_heap(st):
+    """Remove the heap's earliest event: (time, key, item)."""
     times, keys, items = st.heap_time, st.heap_key, st.heap_item
     n = st.ctr[CT_HEAP_N] - 1
     st.ctr[CT_HEAP_N] = n
@@ -150,11 +168,41 @@ def _pop(st):
     return t0, k0, i0
 
 
+@njit(cache=True, _nrt=False, forceinline=True)
+def _pop_ring(st, priority):
+    """Remove the head of the current instant's ring of ``priority``: (key, item)."""
+    head_at = CT_RING_HEAD + 2 * priority
+    head = st.ctr[head_at]
+    st.ctr[head_at] = (head + 1) % st.ring_key.shape[1]
+    st.ctr[CT_RING_SIZE + 2 * priority] -= 1
+    return st.ring_key[priority, head], st.ring_item[priority, head]
+
+
+@njit(cache=True, _nrt=False, forceinline=True)
+def _pop(st, horizon):
+    """The next event in (time, priority, seq) order before ``horizon``: (found, time, key, item)."""
+    ctr = st.ctr
+    now = st.clock[0]
+    if ctr[CT_RING_SIZE + 2 * URGENT] > 0:
+        key, item = _pop_ring(st, URGENT)
+        return True, now, key, item
+    heap_first = ctr[CT_HEAP_N] > 0 and st.heap_time[0] == now
+    if ctr[CT_RING_SIZE + 2 * NORMAL] > 0:
+        if not (heap_first and st.heap_key[0] < st.ring_key[NORMAL, ctr[CT_RING_HEAD + 2 * NORMAL]]):
+            key, item = _pop_ring(st, NORMAL)
+            return True, now, key, item
+    if ctr[CT_HEAP_N] == 0 or st.heap_time[0] >= horizon:
+        return False, now, 0, 0
+    t, key, item = _pop_heap(st)
+    st.clock[0] = t
+    return True, t, key, item
+
+
 # ---------------------------------------------------------------------------------------------
 # random draws
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _draw(plan, gen, law):
     """One draw in hours of law ``law`` (parameters as compile.py converted them)."""
     code = plan.law_code[law]
@@ -186,7 +234,7 @@ def _draw(plan, gen, law):
 # recording: count the event, trace it, and feed the metrics exactly as stats.py reads the log
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _level_to(acc, block, t, value, start, end):
     """The level of ``block`` becomes ``value`` at ``t``: integrate the old level up to ``t``."""
     clipped = min(max(t, start), end)
@@ -200,7 +248,7 @@ def _level_to(acc, block, t, value, start, end):
     acc[block + L_VALUE] = value
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _record(plan, st, t, kind, comp, frm, to, cause):
     """One row of the state-change log ``(t, kind, comp, from, to, cause)``."""
     st.ctr[CT_EVENTS] += 1
@@ -258,19 +306,19 @@ def _record(plan, st, t, kind, comp, frm, to, cause):
 # failure clocks (model/clocks.py): a superposed exponential clock and one lifetime per part
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _start_clocks(plan, st, gen, node):
     for p in range(plan.parts):
         st.remaining[node, p] = _draw(plan, gen, plan.part_law[p])
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _age(plan, st, node, hours):
     for p in range(plan.parts):
         st.remaining[node, p] -= hours
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _schedule_failure(plan, st, gen, node, t):
     """Draw the node's next own failure (operating hours, mode) and schedule it."""
     exp_dt = math.inf
@@ -307,7 +355,7 @@ def _schedule_failure(plan, st, gen, node, t):
 # holds (model/nodes.py NodeHolds) and the spare pool (model/spares.py SparePool)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _list_append(st, lst, node):
     pool, links = st.pool_i, st.node_i
     base = 3 * lst
@@ -323,7 +371,7 @@ def _list_append(st, lst, node):
     pool[base + P_SIZE] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _list_remove(st, node):
     pool, links = st.pool_i, st.node_i
     base = 3 * links[node, N_LIST]
@@ -340,12 +388,12 @@ def _list_remove(st, node):
     links[node, N_LIST] = -1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _usable(st):
     return st.pool_i[3 * HOT_LIST + P_SIZE] + st.pool_i[3 * COLD_LIST + P_SIZE]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _hand_over(st, node, slot, t):
     """The spare becomes the slot's at once; the slot resumes when the hand-over event runs."""
     st.slot_i[slot, S_SPARE] = node
@@ -355,7 +403,7 @@ def _hand_over(st, node, slot, t):
     _push(st, t, NORMAL, EV_SLOT_HANDED, slot)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _pool_add(plan, st, node, t):
     """A healthy idle spare becomes usable: a waiting slot takes it at once, else it queues."""
     pool = st.pool_i
@@ -371,7 +419,7 @@ def _pool_add(plan, st, node, t):
     _record(plan, st, t, K_POOL, 0, before, before + 1, NO_CAUSE)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _pool_take(plan, st, slot, t):
     """Give ``slot`` a usable spare (hot first), now or once one is usable."""
     before = _usable(st)
@@ -388,7 +436,7 @@ def _pool_take(plan, st, slot, t):
         pool[P_WAIT_SIZE] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _strike(plan, st, node, cause, t):
     """A failure hits ``node``: count it and hold the node down (model/nodes.py NodeHolds.strike)."""
     _record(plan, st, t, K_FAILURE, node, 0, 1, cause)
@@ -398,7 +446,7 @@ def _strike(plan, st, node, cause, t):
         _on_down(plan, st, node, cause, t)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _release(plan, st, node, t):
     st.node_i[node, N_HOLDS] -= 1
     if st.node_i[node, N_HOLDS] == 0:
@@ -406,7 +454,7 @@ def _release(plan, st, node, t):
         _on_up(plan, st, node, t)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _on_down(plan, st, node, cause, t):
     """model/cluster.py Cluster._on_node_down: interrupt the node's slot or leave the pool."""
     slot = st.node_i[node, N_SLOT]
@@ -422,7 +470,7 @@ def _on_down(plan, st, node, cause, t):
         _record(plan, st, t, K_POOL, 0, before, before - 1, NO_CAUSE)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _on_up(plan, st, node, t):
     """model/cluster.py Cluster._on_node_up: a repaired loose node joins the pool as hot."""
     role = st.node_i[node, N_ROLE]
@@ -437,7 +485,7 @@ def _on_up(plan, st, node, t):
 # crews (model/nodes.py Crews): FIFO, granted as a simpy.Resource would grant them
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _grant_next(st, pool, limit, t):
     crew = st.crew_i
     if crew[pool, C_QSIZE] > 0 and crew[pool, C_GRANTED] < limit:
@@ -449,13 +497,13 @@ def _grant_next(st, pool, limit, t):
         _push(st, t, NORMAL, EV_CREW_GRANTED, node)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _set_busy(plan, st, pool, busy, t):
     _record(plan, st, t, K_CREWS, pool, st.crew_i[pool, C_BUSY], busy, NO_CAUSE)
     st.crew_i[pool, C_BUSY] = busy
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _crew_event(plan, st, etype, pool, t):
     """A released crew passes to the head of the queue (EV_CREW_RELEASED)."""
     _grant_next(st, pool, plan.crew_limit[pool], t)
@@ -465,7 +513,7 @@ def _crew_event(plan, st, etype, pool, t):
 # a node's own failure-and-repair cycle (model/nodes.py node_life)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _node_fails(plan, st, gen, node, t):
     mode = st.node_i[node, N_MODE]
     _record(plan, st, t, K_REPAIR, node, R_OK, R_FAILED, mode)
@@ -477,7 +525,7 @@ def _node_fails(plan, st, gen, node, t):
         _node_detected(plan, st, gen, node, t)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _node_detected(plan, st, gen, node, t):
     mode = st.node_i[node, N_MODE]
     hours = _draw(plan, gen, plan.mode_ttr[mode])
@@ -502,7 +550,7 @@ def _node_detected(plan, st, gen, node, t):
     _grant_next(st, pool, limit, t)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _crew_granted(plan, st, node, t):
     mode = st.node_i[node, N_MODE]
     pool = plan.mode_pool[mode]
@@ -512,7 +560,7 @@ def _crew_granted(plan, st, node, t):
     _push(st, t + st.node_f[node, N_REPAIR_HOURS], NORMAL, EV_NODE_REPAIRED, node)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _node_repaired(plan, st, gen, node, t):
     mode = st.node_i[node, N_MODE]
     if plan.mode_recovery[mode] == RECOVERY_REBOOT:
@@ -529,7 +577,7 @@ def _node_repaired(plan, st, gen, node, t):
     _schedule_failure(plan, st, gen, node, t)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _node_event(plan, st, gen, etype, node, t):
     if etype == EV_NODE_FAIL:
         _node_fails(plan, st, gen, node, t)
@@ -548,14 +596,14 @@ def _node_event(plan, st, gen, etype, node, t):
 # working positions (model/spares.py slot_life and _refill)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _give_back(st, spare, cold):
     """A spare that failed before joining: it rejoins the pool (cold spares stay cold) once up."""
     st.node_i[spare, N_SLOT] = -1
     st.node_i[spare, N_ROLE] = ROLE_COLD if cold == 1 else ROLE_LOOSE
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _slot_detected(plan, st, slot, t):
     node = st.slot_i[slot, S_NODE]
     if st.node_i[node, N_HOLDS] == 0:  # back before anyone noticed
@@ -570,7 +618,7 @@ def _slot_detected(plan, st, slot, t):
     _pool_take(plan, st, slot, t)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _slot_event(plan, st, etype, slot, key, t):
     slots = st.slot_i
     if etype == EV_SLOT_INTERRUPT:
@@ -615,7 +663,7 @@ def _slot_event(plan, st, etype, slot, key, t):
 # failure domains (model/domains.py domain_life)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, forceinline=True)
 def _domain_event(plan, st, gen, etype, domain, t):
     cause = plan.domain_cause[domain]
     first, last = plan.domain_ptr[domain], plan.domain_ptr[domain + 1]
@@ -657,6 +705,7 @@ def _new_state(plan, heap_capacity, trace):
         node_i, node_f, np.zeros((nodes, plan.parts)), slot_i, crew_i, np.zeros((crews, nodes), dtype=np.int64),
         pool_i, np.zeros(max(working, 1), dtype=np.int64),
         np.zeros(heap_capacity), np.zeros(heap_capacity, dtype=np.int64), np.zeros(heap_capacity, dtype=np.int64),
+        np.zeros((2, heap_capacity), dtype=np.int64), np.zeros((2, heap_capacity), dtype=np.int64), np.zeros(1),
         np.zeros(CTR_COLS, dtype=np.int64), np.zeros(ACC_SIZE), np.zeros(plan.causes), trace,
     )
     for node in range(nodes):
@@ -684,14 +733,9 @@ def _new_state(plan, heap_capacity, trace):
     return st
 
 
-@njit(cache=True, nogil=True)
-def simulate(plan, gen, heap_capacity, trace):
-    """Replication of ``plan`` drawing from ``gen``: (acc, cause_count, ctr) — see the A_* and CT_* columns.
-
-    ``trace`` (rows, 6) receives the state-change log when it has rows; ``ctr[CT_STATUS]`` is
-    STATUS_HEAP_FULL or STATUS_TRACE_FULL when the heap or trace was too small (rerun bigger).
-    """
-    st = _new_state(plan, heap_capacity, trace)
+@njit(cache=True, _nrt=False)
+def _run(plan, st, gen):
+    """Start every component, then process events in order until the horizon; close the levels."""
     # SimPy starts domains before nodes; their first events tie in that order.
     for domain in range(plan.domain_cause.shape[0]):
         _push(st, _draw(plan, gen, plan.domain_ttf[domain]), NORMAL, EV_DOMAIN_FAIL, domain)
@@ -701,9 +745,10 @@ def simulate(plan, gen, heap_capacity, trace):
                 _start_clocks(plan, st, gen, node)
                 _schedule_failure(plan, st, gen, node, 0.0)
     horizon = plan.horizon
-    ctr = st.ctr
-    while ctr[CT_HEAP_N] > 0 and ctr[CT_STATUS] == STATUS_OK and st.heap_time[0] < horizon:
-        t, key, item = _pop(st)
+    while st.ctr[CT_STATUS] == STATUS_OK:
+        found, t, key, item = _pop(st, horizon)
+        if not found:
+            break
         etype = item >> 32
         target = item & 0xFFFFFFFF
         kind = etype >> 4
@@ -718,4 +763,15 @@ def simulate(plan, gen, heap_capacity, trace):
     acc = st.acc
     for block in (A_UP, A_CAPACITY, A_BUSY, A_POOL):
         _level_to(acc, block, horizon, acc[block + L_VALUE], plan.warmup, horizon)
+
+
+@njit(cache=True, nogil=True)
+def simulate(plan, gen, heap_capacity, trace):
+    """Replication of ``plan`` drawing from ``gen``: (acc, cause_count, ctr) — see the A_* and CT_* columns.
+
+    ``trace`` (rows, 6) receives the state-change log when it has rows; ``ctr[CT_STATUS]`` is
+    STATUS_HEAP_FULL or STATUS_TRACE_FULL when the heap or trace was too small (rerun bigger).
+    """
+    st = _new_state(plan, heap_capacity, trace)
+    _run(plan, st, gen)
     return st.acc, st.cause_count, st.ctr
