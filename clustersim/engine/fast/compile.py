@@ -18,16 +18,17 @@ from clustersim.distributions import (
 )
 from clustersim.scenario.schema import FailureDomain, Scenario
 
+# Constants are numpy int64 so that numba types them as int64, never as literals (see kernel.py).
 # Law codes of Plan.law_code; the kernel's sampler switches on them.
-LAW_EXPONENTIAL, LAW_WEIBULL, LAW_LOGNORMAL, LAW_GAMMA, LAW_DETERMINISTIC, LAW_UNIFORM, LAW_EMPIRICAL = range(7)
+LAW_EXPONENTIAL, LAW_WEIBULL, LAW_LOGNORMAL, LAW_GAMMA, LAW_DETERMINISTIC, LAW_UNIFORM, LAW_EMPIRICAL = np.arange(7)
 
 # Node roles (Plan.node_role and the kernel's node state), as model/nodes.py names them.
-ROLE_WORK, ROLE_HOT, ROLE_COLD, ROLE_LOOSE = range(4)
+ROLE_WORK, ROLE_HOT, ROLE_COLD, ROLE_LOOSE = np.arange(4)
 
 # Recovery of a failure mode.
-RECOVERY_REBOOT, RECOVERY_REPLACE = 0, 1
+RECOVERY_REBOOT, RECOVERY_REPLACE = np.arange(2)
 
-UNLIMITED = -1  # crew_limit of a pool with no limit
+UNLIMITED = np.int64(-1)  # crew_limit of a pool with no limit
 
 Plan = namedtuple("Plan", [
     # window and timings (hours)

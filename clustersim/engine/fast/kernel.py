@@ -30,58 +30,63 @@ from clustersim.engine.fast.compile import (
 )
 from clustersim.engine.records import Kind, NodeState, RepairState, SlotState
 
+
+def _i64(*values: int) -> tuple:
+    """Constants as numpy int64: numba types them as plain int64, where Python ints would be typed
+    as literals and make it compile a copy of every helper for each constant passed to it."""
+    return tuple(np.int64(v) for v in values)
+
+
 # Record kinds and states: the log schema of engine/records.py (numba freezes these values
 # into the cached kernel; they are part of the event-log contract and never change).
-K_NODE, K_REPAIR, K_DOMAIN, K_SLOT, K_POOL, K_CREWS, K_FAILURE = (
-    Kind.NODE.value, Kind.REPAIR.value, Kind.DOMAIN.value, Kind.SLOT.value, Kind.POOL.value, Kind.CREWS.value,
-    Kind.FAILURE.value)
-UP, DOWN = NodeState.UP.value, NodeState.DOWN.value
-R_OK, R_FAILED, R_WAITING, R_REPAIRING, R_REBOOTING = (s.value for s in RepairState)
-FILLED, EMPTY, WAITING, SWAPPING = (s.value for s in SlotState)
-NO_CAUSE = -1
+K_NODE, K_REPAIR, K_DOMAIN, K_SLOT, K_POOL, K_CREWS, K_FAILURE = _i64(
+    Kind.NODE, Kind.REPAIR, Kind.DOMAIN, Kind.SLOT, Kind.POOL, Kind.CREWS, Kind.FAILURE)
+UP, DOWN = _i64(NodeState.UP, NodeState.DOWN)
+R_OK, R_FAILED, R_WAITING, R_REPAIRING, R_REBOOTING = _i64(*RepairState)
+FILLED, EMPTY, WAITING, SWAPPING = _i64(*SlotState)
+(NO_CAUSE,) = _i64(-1)
 
 # Event priorities, as SimPy's: an interrupt precedes ordinary events at the same instant.
-URGENT, NORMAL = 0, 1
-SEQ_MASK = (1 << 62) - 1
-TWO_53 = 1 << 53                 # random() returns k / 2**53 for an integer k
+URGENT, NORMAL = _i64(0, 1)
+SEQ_MASK, TWO_53 = _i64((1 << 62) - 1, 1 << 53)  # random() returns k / 2**53 for an integer k
 TWO_53_FLOAT = float(TWO_53)
 
 # Event types; the high nibble names the component kind that handles them.
-EV_NODE_FAIL, EV_NODE_DETECTED, EV_CREW_GRANTED, EV_NODE_REPAIRED, EV_NODE_POWERED = 0, 1, 2, 3, 4
-EV_SLOT_INTERRUPT, EV_SLOT_DETECTED, EV_SLOT_HANDED, EV_SWAP_DONE = 16, 17, 18, 19
-EV_DOMAIN_FAIL, EV_DOMAIN_DETECTED, EV_DOMAIN_REPAIRED = 32, 33, 34
-EV_CREW_RELEASED = 48
-KIND_NODE, KIND_SLOT, KIND_DOMAIN, KIND_CREW = 0, 1, 2, 3
+EV_NODE_FAIL, EV_NODE_DETECTED, EV_CREW_GRANTED, EV_NODE_REPAIRED, EV_NODE_POWERED = _i64(0, 1, 2, 3, 4)
+EV_SLOT_INTERRUPT, EV_SLOT_DETECTED, EV_SLOT_HANDED, EV_SWAP_DONE = _i64(16, 17, 18, 19)
+EV_DOMAIN_FAIL, EV_DOMAIN_DETECTED, EV_DOMAIN_REPAIRED = _i64(32, 33, 34)
+(EV_CREW_RELEASED,) = _i64(48)
+KIND_NODE, KIND_SLOT, KIND_DOMAIN, KIND_CREW = _i64(0, 1, 2, 3)
 
 # Columns of State.node_i (one row per node).
-N_HOLDS, N_ROLE, N_SLOT, N_MODE, N_PHASE, N_NEXT, N_PREV, N_LIST = range(8)
+N_HOLDS, N_ROLE, N_SLOT, N_MODE, N_PHASE, N_NEXT, N_PREV, N_LIST = _i64(*range(8))
 NODE_I_COLS = 8
 # Columns of State.node_f.
-N_REPAIR_HOURS, N_DOWN_SINCE, N_WAIT_SINCE = range(3)
+N_REPAIR_HOURS, N_DOWN_SINCE, N_WAIT_SINCE = _i64(*range(3))
 NODE_F_COLS = 3
 # Columns of State.slot_i (one row per working position).
-S_NODE, S_ATTACHED, S_PHASE, S_CAUSE, S_SPARE, S_SPARE_COLD, S_SWAP_SEQ = range(7)
+S_NODE, S_ATTACHED, S_PHASE, S_CAUSE, S_SPARE, S_SPARE_COLD, S_SWAP_SEQ = _i64(*range(7))
 SLOT_I_COLS = 7
 # Columns of State.crew_i (one row per crew pool); its FIFO queue is a ring in State.crew_queue.
-C_GRANTED, C_BUSY, C_QHEAD, C_QSIZE = range(4)
+C_GRANTED, C_BUSY, C_QHEAD, C_QSIZE = _i64(*range(4))
 CREW_I_COLS = 4
 # State.pool_i: two FIFO lists of usable spares linked through the nodes (hot, cold) and the
 # ring of slots waiting for a spare (State.pool_waiting).
-HOT_LIST, COLD_LIST = 0, 1
-P_HEAD, P_TAIL, P_SIZE = 0, 1, 2          # offsets within a list's three entries
-P_WAIT_HEAD, P_WAIT_SIZE = 6, 7
+HOT_LIST, COLD_LIST = _i64(0, 1)
+P_HEAD, P_TAIL, P_SIZE = _i64(0, 1, 2)    # offsets within a list's three entries
+P_WAIT_HEAD, P_WAIT_SIZE = _i64(6, 7)
 POOL_I_COLS = 8
 # State.ctr: counters.
-CT_SEQ, CT_HEAP_N, CT_EVENTS, CT_STATUS, CT_TRACE_N = range(5)
-CT_RING_HEAD, CT_RING_SIZE = 5, 6         # + 2 * priority: the rings of events for the current instant
+CT_SEQ, CT_HEAP_N, CT_EVENTS, CT_STATUS, CT_TRACE_N = _i64(*range(5))
+CT_RING_HEAD, CT_RING_SIZE = _i64(5, 6)   # + 2 * priority: the rings of events for the current instant
 CTR_COLS = 9
-STATUS_OK, STATUS_HEAP_FULL, STATUS_TRACE_FULL = 0, 1, 2
+STATUS_OK, STATUS_HEAP_FULL, STATUS_TRACE_FULL = _i64(0, 1, 2)
 
 # State.acc: accumulators. A level block integrates a piecewise-constant level over the window
 # and the hours it spends below a threshold.
-L_VALUE, L_LAST, L_AREA, L_LOW_HOURS, L_BELOW = range(5)
-A_UP, A_CAPACITY, A_BUSY, A_POOL = 0, 5, 10, 15
-A_FAILURES, A_OUTAGE_SUM, A_OUTAGE_N, A_WAIT_SUM, A_WAIT_N, A_POOL_AT_START, A_FIRST_EMPTY = range(20, 27)
+L_VALUE, L_LAST, L_AREA, L_LOW_HOURS, L_BELOW = _i64(*range(5))
+A_UP, A_CAPACITY, A_BUSY, A_POOL = _i64(0, 5, 10, 15)
+A_FAILURES, A_OUTAGE_SUM, A_OUTAGE_N, A_WAIT_SUM, A_WAIT_N, A_POOL_AT_START, A_FIRST_EMPTY = _i64(*range(20, 27))
 ACC_SIZE = 27
 
 State = namedtuple("State", [
