@@ -30,6 +30,7 @@ class Engine(Protocol):
     """Runs replications of a scenario; replication k's numbers never depend on the batch."""
 
     name: str
+    keeps_logs: bool  # can it keep the state-change log (``keep_logs=True``, the --events flag)?
 
     def run(self, scenario: Scenario, replications: Sequence[int], keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
         ...
@@ -39,6 +40,7 @@ class SimpyEngine:
     """The full model, one SimPy environment per replication; metrics from the record log."""
 
     name = "simpy"
+    keeps_logs = True
 
     def run(self, scenario: Scenario, replications: Sequence[int], keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
         from clustersim.engine.simpy_engine import run_replication
@@ -48,6 +50,12 @@ class SimpyEngine:
             records = run_replication(scenario, k)
             yield ReplicationOutcome(k, replication_metrics(scenario, records), records.events,
                                      records.simulate_s, records if keep_logs else None)
+
+
+def require_event_log(engine: Engine) -> None:
+    """Refuse the state-change log (--events) from an engine that cannot keep it."""
+    if not engine.keeps_logs:
+        raise ClusterSimError(f'--events: the {engine.name} engine keeps no event log; use engine = "simpy" for it')
 
 
 def engine_for(scenario: Scenario) -> Engine:

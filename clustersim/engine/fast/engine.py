@@ -24,7 +24,7 @@ from clustersim.engine.fast.kernel import (
 )
 from clustersim.engine.fast.support import refusal, unsupported_features
 from clustersim.engine.records import COLUMNS
-from clustersim.engine.runner import ReplicationOutcome
+from clustersim.engine.runner import ReplicationOutcome, require_event_log
 from clustersim.errors import ClusterSimError
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
@@ -118,6 +118,7 @@ class FastEngine:
     """The numba engine for the features ``support.unsupported_features`` does not list."""
 
     name = "fast"
+    keeps_logs = False
 
     def __init__(self, workers: int | None = None):
         self.workers = workers  # None: numba.get_num_threads()
@@ -126,7 +127,7 @@ class FastEngine:
             keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
         """Outcomes of ``replications`` in order; refuses at once what the engine cannot do."""
         if keep_logs:
-            raise ClusterSimError('--events: the event log needs the simpy engine (engine = "simpy")')
+            require_event_log(self)
         missing = unsupported_features(scenario)
         if missing:
             raise ClusterSimError(refusal(missing))
