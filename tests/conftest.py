@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +14,20 @@ from scipy import stats as scipy_stats
 from clustersim.run import run_scenario
 from clustersim.scenario import scenario_from_dict
 from clustersim.stats import Estimate
+
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def clustersim_process(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m clustersim ARGS`` run in ``cwd``, importing this checkout's clustersim.
+
+    PYTHONPATH points at the checkout: an installed clustersim (say, an editable install of
+    another working tree) must not stand in for the code under test.
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "clustersim", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def simulate(raw: dict[str, Any]) -> dict[str, Estimate]:

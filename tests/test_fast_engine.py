@@ -3,11 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import subprocess
-import sys
-from pathlib import Path
 
 import numba
 import numpy as np
@@ -26,10 +22,7 @@ from clustersim.errors import ClusterSimError
 from clustersim.scenario import scenario_from_dict
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import estimate
-from conftest import base_scenario, widened_half_width
-
-REPO = Path(__file__).resolve().parents[1]
-
+from conftest import base_scenario, clustersim_process, widened_half_width
 
 def fast_rows(scenario: Scenario, replications=None, engine: FastEngine | None = None) -> list[dict[str, float]]:
     reps = range(scenario.simulation.replications) if replications is None else replications
@@ -350,15 +343,9 @@ def test_fast_engine_lists_what_it_lacks():
         FastEngine().run(scenario_from_dict(AGREEMENT["everything"]), [0], keep_logs=True)
 
 
-def _clustersim(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout, not whichever clustersim is installed
-    return subprocess.run([sys.executable, "-m", "clustersim", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
-
-
 def test_cli_refuses_chaos_on_the_fast_engine(tmp_path):
     (tmp_path / "chaos.toml").write_text(CHAOS_SCENARIO)
-    proc = _clustersim("chaos.toml", "--engine", "fast", "--out", "out", cwd=tmp_path)
+    proc = clustersim_process(["chaos.toml", "--engine", "fast", "--out", "out"], tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -374,10 +361,10 @@ scope = "gpu"
 time_to_failure = {dist = "weibull", shape = 0.9, mean = "500 h"}
 time_to_repair = {dist = "lognormal", mean = "8 h", cv = 0.5}
 """)
-    refused = _clustersim("plain.toml", "--engine", "fast", "--events", "--out", "out", cwd=tmp_path)
+    refused = clustersim_process(["plain.toml", "--engine", "fast", "--events", "--out", "out"], tmp_path)
     assert refused.returncode == 2 and refused.stderr.strip().startswith("plain.toml: --events:"), refused.stderr
     assert not (tmp_path / "out").exists()
-    proc = _clustersim("plain.toml", "--engine", "fast", "--quiet", "--out", "out", cwd=tmp_path)
+    proc = clustersim_process(["plain.toml", "--engine", "fast", "--quiet", "--out", "out"], tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["engine"] == "fast" and summary["timing"]["events"] > 0
