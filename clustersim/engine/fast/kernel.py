@@ -196,18 +196,25 @@ def _pop_ring(st, priority):
 
 @_helper
 def _pop(st, horizon):
-    """The next event in (time, priority, seq) order before ``horizon``: (found, time, key, item)."""
+    """The next event in (time, priority, seq) order before ``horizon``: (found, time, key, item).
+
+    Ring entries are at the current time; a key carries the priority above the sequence
+    number, so the urgent ring's head precedes the normal ring's, and either precedes the
+    heap's top unless that is also due now with a smaller key.
+    """
     ctr = st.ctr
     now = st.clock[0]
+    ring = -1
     if ctr[CT_RING_SIZE + 2 * URGENT] > 0:
-        key, item = _pop_ring(st, URGENT)
+        ring = URGENT
+    elif ctr[CT_RING_SIZE + 2 * NORMAL] > 0:
+        ring = NORMAL
+    heap_due = ctr[CT_HEAP_N] > 0 and st.heap_time[0] < horizon
+    if ring >= 0 and not (heap_due and st.heap_time[0] == now
+                          and st.heap_key[0] < st.ring_key[ring, ctr[CT_RING_HEAD + 2 * ring]]):
+        key, item = _pop_ring(st, ring)
         return True, now, key, item
-    heap_first = ctr[CT_HEAP_N] > 0 and st.heap_time[0] == now
-    if ctr[CT_RING_SIZE + 2 * NORMAL] > 0:
-        if not (heap_first and st.heap_key[0] < st.ring_key[NORMAL, ctr[CT_RING_HEAD + 2 * NORMAL]]):
-            key, item = _pop_ring(st, NORMAL)
-            return True, now, key, item
-    if ctr[CT_HEAP_N] == 0 or st.heap_time[0] >= horizon:
+    if not heap_due:
         return False, now, 0, 0
     t, key, item = _pop_heap(st)
     st.clock[0] = t
