@@ -55,6 +55,8 @@ K_NODE, K_REPAIR, K_DOMAIN, K_SLOT, K_POOL, K_CREWS, K_FAILURE = _i64(
 UP, DOWN = _i64(NodeState.UP, NodeState.DOWN)
 R_OK, R_FAILED, R_WAITING, R_REPAIRING, R_REBOOTING = _i64(*RepairState)
 FILLED, EMPTY, WAITING, SWAPPING = _i64(*SlotState)
+NOT_STRUCK, STRUCK = _i64(0, 1)  # a FAILURE row's states
+(THE_POOL,) = _i64(0)            # a POOL row's component
 (NO_CAUSE,) = _i64(-1)
 
 # Event priorities, as SimPy's: an interrupt precedes ordinary events at the same instant.
@@ -70,8 +72,8 @@ EV_DOMAIN_FAIL, EV_DOMAIN_DETECTED, EV_DOMAIN_REPAIRED = _i64(32, 33, 34)
 KIND_NODE, KIND_SLOT, KIND_DOMAIN, KIND_CREW = _i64(0, 1, 2, 3)
 
 # Columns of State.node_i (one row per node).
-N_HOLDS, N_ROLE, N_SLOT, N_MODE, N_PHASE, N_NEXT, N_PREV, N_LIST = _i64(*range(8))
-NODE_I_COLS = 8
+N_HOLDS, N_ROLE, N_SLOT, N_MODE, N_NEXT, N_PREV, N_LIST = _i64(*range(7))
+NODE_I_COLS = 7
 # Columns of State.node_f.
 N_REPAIR_HOURS, N_DOWN_SINCE, N_WAIT_SINCE = _i64(*range(3))
 NODE_F_COLS = 3
@@ -439,7 +441,7 @@ def _pool_add(plan, st, node, t):
         return
     before = _usable(st)
     _list_append(st, COLD_LIST if st.node_i[node, N_ROLE] == ROLE_COLD else HOT_LIST, node)
-    _record(plan, st, t, K_POOL, 0, before, before + 1, NO_CAUSE)
+    _record(plan, st, t, K_POOL, THE_POOL, before, before + 1, NO_CAUSE)
 
 
 @_helper
@@ -450,7 +452,7 @@ def _pool_take(plan, st, slot, t):
         lst = HOT_LIST if st.pool_i[3 * HOT_LIST + P_SIZE] > 0 else COLD_LIST
         node = st.pool_i[3 * lst + P_HEAD]
         _list_remove(st, node)
-        _record(plan, st, t, K_POOL, 0, before, before - 1, NO_CAUSE)
+        _record(plan, st, t, K_POOL, THE_POOL, before, before - 1, NO_CAUSE)
         _hand_over(st, node, slot, t)
     else:
         pool = st.pool_i
@@ -462,7 +464,7 @@ def _pool_take(plan, st, slot, t):
 @_helper
 def _strike(plan, st, node, cause, t):
     """A failure hits ``node``: count it and hold the node down (model/nodes.py NodeHolds.strike)."""
-    _record(plan, st, t, K_FAILURE, node, 0, 1, cause)
+    _record(plan, st, t, K_FAILURE, node, NOT_STRUCK, STRUCK, cause)
     st.node_i[node, N_HOLDS] += 1
     if st.node_i[node, N_HOLDS] == 1:
         _record(plan, st, t, K_NODE, node, UP, DOWN, cause)
@@ -490,7 +492,7 @@ def _on_down(plan, st, node, cause, t):
     elif role == ROLE_HOT or role == ROLE_COLD:
         before = _usable(st)
         _list_remove(st, node)
-        _record(plan, st, t, K_POOL, 0, before, before - 1, NO_CAUSE)
+        _record(plan, st, t, K_POOL, THE_POOL, before, before - 1, NO_CAUSE)
 
 
 @_helper
@@ -540,7 +542,6 @@ def _crew_event(plan, st, etype, pool, t):
 def _node_fails(plan, st, gen, node, t):
     mode = st.node_i[node, N_MODE]
     _record(plan, st, t, K_REPAIR, node, R_OK, R_FAILED, mode)
-    st.node_i[node, N_PHASE] = R_FAILED
     _strike(plan, st, node, mode, t)
     if plan.detection > 0.0:
         _push(st, t + plan.detection, NORMAL, EV_NODE_DETECTED, node)
@@ -554,16 +555,13 @@ def _node_detected(plan, st, gen, node, t):
     hours = _draw(plan, gen, plan.mode_ttr[mode])
     if plan.mode_recovery[mode] == RECOVERY_REBOOT:
         _record(plan, st, t, K_REPAIR, node, R_FAILED, R_REBOOTING, mode)
-        st.node_i[node, N_PHASE] = R_REBOOTING
         _push(st, t + hours, NORMAL, EV_NODE_REPAIRED, node)
         return
     _record(plan, st, t, K_REPAIR, node, R_FAILED, R_WAITING, mode)
-    st.node_i[node, N_PHASE] = R_WAITING
     pool = plan.mode_pool[mode]
     limit = plan.crew_limit[pool]
     if limit == UNLIMITED:
         _record(plan, st, t, K_REPAIR, node, R_WAITING, R_REPAIRING, mode)
-        st.node_i[node, N_PHASE] = R_REPAIRING
         _push(st, t + hours, NORMAL, EV_NODE_REPAIRED, node)
         return
     st.node_f[node, N_REPAIR_HOURS] = hours
@@ -578,7 +576,6 @@ def _crew_granted(plan, st, node, t):
     mode = st.node_i[node, N_MODE]
     pool = plan.mode_pool[mode]
     _record(plan, st, t, K_REPAIR, node, R_WAITING, R_REPAIRING, mode)
-    st.node_i[node, N_PHASE] = R_REPAIRING
     _set_busy(plan, st, pool, st.crew_i[pool, C_BUSY] + 1, t)
     _push(st, t + st.node_f[node, N_REPAIR_HOURS], NORMAL, EV_NODE_REPAIRED, node)
 
@@ -595,7 +592,6 @@ def _node_repaired(plan, st, gen, node, t):
             st.crew_i[pool, C_GRANTED] -= 1
             _push(st, t, NORMAL, EV_CREW_RELEASED, pool)
         _record(plan, st, t, K_REPAIR, node, R_REPAIRING, R_OK, mode)
-    st.node_i[node, N_PHASE] = R_OK
     _release(plan, st, node, t)
     _schedule_failure(plan, st, gen, node, t)
 
@@ -734,7 +730,6 @@ def _new_state(plan, heap_capacity, trace):
     for node in range(nodes):
         node_i[node, N_HOLDS] = 0
         node_i[node, N_ROLE] = plan.node_role[node]
-        node_i[node, N_PHASE] = R_OK
         node_i[node, N_SLOT] = node if node < working else -1
     for slot in range(working):
         slot_i[slot, S_NODE] = slot
