@@ -49,15 +49,20 @@ def heap_capacity(plan: Plan) -> int:
 
 
 def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, capacity: int | None = None) -> KernelRun:
-    """One replication of ``plan``; reruns it (same draws) with more room if the heap or trace overflowed."""
+    """One replication of ``plan``; reruns it (same draws) with more room if the heap or trace overflowed.
+
+    ``trace``: also return the state-change log in the schema of engine/records.py (tests hold it
+    against SimPy's); ``capacity``: the event heap's initial room (default ``heap_capacity``).
+    """
     capacity = capacity or heap_capacity(plan)
     trace_rows = 1024 if trace else 0
+    simulate_s = 0.0
     while True:
         started = time.perf_counter()
         gen = Streams(seed, replication).generator(STREAM)
         rows = np.zeros((trace_rows, len(COLUMNS)))
         acc, cause_count, ctr = simulate(plan, gen, capacity, rows)
-        simulate_s = time.perf_counter() - started
+        simulate_s += time.perf_counter() - started
         status = ctr[CT_STATUS]
         if status == STATUS_HEAP_FULL:
             capacity *= 2
