@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -341,6 +342,25 @@ def test_fast_engine_lists_what_it_lacks():
                               'use engine = "simpy"')
     with pytest.raises(ClusterSimError, match="--events"):
         FastEngine().run(scenario_from_dict(AGREEMENT["everything"]), [0], keep_logs=True)
+
+
+def test_a_schema_key_the_kernel_does_not_know_is_refused_by_name(monkeypatch):
+    """A key added to the schema (for the SimPy model) is refused until the kernel implements it."""
+    from clustersim.engine.fast import support
+
+    scenario = scenario_from_dict(AGREEMENT["everything"])
+    monkeypatch.setattr(support, "SUPPORTED", support.SUPPORTED - {"repair.detection", "spares.provisioning"})
+    monkeypatch.setattr(support, "SUPPORTED_LAWS", support.SUPPORTED_LAWS - {"weibull"})
+    # detection is set away from its default, provisioning is not; the GPU mode is Weibull
+    assert unsupported_features(scenario) == ["repair.detection", "nodes.failure_modes.time_to_failure = weibull"]
+
+
+def test_every_scenario_file_but_the_chaos_example_runs_on_the_fast_engine():
+    from clustersim.scenario import load_scenario
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml")):
+        expected = ["chaos injections ([[chaos]])"] if "chaos" in path.name else []
+        assert unsupported_features(load_scenario(path)) == expected, path.name
 
 
 def test_cli_refuses_chaos_on_the_fast_engine(tmp_path):
