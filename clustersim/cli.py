@@ -53,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace):
-    """The scenario with its overrides; refuses one this version cannot run, naming the file."""
-    from clustersim.engine.runner import engine_for
+    """The scenario with its overrides; refuses one this version cannot run (as asked), naming the file."""
+    from clustersim.engine.runner import engine_for, require_event_log
     from clustersim.scenario import load_scenario
 
     overrides = list(args.overrides)
@@ -65,7 +65,9 @@ def _load(args: argparse.Namespace):
         overrides.append(f'simulation.engine="{args.engine}"')
     scenario = load_scenario(args.scenario, overrides)
     try:
-        engine_for(scenario)
+        engine = engine_for(scenario)
+        if getattr(args, "events", False):
+            require_event_log(engine)
     except ClusterSimError as err:
         raise ScenarioError(args.scenario.name, [str(err)]) from None
     return scenario

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,21 +26,31 @@ def subprocesses_import_this_checkout() -> Iterator[None]:
         patch.setenv("PYTHONPATH", os.pathsep.join(paths))
         yield
 
+def clustersim_process(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m clustersim ARGS`` run in ``cwd`` (importing this checkout: see the fixture above)."""
+    return subprocess.run([sys.executable, "-m", "clustersim", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
 
 def simulate(raw: dict[str, Any]) -> dict[str, Estimate]:
     """Validate ``raw`` and run all its replications; the estimates by metric name."""
     return run_scenario(scenario_from_dict(raw, source="test")).estimates
 
 
-def within_ci(estimate: Estimate, truth: float, confidence: float = 0.999) -> bool:
-    """Is ``truth`` inside the two-sided ``confidence`` Student-t interval of ``estimate``?
+def widened_half_width(estimate: Estimate, confidence: float = 0.999) -> float:
+    """The half-width of ``estimate``'s two-sided ``confidence`` Student-t interval.
 
     The 95 % interval the run reports is widened to ``confidence`` with the ratio of t
     quantiles — a tolerance derived from the replications' own spread, not tuned by hand.
     """
     assert estimate.n >= 2 and estimate.half_width is not None
     widen = scipy_stats.t.ppf(0.5 + confidence / 2, estimate.n - 1) / scipy_stats.t.ppf(0.975, estimate.n - 1)
-    return abs(estimate.mean - truth) <= estimate.half_width * widen
+    return estimate.half_width * widen
+
+
+def within_ci(estimate: Estimate, truth: float, confidence: float = 0.999) -> bool:
+    """Is ``truth`` inside the two-sided ``confidence`` Student-t interval of ``estimate``?"""
+    return abs(estimate.mean - truth) <= widened_half_width(estimate, confidence)
 
 
 def assert_within_ci(estimate: Estimate, truth: float, what: str) -> None:

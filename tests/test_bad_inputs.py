@@ -5,13 +5,12 @@ command line in-process; a few go through a real ``python -m clustersim`` subpro
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass, field
 
 import pytest
 
 from clustersim.cli import main
+from conftest import clustersim_process
 
 FILE = "bad_scenario.toml"
 
@@ -212,10 +211,10 @@ CASES = {
         BASE, "simulation.replications", "greater than 0", args=["--replications", "0"]),
     "--seed negative": Case(
         BASE, "simulation.seed", "greater than or equal to 0", args=["--seed", "-1"]),
-    "--engine fast": Case(
-        BASE, "simulation.engine", "'fast' engine is not available", args=["--engine", "fast"]),
-    "engine = fast in the file": Case(
-        mutate(("seed = 1", 'seed = 1\nengine = "fast"')), "simulation.engine", "not available"),
+    "--engine fast with chaos": Case(
+        BASE, "simulation.engine", "the fast engine does not support: chaos injections", args=["--engine", "fast"]),
+    "engine = fast in the file, with chaos": Case(
+        mutate(("seed = 1", 'seed = 1\nengine = "fast"')), "simulation.engine", "does not support: chaos"),
     "precision 0": Case(
         adaptive(("precision = 0.1", "precision = 0.0")), "simulation.precision", "greater than 0"),
     "precision negative": Case(
@@ -591,11 +590,12 @@ def test_flags_may_come_before_the_scenario(tmp_path, capsys):
     path.write_text(BASE)
     code, _, err = run_cli(["--engine", "fast", str(path)], capsys)
     assert code == 2
-    assert_reported(err, "simulation.engine", "not available")
+    assert_reported(err, "simulation.engine", "does not support: chaos")
 
 
 SUBPROCESS_CASES = ["unknown key, did you mean", "bare number for a duration", "empirical file with a bad line",
-                    "--set into an index that does not exist", "--engine fast", "--replications with precision"]
+                    "--set into an index that does not exist", "--engine fast with chaos",
+                    "--replications with precision"]
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)
@@ -604,10 +604,7 @@ def test_bad_input_through_a_real_process(name: str, tmp_path):
     (tmp_path / FILE).write_text(case.toml)
     for file_name, text in case.files.items():
         (tmp_path / file_name).write_text(text)
-    proc = subprocess.run(
-        [sys.executable, "-m", "clustersim", FILE, "--quiet", "--out", "out", *case.args],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )
+    proc = clustersim_process([FILE, "--quiet", "--out", "out", *case.args], tmp_path, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     assert_reported(proc.stderr, case.key, case.reason)
@@ -615,7 +612,6 @@ def test_bad_input_through_a_real_process(name: str, tmp_path):
 
 
 def test_missing_file_through_a_real_process(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "clustersim", "nope.toml"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+    proc = clustersim_process(["nope.toml"], tmp_path, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "nope.toml: no such scenario file"

@@ -10,7 +10,6 @@ import json
 import math
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +17,7 @@ import pytest
 
 from clustersim.engine.records import COLUMNS
 from clustersim.scenario import load_scenario
+from conftest import clustersim_process
 
 REPLICATIONS = 3
 
@@ -79,8 +79,7 @@ def write_scenario(directory: Path) -> Path:
 
 
 def clustersim(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "clustersim", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    proc = clustersim_process(list(args), cwd)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

@@ -8,7 +8,7 @@ from clustersim.run import run_scenario
 from clustersim.scenario import scenario_from_dict
 from clustersim.stats import estimate
 from conftest import assert_within_ci, base_scenario, simulate
-from test_analytic import assert_machine_repairman
+from analytic_cases import AnalyticCase, Truth, check, machine_repairman
 
 
 def exp(hours: float) -> dict:
@@ -122,7 +122,11 @@ def test_stage_crews_form_a_machine_repairman_queue():
     """One stage with c crews and no escalation is M/M/c//N, like repair.crews for 'replace'."""
     n, crews, mttf, mttr = 12, 2, 100.0, 25.0
     raw = pipeline_scenario([{"name": "shop", "time": exp(mttr), "crews": crews}], nodes=n, mttf_h=mttf, seed=3)
-    assert_machine_repairman(simulate(raw), n, crews, mttf, mttr, "repair.stage.shop.crew_utilization")
+    up, wait, busy = machine_repairman(n, crews, 1 / mttf, 1 / mttr)
+    check(AnalyticCase(raw, [Truth("nodes.up_mean", up, "expected machines up"),
+                             Truth("repair.wait_mean_hours", wait, "mean wait for a stage crew"),
+                             Truth("repair.stage.shop.crew_utilization", busy / crews, "stage crew utilisation")]),
+          "simpy")
 
 
 def test_lemons_fail_at_the_multiplied_rate():

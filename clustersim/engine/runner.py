@@ -30,6 +30,7 @@ class Engine(Protocol):
     """Runs replications of a scenario; replication k's numbers never depend on the batch."""
 
     name: str
+    keeps_logs: bool  # can it keep the state-change log (``keep_logs=True``, the --events flag)?
 
     def run(self, scenario: Scenario, replications: Sequence[int], keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
         ...
@@ -39,6 +40,7 @@ class SimpyEngine:
     """The full model, one SimPy environment per replication; metrics from the record log."""
 
     name = "simpy"
+    keeps_logs = True
 
     def run(self, scenario: Scenario, replications: Sequence[int], keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
         from clustersim.engine.simpy_engine import run_replication
@@ -50,9 +52,24 @@ class SimpyEngine:
                                      records.simulate_s, records if keep_logs else None)
 
 
+def require_event_log(engine: Engine) -> None:
+    """Refuse the state-change log (--events) from an engine that cannot keep it."""
+    if not engine.keeps_logs:
+        raise ClusterSimError(f'--events: the {engine.name} engine keeps no event log; use engine = "simpy" for it')
+
+
 def engine_for(scenario: Scenario) -> Engine:
     """The engine the scenario asks for; refuses one this version does not have or cannot run it."""
     engine = scenario.simulation.engine
     if engine == "simpy":
         return SimpyEngine()
+    if engine == "fast":
+        from clustersim.engine.fast.support import refusal, unsupported_features
+
+        missing = unsupported_features(scenario)
+        if missing:
+            raise ClusterSimError(refusal(missing))
+        from clustersim.engine.fast.engine import FastEngine
+
+        return FastEngine()
     raise ClusterSimError(f"simulation.engine: the {engine!r} engine is not available in this version; use \"simpy\"")
