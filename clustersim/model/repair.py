@@ -156,14 +156,14 @@ class RepairShop:
         if hours > 0:
             yield self.ctx.env.timeout(hours)
         self._leave_fault(node, mode)
-        self._set_state(node, R_OK, -1)
+        self._set_state(node, R_OK, mode)
         self.holds.release(node)
 
     def _blame_innocent(self, node: Node, innocent: Node, mode: int) -> None:
         """The faulty node returns at once with its fault in place; the innocent is taken out."""
         self._event(innocent, MISDIAGNOSED, mode)
         self._leave_fault(node, mode)
-        self._set_state(node, R_OK, -1)
+        self._set_state(node, R_OK, mode)
         self.holds.release(node)
         innocent.process.interrupt(Blame(mode))
 
@@ -213,5 +213,5 @@ class RepairShop:
             node.role = "retired"
             self.on_retired(node)
             return
-        self._set_state(node, R_OK, -1)
+        self._set_state(node, R_OK, mode)
         self.holds.release(node)

@@ -56,6 +56,7 @@ class SparePool:
         self._arrivals = itertools.count()
         self.preemption_cause = preemption_cause
         self.slots: list[Slot] = []  # every working position, for preemption
+        self.ranked = False  # positions differ in priority (or may preempt): serve at the end of each instant
         self._dispatch_pending = False
 
     @property
@@ -67,14 +68,17 @@ class SparePool:
             self.ctx.record((self.ctx.env.now, kind, 0, before, after, -1))
 
     def add(self, node: Node) -> None:
-        """A healthy idle spare becomes usable: it joins its tier, and waiting slots are served."""
+        """A healthy idle spare becomes usable: the first waiting slot (by priority) takes it at once,
+        else it joins its tier."""
+        if self.waiting:
+            *_, slot, event = heapq.heappop(self.waiting)
+            slot.set_starved(False)
+            event.succeed(self._hand_over(node, node.role, slot))
+            return
         before = self.usable
         self.tiers[node.role].append(node)
         self._log(POOL, before, self.usable)
-        if self.waiting:
-            self._schedule_dispatch()
-        else:
-            self._replenish_warm()
+        self._replenish_warm()
 
     def remove(self, node: Node) -> None:
         """A spare in the pool went down; it is unusable until it is up again (then as a hot spare)."""
@@ -90,13 +94,23 @@ class SparePool:
     def take(self, slot: Slot) -> simpy.Event:
         """An event that succeeds with ``(spare, join_hours, was_cold)`` for ``slot``, now or once one is usable.
 
-        Requests are served at the end of the instant they are made, highest priority first, so
-        that slots asking at the same instant are ranked by priority rather than by who asked first.
+        When positions differ in priority (``ranked``), requests are served at the end of the
+        instant they are made, highest priority first, so that positions asking at the same instant
+        are ranked by priority rather than by who asked first; otherwise at once, first come first
+        served.
         """
         event = self.ctx.env.event()
-        heapq.heappush(self.waiting, (-slot.priority, next(self._arrivals), slot, event))
-        slot.set_starved(False)
-        self._schedule_dispatch()
+        if self.ranked:
+            heapq.heappush(self.waiting, (-slot.priority, next(self._arrivals), slot, event))
+            slot.set_starved(False)
+            self._schedule_dispatch()
+        elif self.usable:
+            slot.set_starved(False)
+            event.succeed(self._take_spare(slot))
+            self._replenish_warm()
+        else:
+            heapq.heappush(self.waiting, (-slot.priority, next(self._arrivals), slot, event))
+            slot.set_starved(True)
         return event
 
     def _schedule_dispatch(self) -> None:

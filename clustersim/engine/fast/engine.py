@@ -18,7 +18,7 @@ import numpy as np
 
 from clustersim.engine.fast.compile import Plan, compile_plan
 from clustersim.engine.fast.kernel import (
-    A_BUSY, A_CAPACITY, A_FAILURES, A_FIRST_EMPTY, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START, A_UP,
+    A_BUSY, A_CAPACITY, A_FAILURES, A_FIRST_EMPTY, A_FIRST_SHORT, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START, A_UP,
     A_WAIT_N, A_WAIT_SUM, CT_EVENTS, CT_STATUS, CT_TRACE_N, L_AREA, L_LOW_HOURS, STATUS_HEAP_FULL,
     STATUS_TRACE_FULL, simulate,
 )
@@ -95,6 +95,7 @@ def replication_metrics(scenario: Scenario, acc: np.ndarray, cause_count: np.nda
         metrics["spares.exhausted_hours"] = float(acc[A_POOL + L_LOW_HOURS])
         metrics["spares.first_exhausted_hours"] = (
             0.0 if acc[A_POOL_AT_START] == 0 else float(first) if first >= 0 else float(span))
+        metrics["capacity.first_short_hours"] = float(acc[A_FIRST_SHORT] - scenario.simulation.warmup)
     return metrics
 
 

@@ -53,7 +53,7 @@ def _i64(*values: int) -> tuple:
 K_NODE, K_REPAIR, K_DOMAIN, K_SLOT, K_POOL, K_CREWS, K_FAILURE = _i64(
     Kind.NODE, Kind.REPAIR, Kind.DOMAIN, Kind.SLOT, Kind.POOL, Kind.CREWS, Kind.FAILURE)
 UP, DOWN = _i64(NodeState.UP, NodeState.DOWN)
-R_OK, R_FAILED, R_WAITING, R_REPAIRING, R_REBOOTING = _i64(*RepairState)
+R_OK, R_FAILED, R_WAITING, R_REPAIRING, R_REBOOTING = _i64(*RepairState)[:5]
 FILLED, EMPTY, WAITING, SWAPPING = _i64(*SlotState)
 NOT_STRUCK, STRUCK = _i64(0, 1)  # a FAILURE row's states
 (THE_POOL,) = _i64(0)            # a POOL row's component
@@ -99,12 +99,13 @@ STATUS_OK, STATUS_HEAP_FULL, STATUS_TRACE_FULL = _i64(0, 1, 2)
 # and the hours it spends below a threshold.
 L_VALUE, L_LAST, L_AREA, L_LOW_HOURS, L_BELOW = _i64(*range(5))
 A_UP, A_CAPACITY, A_BUSY, A_POOL = _i64(0, 5, 10, 15)
-A_FAILURES, A_OUTAGE_SUM, A_OUTAGE_N, A_WAIT_SUM, A_WAIT_N, A_POOL_AT_START, A_FIRST_EMPTY = _i64(*range(20, 27))
-ACC_SIZE = 27
+A_FAILURES, A_OUTAGE_SUM, A_OUTAGE_N, A_WAIT_SUM, A_WAIT_N, A_POOL_AT_START, A_FIRST_EMPTY, A_FIRST_SHORT = _i64(
+    *range(20, 28))
+ACC_SIZE = 28
 
 State = namedtuple("State", [
     "node_i", "node_f", "remaining",       # per node: ints, floats, remaining lifetime of each clocked part
-    "slot_i",                              # per working position
+    "slot_i", "slot_f",                    # per working position: ints; when it began waiting for a spare
     "crew_i", "crew_queue",                # per crew pool
     "pool_i", "pool_waiting",              # the spare pool
     "heap", "bits_f", "bits_i",            # the event heap (rows: time bits, key, item, -); a float <-> bits cast
@@ -330,12 +331,24 @@ def _record(plan, st, t, kind, comp, frm, to, cause):
             _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] + 1.0, start, end)
         elif frm == FILLED:
             _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] - 1.0, start, end)
+        if to == WAITING:
+            st.slot_f[comp] = t
+        elif frm == WAITING:
+            _wait_ended(acc, st.slot_f[comp], t, start)
     elif kind == K_POOL:
         _level_to(acc, A_POOL, t, float(to), start, end)
         if t < start:
             acc[A_POOL_AT_START] = to
         elif to == 0 and acc[A_FIRST_EMPTY] < 0.0:
             acc[A_FIRST_EMPTY] = t - start
+
+
+@_helper
+def _wait_ended(acc, since, t, start):
+    """A position waited for a spare over [since, t): the first such wait of positive length that
+    reaches into the window marks when the cluster first ran short."""
+    if t > since and t > start:
+        acc[A_FIRST_SHORT] = min(acc[A_FIRST_SHORT], max(since, start))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -733,7 +746,8 @@ def _new_state(plan, heap_capacity, trace):
         pool_i[3 * lst + P_TAIL] = -1
     bits = np.zeros(1)
     st = State(
-        node_i, node_f, np.zeros((nodes, plan.parts)), slot_i, crew_i, np.zeros((crews, nodes), dtype=np.int64),
+        node_i, node_f, np.zeros((nodes, plan.parts)), slot_i, np.full(max(working, 1), -1.0), crew_i,
+        np.zeros((crews, nodes), dtype=np.int64),
         pool_i, np.zeros(max(working, 1), dtype=np.int64),
         np.zeros((heap_capacity, 4), dtype=np.int64), bits, bits.view(np.int64),
         np.zeros((2, heap_capacity), dtype=np.int64), np.zeros((2, heap_capacity), dtype=np.int64), np.zeros(1),
@@ -760,6 +774,7 @@ def _new_state(plan, heap_capacity, trace):
         acc[block + L_BELOW] = below
     acc[A_POOL_AT_START] = plan.hot + plan.cold
     acc[A_FIRST_EMPTY] = -1.0
+    acc[A_FIRST_SHORT] = plan.horizon
     return st
 
 
@@ -793,6 +808,9 @@ def _run(plan, st, gen):
     acc = st.acc
     for block in (A_UP, A_CAPACITY, A_BUSY, A_POOL):
         _level_to(acc, block, horizon, acc[block + L_VALUE], plan.warmup, horizon)
+    for slot in range(plan.working):
+        if st.slot_i[slot, S_PHASE] == WAITING:
+            _wait_ended(acc, st.slot_f[slot], horizon, plan.warmup)
 
 
 @njit(cache=True, nogil=True)

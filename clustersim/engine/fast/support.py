@@ -16,6 +16,8 @@ from clustersim.scenario.schema import Scenario
 SUPPORTED = frozenset({
     "name",
     "simulation.horizon", "simulation.warmup", "simulation.replications", "simulation.seed", "simulation.engine",
+    "simulation.precision", "simulation.precision_metrics", "simulation.min_replications",
+    "simulation.max_replications",
     "nodes.count", "nodes.gpus_per_node", "nodes.nodes_per_rack",
     "nodes.failure_modes.name", "nodes.failure_modes.scope", "nodes.failure_modes.time_to_failure",
     "nodes.failure_modes.recovery", "nodes.failure_modes.time_to_repair",
@@ -26,6 +28,8 @@ SUPPORTED = frozenset({
 })
 # Sections the kernel lacks as a whole, with the phrase that names them.
 UNSUPPORTED_SECTIONS = {"chaos": "chaos injections ([[chaos]])"}
+# Recoveries the kernel runs.
+SUPPORTED_RECOVERIES = frozenset({"reboot", "replace"})
 # Distribution laws the kernel samples (compile.py converts each).
 SUPPORTED_LAWS = frozenset({"exponential", "weibull", "lognormal", "gamma", "deterministic", "uniform", "empirical"})
 
@@ -33,6 +37,8 @@ SUPPORTED_LAWS = frozenset({"exponential", "weibull", "lognormal", "gamma", "det
 def unsupported_features(scenario: Scenario) -> list[str]:
     """One readable phrase per feature ``scenario`` uses that the fast engine cannot run."""
     missing = [phrase for key, phrase in UNSUPPORTED_SECTIONS.items() if getattr(scenario, key)]
+    missing += [f'nodes.failure_modes[{i}].recovery = "{mode.recovery}"'
+                for i, mode in enumerate(scenario.nodes.failure_modes) if mode.recovery not in SUPPORTED_RECOVERIES]
     for path in _set_keys(scenario, ""):
         if path not in SUPPORTED and path.split(".")[0] not in UNSUPPORTED_SECTIONS and path not in missing:
             missing.append(path)
