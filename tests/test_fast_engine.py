@@ -132,7 +132,7 @@ def test_streaming_metrics_equal_stats_on_the_fast_log():
         run = run_kernel(plan, scenario.simulation.seed, k, trace=True)
         from_log = stats.replication_metrics(scenario, ReplicationRecords(k, run.trace, run.simulate_s))
         assert run.events == len(run.trace) > 1000
-        assert same_metrics(replication_metrics(scenario, run.acc, run.cause_count), from_log)
+        assert same_metrics(replication_metrics(scenario, run), from_log)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,14 +356,12 @@ def test_a_schema_key_the_kernel_does_not_know_is_refused_by_name(monkeypatch):
 
 
 def test_scenario_files_run_on_the_fast_engine_or_are_refused_by_name():
+    """Every scenario file runs on the fast engine, but the chaos example, refused by name."""
     from clustersim.scenario import load_scenario
 
     for path in sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml")):
         missing = unsupported_features(load_scenario(path))
-        if path.name.startswith("example_") and "chaos" not in path.name:
-            assert missing == [], path.name
-        else:
-            assert missing, path.name   # chaos; training jobs and the repair pipeline (not in the kernel yet)
+        assert missing == (["chaos injections ([[chaos]])"] if path.name == "example_chaos_rack.toml" else []), path.name
 
 
 def test_cli_refuses_chaos_on_the_fast_engine(tmp_path):

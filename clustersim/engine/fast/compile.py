@@ -9,6 +9,7 @@ one compiled (and cached) kernel serves every scenario.
 """
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -16,39 +17,68 @@ import numpy as np
 from clustersim.distributions import (
     Deterministic, Empirical, Exponential, Gamma, Lognormal, Uniform, Weibull,
 )
+from clustersim.model.spares import IDLE_PRIORITY
 from clustersim.scenario.schema import FailureDomain, Scenario
 
 # Constants are numpy int64 so that numba types them as int64, never as literals (see kernel.py).
 # Law codes of Plan.law_code; the kernel's sampler switches on them.
 LAW_EXPONENTIAL, LAW_WEIBULL, LAW_LOGNORMAL, LAW_GAMMA, LAW_DETERMINISTIC, LAW_UNIFORM, LAW_EMPIRICAL = np.arange(7)
 
-# Node roles (Plan.node_role and the kernel's node state), as model/nodes.py names them.
-ROLE_WORK, ROLE_HOT, ROLE_COLD, ROLE_LOOSE = np.arange(4)
+# Node roles (the kernel's node state), as model/nodes.py names them.
+ROLE_WORK, ROLE_HOT, ROLE_COLD, ROLE_LOOSE, ROLE_WARM, ROLE_RETIRED = np.arange(6)
 
 # Recovery of a failure mode.
-RECOVERY_REBOOT, RECOVERY_REPLACE = np.arange(2)
+RECOVERY_REBOOT, RECOVERY_REPAIR = np.arange(2)
+
+# Retirement policies and spare selection policies (model/policies.py registries).
+RETIRE_NEVER, RETIRE_THRESHOLD, RETIRE_SCORED = np.arange(3)
+SELECT_FIFO, SELECT_RANDOM, SELECT_FEWEST_FAILURES, SELECT_HIGHEST_SCORE = np.arange(4)
+RETIREMENT_CODES = {"never": RETIRE_NEVER, "threshold": RETIRE_THRESHOLD, "scored": RETIRE_SCORED}
+SELECTION_CODES = {"fifo": SELECT_FIFO, "random": SELECT_RANDOM, "fewest_failures": SELECT_FEWEST_FAILURES,
+                   "highest_score": SELECT_HIGHEST_SCORE}
+
+# Checkpoint modes of a training job.
+CKPT_SYNC, CKPT_ASYNC, CKPT_CONTINUOUS = np.arange(3)
+CKPT_CODES = {"sync": CKPT_SYNC, "async": CKPT_ASYNC, "continuous": CKPT_CONTINUOUS}
 
 UNLIMITED = np.int64(-1)  # crew_limit of a pool with no limit
+NO_LAW = np.int64(-1)     # a law index that is absent
 
 Plan = namedtuple("Plan", [
     # window and timings (hours)
-    "horizon", "warmup", "detection", "swap_time", "provisioning",
+    "horizon", "warmup", "detection", "swap_time", "provisioning", "standby_swap_time",
     # sizes
-    "nodes", "working", "hot", "cold", "parts", "causes",
+    "nodes", "working", "hot", "cold", "warm", "parts", "causes", "modes",
     # laws: parameters per law index; empirical samples concatenated, law_a/law_b = start/length
     "law_code", "law_a", "law_b", "empirical",
-    # failure modes: laws, recovery, crew pool
-    "mode_ttf", "mode_ttr", "mode_recovery", "mode_pool",
-    # exponential modes superposed: mode indices, cumulative rates, scale = 1 / total rate (0: none)
+    # failure modes: laws, recovery, their repair stages first .. first + count - 1
+    "mode_ttf", "mode_ttr", "mode_recovery", "mode_stage_first", "mode_stage_count",
+    # repair stages (the pipeline's, then one per "replace" mode): law, crew pool, outcomes, EVENT cause
+    "stage_law", "stage_pool", "stage_escalate", "stage_false_success", "stage_cause",
+    # exponential modes superposed, for a good node [0] and a lemon [1]: mode indices,
+    # cumulative rates, total rate, scale = 1 / total rate (0: none)
     "exp_modes", "exp_cumulative", "exp_total_rate", "exp_scale",
-    # clocked parts of every node: mode and lifetime law of part p
-    "part_mode", "part_law",
+    # clocked parts of every node: mode, lifetime law, and how fast a lemon consumes it
+    "part_mode", "part_law", "part_lemon_speed",
     # initial role of every node
     "node_role",
     # failure-domain instances: failure cause, laws, members node_ptr[j]:node_ptr[j+1] of domain_nodes
     "domain_cause", "domain_ttf", "domain_ttr", "domain_ptr", "domain_nodes",
-    # crew pools: limit (UNLIMITED or crews)
+    # crew pools (0: repair.crews, 1 + s: stage s): limit (UNLIMITED or crews)
     "crew_limit",
+    # diagnosis and faults left in place
+    "diag_probability", "diag_wrong_node", "diag_reboot_law", "recurrence_law", "cure_lemons", "lemon_count",
+    # retirement and the node score
+    "retirement", "retire_max_failures", "retire_window", "retire_threshold",
+    "score_initial", "score_penalty", "score_credit", "score_period", "scored",
+    # spare selection; ranked: positions differ in priority (dispatch at the end of each instant)
+    "selection", "ranked",
+    # working positions: rank of their priority (0 = highest), job (-1: none), refill from their own
+    # node (wait), whether a process watches them
+    "slot_rank", "slot_job", "slot_own", "slot_watched",
+    # training jobs
+    "job_first", "job_size", "job_work", "job_segment", "job_checkpoint", "job_snapshot", "job_restart",
+    "job_mode", "job_elastic", "job_min_nodes",
 ])
 
 
@@ -100,16 +130,38 @@ def domain_groups(domain: FailureDomain, count: int, per_rack: int) -> list[rang
 
 def compile_plan(scenario: Scenario) -> Plan:
     """The kernel's view of ``scenario`` (which must use only features the fast engine supports)."""
-    nodes, spares, sim = scenario.nodes, scenario.spares, scenario.simulation
+    nodes, spares, sim, repair = scenario.nodes, scenario.spares, scenario.simulation, scenario.repair
     laws = _Laws()
     modes = nodes.failure_modes
     mode_ttf = [laws.add(m.time_to_failure) for m in modes]
-    mode_ttr = [laws.add(m.time_to_repair) for m in modes]
+    mode_ttr = [laws.add(m.time_to_repair) if m.time_to_repair is not None else NO_LAW for m in modes]
+    lemon_speed = [nodes.lemon_multiplier(i) for i in range(len(modes))]
+
+    # repair stages: the pipeline's (crew pool 1 + s), then one per "replace" mode (pool 0)
+    stage_law = [laws.add(stage.time) for stage in repair.stages]
+    stage_pool = [1 + s for s in range(len(repair.stages))]
+    stage_escalate = [stage.escalate for stage in repair.stages]
+    stage_false_success = [stage.false_success for stage in repair.stages]
+    stage_cause = [scenario.stage_cause(s) for s in range(len(repair.stages))]
+    mode_stage_first, mode_stage_count = [], []
+    for i, mode in enumerate(modes):
+        if mode.recovery == "pipeline":
+            mode_stage_first.append(0)
+            mode_stage_count.append(len(repair.stages))
+            continue
+        mode_stage_first.append(len(stage_law))
+        mode_stage_count.append(1)
+        stage_law.append(mode_ttr[i])
+        stage_pool.append(0)
+        stage_escalate.append(0.0)
+        stage_false_success.append(0.0)
+        stage_cause.append(-1)
 
     exp_rates = [(i, (nodes.gpus_per_node if m.scope == "gpu" else 1) / m.time_to_failure.mean_hours)
                  for i, m in enumerate(modes) if m.time_to_failure.is_exponential]
-    exp_cumulative = np.cumsum([r for _, r in exp_rates]) if exp_rates else np.empty(0)
-    exp_total = float(exp_cumulative[-1]) if exp_rates else 0.0
+    exp_cumulative = [np.cumsum([r * (lemon_speed[i] if lemon else 1.0) for i, r in exp_rates]) if exp_rates
+                      else np.empty(0) for lemon in (False, True)]
+    exp_total = [float(c[-1]) if exp_rates else 0.0 for c in exp_cumulative]
     part_mode = [i for i, m in enumerate(modes) if not m.time_to_failure.is_exponential
                  for _ in range(nodes.gpus_per_node if m.scope == "gpu" else 1)]
 
@@ -126,6 +178,10 @@ def compile_plan(scenario: Scenario) -> Plan:
             members += list(group)
             ptr.append(len(members))
 
+    diagnosis, retirement, score = repair.diagnosis, repair.retirement, nodes.score
+    slot_rank, slot_job, slot_own, slot_watched = _slots(scenario)
+    jobs = scenario.training
+
     def ints(values) -> np.ndarray:
         return np.ascontiguousarray(values, dtype=np.int64)
 
@@ -133,19 +189,65 @@ def compile_plan(scenario: Scenario) -> Plan:
         return np.ascontiguousarray(values, dtype=np.float64)
 
     return Plan(
-        horizon=float(sim.horizon), warmup=float(sim.warmup), detection=float(scenario.repair.detection),
+        horizon=float(sim.horizon), warmup=float(sim.warmup), detection=float(repair.detection),
         swap_time=float(spares.swap_time), provisioning=float(spares.provisioning),
-        nodes=nodes.count, working=scenario.working_nodes, hot=spares.hot, cold=spares.cold,
-        parts=len(part_mode), causes=len(scenario.cause_names),
+        standby_swap_time=float(spares.standby_swap_time),
+        nodes=nodes.count, working=scenario.working_nodes, hot=spares.hot, cold=spares.cold, warm=spares.warm,
+        parts=len(part_mode), causes=len(scenario.cause_names), modes=len(modes),
         law_code=ints(laws.code), law_a=floats(laws.a), law_b=floats(laws.b), empirical=floats(laws.empirical),
         mode_ttf=ints(mode_ttf), mode_ttr=ints(mode_ttr),
-        mode_recovery=ints([RECOVERY_REBOOT if m.recovery == "reboot" else RECOVERY_REPLACE for m in modes]),
-        mode_pool=ints([0 for _ in modes]),
-        exp_modes=ints([i for i, _ in exp_rates]), exp_cumulative=floats(exp_cumulative),
-        exp_total_rate=exp_total, exp_scale=1.0 / exp_total if exp_total > 0 else 0.0,
+        mode_recovery=ints([RECOVERY_REBOOT if m.recovery == "reboot" else RECOVERY_REPAIR for m in modes]),
+        mode_stage_first=ints(mode_stage_first), mode_stage_count=ints(mode_stage_count),
+        stage_law=ints(stage_law), stage_pool=ints(stage_pool), stage_escalate=floats(stage_escalate),
+        stage_false_success=floats(stage_false_success), stage_cause=ints(stage_cause),
+        exp_modes=ints([i for i, _ in exp_rates]), exp_cumulative=floats(exp_cumulative).reshape(2, len(exp_rates)),
+        exp_total_rate=floats(exp_total), exp_scale=floats([1.0 / t if t > 0 else 0.0 for t in exp_total]),
         part_mode=ints(part_mode), part_law=ints([mode_ttf[m] for m in part_mode]),
+        part_lemon_speed=floats([lemon_speed[m] for m in part_mode]),
         node_role=ints(roles),
         domain_cause=ints(domain_cause), domain_ttf=ints(domain_ttf), domain_ttr=ints(domain_ttr),
         domain_ptr=ints(ptr), domain_nodes=ints(members),
-        crew_limit=ints([scenario.repair.crews if scenario.repair.crews is not None else UNLIMITED]),
+        crew_limit=ints([c if c is not None else UNLIMITED for c in [repair.crews] + [s.crews for s in repair.stages]]),
+        diag_probability=float(diagnosis.probability), diag_wrong_node=float(diagnosis.wrong_node),
+        diag_reboot_law=laws.add(diagnosis.reboot_time),
+        recurrence_law=laws.add(repair.recurrence) if repair.recurs else NO_LAW,
+        cure_lemons=bool(nodes.lemon_cured_by_repair), lemon_count=nodes.lemon_count,
+        retirement=RETIREMENT_CODES[retirement.policy],
+        retire_max_failures=int(getattr(retirement, "max_failures", 0)),
+        retire_window=float(getattr(retirement, "window", 0.0)),
+        retire_threshold=float(getattr(retirement, "threshold", 0.0)),
+        score_initial=float(score.initial) if score else 0.0, score_penalty=float(score.failure_penalty) if score else 0.0,
+        score_credit=float(score.uptime_credit) if score else 0.0, score_period=float(score.credit_period) if score else 1.0,
+        scored=score is not None,
+        selection=SELECTION_CODES[spares.selection],
+        ranked=len(set(slot_rank)) > 1,
+        slot_rank=ints(slot_rank), slot_job=ints(slot_job), slot_own=ints(slot_own), slot_watched=ints(slot_watched),
+        job_first=ints(scenario.job_offsets), job_size=ints([j.nodes for j in jobs]),
+        job_work=floats([j.work if j.work is not None else math.inf for j in jobs]),
+        job_segment=floats([j.checkpoint_interval or math.inf for j in jobs]),
+        job_checkpoint=floats([j.checkpoint_hours for j in jobs]),
+        job_snapshot=floats([j.snapshot_cost or 0.0 for j in jobs]),
+        job_restart=floats([j.restart_hours for j in jobs]),
+        job_mode=ints([CKPT_CODES[j.checkpoint_mode] for j in jobs]),
+        job_elastic=ints([j.on_failure == "shrink" for j in jobs]),
+        job_min_nodes=ints([j.min_nodes or j.nodes for j in jobs]),
     )
+
+
+def _slots(scenario: Scenario) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Per working position: priority rank (0 = highest), job, own-node refill, watched by a process.
+
+    As model/cluster.py: a job's positions carry its priority, the others IDLE_PRIORITY; a position
+    has a process when spares can refill it or a job listens to it.
+    """
+    working = scenario.working_nodes
+    priority = [IDLE_PRIORITY] * working
+    job = [-1] * working
+    own = [0] * working
+    for j, (spec, first) in enumerate(zip(scenario.training, scenario.job_offsets)):
+        for slot in range(first, first + spec.nodes):
+            priority[slot], job[slot], own[slot] = spec.priority, j, int(spec.on_failure == "wait")
+    ranks = {p: r for r, p in enumerate(sorted(set(priority), reverse=True))}
+    has_spares = scenario.spares.hot + scenario.spares.cold > 0
+    watched = [int(has_spares or job[slot] >= 0) for slot in range(working)]
+    return [ranks[p] for p in priority], job, own, watched

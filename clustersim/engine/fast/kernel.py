@@ -1,358 +1,48 @@
-"""The fast engine's numba kernel: one replication of the foundation model as array state machines.
+"""The fast engine's numba kernel: one replication of the infrastructure model as array state machines.
 
-Every component of ``clustersim.model`` is a row of an integer (and float) state array, and
-every point where a SimPy process waits is an event type here. Events are taken in SimPy's
-order — by (time, priority, sequence number of scheduling) — from a binary heap of future
-events and two FIFO rings of events for the current instant (urgent, normal), and the handlers
-schedule them in the order the SimPy processes do, so simultaneous events resolve the same way
-in both engines (a deterministic scenario gives the same log, row for row).
-
-Each state change is recorded as SimPy records it (``_record``): it counts one model event and
-feeds the streaming form of ``clustersim.stats.replication_metrics`` (time-weighted levels
-integrated over [warmup, horizon), counts and intervals that start in the window), optionally
-also a trace of rows in the log schema of ``engine/records.py`` (tests compare it to SimPy's).
-
-Component kinds and their event types (``etype >> 4`` is the kind, one dispatch function each):
-node (0: own failure, detection, crew granted, repaired, powered), slot (1: interrupted by its
-node's failure, detection, spare handed over, swap done), domain (2: failure, detection,
-repaired), crew pool (3: a crew released).
+Handlers per component kind schedule their events in exactly the order SimPy's processes do
+(see ``core.py`` for the event queue and the recording of rows): nodes (``model/nodes.py``
+node_life and ``model/repair.py``: own failures, detection, diagnosis, repair stages with their
+crews, blame, retirement, warm-up of standbys), working positions (``model/spares.py``
+slot_life: interrupted, detected, spare handed over, swap done, own node back), failure domains
+(``model/domains.py``), the pool (a crew released, the ranked dispatch at the end of an
+instant) and training jobs (``jobs.py``). ``etype >> 4`` is the kind, one dispatch function each.
 """
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 import numpy as np
 from numba import njit
 
 from clustersim.engine.fast.compile import (
-    LAW_DETERMINISTIC, LAW_EXPONENTIAL, LAW_GAMMA, LAW_LOGNORMAL, LAW_UNIFORM, LAW_WEIBULL,
-    RECOVERY_REBOOT, ROLE_COLD, ROLE_HOT, ROLE_LOOSE, ROLE_WORK, UNLIMITED,
+    CKPT_CONTINUOUS, RECOVERY_REBOOT, RETIRE_NEVER, RETIRE_THRESHOLD, ROLE_COLD, ROLE_HOT, ROLE_LOOSE, ROLE_RETIRED,
+    ROLE_WARM, ROLE_WORK, SELECT_FEWEST_FAILURES, SELECT_FIFO, SELECT_HIGHEST_SCORE, UNLIMITED,
 )
-from clustersim.engine.records import Kind, NodeState, RepairState, SlotState
-
-# How the kernel is compiled (each measured on benchmarks/bench_engines.py, one thread):
-# - no reference counting (``_nrt=False``) in the event loop and its helpers: numba otherwise
-#   counts a reference to a state array at each access, atomically — 80 % of the run time
-#   (1.2 M events/s -> 6.5 M). The arrays live for the whole call; only _new_state allocates.
-# - helpers inlined into the loop (``forceinline``): a call passes every field of Plan and
-#   State, some 300 values (6.5 -> 22 M events/s).
-# - helpers without Python wrappers: only the loop calls them (first compile 30 s -> 21 s).
-_helper = njit(cache=True, _nrt=False, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-_loop = njit(cache=True, _nrt=False)
-
-
-def _i64(*values: int) -> tuple:
-    """Constants as numpy int64: numba types them as plain int64, where Python ints would be typed
-    as literals and make it compile a copy of every helper for each constant passed to it."""
-    return tuple(np.int64(v) for v in values)
-
-
-# Record kinds and states: the log schema of engine/records.py (numba freezes these values
-# into the cached kernel; they are part of the event-log contract and never change).
-K_NODE, K_REPAIR, K_DOMAIN, K_SLOT, K_POOL, K_CREWS, K_FAILURE = _i64(
-    Kind.NODE, Kind.REPAIR, Kind.DOMAIN, Kind.SLOT, Kind.POOL, Kind.CREWS, Kind.FAILURE)
-UP, DOWN = _i64(NodeState.UP, NodeState.DOWN)
-R_OK, R_FAILED, R_WAITING, R_REPAIRING, R_REBOOTING = _i64(*RepairState)[:5]
-FILLED, EMPTY, WAITING, SWAPPING = _i64(*SlotState)
-NOT_STRUCK, STRUCK = _i64(0, 1)  # a FAILURE row's states
-(THE_POOL,) = _i64(0)            # a POOL row's component
-(NO_CAUSE,) = _i64(-1)
-
-# Event priorities, as SimPy's: an interrupt precedes ordinary events at the same instant.
-URGENT, NORMAL = _i64(0, 1)
-SEQ_MASK, TWO_53 = _i64((1 << 62) - 1, 1 << 53)  # random() returns k / 2**53 for an integer k
-TWO_53_FLOAT = float(TWO_53)
-
-# Event types; the high nibble names the component kind that handles them.
-EV_NODE_FAIL, EV_NODE_DETECTED, EV_CREW_GRANTED, EV_NODE_REPAIRED, EV_NODE_POWERED = _i64(0, 1, 2, 3, 4)
-EV_SLOT_INTERRUPT, EV_SLOT_DETECTED, EV_SLOT_HANDED, EV_SWAP_DONE = _i64(16, 17, 18, 19)
-EV_DOMAIN_FAIL, EV_DOMAIN_DETECTED, EV_DOMAIN_REPAIRED = _i64(32, 33, 34)
-(EV_CREW_RELEASED,) = _i64(48)
-KIND_NODE, KIND_SLOT, KIND_DOMAIN, KIND_CREW = _i64(0, 1, 2, 3)
-
-# Columns of State.node_i (one row per node).
-N_HOLDS, N_ROLE, N_SLOT, N_MODE, N_NEXT, N_PREV, N_LIST = _i64(*range(7))
-NODE_I_COLS = 7
-# Columns of State.node_f.
-N_REPAIR_HOURS, N_DOWN_SINCE, N_WAIT_SINCE = _i64(*range(3))
-NODE_F_COLS = 3
-# Columns of State.slot_i (one row per working position).
-S_NODE, S_ATTACHED, S_PHASE, S_CAUSE, S_SPARE, S_SPARE_COLD, S_SWAP_SEQ = _i64(*range(7))
-SLOT_I_COLS = 7
-# Columns of State.crew_i (one row per crew pool); its FIFO queue is a ring in State.crew_queue.
-C_GRANTED, C_BUSY, C_QHEAD, C_QSIZE = _i64(*range(4))
-CREW_I_COLS = 4
-# State.pool_i: two FIFO lists of usable spares linked through the nodes (hot, cold) and the
-# ring of slots waiting for a spare (State.pool_waiting).
-HOT_LIST, COLD_LIST = _i64(0, 1)
-P_HEAD, P_TAIL, P_SIZE = _i64(0, 1, 2)    # offsets within a list's three entries
-P_WAIT_HEAD, P_WAIT_SIZE = _i64(6, 7)
-POOL_I_COLS = 8
-# State.ctr: counters.
-CT_SEQ, CT_HEAP_N, CT_EVENTS, CT_STATUS, CT_TRACE_N = _i64(*range(5))
-CT_RING_HEAD, CT_RING_SIZE = _i64(5, 6)   # + 2 * priority: the rings of events for the current instant
-CTR_COLS = 9
-STATUS_OK, STATUS_HEAP_FULL, STATUS_TRACE_FULL = _i64(0, 1, 2)
-
-# State.acc: accumulators. A level block integrates a piecewise-constant level over the window
-# and the hours it spends below a threshold.
-L_VALUE, L_LAST, L_AREA, L_LOW_HOURS, L_BELOW = _i64(*range(5))
-A_UP, A_CAPACITY, A_BUSY, A_POOL = _i64(0, 5, 10, 15)
-A_FAILURES, A_OUTAGE_SUM, A_OUTAGE_N, A_WAIT_SUM, A_WAIT_N, A_POOL_AT_START, A_FIRST_EMPTY, A_FIRST_SHORT = _i64(
-    *range(20, 28))
-ACC_SIZE = 28
-
-State = namedtuple("State", [
-    "node_i", "node_f", "remaining",       # per node: ints, floats, remaining lifetime of each clocked part
-    "slot_i", "slot_f",                    # per working position: ints; when it began waiting for a spare
-    "crew_i", "crew_queue",                # per crew pool
-    "pool_i", "pool_waiting",              # the spare pool
-    "heap", "bits_f", "bits_i",            # the event heap (rows: time bits, key, item, -); a float <-> bits cast
-    "ring_key", "ring_item", "clock",      # per priority, a FIFO ring of events at the current time; the time
-    "ctr", "acc", "cause_count", "trace",
-])
-
+from clustersim.engine.fast.core import (
+    A_CAPACITY, A_FIRST_EMPTY, A_FIRST_SHORT, A_POOL, A_POOL_AT_START, A_UP, A_WARM, ACC_SIZE, C_BUSY, C_GRANTED,
+    C_QHEAD, C_QSIZE, CREW_ACC_COLS, CREW_I_COLS, CT_LATENT_STAMP, CTR_COLS, DOWN, E_ESCALATED,
+    E_FALSE_SUCCESS, E_MISDIAGNOSED, E_RECURRED, E_STAGE_ENTERED, E_UNDIAGNOSED, EMPTY, EV_CREW_GRANTED,
+    EV_CREW_RELEASED, EV_DOMAIN_DETECTED, EV_DOMAIN_FAIL, EV_DOMAIN_REPAIRED, EV_JOB_FLUSH, EV_NODE_BLAMED, EV_NODE_DETECTED, EV_NODE_FAIL,
+    EV_NODE_POWERED, EV_POOL_DISPATCH, EV_REBOOT_DONE, EV_SLOT_DETECTED, EV_SLOT_HANDED, EV_SLOT_INTERRUPT,
+    EV_SLOT_NODE_BACK, EV_STAGE_DONE, EV_SWAP_DONE, EV_UNDIAGNOSED_DONE, EV_WARMED, FILLED, JA_DONE_AT, JA_END, JA_STATE_LAST,
+    JOB_ACC_COLS, JOB_F_COLS, JOB_I_COLS, K_CREWS, K_DOMAIN, K_EVENT, K_FAILURE, K_LEMON, K_NODE, K_POOL, K_REPAIR,
+    K_SLOT, K_WARM, KIND_DOMAIN, KIND_JOB, KIND_NODE, KIND_SLOT, L_BELOW, L_LAST, L_VALUE, N_BLAME_MODE, N_BLAMED,
+    N_FAIL_SEQ, N_HOLDS, N_LEMON, N_LIST, N_MODE, N_NEXT, N_OPERATING_SINCE, N_PENDING_HOURS,
+    N_PENDING_INDEX, N_PENDING_SOURCE, N_PREV, N_REAL_FAULT, N_REPAIR, N_ROLE, N_SCORE_BASE, N_SLOT, N_STAGE,
+    N_UP_SINCE, N_WARMING, N_WAS_LEMON, NO_CAUSE, NODE_BACK_DUE, NODE_BACK_NONE, NODE_BACK_WAITING, NODE_F_COLS,
+    NODE_I_COLS, NORMAL, NOT_STRUCK, P_ARRIVALS, P_DISPATCH_PENDING, P_HEAD, P_SIZE, P_TAIL, P_WAIT_N, P_WARMING,
+    POOL_I_COLS, R_FAILED, R_OK, R_REBOOTING, R_REPAIRING, R_RETIRED, R_WAITING, RANK_SHIFT, S_ACTIVE, S_ATTACHED,
+    S_CAUSE, S_NODE, S_NODE_BACK, S_NOTICED, S_PHASE, S_SPARE, S_STARVED, S_SWAP_SEQ, S_TIER, SEQ_MASK, SLOT_I_COLS,
+    SOURCE_EXP, SOURCE_LATENT, SOURCE_NONE, SOURCE_PART, STATUS_OK, STRUCK, SWAPPING, THE_POOL, TIER_COLD, TIER_HOT,
+    TIER_WARM, UP, URGENT, WAITING, State, _draw, _level_to, _loop, _helper, _pop, _push, _record,
+    _uniform_index, _wait_ended, CT_STATUS,
+)
+from clustersim.engine.fast.jobs import _job_close, _job_event, _job_member_changed, _job_member_starved, _job_start
 
 # ---------------------------------------------------------------------------------------------
-# events: a heap of future ones, FIFO rings of those due now
-
-
-# A heap row is (time bits, key, item, padding): the IEEE-754 bits of a time >= 0 order as int64
-# exactly as the times do, so (time, key) compares as two int64s (written out in place: a helper
-# for it measured slower), and the 32-byte rows keep an entry within one cache line (~15 %
-# faster than three separate arrays).
-
-
-@_helper
-def _push(st, t, priority, etype, target):
-    """Schedule an event; returns its sequence number (-1 and STATUS_HEAP_FULL when out of room).
-
-    An event for the current instant joins the FIFO ring of its priority instead of the heap:
-    its sequence number is larger than any other's, so FIFO is its (time, priority, seq) order.
-    """
-    seq = st.ctr[CT_SEQ]
-    st.ctr[CT_SEQ] = seq + 1
-    key = (priority << 62) | seq
-    item = (etype << 32) | target
-    if t == st.clock[0]:
-        size_at = CT_RING_SIZE + 2 * priority
-        size = st.ctr[size_at]
-        capacity = st.ring_key.shape[1]
-        if size >= capacity:
-            st.ctr[CT_STATUS] = STATUS_HEAP_FULL
-            return -1
-        slot = (st.ctr[CT_RING_HEAD + 2 * priority] + size) % capacity
-        st.ring_key[priority, slot] = key
-        st.ring_item[priority, slot] = item
-        st.ctr[size_at] = size + 1
-        return seq
-    n = st.ctr[CT_HEAP_N]
-    heap = st.heap
-    if n >= heap.shape[0]:
-        st.ctr[CT_STATUS] = STATUS_HEAP_FULL
-        return -1
-    st.bits_f[0] = t
-    bits = st.bits_i[0]
-    i = n
-    while i > 0:
-        parent = (i - 1) >> 1
-        pb = heap[parent, 0]
-        if pb < bits or (pb == bits and heap[parent, 1] < key):
-            break
-        heap[i, 0], heap[i, 1], heap[i, 2] = pb, heap[parent, 1], heap[parent, 2]
-        i = parent
-    heap[i, 0], heap[i, 1], heap[i, 2] = bits, key, item
-    st.ctr[CT_HEAP_N] = n + 1
-    return seq
-
-
-@_helper
-def _pop_heap(st):
-    """Remove the heap's earliest event: (time, key, item)."""
-    heap = st.heap
-    n = st.ctr[CT_HEAP_N] - 1
-    st.ctr[CT_HEAP_N] = n
-    b0, k0, i0 = heap[0, 0], heap[0, 1], heap[0, 2]
-    if n > 0:
-        b, k, item = heap[n, 0], heap[n, 1], heap[n, 2]
-        i = 0
-        while True:
-            child = 2 * i + 1
-            if child >= n:
-                break
-            cb, ck = heap[child, 0], heap[child, 1]
-            if child + 1 < n:
-                rb, rk = heap[child + 1, 0], heap[child + 1, 1]
-                if rb < cb or (rb == cb and rk < ck):
-                    child += 1
-                    cb, ck = rb, rk
-            if not (cb < b or (cb == b and ck < k)):
-                break
-            heap[i, 0], heap[i, 1], heap[i, 2] = cb, ck, heap[child, 2]
-            i = child
-        heap[i, 0], heap[i, 1], heap[i, 2] = b, k, item
-    st.bits_i[0] = b0
-    return st.bits_f[0], k0, i0
-
-
-@_helper
-def _pop_ring(st, priority):
-    """Remove the head of the current instant's ring of ``priority``: (key, item)."""
-    head_at = CT_RING_HEAD + 2 * priority
-    head = st.ctr[head_at]
-    st.ctr[head_at] = (head + 1) % st.ring_key.shape[1]
-    st.ctr[CT_RING_SIZE + 2 * priority] -= 1
-    return st.ring_key[priority, head], st.ring_item[priority, head]
-
-
-@_helper
-def _pop(st, horizon):
-    """The next event in (time, priority, seq) order before ``horizon``: (found, time, key, item).
-
-    Ring entries are at the current time; a key carries the priority above the sequence
-    number, so the urgent ring's head precedes the normal ring's, and either precedes the
-    heap's top unless that is also due now with a smaller key.
-    """
-    ctr = st.ctr
-    now = st.clock[0]
-    ring = -1
-    if ctr[CT_RING_SIZE + 2 * URGENT] > 0:
-        ring = URGENT
-    elif ctr[CT_RING_SIZE + 2 * NORMAL] > 0:
-        ring = NORMAL
-    st.bits_i[0] = st.heap[0, 0]
-    top = st.bits_f[0]
-    heap_due = ctr[CT_HEAP_N] > 0 and top < horizon
-    if ring >= 0 and not (heap_due and top == now
-                          and st.heap[0, 1] < st.ring_key[ring, ctr[CT_RING_HEAD + 2 * ring]]):
-        key, item = _pop_ring(st, ring)
-        return True, now, key, item
-    if not heap_due:
-        return False, now, 0, 0
-    t, key, item = _pop_heap(st)
-    st.clock[0] = t
-    return True, t, key, item
-
-
-# ---------------------------------------------------------------------------------------------
-# random draws
-
-
-@_helper
-def _draw(plan, gen, law):
-    """One draw in hours of law ``law`` (parameters as compile.py converted them)."""
-    code = plan.law_code[law]
-    a = plan.law_a[law]
-    b = plan.law_b[law]
-    if code == LAW_EXPONENTIAL:
-        return gen.exponential(a)
-    if code == LAW_WEIBULL:
-        return a * gen.weibull(b)
-    if code == LAW_LOGNORMAL:
-        return gen.lognormal(a, b)
-    if code == LAW_GAMMA:
-        return gen.gamma(a, b)
-    if code == LAW_DETERMINISTIC:
-        return a
-    if code == LAW_UNIFORM:
-        return gen.uniform(a, b)
-    # empirical: an exactly uniform index by rejection on random()'s 53-bit integer
-    # (Generator.integers would allocate an array per draw in numba)
-    count = np.int64(b)
-    limit = (TWO_53 // count) * count
-    while True:
-        k = np.int64(gen.random() * TWO_53_FLOAT)
-        if k < limit:
-            return plan.empirical[np.int64(a) + k % count]
-
-
-# ---------------------------------------------------------------------------------------------
-# recording: count the event, trace it, and feed the metrics exactly as stats.py reads the log
-
-
-@_helper
-def _level_to(acc, block, t, value, start, end):
-    """The level of ``block`` becomes ``value`` at ``t``: integrate the old level up to ``t``."""
-    clipped = min(max(t, start), end)
-    dt = clipped - acc[block + L_LAST]
-    if dt > 0.0:
-        old = acc[block + L_VALUE]
-        acc[block + L_AREA] += old * dt
-        if old < acc[block + L_BELOW]:
-            acc[block + L_LOW_HOURS] += dt
-    acc[block + L_LAST] = clipped
-    acc[block + L_VALUE] = value
-
-
-@_helper
-def _record(plan, st, t, kind, comp, frm, to, cause):
-    """One row of the state-change log ``(t, kind, comp, from, to, cause)``."""
-    st.ctr[CT_EVENTS] += 1
-    trace = st.trace
-    if trace.shape[0] > 0:
-        row = st.ctr[CT_TRACE_N]
-        if row < trace.shape[0]:
-            trace[row, 0], trace[row, 1], trace[row, 2] = t, kind, comp
-            trace[row, 3], trace[row, 4], trace[row, 5] = frm, to, cause
-            st.ctr[CT_TRACE_N] = row + 1
-        else:
-            st.ctr[CT_STATUS] = STATUS_TRACE_FULL
-    acc = st.acc
-    start, end = plan.warmup, plan.horizon
-    if kind == K_NODE:
-        step = 1.0 if to == UP else -1.0
-        _level_to(acc, A_UP, t, acc[A_UP + L_VALUE] + step, start, end)
-        if to == DOWN:
-            st.node_f[comp, N_DOWN_SINCE] = t
-        else:
-            since = st.node_f[comp, N_DOWN_SINCE]
-            if start <= since < end:
-                acc[A_OUTAGE_SUM] += t - since
-                acc[A_OUTAGE_N] += 1.0
-        if plan.hot + plan.cold == 0 and comp < plan.working:
-            _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] + step, start, end)
-    elif kind == K_FAILURE:
-        if t >= start:
-            acc[A_FAILURES] += 1.0
-            st.cause_count[cause] += 1.0
-    elif kind == K_REPAIR:
-        if to == R_WAITING:
-            st.node_f[comp, N_WAIT_SINCE] = t
-        elif frm == R_WAITING and to == R_REPAIRING:
-            since = st.node_f[comp, N_WAIT_SINCE]
-            if start <= since < end:
-                acc[A_WAIT_SUM] += t - since
-                acc[A_WAIT_N] += 1.0
-    elif kind == K_CREWS:
-        _level_to(acc, A_BUSY, t, acc[A_BUSY + L_VALUE] + (to - frm), start, end)
-    elif kind == K_SLOT:
-        if to == FILLED:
-            _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] + 1.0, start, end)
-        elif frm == FILLED:
-            _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] - 1.0, start, end)
-        if to == WAITING:
-            st.slot_f[comp] = t
-        elif frm == WAITING:
-            _wait_ended(acc, st.slot_f[comp], t, start)
-    elif kind == K_POOL:
-        _level_to(acc, A_POOL, t, float(to), start, end)
-        if t < start:
-            acc[A_POOL_AT_START] = to
-        elif to == 0 and acc[A_FIRST_EMPTY] < 0.0:
-            acc[A_FIRST_EMPTY] = t - start
-
-
-@_helper
-def _wait_ended(acc, since, t, start):
-    """A position waited for a spare over [since, t): the first such wait of positive length that
-    reaches into the window marks when the cluster first ran short."""
-    if t > since and t > start:
-        acc[A_FIRST_SHORT] = min(acc[A_FIRST_SHORT], max(since, start))
-
-
-# ---------------------------------------------------------------------------------------------
-# failure clocks (model/clocks.py): a superposed exponential clock and one lifetime per part
+# failure clocks (model/clocks.py): a superposed exponential clock, one lifetime per part, and
+# the latent faults left in place; a lemon consumes them faster
 
 
 @_helper
@@ -362,46 +52,196 @@ def _start_clocks(plan, st, gen, node):
 
 
 @_helper
-def _age(plan, st, node, hours):
+def _advance(plan, st, node, hours):
+    """``hours`` of operation pass without a failure (NodeClocks.advance)."""
+    if hours <= 0.0:
+        return
+    lemon = st.node_i[node, N_LEMON] == 1
     for p in range(plan.parts):
-        st.remaining[node, p] -= hours
+        st.remaining[node, p] -= hours * (plan.part_lemon_speed[p] if lemon else 1.0)
+    for m in range(plan.modes):
+        if st.latent_stamp[node, m] >= 0:
+            st.latent[node, m] -= hours
 
 
 @_helper
 def _schedule_failure(plan, st, gen, node, t):
-    """Draw the node's next own failure (operating hours, mode) and schedule it."""
-    exp_dt = math.inf
-    if plan.exp_total_rate > 0.0:
-        exp_dt = gen.exponential(plan.exp_scale)
-    part_dt = math.inf
-    part = -1
+    """Propose the node's next own failure (NodeClocks.next_failure) and wait for it."""
+    lemon = st.node_i[node, N_LEMON]
+    best = math.inf
+    source = SOURCE_NONE
+    index = -1
+    if plan.exp_total_rate[lemon] > 0.0:
+        best = gen.exponential(plan.exp_scale[lemon])
+        source = SOURCE_EXP
     for p in range(plan.parts):
-        left = st.remaining[node, p]
-        if left < part_dt:
-            part_dt = left
-            part = p
-    if exp_dt <= part_dt:
-        if exp_dt == math.inf:
-            return
-        _age(plan, st, node, exp_dt)
-        x = gen.random() * plan.exp_total_rate
-        cumulative = plan.exp_cumulative
-        pick = 0
-        while pick < cumulative.shape[0] and cumulative[pick] <= x:  # bisect_right
-            pick += 1
-        mode = plan.exp_modes[min(pick, cumulative.shape[0] - 1)]
-        dt = exp_dt
-    else:
-        _age(plan, st, node, part_dt)
-        mode = plan.part_mode[part]
-        st.remaining[node, part] = _draw(plan, gen, plan.part_law[part])
-        dt = part_dt
-    st.node_i[node, N_MODE] = mode
-    _push(st, t + dt, NORMAL, EV_NODE_FAIL, node)
+        dt = st.remaining[node, p] / (plan.part_lemon_speed[p] if lemon == 1 else 1.0)
+        if dt < best:
+            best, source, index = dt, SOURCE_PART, p
+    # latent faults in the order they were left (a dict's order in SimPy): the first of equals wins
+    chosen = -1
+    for m in range(plan.modes):
+        stamp = st.latent_stamp[node, m]
+        if stamp >= 0:
+            left = st.latent[node, m]
+            if left < best and (chosen < 0 or left < st.latent[node, chosen]
+                                or (left == st.latent[node, chosen] and stamp < st.latent_stamp[node, chosen])):
+                chosen = m
+    if chosen >= 0:
+        best, source, index = st.latent[node, chosen], SOURCE_LATENT, chosen
+    st.node_i[node, N_PENDING_SOURCE] = source
+    st.node_i[node, N_PENDING_INDEX] = index
+    st.node_f[node, N_PENDING_HOURS] = best
+    st.node_f[node, N_OPERATING_SINCE] = t
+    st.node_i[node, N_FAIL_SEQ] = _push(st, t + best, NORMAL, EV_NODE_FAIL, node) if best < math.inf else -1
+
+
+@_helper
+def _fire(plan, st, gen, node):
+    """The proposed failure happens (NodeClocks.fire): returns (mode, was a recurrence)."""
+    hours = st.node_f[node, N_PENDING_HOURS]
+    source = st.node_i[node, N_PENDING_SOURCE]
+    index = st.node_i[node, N_PENDING_INDEX]
+    _advance(plan, st, node, hours)
+    if source == SOURCE_PART:
+        st.remaining[node, index] = _draw(plan, gen, plan.part_law[index])
+        return plan.part_mode[index], False
+    if source == SOURCE_LATENT:
+        st.latent_stamp[node, index] = -1
+        return index, True
+    lemon = st.node_i[node, N_LEMON]
+    cumulative = plan.exp_cumulative[lemon]
+    x = gen.random() * plan.exp_total_rate[lemon]
+    pick = 0
+    while pick < cumulative.shape[0] and cumulative[pick] <= x:  # bisect_right
+        pick += 1
+    return plan.exp_modes[min(pick, cumulative.shape[0] - 1)], False
+
+
+@_helper
+def _leave_fault(plan, st, gen, node, mode):
+    """The fault of ``mode`` stays in place: it recurs after a recurrence draw (if faults recur)."""
+    if plan.recurrence_law < 0:
+        return
+    if st.latent_stamp[node, mode] < 0:
+        st.latent_stamp[node, mode] = st.ctr[CT_LATENT_STAMP]
+        st.ctr[CT_LATENT_STAMP] += 1
+    st.latent[node, mode] = _draw(plan, gen, plan.recurrence_law)
 
 
 # ---------------------------------------------------------------------------------------------
-# holds (model/nodes.py NodeHolds) and the spare pool (model/spares.py SparePool)
+# the node score and the retirement policies (model/policies.py)
+
+
+@_helper
+def _credit(plan, uptime_hours):
+    return plan.score_credit * math.floor(uptime_hours / plan.score_period)
+
+
+@_helper
+def _score(plan, st, node, t):
+    base = st.node_f[node, N_SCORE_BASE]
+    if st.node_i[node, N_HOLDS] == 0:
+        return base + _credit(plan, t - st.node_f[node, N_UP_SINCE])
+    return base
+
+
+@_helper
+def _blame(plan, st, node, t):
+    """A failure is attributed to ``node``: its history and score remember it."""
+    count = st.node_i[node, N_BLAMED]
+    ring = st.blame_times.shape[1]
+    if ring > 0:
+        st.blame_times[node, count % ring] = t
+    st.node_i[node, N_BLAMED] = count + 1
+    if plan.scored:
+        st.node_f[node, N_SCORE_BASE] -= plan.score_penalty
+
+
+@_helper
+def _should_retire(plan, st, node, t):
+    policy = plan.retirement
+    if policy == RETIRE_NEVER:
+        return False
+    if policy == RETIRE_THRESHOLD:
+        count = st.node_i[node, N_BLAMED]
+        k = plan.retire_max_failures
+        if count < k:
+            return False
+        # blame times only grow: k blames in the window iff the k-th most recent is in it
+        return st.blame_times[node, (count - k) % k] >= t - plan.retire_window
+    return _score(plan, st, node, t) <= plan.retire_threshold
+
+
+# ---------------------------------------------------------------------------------------------
+# holds (model/nodes.py NodeHolds) and what a node going down or up means (model/cluster.py)
+
+
+@_helper
+def _strike(plan, st, gen, node, cause, counted, noticed, t):
+    """Hold ``node`` down for ``cause``; ``counted``: this is the failure event itself;
+    ``noticed``: taken out deliberately, so nobody waits for detection."""
+    if counted:
+        _record(plan, st, t, K_FAILURE, node, NOT_STRUCK, STRUCK, cause)
+    st.node_i[node, N_HOLDS] += 1
+    if st.node_i[node, N_HOLDS] == 1:
+        _record(plan, st, t, K_NODE, node, UP, DOWN, cause)
+        _on_down(plan, st, gen, node, cause, noticed, t)
+
+
+@_helper
+def _release(plan, st, gen, node, t):
+    st.node_i[node, N_HOLDS] -= 1
+    if st.node_i[node, N_HOLDS] == 0:
+        _record(plan, st, t, K_NODE, node, DOWN, UP, NO_CAUSE)
+        _on_up(plan, st, gen, node, t)
+
+
+@_helper
+def _on_down(plan, st, gen, node, cause, noticed, t):
+    """Cluster._on_node_down: the score banks its uptime; interrupt the node's slot or leave the pool."""
+    if plan.scored:
+        st.node_f[node, N_SCORE_BASE] += _credit(plan, t - st.node_f[node, N_UP_SINCE])
+    slot = st.node_i[node, N_SLOT]
+    role = st.node_i[node, N_ROLE]
+    if slot >= 0 and st.slot_i[slot, S_ATTACHED] == 1 and plan.slot_watched[slot] == 1:
+        st.slot_i[slot, S_ATTACHED] = 0
+        st.slot_i[slot, S_CAUSE] = cause
+        st.slot_i[slot, S_NOTICED] = 1 if noticed else 0
+        st.slot_i[slot, S_SWAP_SEQ] = -1  # a swap in progress will not complete
+        _push(st, t, URGENT, EV_SLOT_INTERRUPT, slot)
+    elif role == ROLE_WARM or role == ROLE_HOT or role == ROLE_COLD:
+        _pool_remove(plan, st, gen, node, t)
+
+
+@_helper
+def _on_up(plan, st, gen, node, t):
+    """Cluster._on_node_up: a repaired loose node joins the pool as hot; a position waiting for
+    its own node takes it back."""
+    if plan.scored:
+        st.node_f[node, N_UP_SINCE] = t
+    role = st.node_i[node, N_ROLE]
+    if role == ROLE_LOOSE:
+        role = ROLE_HOT
+        st.node_i[node, N_ROLE] = role
+    if role == ROLE_HOT or role == ROLE_COLD:
+        _pool_add(plan, st, gen, node, t)
+    else:
+        _node_back(st, node, t)
+
+
+@_helper
+def _node_back(st, node, t):
+    """Wake the position that waits for this node's recovery (SimPy: node_back.succeed())."""
+    slot = st.node_i[node, N_SLOT]
+    if slot >= 0 and st.slot_i[slot, S_NODE_BACK] == NODE_BACK_WAITING:
+        st.slot_i[slot, S_NODE_BACK] = NODE_BACK_DUE
+        _push(st, t, NORMAL, EV_SLOT_NODE_BACK, slot)
+
+
+# ---------------------------------------------------------------------------------------------
+# the spare pool (model/spares.py SparePool): tiers warm, hot, cold as FIFO lists linked
+# through the nodes; waiting positions in a heap by (priority rank, arrival)
 
 
 @_helper
@@ -439,95 +279,239 @@ def _list_remove(st, node):
 
 @_helper
 def _usable(st):
-    return st.pool_i[3 * HOT_LIST + P_SIZE] + st.pool_i[3 * COLD_LIST + P_SIZE]
+    pool = st.pool_i
+    return pool[3 * TIER_WARM + P_SIZE] + pool[3 * TIER_HOT + P_SIZE] + pool[3 * TIER_COLD + P_SIZE]
 
 
 @_helper
-def _hand_over(st, node, slot, t):
+def _warm_size(st):
+    return st.pool_i[3 * TIER_WARM + P_SIZE]
+
+
+@_helper
+def _log_pool(plan, st, before, warm_before, t):
+    after = _usable(st)
+    if after != before:
+        _record(plan, st, t, K_POOL, THE_POOL, before, after, NO_CAUSE)
+    warm = _warm_size(st)
+    if warm != warm_before:
+        _record(plan, st, t, K_WARM, THE_POOL, warm_before, warm, NO_CAUSE)
+
+
+@_helper
+def _pick(plan, st, gen, lst, skip_warming, t):
+    """The selection policy's pick among the nodes of tier list ``lst`` (oldest first), optionally
+    skipping hot spares being initialised; -1 when there is none."""
+    policy = plan.selection
+    node = st.pool_i[3 * lst + P_HEAD]
+    if policy == SELECT_FIFO:
+        while node >= 0 and skip_warming and st.node_i[node, N_WARMING] >= 0:
+            node = st.node_i[node, N_NEXT]
+        return node
+    count = 0
+    best = -1
+    best_value = 0.0
+    while node >= 0:
+        if not (skip_warming and st.node_i[node, N_WARMING] >= 0):
+            count += 1
+            if policy == SELECT_FEWEST_FAILURES:
+                value = -float(st.node_i[node, N_BLAMED])
+            elif policy == SELECT_HIGHEST_SCORE:
+                value = _score(plan, st, node, t)
+            else:
+                value = 0.0
+            if best < 0 or value > best_value:
+                best, best_value = node, value
+        node = st.node_i[node, N_NEXT]
+    if policy == SELECT_FEWEST_FAILURES or policy == SELECT_HIGHEST_SCORE or count == 0:
+        return best
+    k = _uniform_index(gen, count)  # random: the k-th candidate
+    node = st.pool_i[3 * lst + P_HEAD]
+    while True:
+        if not (skip_warming and st.node_i[node, N_WARMING] >= 0):
+            if k == 0:
+                return node
+            k -= 1
+        node = st.node_i[node, N_NEXT]
+
+
+@_helper
+def _stop_warming(st, node):
+    if st.node_i[node, N_WARMING] >= 0:
+        st.node_i[node, N_WARMING] = -1
+        st.pool_i[P_WARMING] -= 1
+
+
+@_helper
+def _replenish_warm(plan, st, gen, t):
+    """Initialise hot spares until warm standbys (ready or being initialised) reach the target."""
+    while _warm_size(st) + st.pool_i[P_WARMING] < plan.warm:
+        node = _pick(plan, st, gen, TIER_HOT, True, t)
+        if node < 0:
+            return
+        st.pool_i[P_WARMING] += 1
+        if plan.swap_time > 0.0:
+            st.node_i[node, N_WARMING] = _push(st, t + plan.swap_time, NORMAL, EV_WARMED, node)
+        else:
+            st.node_i[node, N_WARMING] = 0
+            _warmed(plan, st, node, t)
+
+
+@_helper
+def _warmed(plan, st, node, t):
+    """A hot spare finished initialising: a warm standby now."""
+    _stop_warming(st, node)
+    _list_remove(st, node)
+    _list_append(st, TIER_WARM, node)
+    st.node_i[node, N_ROLE] = ROLE_WARM
+    warm = _warm_size(st)
+    _record(plan, st, t, K_WARM, THE_POOL, warm - 1, warm, NO_CAUSE)
+
+
+@_helper
+def _hand_over(st, node, tier, slot, t):
     """The spare becomes the slot's at once; the slot resumes when the hand-over event runs."""
+    _stop_warming(st, node)
     st.slot_i[slot, S_SPARE] = node
-    st.slot_i[slot, S_SPARE_COLD] = 1 if st.node_i[node, N_ROLE] == ROLE_COLD else 0
+    st.slot_i[slot, S_TIER] = tier
     st.node_i[node, N_SLOT] = slot
     st.node_i[node, N_ROLE] = ROLE_WORK
     _push(st, t, NORMAL, EV_SLOT_HANDED, slot)
 
 
 @_helper
-def _pool_add(plan, st, node, t):
-    """A healthy idle spare becomes usable: a waiting slot takes it at once, else it queues."""
-    pool = st.pool_i
-    if pool[P_WAIT_SIZE] > 0:
-        head = pool[P_WAIT_HEAD]
-        slot = st.pool_waiting[head]
-        pool[P_WAIT_HEAD] = (head + 1) % st.pool_waiting.shape[0]
-        pool[P_WAIT_SIZE] -= 1
-        _hand_over(st, node, slot, t)
+def _take_spare(plan, st, gen, slot, t):
+    """The selection policy's pick from the best non-empty tier, handed to ``slot``."""
+    tier = TIER_WARM
+    while st.pool_i[3 * tier + P_SIZE] == 0:
+        tier += 1
+    before, warm_before = _usable(st), _warm_size(st)
+    node = _pick(plan, st, gen, tier, False, t)
+    _list_remove(st, node)
+    _log_pool(plan, st, before, warm_before, t)
+    _hand_over(st, node, tier, slot, t)
+
+
+@_helper
+def _wait_push(st, slot, key):
+    """Add ``slot`` to the heap of waiting positions under ``key``."""
+    heap = st.pool_wait
+    i = st.pool_i[P_WAIT_N]
+    st.pool_i[P_WAIT_N] = i + 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap[parent, 0] < key:
+            break
+        heap[i, 0], heap[i, 1] = heap[parent, 0], heap[parent, 1]
+        i = parent
+    heap[i, 0], heap[i, 1] = key, slot
+
+
+@_helper
+def _wait_pop(st):
+    """Remove the first waiting position (highest priority, then first come): (key, slot)."""
+    heap = st.pool_wait
+    n = st.pool_i[P_WAIT_N] - 1
+    st.pool_i[P_WAIT_N] = n
+    key0, slot0 = heap[0, 0], heap[0, 1]
+    if n > 0:
+        key, slot = heap[n, 0], heap[n, 1]
+        i = 0
+        while True:
+            child = 2 * i + 1
+            if child >= n:
+                break
+            if child + 1 < n and heap[child + 1, 0] < heap[child, 0]:
+                child += 1
+            if heap[child, 0] >= key:
+                break
+            heap[i, 0], heap[i, 1] = heap[child, 0], heap[child, 1]
+            i = child
+        heap[i, 0], heap[i, 1] = key, slot
+    return key0, slot0
+
+
+@_helper
+def _wait_for_spare(plan, st, slot):
+    arrival = st.pool_i[P_ARRIVALS]
+    st.pool_i[P_ARRIVALS] = arrival + 1
+    _wait_push(st, slot, (plan.slot_rank[slot] << RANK_SHIFT) | arrival)
+
+
+@_helper
+def _set_starved(plan, st, slot, starved, t):
+    """Mark the position as waiting with no usable spare (or no longer), telling its job."""
+    flag = 1 if starved else 0
+    if st.slot_i[slot, S_STARVED] != flag:
+        st.slot_i[slot, S_STARVED] = flag
+        job = plan.slot_job[slot]
+        if job >= 0:
+            _job_member_starved(plan, st, job, 1 if starved else -1, t)
+
+
+@_helper
+def _pool_add(plan, st, gen, node, t):
+    """A healthy idle spare becomes usable: the first waiting slot takes it at once, else it joins its tier."""
+    tier = TIER_COLD if st.node_i[node, N_ROLE] == ROLE_COLD else TIER_HOT
+    if st.pool_i[P_WAIT_N] > 0:
+        _, slot = _wait_pop(st)
+        _set_starved(plan, st, slot, False, t)
+        _hand_over(st, node, tier, slot, t)
         return
-    before = _usable(st)
-    _list_append(st, COLD_LIST if st.node_i[node, N_ROLE] == ROLE_COLD else HOT_LIST, node)
-    _record(plan, st, t, K_POOL, THE_POOL, before, before + 1, NO_CAUSE)
+    before, warm_before = _usable(st), _warm_size(st)
+    _list_append(st, tier, node)
+    _log_pool(plan, st, before, warm_before, t)
+    _replenish_warm(plan, st, gen, t)
 
 
 @_helper
-def _pool_take(plan, st, slot, t):
-    """Give ``slot`` a usable spare (hot first), now or once one is usable."""
-    before = _usable(st)
-    if before > 0:
-        lst = HOT_LIST if st.pool_i[3 * HOT_LIST + P_SIZE] > 0 else COLD_LIST
-        node = st.pool_i[3 * lst + P_HEAD]
-        _list_remove(st, node)
-        _record(plan, st, t, K_POOL, THE_POOL, before, before - 1, NO_CAUSE)
-        _hand_over(st, node, slot, t)
+def _pool_remove(plan, st, gen, node, t):
+    """A spare in the pool went down; it is unusable until it is up again (then as a hot spare)."""
+    before, warm_before = _usable(st), _warm_size(st)
+    _list_remove(st, node)
+    _stop_warming(st, node)
+    if st.node_i[node, N_ROLE] == ROLE_WARM:
+        st.node_i[node, N_ROLE] = ROLE_HOT
+    _log_pool(plan, st, before, warm_before, t)
+    _replenish_warm(plan, st, gen, t)
+
+
+@_helper
+def _pool_take(plan, st, gen, slot, t):
+    """Give ``slot`` a usable spare, now or once one is usable; ranked pools serve at the end of the instant."""
+    if plan.ranked:
+        _wait_for_spare(plan, st, slot)
+        _set_starved(plan, st, slot, False, t)
+        if st.pool_i[P_DISPATCH_PENDING] == 0:
+            st.pool_i[P_DISPATCH_PENDING] = 1
+            _push(st, t, NORMAL, EV_POOL_DISPATCH, 0)
+    elif _usable(st) > 0:
+        _set_starved(plan, st, slot, False, t)
+        _take_spare(plan, st, gen, slot, t)
+        _replenish_warm(plan, st, gen, t)
     else:
-        pool = st.pool_i
-        ring = st.pool_waiting.shape[0]
-        st.pool_waiting[(pool[P_WAIT_HEAD] + pool[P_WAIT_SIZE]) % ring] = slot
-        pool[P_WAIT_SIZE] += 1
+        _wait_for_spare(plan, st, slot)
+        _set_starved(plan, st, slot, True, t)
 
 
 @_helper
-def _strike(plan, st, node, cause, t):
-    """A failure hits ``node``: count it and hold the node down (model/nodes.py NodeHolds.strike)."""
-    _record(plan, st, t, K_FAILURE, node, NOT_STRUCK, STRUCK, cause)
-    st.node_i[node, N_HOLDS] += 1
-    if st.node_i[node, N_HOLDS] == 1:
-        _record(plan, st, t, K_NODE, node, UP, DOWN, cause)
-        _on_down(plan, st, node, cause, t)
-
-
-@_helper
-def _release(plan, st, node, t):
-    st.node_i[node, N_HOLDS] -= 1
-    if st.node_i[node, N_HOLDS] == 0:
-        _record(plan, st, t, K_NODE, node, DOWN, UP, NO_CAUSE)
-        _on_up(plan, st, node, t)
-
-
-@_helper
-def _on_down(plan, st, node, cause, t):
-    """model/cluster.py Cluster._on_node_down: interrupt the node's slot or leave the pool."""
-    slot = st.node_i[node, N_SLOT]
-    role = st.node_i[node, N_ROLE]
-    if slot >= 0 and st.slot_i[slot, S_ATTACHED] == 1 and plan.hot + plan.cold > 0:
-        st.slot_i[slot, S_ATTACHED] = 0
-        st.slot_i[slot, S_CAUSE] = cause
-        st.slot_i[slot, S_SWAP_SEQ] = -1  # a swap in progress will not complete
-        _push(st, t, URGENT, EV_SLOT_INTERRUPT, slot)
-    elif role == ROLE_HOT or role == ROLE_COLD:
-        before = _usable(st)
-        _list_remove(st, node)
-        _record(plan, st, t, K_POOL, THE_POOL, before, before - 1, NO_CAUSE)
-
-
-@_helper
-def _on_up(plan, st, node, t):
-    """model/cluster.py Cluster._on_node_up: a repaired loose node joins the pool as hot."""
-    role = st.node_i[node, N_ROLE]
-    if role == ROLE_LOOSE:
-        role = ROLE_HOT
-        st.node_i[node, N_ROLE] = role
-    if role == ROLE_HOT or role == ROLE_COLD:
-        _pool_add(plan, st, node, t)
+def _dispatch(plan, st, gen, t):
+    """Serve waiting positions by priority while spares are usable; tell the rest they starve."""
+    st.pool_i[P_DISPATCH_PENDING] = 0
+    kept = 0
+    while st.pool_i[P_WAIT_N] > 0:
+        key, slot = _wait_pop(st)
+        if _usable(st) > 0:
+            _set_starved(plan, st, slot, False, t)
+            _take_spare(plan, st, gen, slot, t)
+        else:
+            st.scratch[kept, 0], st.scratch[kept, 1] = key, slot
+            kept += 1
+    for k in range(kept):
+        _wait_push(st, st.scratch[k, 1], st.scratch[k, 0])
+    for k in range(kept):
+        _set_starved(plan, st, st.scratch[k, 1], True, t)
+    _replenish_warm(plan, st, gen, t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -553,20 +537,33 @@ def _set_busy(plan, st, pool, busy, t):
 
 
 @_helper
-def _crew_event(plan, st, etype, pool, t):
-    """A released crew passes to the head of the queue (EV_CREW_RELEASED)."""
-    _grant_next(st, pool, plan.crew_limit[pool], t)
+def _pool_event(plan, st, gen, etype, target, t):
+    """A released crew passes to the head of its queue; the ranked dispatch of the spare pool."""
+    if etype == EV_CREW_RELEASED:
+        _grant_next(st, target, plan.crew_limit[target], t)
+    else:
+        _dispatch(plan, st, gen, t)
 
 
 # ---------------------------------------------------------------------------------------------
-# a node's own failure-and-repair cycle (model/nodes.py node_life)
+# the repair shop (model/repair.py) inside each node's own cycle (model/nodes.py node_life)
+
+
+@_helper
+def _set_repair(plan, st, node, to, cause, t):
+    _record(plan, st, t, K_REPAIR, node, st.node_i[node, N_REPAIR], to, cause)
+    st.node_i[node, N_REPAIR] = to
 
 
 @_helper
 def _node_fails(plan, st, gen, node, t):
-    mode = st.node_i[node, N_MODE]
-    _record(plan, st, t, K_REPAIR, node, R_OK, R_FAILED, mode)
-    _strike(plan, st, node, mode, t)
+    """The proposed failure strikes (RepairShop.after_failure up to detection)."""
+    mode, recurred = _fire(plan, st, gen, node)
+    st.node_i[node, N_MODE] = mode
+    _set_repair(plan, st, node, R_FAILED, mode, t)
+    if recurred:
+        _record(plan, st, t, K_EVENT, node, 0, E_RECURRED, mode)
+    _strike(plan, st, gen, node, mode, True, False, t)
     if plan.detection > 0.0:
         _push(st, t + plan.detection, NORMAL, EV_NODE_DETECTED, node)
     else:
@@ -575,20 +572,99 @@ def _node_fails(plan, st, gen, node, t):
 
 @_helper
 def _node_detected(plan, st, gen, node, t):
+    """Recovery by the mode's rule: reboot; or diagnosis, then blame elsewhere or the repair stages."""
     mode = st.node_i[node, N_MODE]
-    hours = _draw(plan, gen, plan.mode_ttr[mode])
     if plan.mode_recovery[mode] == RECOVERY_REBOOT:
-        _record(plan, st, t, K_REPAIR, node, R_FAILED, R_REBOOTING, mode)
-        _push(st, t + hours, NORMAL, EV_NODE_REPAIRED, node)
+        _blame(plan, st, node, t)
+        _set_repair(plan, st, node, R_REBOOTING, mode, t)
+        _push(st, t + _draw(plan, gen, plan.mode_ttr[mode]), NORMAL, EV_REBOOT_DONE, node)
         return
-    _record(plan, st, t, K_REPAIR, node, R_FAILED, R_WAITING, mode)
-    pool = plan.mode_pool[mode]
+    if plan.diag_probability < 1.0 and gen.random() >= plan.diag_probability:
+        _record(plan, st, t, K_EVENT, node, 0, E_UNDIAGNOSED, mode)
+        _set_repair(plan, st, node, R_REBOOTING, mode, t)
+        hours = _draw(plan, gen, plan.diag_reboot_law)
+        if hours > 0.0:
+            _push(st, t + hours, NORMAL, EV_UNDIAGNOSED_DONE, node)
+        else:
+            _undiagnosed_done(plan, st, gen, node, t)
+        return
+    if plan.diag_wrong_node > 0.0 and gen.random() < plan.diag_wrong_node:
+        innocent = _pick_innocent(plan, st, gen, node)
+        if innocent >= 0:
+            _record(plan, st, t, K_EVENT, innocent, 0, E_MISDIAGNOSED, mode)
+            _leave_fault(plan, st, gen, node, mode)
+            _set_repair(plan, st, node, R_OK, mode, t)
+            _release(plan, st, gen, node, t)
+            st.node_i[innocent, N_BLAME_MODE] = mode
+            _push(st, t, URGENT, EV_NODE_BLAMED, innocent)
+            _schedule_failure(plan, st, gen, node, t)
+            return
+    _blame(plan, st, node, t)
+    st.node_i[node, N_REAL_FAULT] = 1
+    _enter_stage(plan, st, gen, node, plan.mode_stage_first[mode], t)
+
+
+@_helper
+def _pick_innocent(plan, st, gen, faulty):
+    """Cluster._pick_innocent: an up, unrepaired node in service in a working position of the faulty
+    node's job (or of any position), uniformly; -1 when there is none."""
+    slot = st.node_i[faulty, N_SLOT]
+    job = plan.slot_job[slot] if slot >= 0 else -1
+    first, last = 0, plan.working
+    if job >= 0:
+        first = plan.job_first[job]
+        last = first + plan.job_size[job]
+    count = 0
+    for s in range(first, last):
+        if _innocent(st, s, faulty):
+            count += 1
+    if count == 0:
+        return -1
+    k = _uniform_index(gen, count)
+    for s in range(first, last):
+        if _innocent(st, s, faulty):
+            if k == 0:
+                return st.slot_i[s, S_NODE]
+            k -= 1
+    return -1
+
+
+@_helper
+def _innocent(st, slot, faulty):
+    """Could the node in ``slot`` be blamed for ``faulty``'s failure?"""
+    node = st.slot_i[slot, S_NODE]
+    return (st.slot_i[slot, S_PHASE] == FILLED and node != faulty and st.node_i[node, N_SLOT] == slot
+            and st.node_i[node, N_HOLDS] == 0 and st.node_i[node, N_REPAIR] == R_OK)
+
+
+@_helper
+def _node_blamed(plan, st, gen, node, t):
+    """An up, innocent node is blamed for another's failure: taken out at once and repaired."""
+    _advance(plan, st, node, t - st.node_f[node, N_OPERATING_SINCE])
+    st.node_i[node, N_FAIL_SEQ] = -1
+    mode = st.node_i[node, N_BLAME_MODE]
+    st.node_i[node, N_MODE] = mode
+    _strike(plan, st, gen, node, mode, False, True, t)
+    _blame(plan, st, node, t)
+    st.node_i[node, N_REAL_FAULT] = 0
+    _enter_stage(plan, st, gen, node, plan.mode_stage_first[mode], t)
+
+
+@_helper
+def _enter_stage(plan, st, gen, node, stage, t):
+    """The node queues for ``stage``'s crews (or starts at once when they are unlimited)."""
+    mode = st.node_i[node, N_MODE]
+    st.node_i[node, N_STAGE] = stage
+    _set_repair(plan, st, node, R_WAITING, mode, t)
+    cause = plan.stage_cause[stage]
+    if cause >= 0:
+        _record(plan, st, t, K_EVENT, node, 0, E_STAGE_ENTERED, cause)
+    pool = plan.stage_pool[stage]
     limit = plan.crew_limit[pool]
     if limit == UNLIMITED:
-        _record(plan, st, t, K_REPAIR, node, R_WAITING, R_REPAIRING, mode)
-        _push(st, t + hours, NORMAL, EV_NODE_REPAIRED, node)
+        _set_repair(plan, st, node, R_REPAIRING, mode, t)
+        _push(st, t + _draw(plan, gen, plan.stage_law[stage]), NORMAL, EV_STAGE_DONE, node)
         return
-    st.node_f[node, N_REPAIR_HOURS] = hours
     crew = st.crew_i
     st.crew_queue[pool, (crew[pool, C_QHEAD] + crew[pool, C_QSIZE]) % st.crew_queue.shape[1]] = node
     crew[pool, C_QSIZE] += 1
@@ -596,40 +672,95 @@ def _node_detected(plan, st, gen, node, t):
 
 
 @_helper
-def _crew_granted(plan, st, node, t):
-    mode = st.node_i[node, N_MODE]
-    pool = plan.mode_pool[mode]
-    _record(plan, st, t, K_REPAIR, node, R_WAITING, R_REPAIRING, mode)
+def _crew_granted(plan, st, gen, node, t):
+    stage = st.node_i[node, N_STAGE]
+    pool = plan.stage_pool[stage]
+    _set_repair(plan, st, node, R_REPAIRING, st.node_i[node, N_MODE], t)
     _set_busy(plan, st, pool, st.crew_i[pool, C_BUSY] + 1, t)
-    _push(st, t + st.node_f[node, N_REPAIR_HOURS], NORMAL, EV_NODE_REPAIRED, node)
+    _push(st, t + _draw(plan, gen, plan.stage_law[stage]), NORMAL, EV_STAGE_DONE, node)
 
 
 @_helper
-def _node_repaired(plan, st, gen, node, t):
+def _stage_done(plan, st, gen, node, t):
+    """A stage's time is over: escalate to the next stage, or conclude (maybe falsely)."""
+    stage = st.node_i[node, N_STAGE]
     mode = st.node_i[node, N_MODE]
-    if plan.mode_recovery[mode] == RECOVERY_REBOOT:
-        _record(plan, st, t, K_REPAIR, node, R_REBOOTING, R_OK, mode)
+    pool = plan.stage_pool[stage]
+    if plan.crew_limit[pool] != UNLIMITED:
+        _set_busy(plan, st, pool, st.crew_i[pool, C_BUSY] - 1, t)
+        st.crew_i[pool, C_GRANTED] -= 1
+        _push(st, t, NORMAL, EV_CREW_RELEASED, pool)
+    cause = plan.stage_cause[stage]
+    real = st.node_i[node, N_REAL_FAULT] == 1
+    escalate = plan.stage_escalate[stage]
+    if escalate > 0.0 and gen.random() < escalate:
+        _record(plan, st, t, K_EVENT, node, 0, E_ESCALATED, cause)
+        if stage + 1 < plan.mode_stage_first[mode] + plan.mode_stage_count[mode]:
+            _enter_stage(plan, st, gen, node, stage + 1, t)
+            return
+        fixed = True
     else:
-        pool = plan.mode_pool[mode]
-        if plan.crew_limit[pool] != UNLIMITED:
-            _set_busy(plan, st, pool, st.crew_i[pool, C_BUSY] - 1, t)
-            st.crew_i[pool, C_GRANTED] -= 1
-            _push(st, t, NORMAL, EV_CREW_RELEASED, pool)
-        _record(plan, st, t, K_REPAIR, node, R_REPAIRING, R_OK, mode)
-    _release(plan, st, node, t)
+        fixed = True
+        false_success = plan.stage_false_success[stage]
+        if false_success > 0.0 and gen.random() < false_success:
+            if real:
+                _record(plan, st, t, K_EVENT, node, 0, E_FALSE_SUCCESS, cause)
+            fixed = False
+    if real:
+        if fixed:
+            st.latent_stamp[node, mode] = -1
+            if plan.cure_lemons and st.node_i[node, N_LEMON] == 1:
+                st.node_i[node, N_LEMON] = 0
+                _record(plan, st, t, K_LEMON, node, 1, 0, NO_CAUSE)
+        else:
+            _leave_fault(plan, st, gen, node, mode)
+    _finish(plan, st, gen, node, t)
+
+
+@_helper
+def _undiagnosed_done(plan, st, gen, node, t):
+    """An undiagnosed node is back from its reboot with its fault in place."""
+    mode = st.node_i[node, N_MODE]
+    _leave_fault(plan, st, gen, node, mode)
+    _set_repair(plan, st, node, R_OK, mode, t)
+    _release(plan, st, gen, node, t)
     _schedule_failure(plan, st, gen, node, t)
 
 
 @_helper
-def _node_event(plan, st, gen, etype, node, t):
+def _finish(plan, st, gen, node, t):
+    """The recovery is over: back into service, or retired for good (held down forever)."""
+    mode = st.node_i[node, N_MODE]
+    if _should_retire(plan, st, node, t):
+        _set_repair(plan, st, node, R_RETIRED, mode, t)
+        st.node_i[node, N_ROLE] = ROLE_RETIRED
+        _node_back(st, node, t)  # a position waiting for it takes a spare instead
+        return
+    _set_repair(plan, st, node, R_OK, mode, t)
+    _release(plan, st, gen, node, t)
+    _schedule_failure(plan, st, gen, node, t)
+
+
+@_helper
+def _node_event(plan, st, gen, etype, node, key, t):
     if etype == EV_NODE_FAIL:
-        _node_fails(plan, st, gen, node, t)
+        if st.node_i[node, N_FAIL_SEQ] == (key & SEQ_MASK):
+            _node_fails(plan, st, gen, node, t)
     elif etype == EV_NODE_DETECTED:
         _node_detected(plan, st, gen, node, t)
     elif etype == EV_CREW_GRANTED:
-        _crew_granted(plan, st, node, t)
-    elif etype == EV_NODE_REPAIRED:
-        _node_repaired(plan, st, gen, node, t)
+        _crew_granted(plan, st, gen, node, t)
+    elif etype == EV_STAGE_DONE:
+        _stage_done(plan, st, gen, node, t)
+    elif etype == EV_REBOOT_DONE:
+        _finish(plan, st, gen, node, t)
+    elif etype == EV_UNDIAGNOSED_DONE:
+        _undiagnosed_done(plan, st, gen, node, t)
+    elif etype == EV_NODE_BLAMED:
+        _node_blamed(plan, st, gen, node, t)
+    elif etype == EV_WARMED:
+        if st.node_i[node, N_WARMING] == (key & SEQ_MASK):
+            _warmed(plan, st, node, t)
     else:  # EV_NODE_POWERED: a provisioned cold spare starts operating and ageing
         _start_clocks(plan, st, gen, node)
         _schedule_failure(plan, st, gen, node, t)
@@ -640,66 +771,93 @@ def _node_event(plan, st, gen, etype, node, t):
 
 
 @_helper
-def _give_back(st, spare, cold):
+def _set_slot(plan, st, slot, state, cause, t):
+    """Log the slot's new state and tell its job."""
+    before = st.slot_i[slot, S_PHASE]
+    _record(plan, st, t, K_SLOT, slot, before, state, cause)
+    st.slot_i[slot, S_PHASE] = state
+    job = plan.slot_job[slot]
+    if job >= 0:
+        _job_member_changed(plan, st, job, slot, before, cause, t)
+
+
+@_helper
+def _give_back(st, spare, tier):
     """A spare that failed before joining: it rejoins the pool (cold spares stay cold) once up."""
     st.node_i[spare, N_SLOT] = -1
-    st.node_i[spare, N_ROLE] = ROLE_COLD if cold == 1 else ROLE_LOOSE
+    if st.node_i[spare, N_ROLE] != ROLE_RETIRED:
+        st.node_i[spare, N_ROLE] = ROLE_COLD if tier == TIER_COLD else ROLE_LOOSE
 
 
 @_helper
-def _slot_detected(plan, st, slot, t):
+def _slot_detected(plan, st, gen, slot, t):
     node = st.slot_i[slot, S_NODE]
-    if st.node_i[node, N_HOLDS] == 0:  # back before anyone noticed
-        _record(plan, st, t, K_SLOT, slot, EMPTY, FILLED, NO_CAUSE)
-        st.slot_i[slot, S_PHASE] = FILLED
+    mine = st.node_i[node, N_SLOT] == slot
+    if mine and st.node_i[node, N_HOLDS] == 0:  # back before anyone noticed
+        _set_slot(plan, st, slot, FILLED, NO_CAUSE, t)
         st.slot_i[slot, S_ATTACHED] = 1
         return
-    st.node_i[node, N_SLOT] = -1
-    st.node_i[node, N_ROLE] = ROLE_LOOSE
-    _record(plan, st, t, K_SLOT, slot, EMPTY, WAITING, st.slot_i[slot, S_CAUSE])
-    st.slot_i[slot, S_PHASE] = WAITING
-    _pool_take(plan, st, slot, t)
+    _set_slot(plan, st, slot, WAITING, st.slot_i[slot, S_CAUSE], t)
+    if plan.slot_own[slot] == 1 and mine and st.node_i[node, N_ROLE] != ROLE_RETIRED:
+        st.slot_i[slot, S_NODE_BACK] = NODE_BACK_WAITING
+        return
+    _let_go(plan, st, gen, slot, t)
 
 
 @_helper
-def _slot_event(plan, st, etype, slot, key, t):
+def _let_go(plan, st, gen, slot, t):
+    """The position gives its node up and takes a spare."""
+    node = st.slot_i[slot, S_NODE]
+    if st.node_i[node, N_SLOT] == slot:
+        st.node_i[node, N_SLOT] = -1
+        if st.node_i[node, N_ROLE] != ROLE_RETIRED:
+            st.node_i[node, N_ROLE] = ROLE_LOOSE
+    _pool_take(plan, st, gen, slot, t)
+
+
+@_helper
+def _slot_event(plan, st, gen, etype, slot, key, t):
     slots = st.slot_i
     if etype == EV_SLOT_INTERRUPT:
         if slots[slot, S_PHASE] == FILLED:
-            _record(plan, st, t, K_SLOT, slot, FILLED, EMPTY, slots[slot, S_CAUSE])
-            slots[slot, S_PHASE] = EMPTY
-            if plan.detection > 0.0:
+            _set_slot(plan, st, slot, EMPTY, slots[slot, S_CAUSE], t)
+            if plan.detection > 0.0 and slots[slot, S_NOTICED] == 0:
                 _push(st, t + plan.detection, NORMAL, EV_SLOT_DETECTED, slot)
             else:
-                _slot_detected(plan, st, slot, t)
+                _slot_detected(plan, st, gen, slot, t)
         else:  # the spare failed during its swap
-            _give_back(st, slots[slot, S_SPARE], slots[slot, S_SPARE_COLD])
-            _record(plan, st, t, K_SLOT, slot, SWAPPING, WAITING, slots[slot, S_CAUSE])
-            slots[slot, S_PHASE] = WAITING
-            _pool_take(plan, st, slot, t)
+            _give_back(st, slots[slot, S_SPARE], slots[slot, S_TIER])
+            _set_slot(plan, st, slot, WAITING, slots[slot, S_CAUSE], t)
+            _pool_take(plan, st, gen, slot, t)
     elif etype == EV_SLOT_DETECTED:
-        _slot_detected(plan, st, slot, t)
+        _slot_detected(plan, st, gen, slot, t)
     elif etype == EV_SLOT_HANDED:
-        spare, cold = slots[slot, S_SPARE], slots[slot, S_SPARE_COLD]
+        spare, tier = slots[slot, S_SPARE], slots[slot, S_TIER]
         if st.node_i[spare, N_HOLDS] > 0:  # failed the instant it was handed over
-            _give_back(st, spare, cold)
-            _pool_take(plan, st, slot, t)
+            _give_back(st, spare, tier)
+            _pool_take(plan, st, gen, slot, t)
             return
-        _record(plan, st, t, K_SLOT, slot, WAITING, SWAPPING, NO_CAUSE)
-        slots[slot, S_PHASE] = SWAPPING
+        _set_slot(plan, st, slot, SWAPPING, NO_CAUSE, t)
         slots[slot, S_ATTACHED] = 1
-        slots[slot, S_SWAP_SEQ] = _push(st, t + (plan.provisioning if cold == 1 else plan.swap_time),
-                                        NORMAL, EV_SWAP_DONE, slot)
-    else:  # EV_SWAP_DONE
+        join = plan.standby_swap_time if tier == TIER_WARM else (plan.provisioning if tier == TIER_COLD
+                                                                  else plan.swap_time)
+        slots[slot, S_SWAP_SEQ] = _push(st, t + join, NORMAL, EV_SWAP_DONE, slot)
+    elif etype == EV_SWAP_DONE:
         if slots[slot, S_SWAP_SEQ] != (key & SEQ_MASK):
             return  # the swap this event would end was interrupted
         spare = slots[slot, S_SPARE]
-        if slots[slot, S_SPARE_COLD] == 1 and plan.mode_ttf.shape[0] > 0:
+        if slots[slot, S_TIER] == TIER_COLD and plan.modes > 0:
             _push(st, t, NORMAL, EV_NODE_POWERED, spare)
         slots[slot, S_NODE] = spare
         slots[slot, S_SWAP_SEQ] = -1
-        _record(plan, st, t, K_SLOT, slot, SWAPPING, FILLED, NO_CAUSE)
-        slots[slot, S_PHASE] = FILLED
+        _set_slot(plan, st, slot, FILLED, NO_CAUSE, t)
+    else:  # EV_SLOT_NODE_BACK: its own node is up again (or retired)
+        slots[slot, S_NODE_BACK] = NODE_BACK_NONE
+        if st.node_i[slots[slot, S_NODE], N_HOLDS] == 0:
+            slots[slot, S_ATTACHED] = 1
+            _set_slot(plan, st, slot, FILLED, NO_CAUSE, t)
+        else:
+            _let_go(plan, st, gen, slot, t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -713,7 +871,7 @@ def _domain_event(plan, st, gen, etype, domain, t):
     if etype == EV_DOMAIN_FAIL:
         _record(plan, st, t, K_DOMAIN, domain, R_OK, R_FAILED, cause)
         for k in range(first, last):
-            _strike(plan, st, plan.domain_nodes[k], cause, t)
+            _strike(plan, st, gen, plan.domain_nodes[k], cause, True, False, t)
         if plan.detection > 0.0:
             _push(st, t + plan.detection, NORMAL, EV_DOMAIN_DETECTED, domain)
             return
@@ -724,7 +882,7 @@ def _domain_event(plan, st, gen, etype, domain, t):
     else:  # EV_DOMAIN_REPAIRED
         _record(plan, st, t, K_DOMAIN, domain, R_REPAIRING, R_OK, cause)
         for k in range(first, last):
-            _release(plan, st, plan.domain_nodes[k], t)
+            _release(plan, st, gen, plan.domain_nodes[k], t)
         _push(st, t + _draw(plan, gen, plan.domain_ttf[domain]), NORMAL, EV_DOMAIN_FAIL, domain)
 
 
@@ -733,62 +891,112 @@ def _domain_event(plan, st, gen, etype, domain, t):
 
 
 @njit(cache=True)
-def _new_state(plan, heap_capacity, trace):
-    nodes, working = plan.nodes, plan.working
+def _new_state(plan, gen, heap_capacity, trace):
+    nodes, working, jobs = plan.nodes, plan.working, plan.job_size.shape[0]
     node_i = np.full((nodes, NODE_I_COLS), -1, dtype=np.int64)
     node_f = np.zeros((nodes, NODE_F_COLS))
     slot_i = np.zeros((working, SLOT_I_COLS), dtype=np.int64)
-    crews = plan.crew_limit.shape[0]
-    crew_i = np.zeros((crews, CREW_I_COLS), dtype=np.int64)
+    pools = plan.crew_limit.shape[0]
     pool_i = np.zeros(POOL_I_COLS, dtype=np.int64)
-    for lst in (HOT_LIST, COLD_LIST):
-        pool_i[3 * lst + P_HEAD] = -1
-        pool_i[3 * lst + P_TAIL] = -1
+    for tier in (TIER_WARM, TIER_HOT, TIER_COLD):
+        pool_i[3 * tier + P_HEAD] = -1
+        pool_i[3 * tier + P_TAIL] = -1
     bits = np.zeros(1)
+    ring = plan.retire_max_failures if plan.retirement == RETIRE_THRESHOLD else 0
     st = State(
-        node_i, node_f, np.zeros((nodes, plan.parts)), slot_i, np.full(max(working, 1), -1.0), crew_i,
-        np.zeros((crews, nodes), dtype=np.int64),
-        pool_i, np.zeros(max(working, 1), dtype=np.int64),
+        node_i, node_f, np.zeros((nodes, plan.parts)),
+        np.zeros((nodes, plan.modes)), np.full((nodes, plan.modes), -1, dtype=np.int64), np.zeros((nodes, ring)),
+        slot_i, np.full(max(working, 1), -1.0),
+        np.zeros((pools, CREW_I_COLS), dtype=np.int64), np.zeros((pools, nodes), dtype=np.int64),
+        pool_i, np.zeros((max(working, 1), 2), dtype=np.int64), np.zeros((max(working, 1), 2), dtype=np.int64),
+        np.zeros((jobs, JOB_I_COLS), dtype=np.int64), np.zeros((jobs, JOB_F_COLS)),
         np.zeros((heap_capacity, 4), dtype=np.int64), bits, bits.view(np.int64),
         np.zeros((2, heap_capacity), dtype=np.int64), np.zeros((2, heap_capacity), dtype=np.int64), np.zeros(1),
-        np.zeros(CTR_COLS, dtype=np.int64), np.zeros(ACC_SIZE), np.zeros(plan.causes), trace,
+        np.zeros(CTR_COLS, dtype=np.int64), np.zeros(ACC_SIZE), np.zeros(plan.causes),
+        np.zeros(pools * CREW_ACC_COLS), np.zeros(jobs * JOB_ACC_COLS), np.zeros((jobs, max(plan.causes, 1))), trace,
     )
     for node in range(nodes):
         node_i[node, N_HOLDS] = 0
         node_i[node, N_ROLE] = plan.node_role[node]
         node_i[node, N_SLOT] = node if node < working else -1
+        node_i[node, N_REPAIR] = R_OK
+        node_i[node, N_LEMON] = 0
+        node_i[node, N_BLAMED] = 0
+        node_i[node, N_FAIL_SEQ] = -1
+        node_f[node, N_SCORE_BASE] = plan.score_initial
     for slot in range(working):
         slot_i[slot, S_NODE] = slot
         slot_i[slot, S_ATTACHED] = 1
         slot_i[slot, S_PHASE] = FILLED
         slot_i[slot, S_SPARE] = -1
         slot_i[slot, S_SWAP_SEQ] = -1
-    for node in range(working, nodes):  # SparePool(hot, cold): in node order
-        _list_append(st, COLD_LIST if plan.node_role[node] == ROLE_COLD else HOT_LIST, node)
+        slot_i[slot, S_ACTIVE] = 1
+    for node in range(working, nodes):  # SparePool(hot, cold): in node order, the first hot ones warm
+        if plan.node_role[node] == ROLE_COLD:
+            _list_append(st, TIER_COLD, node)
+        elif node - working < plan.warm:
+            node_i[node, N_ROLE] = ROLE_WARM
+            _list_append(st, TIER_WARM, node)
+        else:
+            _list_append(st, TIER_HOT, node)
     acc = st.acc
     start = plan.warmup
     for block, value, below in ((A_UP, float(nodes), -1.0), (A_CAPACITY, float(working), float(working)),
-                                (A_BUSY, 0.0, -1.0), (A_POOL, float(plan.hot + plan.cold), 1.0)):
+                                (A_POOL, float(plan.hot + plan.cold), 1.0), (A_WARM, float(plan.warm), -1.0)):
         acc[block + L_VALUE] = value
         acc[block + L_LAST] = start
         acc[block + L_BELOW] = below
+    for pool in range(pools):
+        st.crew_acc[pool * CREW_ACC_COLS + L_LAST] = start
+        st.crew_acc[pool * CREW_ACC_COLS + L_BELOW] = -1.0
+    for job in range(jobs):
+        block = job * JOB_ACC_COLS
+        st.job_acc[block + L_VALUE] = float(plan.job_size[job])
+        st.job_acc[block + L_LAST] = start
+        st.job_acc[block + L_BELOW] = -1.0
+        st.job_acc[block + JA_END] = plan.horizon
+        st.job_acc[block + JA_STATE_LAST] = start
+        st.job_acc[block + JA_DONE_AT] = math.inf
     acc[A_POOL_AT_START] = plan.hot + plan.cold
     acc[A_FIRST_EMPTY] = -1.0
     acc[A_FIRST_SHORT] = plan.horizon
+    _mark_lemons(plan, st, gen)
     return st
+
+
+@njit(cache=True)
+def _mark_lemons(plan, st, gen):
+    """A uniform subset of lemon_count nodes (partial Fisher-Yates), logged at time 0 in node order."""
+    if plan.lemon_count == 0:
+        return
+    order = np.arange(plan.nodes)
+    for i in range(plan.lemon_count):
+        j = i + _uniform_index(gen, plan.nodes - i)
+        order[i], order[j] = order[j], order[i]
+        st.node_i[order[i], N_LEMON] = 1
+        st.node_i[order[i], N_WAS_LEMON] = 1
+    for node in range(plan.nodes):
+        if st.node_i[node, N_LEMON] == 1:
+            _record(plan, st, 0.0, K_LEMON, node, 0, 1, NO_CAUSE)
 
 
 @_loop
 def _run(plan, st, gen):
-    """Start every component, then process events in order until the horizon; close the levels."""
-    # SimPy starts domains before nodes; their first events tie in that order.
+    """Start every component in SimPy's order, then process events until the horizon; close the levels."""
+    # continuous-checkpointing jobs credit their work at the warm-up (timeouts made at build time)
+    for job in range(plan.job_size.shape[0]):
+        if plan.warmup > 0.0 and plan.job_mode[job] == CKPT_CONTINUOUS:
+            _push(st, plan.warmup, NORMAL, EV_JOB_FLUSH, job)
+    # SimPy starts domains before nodes, then jobs; their first events tie in that order.
     for domain in range(plan.domain_cause.shape[0]):
         _push(st, _draw(plan, gen, plan.domain_ttf[domain]), NORMAL, EV_DOMAIN_FAIL, domain)
-    if plan.mode_ttf.shape[0] > 0:
+    if plan.modes > 0:
         for node in range(plan.nodes):
             if plan.node_role[node] != ROLE_COLD:  # cold spares age only once provisioned
                 _start_clocks(plan, st, gen, node)
                 _schedule_failure(plan, st, gen, node, 0.0)
+    for job in range(plan.job_size.shape[0]):
+        _job_start(plan, st, job, 0.0)
     horizon = plan.horizon
     while st.ctr[CT_STATUS] == STATUS_OK:
         found, t, key, item = _pop(st, horizon)
@@ -798,16 +1006,23 @@ def _run(plan, st, gen):
         target = item & 0xFFFFFFFF
         kind = etype >> 4
         if kind == KIND_NODE:
-            _node_event(plan, st, gen, etype, target, t)
+            _node_event(plan, st, gen, etype, target, key, t)
         elif kind == KIND_SLOT:
-            _slot_event(plan, st, etype, target, key, t)
+            _slot_event(plan, st, gen, etype, target, key, t)
         elif kind == KIND_DOMAIN:
             _domain_event(plan, st, gen, etype, target, t)
+        elif kind == KIND_JOB:
+            _job_event(plan, st, etype, target, key, t)
         else:
-            _crew_event(plan, st, etype, target, t)
+            _pool_event(plan, st, gen, etype, target, t)
+    for job in range(plan.job_size.shape[0]):
+        _job_close(plan, st, job, horizon)
     acc = st.acc
-    for block in (A_UP, A_CAPACITY, A_BUSY, A_POOL):
+    for block in (A_UP, A_CAPACITY, A_POOL, A_WARM):
         _level_to(acc, block, horizon, acc[block + L_VALUE], plan.warmup, horizon)
+    for pool in range(plan.crew_limit.shape[0]):
+        block = pool * CREW_ACC_COLS
+        _level_to(st.crew_acc, block, horizon, st.crew_acc[block + L_VALUE], plan.warmup, horizon)
     for slot in range(plan.working):
         if st.slot_i[slot, S_PHASE] == WAITING:
             _wait_ended(acc, st.slot_f[slot], horizon, plan.warmup)
@@ -815,11 +1030,11 @@ def _run(plan, st, gen):
 
 @njit(cache=True, nogil=True)
 def simulate(plan, gen, heap_capacity, trace):
-    """Replication of ``plan`` drawing from ``gen``: (acc, cause_count, ctr) — see the A_* and CT_* columns.
+    """Replication of ``plan`` drawing from ``gen``: the state's accumulators and counters.
 
     ``trace`` (rows, 6) receives the state-change log when it has rows; ``ctr[CT_STATUS]`` is
     STATUS_HEAP_FULL or STATUS_TRACE_FULL when the heap or trace was too small (rerun bigger).
     """
-    st = _new_state(plan, heap_capacity, trace)
+    st = _new_state(plan, gen, heap_capacity, trace)
     _run(plan, st, gen)
-    return st.acc, st.cause_count, st.ctr
+    return st.acc, st.cause_count, st.ctr, st.crew_acc, st.job_acc, st.job_cause

@@ -1,7 +1,8 @@
 """Which scenario features the fast engine lacks, so it refuses them instead of approximating.
 
-The fast engine knows the schema keys it implements (``SUPPORTED``). Any other key a scenario
-sets away from its default is refused by name — so a key added to the schema for the SimPy
+The fast engine knows the schema keys it implements (``SUPPORTED``). Features it lacks are
+refused by a readable phrase each (``unsupported_features``); any other key a scenario sets away
+from its default is refused by its dotted path — so a key added to the schema for the SimPy
 model is refused by the fast engine until the kernel implements it, never silently ignored.
 """
 from __future__ import annotations
@@ -21,26 +22,54 @@ SUPPORTED = frozenset({
     "nodes.count", "nodes.gpus_per_node", "nodes.nodes_per_rack",
     "nodes.failure_modes.name", "nodes.failure_modes.scope", "nodes.failure_modes.time_to_failure",
     "nodes.failure_modes.recovery", "nodes.failure_modes.time_to_repair",
-    "repair.crews", "repair.detection",
-    "spares.hot", "spares.cold", "spares.swap_time", "spares.provisioning",
-    "failure_domains.name", "failure_domains.kind", "failure_domains.power_racks",
+    "nodes.failure_modes.lemon_rate_multiplier",
+    "nodes.lemon_fraction", "nodes.lemon_rate_multiplier", "nodes.lemon_cured_by_repair",
+    "nodes.score", "nodes.score.initial", "nodes.score.failure_penalty", "nodes.score.uptime_credit",
+    "nodes.score.credit_period",
+    "repair.crews", "repair.detection", "repair.recurrence", "repair.fault_left_in_place",
+    "repair.diagnosis.probability", "repair.diagnosis.wrong_node", "repair.diagnosis.reboot_time",
+    "repair.stages", "repair.stages.name", "repair.stages.time", "repair.stages.crews", "repair.stages.escalate",
+    "repair.stages.false_success",
+    "repair.retirement.policy", "repair.retirement.max_failures", "repair.retirement.window",
+    "repair.retirement.threshold",
+    "spares.hot", "spares.cold", "spares.swap_time", "spares.provisioning", "spares.warm", "spares.standby_swap_time",
+    "spares.selection",
+    "failure_domains", "failure_domains.name", "failure_domains.kind", "failure_domains.power_racks",
     "failure_domains.time_to_failure", "failure_domains.time_to_repair",
+    "training", "training.name", "training.nodes", "training.work", "training.checkpoint_mode",
+    "training.checkpoint_interval", "training.checkpoint_cost", "training.checkpoint_size",
+    "training.checkpoint_bandwidth", "training.restore_bandwidth", "training.snapshot_cost",
+    "training.restart_overhead", "training.reschedule_time", "training.init_time", "training.on_failure",
+    "training.min_nodes", "training.priority",
 })
-# Sections the kernel lacks as a whole, with the phrase that names them.
-UNSUPPORTED_SECTIONS = {"chaos": "chaos injections ([[chaos]])"}
-# Recoveries the kernel runs.
-SUPPORTED_RECOVERIES = frozenset({"reboot", "replace"})
 # Distribution laws the kernel samples (compile.py converts each).
 SUPPORTED_LAWS = frozenset({"exponential", "weibull", "lognormal", "gamma", "deterministic", "uniform", "empirical"})
 
 
+def _lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
+    """(phrase, the dotted keys it covers) for each feature the kernel lacks that ``scenario`` uses."""
+    found = []
+    if scenario.chaos:
+        found.append(("chaos injections ([[chaos]])", ["chaos"]))
+    for i, mode in enumerate(scenario.nodes.failure_modes):
+        if mode.effect != "crash":
+            found.append((f'gray failures (nodes.failure_modes[{i}].effect = "{mode.effect}")',
+                          ["nodes.failure_modes.effect", "nodes.failure_modes.speed", "nodes.failure_modes.time_to_crash"]))
+    if scenario.repair.straggler_detection is not None:
+        found.append(("straggler detection (repair.straggler_detection)", ["repair.straggler_detection"]))
+    for i, job in enumerate(scenario.training):
+        if job.preempt:
+            found.append((f"preemption of lower-priority work (training[{i}].preempt)", ["training.preempt"]))
+    return found
+
+
 def unsupported_features(scenario: Scenario) -> list[str]:
     """One readable phrase per feature ``scenario`` uses that the fast engine cannot run."""
-    missing = [phrase for key, phrase in UNSUPPORTED_SECTIONS.items() if getattr(scenario, key)]
-    missing += [f'nodes.failure_modes[{i}].recovery = "{mode.recovery}"'
-                for i, mode in enumerate(scenario.nodes.failure_modes) if mode.recovery not in SUPPORTED_RECOVERIES]
+    lacking = _lacking(scenario)
+    missing = [phrase for phrase, _ in lacking]
+    covered = {key for _, keys in lacking for key in keys}
     for path in _set_keys(scenario, ""):
-        if path not in SUPPORTED and path.split(".")[0] not in UNSUPPORTED_SECTIONS and path not in missing:
+        if path not in SUPPORTED and path not in covered and path.split(".")[0] not in covered and path not in missing:
             missing.append(path)
     for path, law in _laws(scenario, ""):
         if law not in SUPPORTED_LAWS and f"{path} = {law}" not in missing:
