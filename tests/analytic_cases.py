@@ -5,6 +5,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from clustersim.checkpointing import daly_ettr
 from conftest import assert_within_ci, base_scenario, simulate
 
 
@@ -177,6 +180,104 @@ def power_domain() -> AnalyticCase:
     ])
 
 
+def exp(hours: float) -> dict:
+    return {"dist": "exponential", "mean": f"{hours} h"}
+
+
+def pipeline_scenario(stages: list[dict], nodes: int = 30, mttf_h: float = 200.0, horizon_h: float = 40000,
+                      warmup_h: float = 2000, seed: int = 21, **repair) -> dict:
+    """``nodes`` nodes, one exponential failure mode repaired through ``stages``; no spares."""
+    return base_scenario(
+        simulation={"horizon": f"{horizon_h} h", "warmup": f"{warmup_h} h", "replications": 10, "seed": seed},
+        nodes={"count": nodes, "nodes_per_rack": nodes, "failure_modes": [
+            {"name": "fault", "time_to_failure": exp(mttf_h), "recovery": "pipeline"}]},
+        repair={"stages": stages, **repair},
+    )
+
+
+def stationary(generator: np.ndarray) -> np.ndarray:
+    """The stationary distribution π of a CTMC generator Q (π Q = 0, Σπ = 1)."""
+    n = generator.shape[0]
+    lhs = np.vstack([generator.T, np.ones(n)])
+    rhs = np.concatenate([np.zeros(n), [1.0]])
+    return np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+
+
+def escalation_mixture() -> AnalyticCase:
+    """Outage = detection + auto + p × manual; availability = MTTF / (MTTF + that)."""
+    detection, auto, manual, p, mttf = 0.5, 2.0, 20.0, 0.3, 200.0
+    raw = pipeline_scenario([
+        {"name": "auto", "time": exp(auto), "escalate": p},
+        {"name": "manual", "time": {"dist": "lognormal", "mean": f"{manual} h", "cv": 0.7}},
+    ], mttf_h=mttf, detection=f"{detection} h")
+    outage = detection + auto + p * manual
+    cycles = 30 * 38000 / (mttf + outage)
+    return AnalyticCase(raw, [
+        Truth("nodes.outage_mean_hours", outage, "mean outage = stage mixture"),
+        Truth("nodes.availability", mttf / (mttf + outage), "availability"),
+        Truth("repair.stage.auto.count", cycles, "every repair enters the first stage"),
+        Truth("repair.stage.manual.count", p * cycles, "a fraction p escalates"),
+        Truth("repair.escalations", p * cycles, "escalations"),
+    ])
+
+
+def false_success_chain(fail: float, repair: float, recur: float, q: float) -> tuple[float, float, float]:
+    """Exact CTMC of one node: up clean (λ), up with a fault left in place (λ + ρ), in repair (μ).
+
+    A repair leaves the fault in place with probability q. Returns (availability, failures per
+    hour, recurrences per hour)."""
+    generator = np.array([
+        [-fail, 0.0, fail],
+        [0.0, -(fail + recur), fail + recur],
+        [repair * (1 - q), repair * q, -repair],
+    ])
+    up_clean, up_faulty, _ = stationary(generator)
+    return up_clean + up_faulty, up_clean * fail + up_faulty * (fail + recur), up_faulty * recur
+
+
+def false_successes() -> AnalyticCase:
+    """False successes leave faults that recur: the exact three-state Markov chain of one node."""
+    mttf, mttr, recurrence, q = 100.0, 5.0, 8.0, 0.4
+    raw = pipeline_scenario([{"name": "fix", "time": exp(mttr), "false_success": q}], mttf_h=mttf,
+                            recurrence=exp(recurrence))
+    availability, failure_rate, recurrence_rate = false_success_chain(1 / mttf, 1 / mttr, 1 / recurrence, q)
+    window = 30 * 38000
+    return AnalyticCase(raw, [
+        Truth("nodes.availability", availability, "availability"),
+        Truth("nodes.failures", window * failure_rate, "failures"),
+        Truth("nodes.recurrences", window * recurrence_rate, "recurrences"),
+        Truth("repair.false_successes", window * failure_rate * q, "false successes"),
+    ])
+
+
+def daly_scenario(mtbf: float, tau: float, delta: float, restart: float, nodes: int = 16,
+                  horizon_h: float = 20000, **training) -> dict:
+    """A job of ``nodes`` exponential nodes with job MTBF ``mtbf``, an ample hot spare pool, no
+    detection or swap delay: exactly Daly's model."""
+    return base_scenario(
+        simulation={"horizon": f"{horizon_h} h", "warmup": "100 h", "replications": 10, "seed": 3},
+        nodes={"count": nodes + 24, "nodes_per_rack": nodes + 24, "failure_modes": [
+            {"name": "fault", "time_to_failure": {"dist": "exponential", "mean": f"{mtbf * nodes} h"},
+             "recovery": "replace", "time_to_repair": {"dist": "exponential", "mean": "5 h"}}]},
+        spares={"hot": 24, "swap_time": "0 s"},
+        training=[{"name": "pretrain", "nodes": nodes, "checkpoint_interval": f"{tau} h",
+                   "checkpoint_cost": f"{delta} h", "restart_overhead": f"{restart} h", **training}],
+    )
+
+
+# (M, τ, δ, R): τ well below M, τ = M, τ above M, rare failures
+DALY_POINTS = [(10.0, 2.0, 0.2, 0.5), (10.0, 10.0, 0.5, 1.0), (4.0, 6.0, 0.3, 0.2), (50.0, 3.0, 0.1, 0.25)]
+
+
+def daly(mtbf: float, tau: float, delta: float, restart: float) -> AnalyticCase:
+    """ETTR = Daly's T_s / T_w; every interruption is a failure of a job node: N λ per hour of wall time."""
+    return AnalyticCase(daly_scenario(mtbf, tau, delta, restart), [
+        Truth("training.pretrain.ettr", daly_ettr(mtbf, tau, delta, restart),
+              f"ETTR, Daly M={mtbf} τ={tau} δ={delta} R={restart}"),
+        Truth("training.pretrain.interruptions", 19900 / mtbf, "interruptions = wall / M"),
+    ])
+
+
 CASES = {
     "renewal_weibull_lognormal": renewal_weibull_lognormal,
     "renewal_lognormal_gamma": renewal_lognormal_gamma,
@@ -186,4 +287,7 @@ CASES = {
     "superposed_exponential_and_weibull": superposed_exponential_and_weibull,
     "rack_domain_times_node_faults": rack_domain_times_node_faults,
     "power_domain": power_domain,
+    "escalation_mixture": escalation_mixture,
+    "false_successes": false_successes,
+    **{f"daly_M{m:g}_tau{tau:g}": (lambda point=(m, tau, d, r): daly(*point)) for m, tau, d, r in DALY_POINTS},
 }

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from pathlib import Path
 
 import numba
@@ -12,6 +11,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 import analytic_cases as cases
+from fast_cases import random_deterministic_scenario
 from clustersim import stats
 from clustersim.engine.fast.compile import compile_plan
 from clustersim.engine.fast.engine import FastEngine, replication_metrics, run_kernel
@@ -238,38 +238,10 @@ def test_deterministic_case_matches_simpy_exactly(name):
         assert metrics[metric] == pytest.approx(value, rel=1e-9, abs=1e-9), metric
 
 
-def _random_deterministic_scenario(seed: int) -> dict:
-    """A small scenario with deterministic laws on a coarse time grid, so that events tie often."""
-    r = random.Random(seed)
-
-    def hours(low: float, high: float) -> str:
-        return f"{round(r.uniform(low, high) * 2) / 2} h"
-
-    count = r.randint(2, 12)
-    hot = r.randint(0, min(3, count - 1))
-    cold = r.randint(0, min(3, count - 1 - hot))
-    modes = [{"name": f"m{i}", "scope": r.choice(["gpu", "node"]), "recovery": r.choice(["reboot", "replace"]),
-              "time_to_failure": {"dist": "deterministic", "value": hours(3, 60)},
-              "time_to_repair": {"dist": "deterministic", "value": hours(0, 20)}} for i in range(r.randint(0, 3))]
-    domains = []
-    for i in range(r.randint(0, 2)):
-        kind = r.choice(["rack", "power", "cluster"])
-        domains.append({"name": f"d{i}", "kind": kind, **({"power_racks": r.randint(1, 3)} if kind == "power" else {}),
-                        "time_to_failure": {"dist": "deterministic", "value": hours(5, 80)},
-                        "time_to_repair": {"dist": "deterministic", "value": hours(0, 15)}})
-    repair = {"detection": f"{r.choice([0, 0.5, 1])} h", **({"crews": r.randint(1, 3)} if r.random() < 0.7 else {})}
-    return base_scenario(
-        simulation=_one(round(r.uniform(50, 300)), round(r.uniform(0, 40))),
-        nodes={"count": count, "gpus_per_node": r.randint(1, 3), "nodes_per_rack": r.randint(1, 5), "failure_modes": modes},
-        repair=repair, failure_domains=domains,
-        spares={"hot": hot, "cold": cold, "swap_time": f"{r.choice([0, 0.5, 1])} h",
-                "provisioning": f"{r.choice([0, 1, 4])} h"})
-
-
 def test_random_deterministic_scenarios_match_simpy_exactly():
     """Ties everywhere (shared grid, zero durations): simultaneous events resolve as in SimPy."""
     for seed in range(100):
-        assert_same_as_simpy(_random_deterministic_scenario(seed))
+        assert_same_as_simpy(random_deterministic_scenario(seed))
 
 
 # ---------------------------------------------------------------------------------------------

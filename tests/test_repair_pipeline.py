@@ -8,74 +8,18 @@ from clustersim.run import run_scenario
 from clustersim.scenario import scenario_from_dict
 from clustersim.stats import estimate
 from conftest import assert_within_ci, base_scenario, simulate
-from analytic_cases import AnalyticCase, Truth, check, machine_repairman
-
-
-def exp(hours: float) -> dict:
-    return {"dist": "exponential", "mean": f"{hours} h"}
-
-
-def pipeline_scenario(stages: list[dict], nodes: int = 30, mttf_h: float = 200.0, horizon_h: float = 40000,
-                      warmup_h: float = 2000, seed: int = 21, **repair) -> dict:
-    """``nodes`` nodes, one exponential failure mode repaired through ``stages``; no spares."""
-    return base_scenario(
-        simulation={"horizon": f"{horizon_h} h", "warmup": f"{warmup_h} h", "replications": 10, "seed": seed},
-        nodes={"count": nodes, "nodes_per_rack": nodes, "failure_modes": [
-            {"name": "fault", "time_to_failure": exp(mttf_h), "recovery": "pipeline"}]},
-        repair={"stages": stages, **repair},
-    )
-
-
-def stationary(generator: np.ndarray) -> np.ndarray:
-    """The stationary distribution π of a CTMC generator Q (π Q = 0, Σπ = 1)."""
-    n = generator.shape[0]
-    lhs = np.vstack([generator.T, np.ones(n)])
-    rhs = np.concatenate([np.zeros(n), [1.0]])
-    return np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+from analytic_cases import (
+    AnalyticCase, Truth, check, escalation_mixture, exp, false_successes, machine_repairman, pipeline_scenario,
+    stationary,
+)
 
 
 def test_escalation_mean_outage_is_the_stage_mixture():
-    """Outage = detection + auto + p × manual; availability = MTTF / (MTTF + that)."""
-    detection, auto, manual, p, mttf = 0.5, 2.0, 20.0, 0.3, 200.0
-    raw = pipeline_scenario([
-        {"name": "auto", "time": exp(auto), "escalate": p},
-        {"name": "manual", "time": {"dist": "lognormal", "mean": f"{manual} h", "cv": 0.7}},
-    ], mttf_h=mttf, detection=f"{detection} h")
-    outage = detection + auto + p * manual
-    est = simulate(raw)
-    assert_within_ci(est["nodes.outage_mean_hours"], outage, "mean outage = stage mixture")
-    assert_within_ci(est["nodes.availability"], mttf / (mttf + outage), "availability")
-    cycles = 30 * 38000 / (mttf + outage)
-    assert_within_ci(est["repair.stage.auto.count"], cycles, "every repair enters the first stage")
-    assert_within_ci(est["repair.stage.manual.count"], p * cycles, "a fraction p escalates")
-    assert_within_ci(est["repair.escalations"], p * cycles, "escalations")
-
-
-def false_success_chain(fail: float, repair: float, recur: float, q: float) -> tuple[float, float, float]:
-    """Exact CTMC of one node: up clean (λ), up with a fault left in place (λ + ρ), in repair (μ).
-
-    A repair leaves the fault in place with probability q. Returns (availability, failures per
-    hour, recurrences per hour)."""
-    generator = np.array([
-        [-fail, 0.0, fail],
-        [0.0, -(fail + recur), fail + recur],
-        [repair * (1 - q), repair * q, -repair],
-    ])
-    up_clean, up_faulty, _ = stationary(generator)
-    return up_clean + up_faulty, up_clean * fail + up_faulty * (fail + recur), up_faulty * recur
+    check(escalation_mixture(), "simpy")
 
 
 def test_false_successes_follow_the_exact_markov_chain():
-    mttf, mttr, recurrence, q = 100.0, 5.0, 8.0, 0.4
-    raw = pipeline_scenario([{"name": "fix", "time": exp(mttr), "false_success": q}], mttf_h=mttf,
-                            recurrence=exp(recurrence))
-    availability, failure_rate, recurrence_rate = false_success_chain(1 / mttf, 1 / mttr, 1 / recurrence, q)
-    est = simulate(raw)
-    window = 30 * 38000
-    assert_within_ci(est["nodes.availability"], availability, "availability")
-    assert_within_ci(est["nodes.failures"], window * failure_rate, "failures")
-    assert_within_ci(est["nodes.recurrences"], window * recurrence_rate, "recurrences")
-    assert_within_ci(est["repair.false_successes"], window * failure_rate * q, "false successes")
+    check(false_successes(), "simpy")
 
 
 def test_false_success_multiplies_failures_by_the_geometric_factor():

@@ -8,6 +8,7 @@ import pytest
 from clustersim.checkpointing import daly_ettr
 from clustersim.engine.records import JobState, Kind
 from clustersim.scenario import scenario_from_dict
+from analytic_cases import DALY_POINTS, check, daly, daly_scenario
 from conftest import assert_within_ci, base_scenario, simulate, within_ci
 from test_model_cases import chaos_kill
 from test_repair_cases import run
@@ -22,33 +23,9 @@ def job(**keys) -> dict:
     return spec
 
 
-def daly_scenario(mtbf: float, tau: float, delta: float, restart: float, nodes: int = 16,
-                  horizon_h: float = 20000, **training) -> dict:
-    """A job of ``nodes`` exponential nodes with job MTBF ``mtbf``, an ample hot spare pool, no
-    detection or swap delay: exactly Daly's model."""
-    return base_scenario(
-        simulation={"horizon": f"{horizon_h} h", "warmup": "100 h", "replications": 10, "seed": 3},
-        nodes={"count": nodes + 24, "nodes_per_rack": nodes + 24, "failure_modes": [
-            {"name": "fault", "time_to_failure": {"dist": "exponential", "mean": f"{mtbf * nodes} h"},
-             "recovery": "replace", "time_to_repair": {"dist": "exponential", "mean": "5 h"}}]},
-        spares={"hot": 24, "swap_time": "0 s"},
-        training=[job(nodes=nodes, checkpoint_interval=f"{tau} h", checkpoint_cost=f"{delta} h",
-                      restart_overhead=f"{restart} h", **training)],
-    )
-
-
-@pytest.mark.parametrize("mtbf, tau, delta, restart", [
-    (10.0, 2.0, 0.2, 0.5),     # τ well below M
-    (10.0, 10.0, 0.5, 1.0),    # τ = M
-    (4.0, 6.0, 0.3, 0.2),      # τ above M
-    (50.0, 3.0, 0.1, 0.25),    # rare failures
-])
-def test_ettr_matches_daly(mtbf: float, tau: float, delta: float, restart: float):
-    est = simulate(daly_scenario(mtbf, tau, delta, restart))
-    assert_within_ci(est["training.pretrain.ettr"], daly_ettr(mtbf, tau, delta, restart),
-                     f"ETTR, Daly M={mtbf} τ={tau} δ={delta} R={restart}")
-    # every interruption is a failure of a job node: N λ per hour of wall time
-    assert_within_ci(est["training.pretrain.interruptions"], 19900 / mtbf, "interruptions = wall / M")
+@pytest.mark.parametrize("point", DALY_POINTS)
+def test_ettr_matches_daly(point: tuple[float, float, float, float]):
+    check(daly(*point), "simpy")
 
 
 def test_time_to_train_matches_daly():

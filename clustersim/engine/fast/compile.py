@@ -179,6 +179,8 @@ def compile_plan(scenario: Scenario) -> Plan:
             ptr.append(len(members))
 
     diagnosis, retirement, score = repair.diagnosis, repair.retirement, nodes.score
+    reboot_law = laws.add(diagnosis.reboot_time)
+    recurrence_law = laws.add(repair.recurrence) if repair.recurs else NO_LAW
     slot_rank, slot_job, slot_own, slot_watched = _slots(scenario)
     jobs = scenario.training
 
@@ -209,8 +211,7 @@ def compile_plan(scenario: Scenario) -> Plan:
         domain_ptr=ints(ptr), domain_nodes=ints(members),
         crew_limit=ints([c if c is not None else UNLIMITED for c in [repair.crews] + [s.crews for s in repair.stages]]),
         diag_probability=float(diagnosis.probability), diag_wrong_node=float(diagnosis.wrong_node),
-        diag_reboot_law=laws.add(diagnosis.reboot_time),
-        recurrence_law=laws.add(repair.recurrence) if repair.recurs else NO_LAW,
+        diag_reboot_law=reboot_law, recurrence_law=recurrence_law,
         cure_lemons=bool(nodes.lemon_cured_by_repair), lemon_count=nodes.lemon_count,
         retirement=RETIREMENT_CODES[retirement.policy],
         retire_max_failures=int(getattr(retirement, "max_failures", 0)),

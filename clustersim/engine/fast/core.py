@@ -30,8 +30,13 @@ from clustersim.engine.records import EventCode, JobState, Kind, NodeState, Repa
 # - helpers inlined into the loop (``forceinline``): a call passes every field of Plan and
 #   State, some 300 values (6.5 -> 22 M events/s).
 # - helpers without Python wrappers: only the loop calls them (first compile 30 s -> 21 s).
-_helper = njit(cache=True, _nrt=False, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-_loop = njit(cache=True, _nrt=False)
+# - numpy's error model: a division by zero gives inf (a job running on no member never finishes)
+#   instead of raising, which code without reference counting cannot do cleanly.
+# - no helper calls itself, directly or through others: numba cannot inline a cycle (the job's
+#   steps between two waits run as one loop over continuations, see jobs.py).
+_helper = njit(cache=True, _nrt=False, error_model="numpy", forceinline=True, no_cpython_wrapper=True,
+               no_cfunc_wrapper=True)
+_loop = njit(cache=True, _nrt=False, error_model="numpy")
 
 
 def _i64(*values: int) -> tuple:
@@ -367,10 +372,11 @@ def _record(plan, st, t, kind, comp, frm, to, cause):
         block = comp * CREW_ACC_COLS
         _level_to(st.crew_acc, block, t, st.crew_acc[block + L_VALUE] + (to - frm), start, end)
     elif kind == K_SLOT:
-        if to == FILLED:
-            _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] + 1.0, start, end)
-        elif frm == FILLED:
-            _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] - 1.0, start, end)
+        if plan.hot + plan.cold > 0:  # else capacity follows the working nodes (stats.py)
+            if to == FILLED:
+                _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] + 1.0, start, end)
+            elif frm == FILLED:
+                _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] - 1.0, start, end)
         if to == WAITING:
             st.slot_f[comp] = t
         elif frm == WAITING:
