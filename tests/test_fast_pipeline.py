@@ -113,7 +113,7 @@ AGREEMENT = {
             {"name": "blip", "time_to_failure": _exp(400), "recovery": "reboot", "time_to_repair": _det(0.5)}]},
         repair={"detection": "0.2 h", "stages": PIPELINE, "recurrence": _exp(40),
                 "diagnosis": {"probability": 0.8, "wrong_node": 0.2, "reboot_time": _det(0.25)},
-                "retirement": {"policy": "threshold", "max_failures": 3, "window": "300 h"}},
+                "retirement": {"policy": "threshold", "max_failures": 4, "window": "150 h"}},
         spares={"hot": 3, "cold": 2, "warm": 1, "standby_swap_time": "0 h", "swap_time": "0.1 h",
                 "provisioning": "2 h", "selection": "fewest_failures"}),
         ["nodes.availability", "nodes.failures", "repair.stage.auto.count", "repair.stage.manual.count",

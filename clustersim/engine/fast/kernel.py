@@ -134,7 +134,7 @@ CREW_ACC_COLS = LEVEL_COLS + 1
     *range(LEVEL_COLS, LEVEL_COLS + 8))
 JOB_ACC_COLS = LEVEL_COLS + 8
 
-# Columns of State.job_i and State.job_f (one row per training job; see jobs.py).
+# Columns of State.job_i and State.job_f (one row per training job; see the jobs section).
 (J_STATE, J_PHASE, J_FILLED, J_STARVED, J_ACTIVE, J_PENDING, J_PENDING_CAUSE, J_TOKEN, J_READY, J_PERSIST_TOKEN,
  J_RESTARTED) = _i64(*range(11))
 JOB_I_COLS = 11
