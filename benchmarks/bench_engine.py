@@ -3,7 +3,8 @@
 A 1024-node × 8-GPU cluster simulated for one year with the failure modes that dominate real
 training fleets (rates in the range Meta reports for Llama 3 pre-training: faulty GPUs,
 HBM errors, host/software faults recovered by a reboot, whole-node replacements), a rack
-failure domain, 8 repair crews and 16 hot + 16 cold spares.
+failure domain, 8 repair crews and 16 hot + 16 cold spares, and a 960-node pre-training job
+(hourly synchronous checkpoints, spares swapped in on failure).
 
 Run::
 
@@ -34,7 +35,7 @@ from clustersim.scenario.schema import Scenario
 
 
 def benchmark_scenario() -> Scenario:
-    """The 1024 × 8 GPU, one-year benchmark scenario."""
+    """The 1024 × 8 GPU, one-year benchmark scenario with its 960-node checkpointing job."""
     return scenario_from_dict(
         {
             "name": "bench-1024x8",
@@ -77,6 +78,12 @@ def benchmark_scenario() -> Scenario:
                     "kind": "rack",
                     "time_to_failure": {"dist": "exponential", "mean": "50000 h"},
                     "time_to_repair": {"dist": "exponential", "mean": "6 h"},
+                },
+            ],
+            "training": [
+                {
+                    "name": "pretrain", "nodes": 960, "checkpoint_mode": "sync", "checkpoint_interval": "1 h",
+                    "checkpoint_cost": "2 min", "restart_overhead": "10 min", "on_failure": "spare",
                 },
             ],
         },

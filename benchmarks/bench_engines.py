@@ -1,17 +1,22 @@
-"""Both engines on the same scenario: model events per second, the fast/simpy ratio, start-up.
+"""Both engines on the same scenarios: model events per second, the fast/simpy ratio, start-up.
 
-The scenario is bench_engine.py's: 1024 nodes × 8 GPUs for one year, exponential and Weibull
-failure modes, a rack failure domain, 8 repair crews, 16 hot + 16 cold spares.
+(1) bench_engine.py's scenario: 1024 nodes × 8 GPUs for one year, exponential and Weibull
+failure modes, a rack failure domain, 8 repair crews, 16 hot + 16 cold spares and a 960-node
+job checkpointing hourly. (2) scenarios/airesim_default.toml: AIReSim's default case, a
+4,096-node job computing 256 days through a two-stage repair pipeline with lemons and warm
+standbys.
 
 Run from the repository root::
 
-    python benchmarks/bench_engines.py [--simpy-replications N] [--fast-replications N] [--rounds N] [--no-compile]
+    python benchmarks/bench_engines.py [--simpy-replications N] [--fast-replications N] [--rounds N]
+                                       [--airesim-simpy-replications N] [--no-compile]
 
-It prints, for each engine, model events per second (events / wall-clock seconds of the run,
-start-up excluded) and replications per second; for the fast engine once on one thread (per
-core) and once on every thread numba may use; the fast/simpy ratios; and the fast engine's
+It prints, for (1) and each engine, model events per second (events / wall-clock seconds of the
+run, start-up excluded) and replications per second; for the fast engine once on one thread
+(per core) and once on every thread numba may use; the fast/simpy ratios; and the fast engine's
 start-up in fresh processes: the first run on a machine (compiling into an empty cache) and a
-cached run (import, cache load, first replication). Timings are the best of ``--rounds``.
+cached run (import, cache load, first replication). For (2), seconds per replication of each
+engine on one thread and their ratio. Timings are the best of ``--rounds``.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import numba  # noqa: E402
 from bench_engine import benchmark_scenario  # noqa: E402
 from clustersim.engine.fast.engine import FastEngine, ensure_compiled  # noqa: E402
 from clustersim.engine.runner import Engine, SimpyEngine  # noqa: E402
+from clustersim.scenario import load_scenario  # noqa: E402
 from clustersim.scenario.schema import Scenario  # noqa: E402
 from clustersim.stats import estimate  # noqa: E402
 
@@ -74,6 +80,8 @@ def main() -> None:
     parser.add_argument("--simpy-replications", type=int, default=5, help="SimPy replications per round (default 5)")
     parser.add_argument("--fast-replications", type=int, default=200, help="fast replications per round (default 200)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement; the best counts (default 3)")
+    parser.add_argument("--airesim-simpy-replications", type=int, default=1,
+                        help="SimPy replications of the AIReSim case per round (default 1)")
     parser.add_argument("--no-compile", action="store_true", help="skip the first-run (compiling) start-up")
     args = parser.parse_args()
     scenario = benchmark_scenario()
@@ -91,6 +99,13 @@ def main() -> None:
         print(f"{label:>16}: {events:14,.0f} events/s {reps:10.1f} replications/s   "
               f"(nodes.availability {availability:.6f})")
     print(f"fast/simpy: {one[0] / simpy[0]:.0f}x on one thread (per core), {every[0] / simpy[0]:.0f}x on {threads}")
+
+    airesim = load_scenario(REPO / "scenarios" / "airesim_default.toml")
+    simpy_s = 1 / throughput(SimpyEngine(), airesim, args.airesim_simpy_replications, 1)[1]
+    fast_s = 1 / throughput(FastEngine(workers=1), airesim, 20, args.rounds)[1]
+    print(f"AIReSim default case ({airesim.training[0].nodes}-node job, "
+          f"{airesim.training[0].work / 24:.0f} d of compute), one thread: simpy {simpy_s:.2f} s/replication, "
+          f"fast {fast_s * 1000:.1f} ms/replication, fast/simpy {simpy_s / fast_s:.0f}x")
 
     with tempfile.TemporaryDirectory() as empty:
         cache = None if args.no_compile else empty

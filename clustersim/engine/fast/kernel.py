@@ -112,8 +112,9 @@ RANK_SHIFT = _i64(40)[0]
 # State.ctr: counters.
 CT_SEQ, CT_HEAP_N, CT_EVENTS, CT_STATUS, CT_TRACE_N = _i64(*range(5))
 CT_RING_HEAD, CT_RING_SIZE = _i64(5, 6)   # + 2 * priority: the rings of events for the current instant
-(CT_LATENT_STAMP,) = _i64(9)
-CTR_COLS = 10
+CT_LATENT_STAMP, CT_TIMER_JOB = _i64(9, 10)  # CT_TIMER_JOB: the job whose timer is due first, or -1
+CTR_COLS = 11
+INF_BITS = np.float64(np.inf).view(np.int64)  # the bits of +inf: a timer that never comes due
 STATUS_OK, STATUS_HEAP_FULL, STATUS_TRACE_FULL = _i64(0, 1, 2)
 
 # Accumulators. A level block integrates a piecewise-constant level over the window and the
@@ -136,8 +137,8 @@ JOB_ACC_COLS = LEVEL_COLS + 8
 
 # Columns of State.job_i and State.job_f (one row per training job; see the jobs section).
 (J_STATE, J_PHASE, J_FILLED, J_STARVED, J_ACTIVE, J_PENDING, J_PENDING_CAUSE, J_TOKEN, J_READY, J_PERSIST_TOKEN,
- J_RESTARTED) = _i64(*range(11))
-JOB_I_COLS = 11
+ J_RESTARTED, J_TIMER_BITS, J_TIMER_KEY) = _i64(*range(13))
+JOB_I_COLS = 13
 (JF_SPEED, JF_CREDITED, JF_COMPUTED, JF_PERSISTING, JF_PERSIST_DONE_AT, JF_RUN_STARTED, JF_STARTED, JF_TARGET,
  JF_SEGMENT, JF_PERSIST_HOURS) = _i64(*range(10))
 JOB_F_COLS = 10
@@ -254,7 +255,8 @@ def _pop(st, horizon):
 
     Ring entries are at the current time; a key carries the priority above the sequence
     number, so the urgent ring's head precedes the normal ring's, and either precedes the
-    heap's top unless that is also due now with a smaller key.
+    earliest future event — the heap's top or the first job timer — unless that is also due
+    now with a smaller key.
     """
     ctr = st.ctr
     now = st.clock[0]
@@ -263,18 +265,47 @@ def _pop(st, horizon):
         ring = URGENT
     elif ctr[CT_RING_SIZE + 2 * NORMAL] > 0:
         ring = NORMAL
-    st.bits_i[0] = st.heap[0, 0]
+    bits = INF_BITS
+    key = 0
+    if ctr[CT_HEAP_N] > 0:
+        bits, key = st.heap[0, 0], st.heap[0, 1]
+    timer = ctr[CT_TIMER_JOB]
+    if timer >= 0:
+        timer_bits, timer_key = st.job_i[timer, J_TIMER_BITS], st.job_i[timer, J_TIMER_KEY]
+        if timer_bits < bits or (timer_bits == bits and timer_key < key):
+            bits, key = timer_bits, timer_key
+        else:
+            timer = -1
+    st.bits_i[0] = bits
     top = st.bits_f[0]
-    heap_due = ctr[CT_HEAP_N] > 0 and top < horizon
-    if ring >= 0 and not (heap_due and top == now
-                          and st.heap[0, 1] < st.ring_key[ring, ctr[CT_RING_HEAD + 2 * ring]]):
+    due = top < horizon
+    if ring >= 0 and not (due and top == now and key < st.ring_key[ring, ctr[CT_RING_HEAD + 2 * ring]]):
         key, item = _pop_ring(st, ring)
         return True, now, key, item
-    if not heap_due:
+    if not due:
         return False, now, 0, 0
+    if timer >= 0:
+        _set_timer(st, timer, INF_BITS, 0)
+        st.clock[0] = top
+        return True, top, key, (EV_JOB_TIMEOUT << 32) | timer
     t, key, item = _pop_heap(st)
     st.clock[0] = t
     return True, t, key, item
+
+
+@_helper
+def _set_timer(st, job, bits, key):
+    """Set (or clear, with INF_BITS) the job's one timer; keep track of the first one due."""
+    ji = st.job_i
+    ji[job, J_TIMER_BITS] = bits
+    ji[job, J_TIMER_KEY] = key
+    first = -1
+    for j in range(ji.shape[0]):
+        b = ji[j, J_TIMER_BITS]
+        if b < INF_BITS and (first < 0 or b < ji[first, J_TIMER_BITS]
+                             or (b == ji[first, J_TIMER_BITS] and ji[j, J_TIMER_KEY] < ji[first, J_TIMER_KEY])):
+            first = j
+    st.ctr[CT_TIMER_JOB] = first
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1354,8 +1385,18 @@ def _job_remaining(plan, st, job):
 
 @_helper
 def _job_wait(st, job, when, phase):
+    """The job's process waits for a timeout until ``when``: on the job's own timer (cancelled
+    when it is interrupted, where a heap entry would linger until it came due), or in the
+    current instant's ring."""
     st.job_i[job, J_PHASE] = phase
-    st.job_i[job, J_TOKEN] = _push(st, when, NORMAL, EV_JOB_TIMEOUT, job)
+    if when == st.clock[0]:
+        st.job_i[job, J_TOKEN] = _push(st, when, NORMAL, EV_JOB_TIMEOUT, job)
+        return
+    seq = st.ctr[CT_SEQ]
+    st.ctr[CT_SEQ] = seq + 1
+    st.job_i[job, J_TOKEN] = seq
+    st.bits_f[0] = when
+    _set_timer(st, job, st.bits_i[0], (NORMAL << 62) | seq)
 
 
 @_helper
@@ -1574,6 +1615,8 @@ def _job_interrupted(plan, st, job, t):
     if phase == PH_COMPUTE:
         jf[job, JF_COMPUTED] += (t - jf[job, JF_STARTED]) * jf[job, JF_SPEED]
     st.job_i[job, J_TOKEN] = -1
+    if st.job_i[job, J_TIMER_BITS] < INF_BITS:
+        _set_timer(st, job, INF_BITS, 0)
     _job_flush(plan, st, job, t)
     lost = jf[job, JF_COMPUTED] + jf[job, JF_PERSISTING]
     _record(plan, st, t, K_LOST, job, 0.0, lost, cause)
@@ -1613,6 +1656,7 @@ def _job_start(plan, st, job, t):
     st.job_i[job, J_TOKEN] = -1
     st.job_i[job, J_PERSIST_TOKEN] = -1
     st.job_f[job, JF_SPEED] = 1.0
+    st.job_i[job, J_TIMER_BITS] = INF_BITS
     st.job_f[job, JF_PERSIST_DONE_AT] = -math.inf
     _job_go(plan, st, job, GO_WAIT_MEMBERS, t)
 
@@ -1698,6 +1742,9 @@ def _new_state(plan, gen, heap_capacity, trace):
         st.job_acc[block + JA_END] = plan.horizon
         st.job_acc[block + JA_STATE_LAST] = start
         st.job_acc[block + JA_DONE_AT] = math.inf
+    for job in range(jobs):
+        st.job_i[job, J_TIMER_BITS] = INF_BITS
+    st.ctr[CT_TIMER_JOB] = -1
     acc[A_POOL_AT_START] = plan.hot + plan.cold
     acc[A_FIRST_EMPTY] = -1.0
     acc[A_FIRST_SHORT] = plan.horizon
