@@ -122,6 +122,8 @@ def _add_jobs(r: random.Random, raw: dict, hours) -> None:
             job["work"] = hours(20, 150)
         if rule == "shrink":
             job["min_nodes"] = r.randint(1, size)
+        if r.random() < 0.3:
+            job["preempt"] = True
         jobs.append(job)
         first += size
     raw["training"] = jobs

@@ -74,8 +74,9 @@ Plan = namedtuple("Plan", [
     # spare selection; ranked: positions differ in priority (dispatch at the end of each instant)
     "selection", "ranked",
     # working positions: rank of their priority (0 = highest), job (-1: none), refill from their own
-    # node (wait), whether a process watches them
-    "slot_rank", "slot_job", "slot_own", "slot_watched",
+    # node (wait), whether a process watches them, whether they take nodes of lower-priority work;
+    # the cause code of such a preemption
+    "slot_rank", "slot_job", "slot_own", "slot_watched", "slot_preempt", "preemption_cause",
     # training jobs
     "job_first", "job_size", "job_work", "job_segment", "job_checkpoint", "job_snapshot", "job_restart",
     "job_mode", "job_elastic", "job_min_nodes",
@@ -181,7 +182,7 @@ def compile_plan(scenario: Scenario) -> Plan:
     diagnosis, retirement, score = repair.diagnosis, repair.retirement, nodes.score
     reboot_law = laws.add(diagnosis.reboot_time)
     recurrence_law = laws.add(repair.recurrence) if repair.recurs else NO_LAW
-    slot_rank, slot_job, slot_own, slot_watched = _slots(scenario)
+    slot_rank, slot_job, slot_own, slot_watched, slot_preempt = _slots(scenario)
     jobs = scenario.training
 
     def ints(values) -> np.ndarray:
@@ -221,8 +222,9 @@ def compile_plan(scenario: Scenario) -> Plan:
         score_credit=float(score.uptime_credit) if score else 0.0, score_period=float(score.credit_period) if score else 1.0,
         scored=score is not None,
         selection=SELECTION_CODES[spares.selection],
-        ranked=len(set(slot_rank)) > 1,
+        ranked=len(set(slot_rank)) > 1 or any(slot_preempt),
         slot_rank=ints(slot_rank), slot_job=ints(slot_job), slot_own=ints(slot_own), slot_watched=ints(slot_watched),
+        slot_preempt=ints(slot_preempt), preemption_cause=scenario.preemption_cause,
         job_first=ints(scenario.job_offsets), job_size=ints([j.nodes for j in jobs]),
         job_work=floats([j.work if j.work is not None else math.inf for j in jobs]),
         job_segment=floats([j.checkpoint_interval or math.inf for j in jobs]),
@@ -235,20 +237,24 @@ def compile_plan(scenario: Scenario) -> Plan:
     )
 
 
-def _slots(scenario: Scenario) -> tuple[list[int], list[int], list[int], list[int]]:
-    """Per working position: priority rank (0 = highest), job, own-node refill, watched by a process.
+def _slots(scenario: Scenario) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+    """Per working position: priority rank (0 = highest), job, own-node refill, watched by a process,
+    preempts.
 
-    As model/cluster.py: a job's positions carry its priority, the others IDLE_PRIORITY; a position
-    has a process when spares can refill it or a job listens to it.
+    As model/cluster.py: a job's positions carry its priority and preempt flag, the others
+    IDLE_PRIORITY; a position has a process when spares can refill it, a job listens to it, or
+    positions may be preempted.
     """
     working = scenario.working_nodes
     priority = [IDLE_PRIORITY] * working
     job = [-1] * working
     own = [0] * working
+    preempt = [0] * working
     for j, (spec, first) in enumerate(zip(scenario.training, scenario.job_offsets)):
         for slot in range(first, first + spec.nodes):
             priority[slot], job[slot], own[slot] = spec.priority, j, int(spec.on_failure == "wait")
+            preempt[slot] = int(spec.preempt)
     ranks = {p: r for r, p in enumerate(sorted(set(priority), reverse=True))}
-    has_spares = scenario.spares.hot + scenario.spares.cold > 0
-    watched = [int(has_spares or job[slot] >= 0) for slot in range(working)]
-    return [ranks[p] for p in priority], job, own, watched
+    watched_all = scenario.spares.hot + scenario.spares.cold > 0 or any(preempt)
+    watched = [int(watched_all or job[slot] >= 0) for slot in range(working)]
+    return [ranks[p] for p in priority], job, own, watched, preempt

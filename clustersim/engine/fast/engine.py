@@ -149,7 +149,10 @@ def _job_metrics(scenario: Scenario, j: int, run: KernelRun) -> dict[str, float]
     metrics[f"{prefix}.ettr"] = useful / wall
     metrics[f"{prefix}.goodput"] = useful * spec.nodes / allocated if allocated > 0 else math.nan
     metrics[f"{prefix}.interruptions"] = stops
-    for cause, name in enumerate(scenario.cause_names):
+    causes = list(enumerate(scenario.cause_names))
+    if any(job.preempt for job in scenario.training):
+        causes.append((scenario.preemption_cause, "preemption"))
+    for cause, name in causes:
         metrics[f"{prefix}.interruptions.{name}"] = float(run.job_cause[j, cause])
     metrics[f"{prefix}.lost_work_hours"] = float(ja[JA_LOST])
     metrics[f"{prefix}.downtime_per_interruption_hours"] = float(ja[JA_DOWN_HOURS]) / stops if stops else math.nan

@@ -956,14 +956,49 @@ def _dispatch(plan, st, gen, t):
         if _usable(st) > 0:
             _set_starved(plan, st, slot, False, t)
             _take_spare(plan, st, gen, slot, t)
-        else:
-            st.scratch[kept, 0], st.scratch[kept, 1] = key, slot
-            kept += 1
+            continue
+        victim = _victim_for(plan, st, slot) if plan.slot_preempt[slot] == 1 else -1
+        if victim >= 0:
+            _set_starved(plan, st, slot, False, t)
+            _preempt(plan, st, victim, slot, t)
+            continue
+        st.scratch[kept, 0], st.scratch[kept, 1] = key, slot
+        kept += 1
     for k in range(kept):
         _wait_push(st, st.scratch[k, 1], st.scratch[k, 0])
     for k in range(kept):
         _set_starved(plan, st, st.scratch[k, 1], True, t)
     _replenish_warm(plan, st, gen, t)
+
+
+@_helper
+def _victim_for(plan, st, slot):
+    """The working position of lowest priority below ``slot``'s whose up node can be taken (the last
+    such position among equals); -1 when there is none. A position already preempted in this
+    instant (detached, its interrupt pending) is not taken twice (SimPy would hand one node to two
+    positions and fail on the second interrupt)."""
+    victim = -1
+    rank = plan.slot_rank[slot]
+    for other in range(plan.working):
+        other_rank = plan.slot_rank[other]
+        if (other_rank <= rank or st.slot_i[other, S_PHASE] != FILLED or st.slot_i[other, S_ATTACHED] == 0
+                or st.node_i[st.slot_i[other, S_NODE], N_HOLDS] > 0):
+            continue
+        if victim < 0 or other_rank >= plan.slot_rank[victim]:
+            victim = other
+    return victim
+
+
+@_helper
+def _preempt(plan, st, victim, slot, t):
+    """Take ``victim``'s node for ``slot``: it joins after swap_time; the victim refills from the pool."""
+    node = st.slot_i[victim, S_NODE]
+    st.slot_i[victim, S_ATTACHED] = 0
+    st.slot_i[victim, S_CAUSE] = plan.preemption_cause
+    st.slot_i[victim, S_NOTICED] = 1
+    st.slot_i[victim, S_SWAP_SEQ] = -1
+    _push(st, t, URGENT, EV_SLOT_INTERRUPT, victim)
+    _hand_over(st, node, TIER_HOT, slot, t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1698,7 +1733,8 @@ def _new_state(plan, gen, heap_capacity, trace):
         np.zeros((heap_capacity, 4), dtype=np.int64), bits, bits.view(np.int64),
         np.zeros((2, heap_capacity), dtype=np.int64), np.zeros((2, heap_capacity), dtype=np.int64), np.zeros(1),
         np.zeros(CTR_COLS, dtype=np.int64), np.zeros(ACC_SIZE), np.zeros(plan.causes),
-        np.zeros(pools * CREW_ACC_COLS), np.zeros(jobs * JOB_ACC_COLS), np.zeros((jobs, max(plan.causes, 1))), trace,
+        np.zeros(pools * CREW_ACC_COLS), np.zeros(jobs * JOB_ACC_COLS), np.zeros((jobs, plan.preemption_cause + 1)),
+        trace,
     )
     for node in range(nodes):
         node_i[node, N_HOLDS] = 0

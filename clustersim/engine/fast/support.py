@@ -40,7 +40,7 @@ SUPPORTED = frozenset({
     "training.checkpoint_interval", "training.checkpoint_cost", "training.checkpoint_size",
     "training.checkpoint_bandwidth", "training.restore_bandwidth", "training.snapshot_cost",
     "training.restart_overhead", "training.reschedule_time", "training.init_time", "training.on_failure",
-    "training.min_nodes", "training.priority",
+    "training.min_nodes", "training.priority", "training.preempt",
 })
 # Distribution laws the kernel samples (compile.py converts each).
 SUPPORTED_LAWS = frozenset({"exponential", "weibull", "lognormal", "gamma", "deterministic", "uniform", "empirical"})
@@ -57,9 +57,6 @@ def _lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
                           ["nodes.failure_modes.effect", "nodes.failure_modes.speed", "nodes.failure_modes.time_to_crash"]))
     if scenario.repair.straggler_detection is not None:
         found.append(("straggler detection (repair.straggler_detection)", ["repair.straggler_detection"]))
-    for i, job in enumerate(scenario.training):
-        if job.preempt:
-            found.append((f"preemption of lower-priority work (training[{i}].preempt)", ["training.preempt"]))
     return found
 
 
