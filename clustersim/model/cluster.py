@@ -175,7 +175,8 @@ class Cluster:
         slots = owner.members if owner is not None else self.slots
         candidates = [slot.node for slot in slots
                       if slot.state == FILLED and slot.node is not faulty and slot.node.slot is slot
-                      and slot.node.up and slot.node.repair_state == R_OK and slot.node.process is not None]
+                      and slot.node.up and slot.node.repair_state == R_OK and not slot.node.blame_pending
+                      and slot.node.process is not None]
         if not candidates:
             return None
         return candidates[int(faulty.rng.integers(len(candidates)))]

@@ -32,7 +32,8 @@ class Node:
     """One server: its holds, its role in the cluster, its repair state, history and random stream."""
 
     __slots__ = ("index", "rack", "holds", "role", "slot", "powered", "rng", "lemon", "clocks", "process",
-                 "repair_state", "blamed_times", "score_base", "up_since", "warming", "samplers", "speed")
+                 "repair_state", "blamed_times", "score_base", "up_since", "warming", "samplers", "speed",
+                 "blame_pending")
 
     def __init__(self, index: int, rack: int, role: str, rng: np.random.Generator, powered: simpy.Event | None):
         self.index = index
@@ -52,6 +53,7 @@ class Node:
         self.warming: object | None = None  # a token while it is being initialised as a warm standby
         self.samplers: dict[object, Callable[[], float]] = {}  # repair-time samplers on its stream, by law
         self.speed = 1.0          # fraction of full speed it runs at (gray failures)
+        self.blame_pending = False  # wrongly blamed this instant; its process has not heard yet
 
     @property
     def up(self) -> bool:

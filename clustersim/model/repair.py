@@ -144,6 +144,7 @@ class RepairShop:
 
     def after_blame(self, node: Node, mode: int):
         """SimPy sub-process: an up, innocent ``node`` is blamed for a failure of ``mode`` elsewhere."""
+        node.blame_pending = False
         self.holds.strike(node, mode, counted=False, noticed=True)
         self._blame(node)
         yield from self._repair(node, mode, real_fault=False)  # no fault: what the stages conclude changes nothing
@@ -165,6 +166,7 @@ class RepairShop:
         self._leave_fault(node, mode)
         self._set_state(node, R_OK, mode)
         self.holds.release(node)
+        innocent.blame_pending = True
         innocent.process.interrupt(Blame(mode))
 
     def _repair(self, node: Node, mode: int, real_fault: bool = True):
