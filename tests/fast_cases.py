@@ -46,7 +46,8 @@ def random_deterministic_scenario(seed: int, pipeline: bool = False, jobs: bool 
         domains.append({"name": f"d{i}", "kind": kind, **({"power_racks": r.randint(1, 3)} if kind == "power" else {}),
                         "time_to_failure": det(5, 80), "time_to_repair": det(0, 15)})
     repair = {"detection": f"{r.choice([0, 0.5, 1])} h", **({"crews": r.randint(1, 3)} if r.random() < 0.7 else {})}
-    nodes = {"count": count, "gpus_per_node": r.randint(1, 3), "nodes_per_rack": r.randint(1, 5), "failure_modes": modes}
+    nodes = {"count": count, "gpus_per_node": r.randint(1, 3), "nodes_per_rack": r.randint(1, 5),
+             "failure_modes": modes}
     spares = {"hot": hot, "cold": cold, "swap_time": f"{r.choice([0, 0.5, 1])} h",
               "provisioning": f"{r.choice([0, 1, 4])} h"}
     raw = base_scenario(simulation=_one(round(r.uniform(50, 300)), round(r.uniform(0, 40))), nodes=nodes,
@@ -89,7 +90,8 @@ def _add_pipeline(r: random.Random, raw: dict, det) -> None:
                      lemon_cured_by_repair=r.random() < 0.5)
     policy = r.choice(["never", "threshold", "scored"])
     if policy == "threshold":
-        repair["retirement"] = {"policy": "threshold", "max_failures": r.randint(2, 4), "window": f"{r.randint(20, 150)} h"}
+        repair["retirement"] = {"policy": "threshold", "max_failures": r.randint(2, 4),
+                                "window": f"{r.randint(20, 150)} h"}
     elif policy == "scored":
         repair["retirement"] = {"policy": "scored", "threshold": float(r.randint(-40, 60))}
     selection = r.choice(["fifo", "fewest_failures", "highest_score"])

@@ -104,15 +104,14 @@ AGREEMENT = {
 }
 
 
-@pytest.mark.parametrize("name", list(AGREEMENT))
-def test_fast_agrees_with_simpy(name):
-    """Per metric: difference of means inside the combined 99.9 % interval, and a KS test p > 0.001."""
-    scenario = scenario_from_dict(AGREEMENT[name])
+def assert_engines_agree(name: str, scenario: Scenario, metrics: list[str] | None = None) -> None:
+    """The same metric names; per metric (default: all), the difference of means inside the combined
+    99.9 % interval, and a two-sample KS test on the per-replication values with p > 0.001."""
     reps = range(scenario.simulation.replications)
     simpy = [o.metrics for o in SimpyEngine().run(scenario, reps)]
     fast = fast_rows(scenario)
     assert all(list(row) == list(simpy[0]) for row in fast + simpy), "the engines report different metrics"
-    for metric in simpy[0]:
+    for metric in metrics or list(simpy[0]):
         a = np.array([row[metric] for row in simpy])
         b = np.array([row[metric] for row in fast])
         ea, eb = estimate(a, ""), estimate(b, "")
@@ -122,6 +121,11 @@ def test_fast_agrees_with_simpy(name):
               f"KS p = {p:.3f}")
         assert abs(ea.mean - eb.mean) <= tolerance, (metric, ea, eb)
         assert p > 0.001, (metric, p)
+
+
+@pytest.mark.parametrize("name", list(AGREEMENT))
+def test_fast_agrees_with_simpy(name):
+    assert_engines_agree(name, scenario_from_dict(AGREEMENT[name]))
 
 
 def test_streaming_metrics_equal_stats_on_the_fast_log():
@@ -253,17 +257,21 @@ def test_identical_reruns_give_identical_numbers():
     assert fast_rows(scenario, range(4)) == fast_rows(scenario, range(4))
 
 
-def test_thread_and_worker_counts_do_not_change_numbers():
-    scenario = scenario_from_dict(AGREEMENT["spares_and_racks"])
+def assert_thread_counts_do_not_matter(scenario: Scenario, replications: int) -> None:
+    """numba's thread count and the engine's worker count leave every number as it is."""
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = fast_rows(scenario, range(6))
+        one = fast_rows(scenario, range(replications))
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = fast_rows(scenario, range(6))
+        two = fast_rows(scenario, range(replications))
     finally:
         numba.set_num_threads(before)
-    assert one == two == fast_rows(scenario, range(6), FastEngine(workers=3))
+    assert one == two == fast_rows(scenario, range(replications), FastEngine(workers=3))
+
+
+def test_thread_and_worker_counts_do_not_change_numbers():
+    assert_thread_counts_do_not_matter(scenario_from_dict(AGREEMENT["spares_and_racks"]), 6)
 
 
 def test_replication_k_does_not_depend_on_the_batch():

@@ -5,23 +5,16 @@ Agreement: per headline metric, the difference of the engines' means lies inside
 """
 from __future__ import annotations
 
-import math
-
-import numba
-import numpy as np
 import pytest
 import simpy
-from scipy import stats as scipy_stats
 
 import analytic_cases as cases
 from clustersim.engine.fast.engine import FastEngine
 from clustersim.engine.fast.support import unsupported_features
-from clustersim.engine.runner import SimpyEngine
 from clustersim.scenario import load_scenario, scenario_from_dict
-from clustersim.stats import estimate
-from conftest import base_scenario, clustersim_process, widened_half_width
+from conftest import base_scenario, clustersim_process
 from fast_cases import random_deterministic_scenario
-from test_fast_engine import assert_same_as_simpy, fast_rows
+from test_fast_engine import assert_engines_agree, assert_same_as_simpy, assert_thread_counts_do_not_matter, fast_rows
 
 # ---------------------------------------------------------------------------------------------
 # the same log as SimPy, row for row, on deterministic tie-heavy scenarios
@@ -208,23 +201,8 @@ AGREEMENT = {
 
 @pytest.mark.parametrize("name", list(AGREEMENT))
 def test_fast_agrees_with_simpy_on_new_features(name):
-    """The same metric names; per headline metric, means within the combined 99.9 % interval and KS p > 0.001."""
     raw, headline = AGREEMENT[name]
-    scenario = scenario_from_dict(raw)
-    reps = range(scenario.simulation.replications)
-    simpy = [o.metrics for o in SimpyEngine().run(scenario, reps)]
-    fast = fast_rows(scenario)
-    assert all(list(row) == list(simpy[0]) for row in fast + simpy), "the engines report different metrics"
-    for metric in headline:
-        a = np.array([row[metric] for row in simpy])
-        b = np.array([row[metric] for row in fast])
-        ea, eb = estimate(a, ""), estimate(b, "")
-        tolerance = math.hypot(widened_half_width(ea), widened_half_width(eb))
-        p = scipy_stats.ks_2samp(a[np.isfinite(a)], b[np.isfinite(b)]).pvalue
-        print(f"{name} {metric}: simpy {ea.mean:.6g} ± {ea.half_width:.3g}, fast {eb.mean:.6g} ± {eb.half_width:.3g}, "
-              f"KS p = {p:.3f}")
-        assert abs(ea.mean - eb.mean) <= tolerance, (metric, ea, eb)
-        assert p > 0.001, (metric, p)
+    assert_engines_agree(name, scenario_from_dict(raw), headline)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,15 +221,8 @@ def test_analytic_truth_of_pipeline_and_jobs(case):
 
 def test_reruns_and_thread_counts_do_not_change_numbers_with_jobs_and_pipeline():
     scenario = scenario_from_dict(AGREEMENT["two_jobs_priorities_shrink"][0])
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = fast_rows(scenario, range(4))
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = fast_rows(scenario, range(4))
-    finally:
-        numba.set_num_threads(before)
-    assert one == two == fast_rows(scenario, range(4), FastEngine(workers=3))
+    assert fast_rows(scenario, range(4)) == fast_rows(scenario, range(4))
+    assert_thread_counts_do_not_matter(scenario, 4)
     lemons = scenario_from_dict(AGREEMENT["lemons_scored_highest_score"][0])
     assert fast_rows(lemons, [2, 0]) == fast_rows(lemons, [2, 0], FastEngine(workers=2))
 

@@ -99,7 +99,8 @@ def replication_metrics(scenario: Scenario, run: KernelRun) -> dict[str, float]:
     for s, stage in enumerate(repair.stages):
         metrics[f"repair.stage.{stage.name}.count"] = float(run.crew_acc[1 + s, CA_ENTERED])
         if stage.crews:
-            metrics[f"repair.stage.{stage.name}.crew_utilization"] = float(run.crew_acc[1 + s, L_AREA] / span) / stage.crews
+            busy = float(run.crew_acc[1 + s, L_AREA] / span)
+            metrics[f"repair.stage.{stage.name}.crew_utilization"] = busy / stage.crews
     if repair.stages:
         metrics["repair.escalations"] = float(acc[A_ESCALATIONS])
         metrics["repair.false_successes"] = float(acc[A_FALSE_SUCCESSES])

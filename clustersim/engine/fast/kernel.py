@@ -88,6 +88,7 @@ KIND_NODE, KIND_SLOT, KIND_DOMAIN, KIND_POOL, KIND_JOB = _i64(0, 1, 2, 3, 4)
 # Columns of State.node_i (one row per node).
 (N_HOLDS, N_ROLE, N_SLOT, N_MODE, N_NEXT, N_PREV, N_LIST, N_REPAIR, N_STAGE, N_REAL_FAULT, N_FAIL_SEQ,
  N_PENDING_SOURCE, N_PENDING_INDEX, N_LEMON, N_WAS_LEMON, N_BLAMED, N_WARMING, N_BLAME_MODE) = _i64(*range(18))
+# (N_WARMING: the token of its warm-up, -1 if none; N_BLAME_MODE: the mode of a blame pending, -1 if none)
 NODE_I_COLS = 18
 # Columns of State.node_f.
 N_DOWN_SINCE, N_WAIT_SINCE, N_OPERATING_SINCE, N_PENDING_HOURS, N_SCORE_BASE, N_UP_SINCE = _i64(*range(6))
@@ -1118,10 +1119,11 @@ def _pick_innocent(plan, st, gen, faulty):
 
 @_helper
 def _innocent(st, slot, faulty):
-    """Could the node in ``slot`` be blamed for ``faulty``'s failure?"""
+    """Could the node in ``slot`` be blamed for ``faulty``'s failure (not if already blamed this instant)?"""
     node = st.slot_i[slot, S_NODE]
     return (st.slot_i[slot, S_PHASE] == FILLED and node != faulty and st.node_i[node, N_SLOT] == slot
-            and st.node_i[node, N_HOLDS] == 0 and st.node_i[node, N_REPAIR] == R_OK)
+            and st.node_i[node, N_HOLDS] == 0 and st.node_i[node, N_REPAIR] == R_OK
+            and st.node_i[node, N_BLAME_MODE] < 0)
 
 
 @_helper
@@ -1130,6 +1132,7 @@ def _node_blamed(plan, st, gen, node, t):
     _advance(plan, st, node, t - st.node_f[node, N_OPERATING_SINCE])
     st.node_i[node, N_FAIL_SEQ] = -1
     mode = st.node_i[node, N_BLAME_MODE]
+    st.node_i[node, N_BLAME_MODE] = -1  # no blame pending any more
     st.node_i[node, N_MODE] = mode
     _strike(plan, st, gen, node, mode, False, True, t)
     _blame(plan, st, node, t)

@@ -53,8 +53,8 @@ def _lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
         found.append(("chaos injections ([[chaos]])", ["chaos"]))
     for i, mode in enumerate(scenario.nodes.failure_modes):
         if mode.effect != "crash":
-            found.append((f'gray failures (nodes.failure_modes[{i}].effect = "{mode.effect}")',
-                          ["nodes.failure_modes.effect", "nodes.failure_modes.speed", "nodes.failure_modes.time_to_crash"]))
+            keys = ["nodes.failure_modes.effect", "nodes.failure_modes.speed", "nodes.failure_modes.time_to_crash"]
+            found.append((f'gray failures (nodes.failure_modes[{i}].effect = "{mode.effect}")', keys))
     if scenario.repair.straggler_detection is not None:
         found.append(("straggler detection (repair.straggler_detection)", ["repair.straggler_detection"]))
     return found
