@@ -11,8 +11,8 @@ own failures, detection, diagnosis, repair stages and their crews, blame, retire
 of standbys), working positions (slot_life), failure domains, the pool (a crew released, the
 ranked dispatch at the end of an instant) and training jobs (job_life).
 
-Each state change is recorded as SimPy records it (``_record``): it counts one model event and
-feeds the streaming form of ``clustersim.stats.replication_metrics`` (time-weighted levels
+Each state change is recorded as SimPy records it (``_row``, through one ``_rec_<kind>`` per
+row kind): it counts one model event and feeds the streaming form of ``clustersim.stats.replication_metrics`` (time-weighted levels
 integrated over [warmup, horizon), counts and intervals that start in the window), optionally
 also a trace of rows in the log schema of ``engine/records.py`` (tests compare it to SimPy's).
 
@@ -29,7 +29,7 @@ from numba import njit
 
 from clustersim.engine.fast.compile import (
     CKPT_CONTINUOUS, CKPT_SYNC, LAW_DETERMINISTIC, LAW_EXPONENTIAL, LAW_GAMMA, LAW_LOGNORMAL, LAW_UNIFORM,
-    LAW_WEIBULL, RECOVERY_REBOOT, RETIRE_NEVER, RETIRE_THRESHOLD, ROLE_COLD, ROLE_HOT, ROLE_LOOSE, ROLE_RETIRED,
+    LAW_WEIBULL, RECOVERY_REBOOT, Plan, RETIRE_NEVER, RETIRE_THRESHOLD, ROLE_COLD, ROLE_HOT, ROLE_LOOSE, ROLE_RETIRED,
     ROLE_WARM, ROLE_WORK, SELECT_FEWEST_FAILURES, SELECT_FIFO, SELECT_HIGHEST_SCORE, UNLIMITED,
 )
 from clustersim.engine.records import EventCode, JobState, Kind, NodeState, RepairState, SlotState
@@ -45,9 +45,11 @@ from clustersim.engine.records import EventCode, JobState, Kind, NodeState, Repa
 #   instead of raising, which code without reference counting cannot do cleanly.
 # - no helper calls itself, directly or through others: numba cannot inline a cycle (the job's
 #   steps between two waits run as one loop over continuations, _job_go).
+# - the loop is called from Python, not from a jitted caller: numba re-optimises every library it
+#   links into a caller, which cost the loop a second LLVM pass (first compile 107 s -> 81 s).
 _helper = njit(cache=True, _nrt=False, error_model="numpy", forceinline=True, no_cpython_wrapper=True,
                no_cfunc_wrapper=True)
-_loop = njit(cache=True, _nrt=False, error_model="numpy")
+_loop = njit(cache=True, _nrt=False, error_model="numpy", nogil=True)
 
 
 def _i64(*values: int) -> tuple:
@@ -364,8 +366,8 @@ def _level_to(acc, block, t, value, start, end):
 
 
 @_helper
-def _record(plan, st, t, kind, comp, frm, to, cause):
-    """One row of the state-change log ``(t, kind, comp, from, to, cause)``."""
+def _row(st, t, kind, comp, frm, to, cause):
+    """One row of the state-change log ``(t, kind, comp, from, to, cause)``: count it, trace it."""
     st.ctr[CT_EVENTS] += 1
     trace = st.trace
     if trace.shape[0] > 0:
@@ -376,98 +378,155 @@ def _record(plan, st, t, kind, comp, frm, to, cause):
             st.ctr[CT_TRACE_N] = row + 1
         else:
             st.ctr[CT_STATUS] = STATUS_TRACE_FULL
+
+
+# One recorder per row kind, each feeding the metrics that read that kind (one function per kind
+# keeps the inlined code small: LLVM's time dominates the first compile).
+
+
+@_helper
+def _rec_node(plan, st, t, comp, frm, to, cause):
+    _row(st, t, K_NODE, comp, frm, to, cause)
     acc = st.acc
     start, end = plan.warmup, plan.horizon
-    in_window = start <= t < end
-    if kind == K_NODE:
-        step = 1.0 if to == UP else -1.0
-        _level_to(acc, A_UP, t, acc[A_UP + L_VALUE] + step, start, end)
-        if to == DOWN:
-            st.node_f[comp, N_DOWN_SINCE] = t
-        else:
-            since = st.node_f[comp, N_DOWN_SINCE]
-            if start <= since < end:
-                acc[A_OUTAGE_SUM] += t - since
-                acc[A_OUTAGE_N] += 1.0
-        if plan.hot + plan.cold == 0 and comp < plan.working:
-            _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] + step, start, end)
-    elif kind == K_FAILURE:
-        if t >= start:
-            acc[A_FAILURES] += 1.0
-            st.cause_count[cause] += 1.0
-    elif kind == K_REPAIR:
-        if to == R_WAITING:
-            st.node_f[comp, N_WAIT_SINCE] = t
-        elif frm == R_WAITING and to == R_REPAIRING:
-            since = st.node_f[comp, N_WAIT_SINCE]
-            if start <= since < end:
-                acc[A_WAIT_SUM] += t - since
-                acc[A_WAIT_N] += 1.0
-        elif to == R_RETIRED:
-            lemon = st.node_i[comp, N_WAS_LEMON] == 1
-            if in_window:
-                acc[A_RETIRED] += 1.0
-                if not lemon:
-                    acc[A_RETIRED_HEALTHY] += 1.0
-            if lemon and t < end:
-                acc[A_LEMONS_RETIRED] += 1.0
-    elif kind == K_CREWS:
-        block = comp * CREW_ACC_COLS
-        _level_to(st.crew_acc, block, t, st.crew_acc[block + L_VALUE] + (to - frm), start, end)
-    elif kind == K_SLOT:
-        if plan.hot + plan.cold > 0:  # else capacity follows the working nodes (stats.py)
-            if to == FILLED:
-                _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] + 1.0, start, end)
-            elif frm == FILLED:
-                _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] - 1.0, start, end)
-        if to == WAITING:
-            st.slot_f[comp] = t
-        elif frm == WAITING:
-            _wait_ended(acc, st.slot_f[comp], t, start)
-        job = plan.slot_job[comp]
-        if job >= 0 and (to == FILLED) != (frm == FILLED):
-            block = job * JOB_ACC_COLS
-            ja = st.job_acc
-            _level_to(ja, block, t, ja[block + L_VALUE] + (1.0 if to == FILLED else -1.0), start, ja[block + JA_END])
-    elif kind == K_POOL:
-        _level_to(acc, A_POOL, t, float(to), start, end)
-        if t < start:
-            acc[A_POOL_AT_START] = to
-        elif to == 0 and acc[A_FIRST_EMPTY] < 0.0:
-            acc[A_FIRST_EMPTY] = t - start
-    elif kind == K_WARM:
-        _level_to(acc, A_WARM, t, acc[A_WARM + L_VALUE] + (to - frm), start, end)
-    elif kind == K_EVENT:
-        if in_window:
-            if to == E_STAGE_ENTERED:
-                st.crew_acc[(1 + cause - plan.causes) * CREW_ACC_COLS + CA_ENTERED] += 1.0
-            elif to == E_ESCALATED:
-                acc[A_ESCALATIONS] += 1.0
-            elif to == E_FALSE_SUCCESS:
-                acc[A_FALSE_SUCCESSES] += 1.0
-            elif to == E_UNDIAGNOSED:
-                acc[A_UNDIAGNOSED] += 1.0
-            elif to == E_MISDIAGNOSED:
-                acc[A_MISDIAGNOSES] += 1.0
-            else:
-                acc[A_RECURRENCES] += 1.0
-    elif kind == K_JOB:
-        _job_state_hours(plan, st, comp, frm, t)
-        block = comp * JOB_ACC_COLS
+    step = 1.0 if to == UP else -1.0
+    _level_to(acc, A_UP, t, acc[A_UP + L_VALUE] + step, start, end)
+    if to == DOWN:
+        st.node_f[comp, N_DOWN_SINCE] = t
+    else:
+        since = st.node_f[comp, N_DOWN_SINCE]
+        if start <= since < end:
+            acc[A_OUTAGE_SUM] += t - since
+            acc[A_OUTAGE_N] += 1.0
+    if plan.hot + plan.cold == 0 and comp < plan.working:
+        _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] + step, start, end)
+
+
+@_helper
+def _rec_failure(plan, st, t, comp, cause):
+    _row(st, t, K_FAILURE, comp, NOT_STRUCK, STRUCK, cause)
+    if t >= plan.warmup:
+        st.acc[A_FAILURES] += 1.0
+        st.cause_count[cause] += 1.0
+
+
+@_helper
+def _rec_repair(plan, st, t, comp, frm, to, cause):
+    _row(st, t, K_REPAIR, comp, frm, to, cause)
+    acc = st.acc
+    start, end = plan.warmup, plan.horizon
+    if to == R_WAITING:
+        st.node_f[comp, N_WAIT_SINCE] = t
+    elif frm == R_WAITING and to == R_REPAIRING:
+        since = st.node_f[comp, N_WAIT_SINCE]
+        if start <= since < end:
+            acc[A_WAIT_SUM] += t - since
+            acc[A_WAIT_N] += 1.0
+    elif to == R_RETIRED:
+        lemon = st.node_i[comp, N_WAS_LEMON] == 1
+        if start <= t < end:
+            acc[A_RETIRED] += 1.0
+            if not lemon:
+                acc[A_RETIRED_HEALTHY] += 1.0
+        if lemon and t < end:
+            acc[A_LEMONS_RETIRED] += 1.0
+
+
+@_helper
+def _rec_crews(plan, st, t, comp, frm, to):
+    _row(st, t, K_CREWS, comp, frm, to, NO_CAUSE)
+    block = comp * CREW_ACC_COLS
+    _level_to(st.crew_acc, block, t, st.crew_acc[block + L_VALUE] + (to - frm), plan.warmup, plan.horizon)
+
+
+@_helper
+def _rec_slot(plan, st, t, comp, frm, to, cause):
+    _row(st, t, K_SLOT, comp, frm, to, cause)
+    acc = st.acc
+    start, end = plan.warmup, plan.horizon
+    if plan.hot + plan.cold > 0:  # else capacity follows the working nodes (stats.py)
+        if to == FILLED:
+            _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] + 1.0, start, end)
+        elif frm == FILLED:
+            _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] - 1.0, start, end)
+    if to == WAITING:
+        st.slot_f[comp] = t
+    elif frm == WAITING:
+        _wait_ended(acc, st.slot_f[comp], t, start)
+    job = plan.slot_job[comp]
+    if job >= 0 and (to == FILLED) != (frm == FILLED):
+        block = job * JOB_ACC_COLS
         ja = st.job_acc
-        if to == J_WAITING and frm != J_WAITING and frm != J_DONE and t >= start:
-            ja[block + JA_STOPS] += 1.0
-            st.job_cause[comp, cause] += 1.0
-        elif to == J_DONE:
-            ja[block + JA_DONE_AT] = t
-            _level_to(ja, block, t, ja[block + L_VALUE], start, ja[block + JA_END])
-            ja[block + JA_END] = t
-    elif kind == K_WORK:
-        if t > start:
-            st.job_acc[comp * JOB_ACC_COLS + JA_USEFUL] += to - frm
-    elif kind == K_LOST:
-        if t >= start:
-            st.job_acc[comp * JOB_ACC_COLS + JA_LOST] += to
+        _level_to(ja, block, t, ja[block + L_VALUE] + (1.0 if to == FILLED else -1.0), start, ja[block + JA_END])
+
+
+@_helper
+def _rec_pool(plan, st, t, frm, to):
+    _row(st, t, K_POOL, THE_POOL, frm, to, NO_CAUSE)
+    acc = st.acc
+    start = plan.warmup
+    _level_to(acc, A_POOL, t, float(to), start, plan.horizon)
+    if t < start:
+        acc[A_POOL_AT_START] = to
+    elif to == 0 and acc[A_FIRST_EMPTY] < 0.0:
+        acc[A_FIRST_EMPTY] = t - start
+
+
+@_helper
+def _rec_warm(plan, st, t, frm, to):
+    _row(st, t, K_WARM, THE_POOL, frm, to, NO_CAUSE)
+    acc = st.acc
+    _level_to(acc, A_WARM, t, acc[A_WARM + L_VALUE] + (to - frm), plan.warmup, plan.horizon)
+
+
+@_helper
+def _rec_event(plan, st, t, comp, code, cause):
+    """An instantaneous repair outcome (EventCode ``code``) on node ``comp``."""
+    _row(st, t, K_EVENT, comp, 0, code, cause)
+    if not plan.warmup <= t < plan.horizon:
+        return
+    acc = st.acc
+    if code == E_STAGE_ENTERED:
+        st.crew_acc[(1 + cause - plan.causes) * CREW_ACC_COLS + CA_ENTERED] += 1.0
+    elif code == E_ESCALATED:
+        acc[A_ESCALATIONS] += 1.0
+    elif code == E_FALSE_SUCCESS:
+        acc[A_FALSE_SUCCESSES] += 1.0
+    elif code == E_UNDIAGNOSED:
+        acc[A_UNDIAGNOSED] += 1.0
+    elif code == E_MISDIAGNOSED:
+        acc[A_MISDIAGNOSES] += 1.0
+    else:
+        acc[A_RECURRENCES] += 1.0
+
+
+@_helper
+def _rec_job(plan, st, t, comp, frm, to, cause):
+    _row(st, t, K_JOB, comp, frm, to, cause)
+    _job_state_hours(plan, st, comp, frm, t)
+    block = comp * JOB_ACC_COLS
+    ja = st.job_acc
+    if to == J_WAITING and frm != J_WAITING and frm != J_DONE and t >= plan.warmup:
+        ja[block + JA_STOPS] += 1.0
+        st.job_cause[comp, cause] += 1.0
+    elif to == J_DONE:
+        ja[block + JA_DONE_AT] = t
+        _level_to(ja, block, t, ja[block + L_VALUE], plan.warmup, ja[block + JA_END])
+        ja[block + JA_END] = t
+
+
+@_helper
+def _rec_work(plan, st, t, comp, frm, to):
+    _row(st, t, K_WORK, comp, frm, to, NO_CAUSE)
+    if t > plan.warmup:
+        st.job_acc[comp * JOB_ACC_COLS + JA_USEFUL] += to - frm
+
+
+@_helper
+def _rec_lost(plan, st, t, comp, lost, cause):
+    _row(st, t, K_LOST, comp, 0.0, lost, cause)
+    if t >= plan.warmup:
+        st.job_acc[comp * JOB_ACC_COLS + JA_LOST] += lost
 
 
 @_helper
@@ -635,10 +694,10 @@ def _strike(plan, st, gen, node, cause, counted, noticed, t):
     """Hold ``node`` down for ``cause``; ``counted``: this is the failure event itself;
     ``noticed``: taken out deliberately, so nobody waits for detection."""
     if counted:
-        _record(plan, st, t, K_FAILURE, node, NOT_STRUCK, STRUCK, cause)
+        _rec_failure(plan, st, t, node, cause)
     st.node_i[node, N_HOLDS] += 1
     if st.node_i[node, N_HOLDS] == 1:
-        _record(plan, st, t, K_NODE, node, UP, DOWN, cause)
+        _rec_node(plan, st, t, node, UP, DOWN, cause)
         _on_down(plan, st, gen, node, cause, noticed, t)
 
 
@@ -646,7 +705,7 @@ def _strike(plan, st, gen, node, cause, counted, noticed, t):
 def _release(plan, st, gen, node, t):
     st.node_i[node, N_HOLDS] -= 1
     if st.node_i[node, N_HOLDS] == 0:
-        _record(plan, st, t, K_NODE, node, DOWN, UP, NO_CAUSE)
+        _rec_node(plan, st, t, node, DOWN, UP, NO_CAUSE)
         _on_up(plan, st, gen, node, t)
 
 
@@ -745,10 +804,10 @@ def _warm_size(st):
 def _log_pool(plan, st, before, warm_before, t):
     after = _usable(st)
     if after != before:
-        _record(plan, st, t, K_POOL, THE_POOL, before, after, NO_CAUSE)
+        _rec_pool(plan, st, t, before, after)
     warm = _warm_size(st)
     if warm != warm_before:
-        _record(plan, st, t, K_WARM, THE_POOL, warm_before, warm, NO_CAUSE)
+        _rec_warm(plan, st, t, warm_before, warm)
 
 
 @_helper
@@ -818,7 +877,7 @@ def _warmed(plan, st, node, t):
     _list_append(st, TIER_WARM, node)
     st.node_i[node, N_ROLE] = ROLE_WARM
     warm = _warm_size(st)
-    _record(plan, st, t, K_WARM, THE_POOL, warm - 1, warm, NO_CAUSE)
+    _rec_warm(plan, st, t, warm - 1, warm)
 
 
 @_helper
@@ -1020,7 +1079,7 @@ def _grant_next(st, pool, limit, t):
 
 @_helper
 def _set_busy(plan, st, pool, busy, t):
-    _record(plan, st, t, K_CREWS, pool, st.crew_i[pool, C_BUSY], busy, NO_CAUSE)
+    _rec_crews(plan, st, t, pool, st.crew_i[pool, C_BUSY], busy)
     st.crew_i[pool, C_BUSY] = busy
 
 
@@ -1039,7 +1098,7 @@ def _pool_event(plan, st, gen, etype, target, t):
 
 @_helper
 def _set_repair(plan, st, node, to, cause, t):
-    _record(plan, st, t, K_REPAIR, node, st.node_i[node, N_REPAIR], to, cause)
+    _rec_repair(plan, st, t, node, st.node_i[node, N_REPAIR], to, cause)
     st.node_i[node, N_REPAIR] = to
 
 
@@ -1050,7 +1109,7 @@ def _node_fails(plan, st, gen, node, t):
     st.node_i[node, N_MODE] = mode
     _set_repair(plan, st, node, R_FAILED, mode, t)
     if recurred:
-        _record(plan, st, t, K_EVENT, node, 0, E_RECURRED, mode)
+        _rec_event(plan, st, t, node, E_RECURRED, mode)
     _strike(plan, st, gen, node, mode, True, False, t)
     if plan.detection > 0.0:
         _push(st, t + plan.detection, NORMAL, EV_NODE_DETECTED, node)
@@ -1068,7 +1127,7 @@ def _node_detected(plan, st, gen, node, t):
         _push(st, t + _draw(plan, gen, plan.mode_ttr[mode]), NORMAL, EV_REBOOT_DONE, node)
         return
     if plan.diag_probability < 1.0 and gen.random() >= plan.diag_probability:
-        _record(plan, st, t, K_EVENT, node, 0, E_UNDIAGNOSED, mode)
+        _rec_event(plan, st, t, node, E_UNDIAGNOSED, mode)
         _set_repair(plan, st, node, R_REBOOTING, mode, t)
         hours = _draw(plan, gen, plan.diag_reboot_law)
         if hours > 0.0:
@@ -1079,7 +1138,7 @@ def _node_detected(plan, st, gen, node, t):
     if plan.diag_wrong_node > 0.0 and gen.random() < plan.diag_wrong_node:
         innocent = _pick_innocent(plan, st, gen, node)
         if innocent >= 0:
-            _record(plan, st, t, K_EVENT, innocent, 0, E_MISDIAGNOSED, mode)
+            _rec_event(plan, st, t, innocent, E_MISDIAGNOSED, mode)
             _leave_fault(plan, st, gen, node, mode)
             _set_repair(plan, st, node, R_OK, mode, t)
             _release(plan, st, gen, node, t)
@@ -1148,7 +1207,7 @@ def _enter_stage(plan, st, gen, node, stage, t):
     _set_repair(plan, st, node, R_WAITING, mode, t)
     cause = plan.stage_cause[stage]
     if cause >= 0:
-        _record(plan, st, t, K_EVENT, node, 0, E_STAGE_ENTERED, cause)
+        _rec_event(plan, st, t, node, E_STAGE_ENTERED, cause)
     pool = plan.stage_pool[stage]
     limit = plan.crew_limit[pool]
     if limit == UNLIMITED:
@@ -1184,7 +1243,7 @@ def _stage_done(plan, st, gen, node, t):
     real = st.node_i[node, N_REAL_FAULT] == 1
     escalate = plan.stage_escalate[stage]
     if escalate > 0.0 and gen.random() < escalate:
-        _record(plan, st, t, K_EVENT, node, 0, E_ESCALATED, cause)
+        _rec_event(plan, st, t, node, E_ESCALATED, cause)
         if stage + 1 < plan.mode_stage_first[mode] + plan.mode_stage_count[mode]:
             _enter_stage(plan, st, gen, node, stage + 1, t)
             return
@@ -1194,14 +1253,14 @@ def _stage_done(plan, st, gen, node, t):
         false_success = plan.stage_false_success[stage]
         if false_success > 0.0 and gen.random() < false_success:
             if real:
-                _record(plan, st, t, K_EVENT, node, 0, E_FALSE_SUCCESS, cause)
+                _rec_event(plan, st, t, node, E_FALSE_SUCCESS, cause)
             fixed = False
     if real:
         if fixed:
             st.latent_stamp[node, mode] = -1
             if plan.cure_lemons and st.node_i[node, N_LEMON] == 1:
                 st.node_i[node, N_LEMON] = 0
-                _record(plan, st, t, K_LEMON, node, 1, 0, NO_CAUSE)
+                _row(st, t, K_LEMON, node, 1, 0, NO_CAUSE)
         else:
             _leave_fault(plan, st, gen, node, mode)
     _finish(plan, st, gen, node, t)
@@ -1264,7 +1323,7 @@ def _node_event(plan, st, gen, etype, node, key, t):
 def _set_slot(plan, st, slot, state, cause, t):
     """Log the slot's new state and tell its job."""
     before = st.slot_i[slot, S_PHASE]
-    _record(plan, st, t, K_SLOT, slot, before, state, cause)
+    _rec_slot(plan, st, t, slot, before, state, cause)
     st.slot_i[slot, S_PHASE] = state
     job = plan.slot_job[slot]
     if job >= 0:
@@ -1359,7 +1418,7 @@ def _domain_event(plan, st, gen, etype, domain, t):
     cause = plan.domain_cause[domain]
     first, last = plan.domain_ptr[domain], plan.domain_ptr[domain + 1]
     if etype == EV_DOMAIN_FAIL:
-        _record(plan, st, t, K_DOMAIN, domain, R_OK, R_FAILED, cause)
+        _row(st, t, K_DOMAIN, domain, R_OK, R_FAILED, cause)
         for k in range(first, last):
             _strike(plan, st, gen, plan.domain_nodes[k], cause, True, False, t)
         if plan.detection > 0.0:
@@ -1367,10 +1426,10 @@ def _domain_event(plan, st, gen, etype, domain, t):
             return
         etype = EV_DOMAIN_DETECTED
     if etype == EV_DOMAIN_DETECTED:
-        _record(plan, st, t, K_DOMAIN, domain, R_FAILED, R_REPAIRING, cause)
+        _row(st, t, K_DOMAIN, domain, R_FAILED, R_REPAIRING, cause)
         _push(st, t + _draw(plan, gen, plan.domain_ttr[domain]), NORMAL, EV_DOMAIN_REPAIRED, domain)
     else:  # EV_DOMAIN_REPAIRED
-        _record(plan, st, t, K_DOMAIN, domain, R_REPAIRING, R_OK, cause)
+        _row(st, t, K_DOMAIN, domain, R_REPAIRING, R_OK, cause)
         for k in range(first, last):
             _release(plan, st, gen, plan.domain_nodes[k], t)
         _push(st, t + _draw(plan, gen, plan.domain_ttf[domain]), NORMAL, EV_DOMAIN_FAIL, domain)
@@ -1395,7 +1454,7 @@ READY_NONE, READY_WAITING, READY_DUE = (np.int64(v) for v in range(3))
 
 @_helper
 def _job_set_state(plan, st, job, state, cause, t):
-    _record(plan, st, t, K_JOB, job, st.job_i[job, J_STATE], state, cause)
+    _rec_job(plan, st, t, job, st.job_i[job, J_STATE], state, cause)
     st.job_i[job, J_STATE] = state
 
 
@@ -1403,7 +1462,7 @@ def _job_set_state(plan, st, job, state, cause, t):
 def _job_set_speed(plan, st, job, speed, t):
     old = st.job_f[job, JF_SPEED]
     if speed != old:
-        _record(plan, st, t, K_JOB_SPEED, job, old, speed, NO_CAUSE)
+        _row(st, t, K_JOB_SPEED, job, old, speed, NO_CAUSE)
         st.job_f[job, JF_SPEED] = speed
 
 
@@ -1411,7 +1470,7 @@ def _job_set_speed(plan, st, job, speed, t):
 def _job_credit(plan, st, job, hours, t):
     if hours > 0.0:
         credited = st.job_f[job, JF_CREDITED]
-        _record(plan, st, t, K_WORK, job, credited, credited + hours, NO_CAUSE)
+        _rec_work(plan, st, t, job, credited, credited + hours)
         st.job_f[job, JF_CREDITED] = credited + hours
 
 
@@ -1657,7 +1716,7 @@ def _job_interrupted(plan, st, job, t):
         _set_timer(st, job, INF_BITS, 0)
     _job_flush(plan, st, job, t)
     lost = jf[job, JF_COMPUTED] + jf[job, JF_PERSISTING]
-    _record(plan, st, t, K_LOST, job, 0.0, lost, cause)
+    _rec_lost(plan, st, t, job, lost, cause)
     jf[job, JF_COMPUTED] = 0.0
     jf[job, JF_PERSISTING] = 0.0
     st.job_i[job, J_PERSIST_TOKEN] = -1  # a persist in flight no longer counts
@@ -1713,7 +1772,7 @@ def _job_close(plan, st, job, horizon):
 # one replication
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _new_state(plan, gen, heap_capacity, trace):
     nodes, working, jobs = plan.nodes, plan.working, plan.job_size.shape[0]
     node_i = np.full((nodes, NODE_I_COLS), -1, dtype=np.int64)
@@ -1804,7 +1863,7 @@ def _mark_lemons(plan, st, gen):
         st.node_i[order[i], N_WAS_LEMON] = 1
     for node in range(plan.nodes):
         if st.node_i[node, N_LEMON] == 1:
-            _record(plan, st, 0.0, K_LEMON, node, 0, 1, NO_CAUSE)
+            _row(st, 0.0, K_LEMON, node, 0, 1, NO_CAUSE)
 
 
 @_loop
@@ -1855,8 +1914,7 @@ def _run(plan, st, gen):
             _wait_ended(acc, st.slot_f[slot], horizon, plan.warmup)
 
 
-@njit(cache=True, nogil=True)
-def simulate(plan, gen, heap_capacity, trace):
+def simulate(plan: Plan, gen: np.random.Generator, heap_capacity: int, trace: np.ndarray) -> tuple[np.ndarray, ...]:
     """Replication of ``plan`` drawing from ``gen``: the state's accumulators and counters.
 
     ``trace`` (rows, 6) receives the state-change log when it has rows; ``ctr[CT_STATUS]`` is
