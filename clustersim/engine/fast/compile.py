@@ -3,9 +3,12 @@
 The layout mirrors the SimPy model (``clustersim.model``): nodes ``0 .. working-1`` hold the
 working positions (slots), then ``hot`` then ``cold`` spares; a node's failure clocks follow
 ``model/clocks.py`` (exponential modes superposed into one clock, one remaining lifetime per
-part for every other law); failure-domain instances are numbered as ``model/cluster.py``
-numbers them, their members stored as CSR arrays. Every array has a fixed dtype and rank, so
-one compiled (and cached) kernel serves every scenario.
+part for every other law, and a lemon's speed for each); failure-domain instances are numbered
+as ``model/cluster.py`` numbers them, their members stored as CSR arrays. Repair stages form one
+table: the pipeline's ``[[repair.stages]]`` (crew pool 1 + s), then one stage per ``replace``
+mode (crew pool 0), so every repair walks stages ``mode_stage_first ..``. Working positions
+carry their job, priority rank and refill rule; jobs their sizes and times. Every array has a
+fixed dtype and rank, so one compiled (and cached) kernel serves every scenario.
 """
 from __future__ import annotations
 

@@ -24,7 +24,6 @@ from clustersim.engine.fast.kernel import (
     JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST, JA_STOPS, JA_USEFUL, JOB_ACC_COLS, L_AREA,
     L_LOW_HOURS, STATUS_HEAP_FULL, STATUS_TRACE_FULL, simulate,
 )
-
 from clustersim.engine.fast.support import refusal, unsupported_features
 from clustersim.engine.records import COLUMNS
 from clustersim.engine.runner import ReplicationOutcome, require_event_log
