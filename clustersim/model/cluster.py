@@ -176,7 +176,7 @@ class Cluster:
         candidates = [slot.node for slot in slots
                       if slot.state == FILLED and slot.node is not faulty and slot.node.slot is slot
                       and slot.node.up and slot.node.repair_state == R_OK and not slot.node.blame_pending
-                      and slot.node.process is not None]
+                      and slot.node.clocks is not None]   # operating (a cold spare only once provisioned)
         if not candidates:
             return None
         return candidates[int(faulty.rng.integers(len(candidates)))]

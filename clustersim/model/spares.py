@@ -157,7 +157,8 @@ class SparePool:
         (the last such position among equals)."""
         victim = None
         for other in self.slots:
-            if other.priority >= slot.priority or other.state != FILLED or not other.node.up:
+            # (a position preempted earlier this instant is detached: it is not taken twice)
+            if other.priority >= slot.priority or other.state != FILLED or not other.attached or not other.node.up:
                 continue
             if victim is None or other.priority <= victim.priority:
                 victim = other

@@ -155,7 +155,7 @@ class TrainingJob:
 
     def wait_for_members(self):
         """SimPy sub-process: until the members are ready; then choose the active ones."""
-        if not self._members_ready():
+        while not self._members_ready():  # checked again on waking: a member may be lost that instant
             self.ready = self.ctx.env.event()
             yield self.ready
         if self.elastic:  # it runs on the positions filled now; the others rejoin at a checkpoint

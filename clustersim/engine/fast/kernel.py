@@ -89,9 +89,11 @@ KIND_NODE, KIND_SLOT, KIND_DOMAIN, KIND_POOL, KIND_JOB = _i64(0, 1, 2, 3, 4)
 
 # Columns of State.node_i (one row per node).
 (N_HOLDS, N_ROLE, N_SLOT, N_MODE, N_NEXT, N_PREV, N_LIST, N_REPAIR, N_STAGE, N_REAL_FAULT, N_FAIL_SEQ,
- N_PENDING_SOURCE, N_PENDING_INDEX, N_LEMON, N_WAS_LEMON, N_BLAMED, N_WARMING, N_BLAME_MODE) = _i64(*range(18))
-# (N_WARMING: the token of its warm-up, -1 if none; N_BLAME_MODE: the mode of a blame pending, -1 if none)
-NODE_I_COLS = 18
+ N_PENDING_SOURCE, N_PENDING_INDEX, N_LEMON, N_WAS_LEMON, N_BLAMED, N_WARMING, N_BLAME_MODE,
+ N_OPERATING) = _i64(*range(19))
+# (N_WARMING: the token of its warm-up, -1 if none; N_BLAME_MODE: the mode of a blame pending, -1 if
+# none; N_OPERATING: 1 once its clocks run — a cold spare only once provisioned)
+NODE_I_COLS = 19
 # Columns of State.node_f.
 N_DOWN_SINCE, N_WAIT_SINCE, N_OPERATING_SINCE, N_PENDING_HOURS, N_SCORE_BASE, N_UP_SINCE = _i64(*range(6))
 NODE_F_COLS = 6
@@ -559,6 +561,7 @@ def _wait_ended(acc, since, t, start):
 
 @_helper
 def _start_clocks(plan, st, gen, node):
+    st.node_i[node, N_OPERATING] = 1
     for p in range(plan.parts):
         st.remaining[node, p] = _draw(plan, gen, plan.part_law[p])
 
@@ -1182,7 +1185,7 @@ def _innocent(st, slot, faulty):
     node = st.slot_i[slot, S_NODE]
     return (st.slot_i[slot, S_PHASE] == FILLED and node != faulty and st.node_i[node, N_SLOT] == slot
             and st.node_i[node, N_HOLDS] == 0 and st.node_i[node, N_REPAIR] == R_OK
-            and st.node_i[node, N_BLAME_MODE] < 0)
+            and st.node_i[node, N_BLAME_MODE] < 0 and st.node_i[node, N_OPERATING] == 1)
 
 
 @_helper
@@ -1732,9 +1735,9 @@ def _job_event(plan, st, etype, job, key, t):
     elif etype == EV_JOB_INTERRUPT:
         _job_interrupted(plan, st, job, t)
         step = GO_WAIT_MEMBERS
-    elif etype == EV_JOB_READY:
+    elif etype == EV_JOB_READY:  # checked again on waking: a member may be lost that instant
         st.job_i[job, J_READY] = READY_NONE
-        step = GO_MEMBERS_OK
+        step = GO_WAIT_MEMBERS
     elif etype == EV_JOB_PERSISTED:
         if st.job_i[job, J_PERSIST_TOKEN] == (key & SEQ_MASK):
             _job_persisted(plan, st, job, st.job_f[job, JF_PERSIST_HOURS], t)
@@ -1806,6 +1809,7 @@ def _new_state(plan, gen, heap_capacity, trace):
         node_i[node, N_LEMON] = 0
         node_i[node, N_BLAMED] = 0
         node_i[node, N_FAIL_SEQ] = -1
+        node_i[node, N_OPERATING] = 0
         node_f[node, N_SCORE_BASE] = plan.score_initial
     for slot in range(working):
         slot_i[slot, S_NODE] = slot
