@@ -134,17 +134,23 @@ def test_a_planted_lemon_is_retired_before_any_healthy_node():
             assert m["nodes.lemons_retired_fraction"] == 1.0
 
 
-def test_a_true_repair_cures_a_lemon_when_configured():
-    """Both nodes are lemons (10×); the first repair that truly fixes a fault cures the node."""
-    raw = base_scenario(
+def two_curable_lemons(**repair) -> dict:
+    """Two lemons (10×) that a true repair cures, repaired by a 1 h pipeline stage."""
+    stage = {"name": "fix", "time": {"dist": "deterministic", "value": "1 h"}}
+    stage.update(repair.pop("stage", {}))
+    return base_scenario(
         simulation={"horizon": "2000 h", "replications": 1, "seed": 5},
         nodes={"count": 2, "nodes_per_rack": 2, "lemon_fraction": 1.0, "lemon_rate_multiplier": 10.0,
                "lemon_cured_by_repair": True,
                "failure_modes": [{"name": "fault", "time_to_failure": {"dist": "exponential", "mean": "500 h"},
                                   "recovery": "pipeline"}]},
-        repair={"stages": [{"name": "fix", "time": {"dist": "deterministic", "value": "1 h"}}]},
+        repair={"stages": [stage], **repair},
     )
-    _, log = run(raw)
+
+
+def test_a_true_repair_cures_a_lemon_when_configured():
+    """Both nodes are lemons (10×); the first repair that truly fixes a fault cures the node."""
+    _, log = run(two_curable_lemons())
     cured = rows(log, Kind.LEMON, 0)
     assert sorted(cured[:, COMP].tolist()) == [0.0, 1.0]
     for node in (0, 1):
@@ -156,15 +162,7 @@ def test_a_true_repair_cures_a_lemon_when_configured():
 def test_false_success_keeps_a_lemon_a_lemon_when_faults_do_not_recur():
     """fault_left_in_place = "uncured": every repair is a false success, so no lemon is ever cured
     and nothing recurs."""
-    raw = base_scenario(
-        simulation={"horizon": "2000 h", "replications": 1, "seed": 5},
-        nodes={"count": 2, "nodes_per_rack": 2, "lemon_fraction": 1.0, "lemon_rate_multiplier": 10.0,
-               "lemon_cured_by_repair": True,
-               "failure_modes": [{"name": "fault", "time_to_failure": {"dist": "exponential", "mean": "500 h"},
-                                  "recovery": "pipeline"}]},
-        repair={"fault_left_in_place": "uncured",
-                "stages": [{"name": "fix", "time": {"dist": "deterministic", "value": "1 h"}, "false_success": 1.0}]},
-    )
+    raw = two_curable_lemons(fault_left_in_place="uncured", stage={"false_success": 1.0})
     m, log = run(raw)
     assert len(rows(log, Kind.LEMON, 0)) == 0
     assert m["repair.false_successes"] == m["nodes.failures"] > 0
