@@ -25,13 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from clustersim.engine.records import COLUMNS
+from clustersim.model.records import COLUMNS
 from clustersim.engine.simpy_engine import run_replication
 from clustersim.model.base import Context
 from clustersim.model.cluster import Cluster
 from clustersim.rng import Streams
 from clustersim.scenario.load import scenario_from_dict
 from clustersim.scenario.schema import Scenario
+from clustersim.workloads.training import close_training, start_training
 
 
 def benchmark_scenario() -> Scenario:
@@ -111,12 +112,15 @@ def time_phases(scenario: Scenario, replication: int) -> Phases:
         t0 = time.perf_counter()
         values: list[float] = []
         env = simpy.Environment()
-        Cluster(Context(env, values.extend), scenario, Streams(scenario.simulation.seed, replication))
+        ctx = Context(env, values.extend)
+        cluster = Cluster(ctx, scenario, Streams(scenario.simulation.seed, replication))
+        jobs = start_training(ctx, scenario, cluster.slots)
         t1 = time.perf_counter()
         env.run(until=scenario.simulation.horizon)
+        close_training(jobs)
         t2 = time.perf_counter()
         log = np.array(values, dtype=np.float64).reshape(-1, len(COLUMNS))
-        del env, values
+        del env, values, ctx, cluster, jobs
         t3 = time.perf_counter()
         gc.collect(0)
         t4 = time.perf_counter()

@@ -35,7 +35,8 @@ import numba  # noqa: E402
 
 from bench_engine import benchmark_scenario  # noqa: E402
 from clustersim.engine.fast.engine import FastEngine, ensure_compiled  # noqa: E402
-from clustersim.engine.runner import Engine, SimpyEngine  # noqa: E402
+from clustersim.engine.base import Engine  # noqa: E402
+from clustersim.engine.simpy_engine import SimpyEngine  # noqa: E402
 from clustersim.scenario import load_scenario  # noqa: E402
 from clustersim.scenario.schema import Scenario  # noqa: E402
 from clustersim.stats import estimate  # noqa: E402

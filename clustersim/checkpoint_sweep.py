@@ -22,7 +22,7 @@ from clustersim.checkpointing import (
     default_intervals_hours, effective_mtbf, job_window_hours, optimum_range,
 )
 from clustersim.errors import ScenarioError
-from clustersim.report.results import RunResult
+from clustersim.run import RunResult
 from clustersim.run import run_scenario
 from clustersim.scenario.schema import Scenario
 

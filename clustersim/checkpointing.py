@@ -14,6 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
+from clustersim.layout import layout_of
 from clustersim.scenario.schema import Scenario, Training
 from clustersim.stats import Estimate
 
@@ -105,13 +106,17 @@ def analytic_mtbf_hours(scenario: Scenario, job_index: int) -> float | None:
         return None
     gpus = scenario.nodes.gpus_per_node
     rate = job.nodes * sum((gpus if m.scope == "gpu" else 1) / m.time_to_failure.mean_hours for m in modes)
-    first = scenario.job_offsets[job_index]
-    racks = {position // scenario.nodes.nodes_per_rack for position in range(first, first + job.nodes)}
-    for domain in domains:
-        groups = {"rack": len(racks), "power": len({r // (domain.power_racks or 1) for r in racks}),
-                  "cluster": 1}[domain.kind]
+    layout = layout_of(scenario)
+    job_nodes = layout.job_positions[job_index]  # the nodes that start in the job's positions
+    for d, domain in enumerate(domains):
+        groups = sum(1 for instance in layout.domains
+                     if instance.declaration == d and _ranges_meet(instance.members, job_nodes))
         rate += groups / domain.time_to_failure.mean_hours
     return 1.0 / rate if rate > 0 else math.inf
+
+
+def _ranges_meet(a: range, b: range) -> bool:
+    return max(a.start, b.start) < min(a.stop, b.stop)
 
 
 def default_intervals_hours(center_hours: float, longest_hours: float, points: int = DEFAULT_GRID_POINTS) -> list[float]:

@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace):
     """The scenario with its overrides; refuses one this version cannot run (as asked), naming the file."""
-    from clustersim.engine.runner import engine_for, require_event_log
+    from clustersim.engine.base import require_event_log
+    from clustersim.engine.select import engine_for
     from clustersim.scenario import load_scenario
 
     overrides = list(args.overrides)

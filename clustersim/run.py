@@ -11,16 +11,30 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from clustersim.adaptive import (
-    PrecisionTarget, precision_outcome, precision_target, replication_batches, should_stop, unknown_metric_problems,
+    PrecisionOutcome, PrecisionTarget, precision_outcome, precision_target, replication_batches, should_stop, unknown_metric_problems,
 )
-from clustersim.engine.records import ReplicationRecords
-from clustersim.engine.runner import Engine, ReplicationOutcome, engine_for
+from clustersim.model.records import ReplicationRecords
+from clustersim.engine.base import Engine, ReplicationOutcome
+from clustersim.engine.select import engine_for
 from clustersim.errors import ScenarioError
-from clustersim.report.results import RunResult
 from clustersim.scenario.schema import Scenario
-from clustersim.stats import summarize
+from clustersim.stats import Estimate, summarize
 
 Progress = Callable[[int], None]
+
+
+@dataclass
+class RunResult:
+    """What a run produced, ready to be written: per-replication rows and their estimates."""
+
+    scenario: Scenario
+    rows: list[dict[str, float]]
+    estimates: dict[str, Estimate]
+    simulate_s: float
+    events: int
+    complete: bool = True
+    logs: list[ReplicationRecords] = field(default_factory=list)
+    precision: PrecisionOutcome | None = None  # adaptive runs only
 
 
 @dataclass

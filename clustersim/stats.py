@@ -1,82 +1,23 @@
 """Records -> per-replication metrics -> means with Student-t 95 % intervals.
 
-Pure functions of the record log (``clustersim.engine.records``). Time-weighted quantities
+Pure functions of the record log (``clustersim.model.records``), one per quantity of the scenario's
+metric plan (``clustersim.layout.metric_plan``: which metrics, in which order, with which unit). Time-weighted quantities
 integrate a piecewise-constant level over [warmup, horizon); counts take events in that window.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import stats as scipy_stats
 
-from clustersim.engine.records import EventCode, JobState, Kind, NodeState, RepairState, ReplicationRecords, SlotState
+from clustersim.model.records import EventCode, JobState, Kind, NodeState, RepairState, ReplicationRecords, SlotState
+from clustersim.layout import MetricSpec, layout_of, metric_info
 from clustersim.scenario.schema import Scenario
 
 T, KIND, COMP, FROM, TO, CAUSE = range(6)
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    unit: str
-    meaning: str
-
-
-# Every metric clustersim reports, with its unit and meaning (the README glossary mirrors this).
-METRICS: dict[str, MetricInfo] = {
-    "nodes.availability": MetricInfo("fraction", "time-weighted fraction of nodes up"),
-    "nodes.up_mean": MetricInfo("nodes", "time-weighted mean number of nodes up"),
-    "nodes.failures": MetricInfo("count", "node failure events in the window (all modes, domains, chaos)"),
-    "nodes.failures.<cause>": MetricInfo("count", "node failure events of one failure mode, domain or chaos injection"),
-    "nodes.outage_mean_hours": MetricInfo("h", "mean time from a node going down to its return to service"),
-    "repair.wait_mean_hours": MetricInfo("h", "mean wait for a repair crew ('replace' recovery)"),
-    "repair.crew_utilization": MetricInfo("fraction", "time-weighted fraction of repair crews busy (finite crews)"),
-    "capacity.availability": MetricInfo("fraction", "time-weighted fraction of working positions held by an up node"),
-    "capacity.shortfall_hours": MetricInfo("h", "time with at least one working position not held by an up node"),
-    "spares.available_mean": MetricInfo("nodes", "time-weighted mean number of usable spares (with spares)"),
-    "spares.exhausted_hours": MetricInfo("h", "time with no usable spare in the pool (with spares)"),
-    "spares.first_exhausted_hours": MetricInfo("h", "time from warmup until the pool first ran dry; horizon − warmup if never"),
-    "spares.warm_mean": MetricInfo("nodes", "time-weighted mean number of warm standbys ready (with spares.warm)"),
-    "capacity.first_short_hours": MetricInfo(
-        "h", "time from warmup until a working position first waited for a spare; horizon − warmup if never"),
-    "repair.stage.<name>.count": MetricInfo("count", "repairs that entered this pipeline stage"),
-    "repair.stage.<name>.crew_utilization": MetricInfo("fraction", "time-weighted fraction of the stage's crews busy"),
-    "repair.escalations": MetricInfo("count", "repairs a stage handed on to the next stage"),
-    "repair.false_successes": MetricInfo("count", "repairs that reported success but left the fault in place"),
-    "repair.undiagnosed": MetricInfo("count", "detected failures not diagnosed: rebooted with the fault in place"),
-    "repair.misdiagnoses": MetricInfo("count", "innocent nodes blamed (and repaired) for another node's failure"),
-    "nodes.recurrences": MetricInfo("count", "failures of a fault left in place striking again"),
-    "nodes.retired": MetricInfo("count", "nodes the retirement policy took out of the cluster"),
-    "nodes.retired_healthy": MetricInfo("count", "retired nodes that were not lemons"),
-    "nodes.lemons_retired_fraction": MetricInfo("fraction", "share of the lemons retired by the horizon"),
-    "training.<job>.ettr": MetricInfo("fraction", "checkpointed compute time / wall time while the job runs"),
-    "training.<job>.goodput": MetricInfo("fraction", "useful GPU-hours / GPU-hours allocated to the job"),
-    "training.<job>.interruptions": MetricInfo("count", "times the job stopped (during compute, checkpoint or restart)"),
-    "training.<job>.interruptions.<cause>": MetricInfo("count", "interruptions by one failure cause or preemption"),
-    "training.<job>.lost_work_hours": MetricInfo("h", "computed work thrown away at interruptions"),
-    "training.<job>.downtime_per_interruption_hours": MetricInfo(
-        "h", "hours stopped or restarting per interruption"),
-    "training.<job>.completion_hours": MetricInfo("h", "wall time to finish the job's work (jobs with work)"),
-    "training.<job>.completed": MetricInfo("fraction", "1 if the job finished its work before the horizon, else 0"),
-    "training.<job>.gpu_hours_wasted": MetricInfo("GPU-h", "allocated GPU-hours that produced no kept work"),
-    "training.<job>.checkpoint_overhead_fraction": MetricInfo("fraction", "wall time spent in blocking checkpoints"),
-}
-
-
-def metric_info(name: str) -> MetricInfo:
-    """The unit and meaning of a metric, including per-cause ``nodes.failures.<cause>``."""
-    if name in METRICS:
-        return METRICS[name]
-    if name.startswith("nodes.failures."):
-        return METRICS["nodes.failures.<cause>"]
-    if name.startswith("repair.stage."):
-        return METRICS["repair.stage.<name>." + name.rsplit(".", 1)[1]]
-    if name.startswith("training."):
-        parts = name.split(".")
-        generic = "training.<job>." + ".".join(parts[2:3] + ["<cause>"] * (len(parts) > 3))
-        return METRICS[generic]
-    raise KeyError(name)
 
 
 def time_weighted_mean(times: np.ndarray, deltas: np.ndarray, initial: float, start: float, end: float) -> float:
@@ -124,86 +65,227 @@ def _interval_mean(log: np.ndarray, kind: Kind, start_to: int, end_from: int, en
 
 
 def replication_metrics(scenario: Scenario, records: ReplicationRecords) -> dict[str, float]:
-    """Every metric of one replication, computed from its record log alone."""
-    sim = scenario.simulation
-    start, end = sim.warmup, sim.horizon
-    log = records.log
-    in_window = (log[:, T] >= start) & (log[:, T] < end)
+    """Every metric of the scenario's metric plan for one replication, computed from its record log alone."""
+    measures = _LogMeasures(scenario, records.log)
     metrics: dict[str, float] = {}
-
-    node_rows = _rows(log, Kind.NODE)
-    up_delta = np.where(node_rows[:, TO] == NodeState.UP, 1.0, -1.0)
-    count = scenario.nodes.count
-    up_mean = time_weighted_mean(node_rows[:, T], up_delta, float(count), start, end)
-    metrics["nodes.availability"] = up_mean / count
-    metrics["nodes.up_mean"] = up_mean
-
-    failures = log[in_window & (log[:, KIND] == Kind.FAILURE)]
-    metrics["nodes.failures"] = float(len(failures))
-    causes = np.bincount(failures[:, CAUSE].astype(np.int64), minlength=len(scenario.cause_names))
-    for cause, name in enumerate(scenario.cause_names):
-        metrics[f"nodes.failures.{name}"] = float(causes[cause])
-
-    metrics["nodes.outage_mean_hours"] = _interval_mean(log, Kind.NODE, NodeState.DOWN, NodeState.DOWN,
-                                                        NodeState.UP, (start, end))
-    if scenario.nodes.failure_modes:
-        metrics["repair.wait_mean_hours"] = _interval_mean(log, Kind.REPAIR, RepairState.WAITING,
-                                                           RepairState.WAITING, RepairState.REPAIRING, (start, end))
-    if scenario.repair.crews:
-        metrics["repair.crew_utilization"] = _crew_utilization(log, 0, scenario.repair.crews, start, end)
-    metrics.update(_repair_outcome_metrics(scenario, log[in_window], start, end, log))
-    metrics.update(_retirement_metrics(scenario, log, in_window))
-
-    metrics.update(_capacity_metrics(scenario, log, start, end))
-    if scenario.spares.hot + scenario.spares.cold:
-        metrics.update(_spare_metrics(scenario, log, start, end))
-    for j in range(len(scenario.training)):
-        metrics.update(_training_metrics(scenario, j, log, start, end))
+    for spec in layout_of(scenario).metrics:
+        value = measures.measure(spec)
+        if value is not None:
+            metrics[spec.name] = value
     return metrics
 
 
-def _training_metrics(scenario: Scenario, j: int, log: np.ndarray, start: float, end: float) -> dict[str, float]:
-    """ETTR, goodput, interruptions (by cause), lost work, downtime, completion, waste, checkpoint overhead."""
-    spec = scenario.training[j]
-    prefix = f"training.{spec.name}"
-    job_rows = _rows(log, Kind.JOB)
-    job_rows = job_rows[job_rows[:, COMP] == j]
-    done = job_rows[job_rows[:, TO] == JobState.DONE, T]
-    finished_at = float(done[0]) if len(done) else math.inf
-    metrics: dict[str, float] = {}
-    if spec.work is not None:
-        metrics[f"{prefix}.completion_hours"] = finished_at if finished_at < end else math.nan
-        metrics[f"{prefix}.completed"] = 1.0 if finished_at < end else 0.0
-    stop = min(end, finished_at)
-    if stop <= start:  # done before the window: nothing to measure in it
-        return metrics
-    wall = stop - start
-    work_rows = _rows(log, Kind.WORK)
-    work_rows = work_rows[work_rows[:, COMP] == j]
-    # work credited in (start, stop]: a credit at time t is for work computed before t
-    credited = work_rows[(work_rows[:, T] > start) & (work_rows[:, T] <= stop)]
-    useful = float(np.sum(credited[:, TO] - credited[:, FROM]))
-    in_window = (job_rows[:, T] >= start) & (job_rows[:, T] < stop)
-    stops = job_rows[in_window & (job_rows[:, TO] == JobState.WAITING)
-                     & np.isin(job_rows[:, FROM], [JobState.RESTARTING, JobState.COMPUTING, JobState.CHECKPOINTING])]
-    lost_rows = _rows(log, Kind.LOST)
-    lost_rows = lost_rows[(lost_rows[:, COMP] == j) & (lost_rows[:, T] >= start) & (lost_rows[:, T] < stop)]
-    state_edges, state_values = _state_timeline(job_rows, JobState.WAITING, start, stop)
-    def hours_in(*states: JobState) -> float:
-        return float(np.sum(np.diff(state_edges)[np.isin(state_values, states)]))
-    allocated = _allocated_node_hours(scenario, j, log, start, stop)
-    gpus = scenario.nodes.gpus_per_node
-    metrics[f"{prefix}.ettr"] = useful / wall
-    metrics[f"{prefix}.goodput"] = useful * spec.nodes / allocated if allocated > 0 else math.nan
-    metrics[f"{prefix}.interruptions"] = float(len(stops))
-    for cause, name in _interruption_causes(scenario):
-        metrics[f"{prefix}.interruptions.{name}"] = float(np.count_nonzero(stops[:, CAUSE] == cause))
-    metrics[f"{prefix}.lost_work_hours"] = float(np.sum(lost_rows[:, TO]))
-    metrics[f"{prefix}.downtime_per_interruption_hours"] = (
-        hours_in(JobState.WAITING, JobState.RESTARTING) / len(stops) if len(stops) else math.nan)
-    metrics[f"{prefix}.gpu_hours_wasted"] = (allocated - useful * spec.nodes) * gpus
-    metrics[f"{prefix}.checkpoint_overhead_fraction"] = hours_in(JobState.CHECKPOINTING) / wall
-    return metrics
+class _LogMeasures:
+    """One method per ``MetricSpec.quantity`` of the metric plan, reading one replication's log;
+    what several metrics share is computed once."""
+
+    def __init__(self, scenario: Scenario, log: np.ndarray) -> None:
+        self.scenario, self.log = scenario, log
+        self.start, self.end = scenario.simulation.warmup, scenario.simulation.horizon
+        self.in_window = (log[:, T] >= self.start) & (log[:, T] < self.end)
+        self.window_rows = log[self.in_window]
+
+    def measure(self, spec: MetricSpec) -> float | None:
+        """The value of ``spec`` in this replication (None: not measurable in it)."""
+        return getattr(self, spec.quantity)(spec)
+
+    # nodes
+    @cached_property
+    def _up_mean(self) -> float:
+        node_rows = _rows(self.log, Kind.NODE)
+        up_delta = np.where(node_rows[:, TO] == NodeState.UP, 1.0, -1.0)
+        return time_weighted_mean(node_rows[:, T], up_delta, float(self.scenario.nodes.count), self.start, self.end)
+
+    def availability(self, spec: MetricSpec) -> float:
+        return self._up_mean / self.scenario.nodes.count
+
+    def up_mean(self, spec: MetricSpec) -> float:
+        return self._up_mean
+
+    @cached_property
+    def _failures(self) -> np.ndarray:
+        return self.window_rows[self.window_rows[:, KIND] == Kind.FAILURE]
+
+    @cached_property
+    def _failures_by_cause(self) -> np.ndarray:
+        return np.bincount(self._failures[:, CAUSE].astype(np.int64), minlength=len(self.scenario.cause_names))
+
+    def failures(self, spec: MetricSpec) -> float:
+        return float(len(self._failures))
+
+    def failures_of_cause(self, spec: MetricSpec) -> float:
+        return float(self._failures_by_cause[spec.index])
+
+    def outage_mean(self, spec: MetricSpec) -> float:
+        return _interval_mean(self.log, Kind.NODE, NodeState.DOWN, NodeState.DOWN, NodeState.UP, (self.start, self.end))
+
+    # repair
+    def crew_wait_mean(self, spec: MetricSpec) -> float:
+        return _interval_mean(self.log, Kind.REPAIR, RepairState.WAITING, RepairState.WAITING, RepairState.REPAIRING,
+                              (self.start, self.end))
+
+    def crew_utilization(self, spec: MetricSpec) -> float:
+        repair = self.scenario.repair
+        crews = repair.crews if spec.index == 0 else repair.stages[spec.index - 1].crews
+        assert crews is not None  # the plan lists finite crew pools only
+        return _crew_utilization(self.log, spec.index, crews, self.start, self.end)
+
+    def stage_entries(self, spec: MetricSpec) -> float:
+        return _event_count(self.window_rows, EventCode.STAGE_ENTERED, self.scenario.stage_cause(spec.index))
+
+    def escalations(self, spec: MetricSpec) -> float:
+        return _event_count(self.window_rows, EventCode.ESCALATED)
+
+    def false_successes(self, spec: MetricSpec) -> float:
+        return _event_count(self.window_rows, EventCode.FALSE_SUCCESS)
+
+    def undiagnosed(self, spec: MetricSpec) -> float:
+        return _event_count(self.window_rows, EventCode.UNDIAGNOSED)
+
+    def misdiagnoses(self, spec: MetricSpec) -> float:
+        return _event_count(self.window_rows, EventCode.MISDIAGNOSED)
+
+    def recurrences(self, spec: MetricSpec) -> float:
+        return _event_count(self.window_rows, EventCode.RECURRED)
+
+    # retirement
+    @cached_property
+    def _retired_rows(self) -> np.ndarray:
+        return (self.log[:, KIND] == Kind.REPAIR) & (self.log[:, TO] == RepairState.RETIRED)
+
+    @cached_property
+    def _lemons(self) -> set[int]:
+        lemon_rows = self.log[(self.log[:, KIND] == Kind.LEMON) & (self.log[:, FROM] == 0)]
+        return set(lemon_rows[:, COMP].astype(np.int64).tolist())
+
+    @cached_property
+    def _retired_in_window(self) -> np.ndarray:
+        return self.log[self._retired_rows & self.in_window][:, COMP].astype(np.int64)
+
+    def retired(self, spec: MetricSpec) -> float:
+        return float(len(self._retired_in_window))
+
+    def retired_healthy(self, spec: MetricSpec) -> float:
+        return float(sum(1 for node in self._retired_in_window.tolist() if node not in self._lemons))
+
+    def lemons_retired_fraction(self, spec: MetricSpec) -> float:
+        log = self.log
+        retired_ever = set(log[self._retired_rows & (log[:, T] < self.end)][:, COMP].astype(np.int64).tolist())
+        return len(retired_ever & self._lemons) / self.scenario.nodes.lemon_count
+
+    # capacity and spares
+    @cached_property
+    def _capacity(self) -> dict[str, float]:
+        return _capacity_metrics(self.scenario, self.log, self.start, self.end)
+
+    def capacity_availability(self, spec: MetricSpec) -> float:
+        return self._capacity["capacity.availability"]
+
+    def capacity_shortfall(self, spec: MetricSpec) -> float:
+        return self._capacity["capacity.shortfall_hours"]
+
+    @cached_property
+    def _spares(self) -> dict[str, float]:
+        return _spare_metrics(self.scenario, self.log, self.start, self.end)
+
+    def spares_available_mean(self, spec: MetricSpec) -> float:
+        return self._spares["spares.available_mean"]
+
+    def spares_exhausted(self, spec: MetricSpec) -> float:
+        return self._spares["spares.exhausted_hours"]
+
+    def spares_first_exhausted(self, spec: MetricSpec) -> float:
+        return self._spares["spares.first_exhausted_hours"]
+
+    def capacity_first_short(self, spec: MetricSpec) -> float:
+        return _first_wait_for_spare(self.log, self.start, self.end)
+
+    def spares_warm_mean(self, spec: MetricSpec) -> float:
+        warm = _rows(self.log, Kind.WARM)
+        return time_weighted_mean(warm[:, T], warm[:, TO] - warm[:, FROM], float(self.scenario.spares.warm),
+                                  self.start, self.end)
+
+    # training jobs
+    @cached_property
+    def _jobs(self) -> list[_JobWindow]:
+        return [_JobWindow(self.scenario, j, self.log, self.start, self.end) for j in range(len(self.scenario.training))]
+
+    def job_completion_hours(self, spec: MetricSpec) -> float:
+        finished_at = self._jobs[spec.index].finished_at
+        return finished_at if finished_at < self.end else math.nan
+
+    def job_completed(self, spec: MetricSpec) -> float:
+        return 1.0 if self._jobs[spec.index].finished_at < self.end else 0.0
+
+    def job_ettr(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        return job.useful / job.wall if job.measured else None
+
+    def job_goodput(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        if not job.measured:
+            return None
+        return job.useful * job.size / job.allocated if job.allocated > 0 else math.nan
+
+    def job_interruptions(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        return float(len(job.stops)) if job.measured else None
+
+    def job_interruptions_of_cause(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        return float(np.count_nonzero(job.stops[:, CAUSE] == spec.cause)) if job.measured else None
+
+    def job_lost_work_hours(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        return float(np.sum(job.lost_rows[:, TO])) if job.measured else None
+
+    def job_downtime_per_interruption_hours(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        if not job.measured:
+            return None
+        return job.hours_in(JobState.WAITING, JobState.RESTARTING) / len(job.stops) if len(job.stops) else math.nan
+
+    def job_gpu_hours_wasted(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        if not job.measured:
+            return None
+        return (job.allocated - job.useful * job.size) * self.scenario.nodes.gpus_per_node
+
+    def job_checkpoint_overhead_fraction(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        return job.hours_in(JobState.CHECKPOINTING) / job.wall if job.measured else None
+
+
+class _JobWindow:
+    """What one training job did in [warmup, min(horizon, its finish)), from the log."""
+
+    def __init__(self, scenario: Scenario, j: int, log: np.ndarray, start: float, end: float) -> None:
+        self.size = scenario.training[j].nodes
+        job_rows = _rows(log, Kind.JOB)
+        job_rows = job_rows[job_rows[:, COMP] == j]
+        done = job_rows[job_rows[:, TO] == JobState.DONE, T]
+        self.finished_at = float(done[0]) if len(done) else math.inf
+        stop = min(end, self.finished_at)
+        self.measured = stop > start  # done before the window: nothing to measure in it
+        if not self.measured:
+            return
+        self.wall = stop - start
+        work_rows = _rows(log, Kind.WORK)
+        work_rows = work_rows[work_rows[:, COMP] == j]
+        # work credited in (start, stop]: a credit at time t is for work computed before t
+        credited = work_rows[(work_rows[:, T] > start) & (work_rows[:, T] <= stop)]
+        self.useful = float(np.sum(credited[:, TO] - credited[:, FROM]))
+        in_window = (job_rows[:, T] >= start) & (job_rows[:, T] < stop)
+        running = [JobState.RESTARTING, JobState.COMPUTING, JobState.CHECKPOINTING]
+        self.stops = job_rows[in_window & (job_rows[:, TO] == JobState.WAITING) & np.isin(job_rows[:, FROM], running)]
+        lost_rows = _rows(log, Kind.LOST)
+        self.lost_rows = lost_rows[(lost_rows[:, COMP] == j) & (lost_rows[:, T] >= start) & (lost_rows[:, T] < stop)]
+        self._edges, self._values = _state_timeline(job_rows, JobState.WAITING, start, stop)
+        self.allocated = _allocated_node_hours(scenario, j, log, start, stop)
+
+    def hours_in(self, *states: JobState) -> float:
+        """Hours of the window the job spent in any of ``states``."""
+        return float(np.sum(np.diff(self._edges)[np.isin(self._values, states)]))
 
 
 def _state_timeline(rows: np.ndarray, initial: int, start: float, stop: float) -> tuple[np.ndarray, np.ndarray]:
@@ -223,14 +305,6 @@ def _allocated_node_hours(scenario: Scenario, j: int, log: np.ndarray, start: fl
     return time_weighted_mean(rows[:, T], delta, float(size), start, stop) * (stop - start)
 
 
-def _interruption_causes(scenario: Scenario) -> list[tuple[int, str]]:
-    """Every cause that can interrupt a job: failure modes, domains, chaos, and preemption."""
-    causes = list(enumerate(scenario.cause_names))
-    if any(job.preempt for job in scenario.training):
-        causes.append((scenario.preemption_cause, "preemption"))
-    return causes
-
-
 def _crew_utilization(log: np.ndarray, pool: int, crews: int, start: float, end: float) -> float:
     """Time-weighted fraction of the ``crews`` crews of crew pool ``pool`` that are busy."""
     rows = _rows(log, Kind.CREWS)
@@ -244,45 +318,6 @@ def _event_count(window_rows: np.ndarray, code: EventCode, cause: int | None = N
     if cause is not None:
         hit &= window_rows[:, CAUSE] == cause
     return float(np.count_nonzero(hit))
-
-
-def _repair_outcome_metrics(scenario: Scenario, window_rows: np.ndarray, start: float, end: float,
-                            log: np.ndarray) -> dict[str, float]:
-    """Pipeline stages, escalations, false successes, diagnosis errors and recurrences."""
-    repair = scenario.repair
-    metrics: dict[str, float] = {}
-    for s, stage in enumerate(repair.stages):
-        prefix = f"repair.stage.{stage.name}"
-        metrics[f"{prefix}.count"] = _event_count(window_rows, EventCode.STAGE_ENTERED, scenario.stage_cause(s))
-        if stage.crews:
-            metrics[f"{prefix}.crew_utilization"] = _crew_utilization(log, 1 + s, stage.crews, start, end)
-    if repair.stages:
-        metrics["repair.escalations"] = _event_count(window_rows, EventCode.ESCALATED)
-        metrics["repair.false_successes"] = _event_count(window_rows, EventCode.FALSE_SUCCESS)
-    if repair.diagnosis.probability < 1 or repair.diagnosis.wrong_node > 0:
-        metrics["repair.undiagnosed"] = _event_count(window_rows, EventCode.UNDIAGNOSED)
-        metrics["repair.misdiagnoses"] = _event_count(window_rows, EventCode.MISDIAGNOSED)
-    if repair.recurs:
-        metrics["nodes.recurrences"] = _event_count(window_rows, EventCode.RECURRED)
-    return metrics
-
-
-def _retirement_metrics(scenario: Scenario, log: np.ndarray, in_window: np.ndarray) -> dict[str, float]:
-    """Nodes retired in the window, how many were healthy, and the share of lemons retired by the horizon."""
-    if scenario.repair.retirement.policy == "never":
-        return {}
-    retired_rows = (log[:, KIND] == Kind.REPAIR) & (log[:, TO] == RepairState.RETIRED)
-    lemon_rows = log[(log[:, KIND] == Kind.LEMON) & (log[:, FROM] == 0)]
-    lemons = set(lemon_rows[:, COMP].astype(np.int64).tolist())
-    retired_in_window = log[retired_rows & in_window][:, COMP].astype(np.int64)
-    metrics = {
-        "nodes.retired": float(len(retired_in_window)),
-        "nodes.retired_healthy": float(sum(1 for node in retired_in_window.tolist() if node not in lemons)),
-    }
-    if scenario.nodes.lemon_count:
-        retired_ever = set(log[retired_rows & (log[:, T] < scenario.simulation.horizon)][:, COMP].astype(np.int64).tolist())
-        metrics["nodes.lemons_retired_fraction"] = len(retired_ever & lemons) / scenario.nodes.lemon_count
-    return metrics
 
 
 def _capacity_metrics(scenario: Scenario, log: np.ndarray, start: float, end: float) -> dict[str, float]:
@@ -316,14 +351,8 @@ def _spare_metrics(scenario: Scenario, log: np.ndarray, start: float, end: float
     exhausted = time_at_level(rows[:, T], levels, level_at_start, start, end, lambda v: v == 0)
     empty_at = rows[levels == 0, T]
     first = 0.0 if level_at_start == 0 else (float(empty_at[0]) - start if len(empty_at) else end - start)
-    metrics = {"spares.available_mean": available, "spares.exhausted_hours": exhausted,
-               "spares.first_exhausted_hours": first,
-               "capacity.first_short_hours": _first_wait_for_spare(log, start, end)}
-    if scenario.spares.warm:
-        warm = _rows(log, Kind.WARM)
-        metrics["spares.warm_mean"] = time_weighted_mean(warm[:, T], warm[:, TO] - warm[:, FROM],
-                                                         float(scenario.spares.warm), start, end)
-    return metrics
+    return {"spares.available_mean": available, "spares.exhausted_hours": exhausted,
+            "spares.first_exhausted_hours": first}
 
 
 def _first_wait_for_spare(log: np.ndarray, start: float, end: float) -> float:

@@ -69,8 +69,3 @@ def base_scenario(**sections: Any) -> dict[str, Any]:
     }
     raw.update(sections)
     return raw
-
-
-@pytest.fixture
-def approx_equal():
-    return lambda a, b, rel=1e-12: math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)

@@ -15,8 +15,10 @@ import pytest
 import clustersim.run
 from clustersim.adaptive import PrecisionTarget, relative_half_width, replication_batches
 from clustersim.cli import main
-from clustersim.engine.runner import ReplicationOutcome, SimpyEngine
-from clustersim.report.results import RunResult, summary_dict
+from clustersim.engine.base import ReplicationOutcome
+from clustersim.engine.simpy_engine import SimpyEngine
+from clustersim.report.results import summary_dict
+from clustersim.run import RunResult
 from clustersim.run import run_scenario
 from clustersim.scenario import dump_scenario_toml, load_scenario, scenario_from_dict
 from clustersim.scenario.schema import Scenario

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from clustersim.engine.records import COLUMNS
+from clustersim.model.records import COLUMNS
 from clustersim.scenario import load_scenario
 from conftest import clustersim_process
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clustersim.engine.records import Kind, RepairState
+from clustersim.model.records import Kind, RepairState
 from clustersim.engine.simpy_engine import run_replication
 from clustersim.run import run_scenario
 from clustersim.scenario import scenario_from_dict

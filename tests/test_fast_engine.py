@@ -16,8 +16,9 @@ from clustersim import stats
 from clustersim.engine.fast.compile import compile_plan
 from clustersim.engine.fast.engine import FastEngine, replication_metrics, run_kernel
 from clustersim.engine.fast.support import unsupported_features
-from clustersim.engine.records import ReplicationRecords
-from clustersim.engine.runner import SimpyEngine, engine_for
+from clustersim.model.records import ReplicationRecords
+from clustersim.engine.select import engine_for
+from clustersim.engine.simpy_engine import SimpyEngine
 from clustersim.engine.simpy_engine import run_replication
 from clustersim.errors import ClusterSimError
 from clustersim.scenario import scenario_from_dict

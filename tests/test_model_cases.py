@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from clustersim.engine.records import Kind
+from clustersim.model.records import Kind
 from clustersim.engine.simpy_engine import run_replication
 from clustersim.scenario import scenario_from_dict
 from clustersim.stats import replication_metrics

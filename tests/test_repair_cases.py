@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import simpy
 
-from clustersim.engine.records import EventCode, Kind, NodeState, RepairState
+from clustersim.model.records import EventCode, Kind, NodeState, RepairState
 from clustersim.engine.simpy_engine import run_replication
 from clustersim.model.base import Context
 from clustersim.model.cluster import Cluster

@@ -8,7 +8,7 @@ import pytest
 
 from clustersim.run import run_scenario
 from clustersim.scenario import load_scenario
-from clustersim.stats import METRICS
+from clustersim.layout import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))

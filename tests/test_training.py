@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clustersim.checkpointing import daly_ettr
-from clustersim.engine.records import JobState, Kind
+from clustersim.model.records import JobState, Kind
 from clustersim.scenario import scenario_from_dict
 from analytic_cases import DALY_POINTS, check, daly, daly_scenario
 from conftest import assert_within_ci, base_scenario, simulate, within_ci

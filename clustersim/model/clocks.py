@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from clustersim.layout import ClockLayout
 from clustersim.scenario.schema import FailureMode
 
 _NONE, _EXP, _PART, _LATENT = range(4)
@@ -39,20 +40,13 @@ class _Superposed:
 class ClockPlan:
     """The per-scenario layout of failure clocks, shared by every node."""
 
-    def __init__(self, modes: list[FailureMode], gpus_per_node: int, lemon_multipliers: list[float]):
+    def __init__(self, modes: list[FailureMode], layout: ClockLayout, lemon_multipliers: list[float]):
         self.modes = modes
-        exp_modes = [i for i, m in enumerate(modes) if m.time_to_failure.is_exponential]
-        rates = [(gpus_per_node if modes[i].scope == "gpu" else 1) / modes[i].time_to_failure.mean_hours
-                 for i in exp_modes]
+        exp_modes = [mode for mode, _ in layout.exponential]
+        rates = [rate for _, rate in layout.exponential]
         self.exp = {False: _Superposed(exp_modes, rates),
                     True: _Superposed(exp_modes, [r * lemon_multipliers[i] for r, i in zip(rates, exp_modes)])}
-        # one clock per part for non-exponential modes: its mode index
-        self.part_modes = [
-            i
-            for i, m in enumerate(modes)
-            if not m.time_to_failure.is_exponential
-            for _ in range(gpus_per_node if m.scope == "gpu" else 1)
-        ]
+        self.part_modes = list(layout.part_modes)  # one clock per part of a non-exponential mode
         self.part_speeds = {False: [1.0] * len(self.part_modes),
                             True: [lemon_multipliers[i] for i in self.part_modes]}
 

@@ -1,18 +1,22 @@
-"""The whole infrastructure model: builds nodes, slots, pool, crews, domains and chaos on one env."""
+"""The whole infrastructure model: builds nodes, slots, pool, crews, domains and chaos on one env.
+
+Numbering (roles, racks, domain instances, positions, causes) comes from ``clustersim.layout``.
+Workloads are not built here: a training job attaches itself to its working positions as their
+listener (``model.spares.PositionListener``) after the cluster is built.
+"""
 from __future__ import annotations
 
-from clustersim.engine.records import Kind, RepairState
+from clustersim.model.records import Kind, RepairState
 from clustersim.model.base import Context, Failure
 from clustersim.model.clocks import ClockPlan
-from clustersim.model.domains import chaos_life, domain_life, domain_members
+from clustersim.layout import layout_of
+from clustersim.model.domains import chaos_life, domain_life
 from clustersim.model.nodes import Crews, Node, NodeHolds, node_life
 from clustersim.model.policies import build_policies
 from clustersim.model.repair import RepairShop
 from clustersim.model.spares import FILLED, Slot, SparePool, slot_life
-from clustersim.workloads.training import TrainingJob, job_life
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
-
 
 LEMON, SPEED = Kind.LEMON.value, Kind.SPEED.value
 R_OK = RepairState.OK.value
@@ -25,15 +29,15 @@ class Cluster:
         self.ctx = ctx
         self.scenario = scenario
         env = ctx.env
-        nodes_spec, spares = scenario.nodes, scenario.spares
-        working = scenario.working_nodes
-        roles = ["work"] * working + ["hot"] * spares.hot + ["cold"] * spares.cold
+        self.layout = layout = layout_of(scenario)
+        spares = scenario.spares
+        roles = layout.node_roles
         rngs = streams.generators([f"node/{i}" for i in range(len(roles))])
         self.nodes = [
-            Node(i, i // nodes_spec.nodes_per_rack, role, rng, env.event() if role == "cold" else None)
+            Node(i, i // scenario.nodes.nodes_per_rack, role, rng, env.event() if role == "cold" else None)
             for i, (role, rng) in enumerate(zip(roles, rngs))
         ]
-        self.racks = [self.nodes[r : r + nodes_spec.nodes_per_rack] for r in range(0, len(self.nodes), nodes_spec.nodes_per_rack)]
+        self.racks = [self.nodes[rack.start : rack.stop] for rack in layout.racks]
         self._mark_lemons(streams)
         self.scorer, retirement, selection = build_policies(scenario, streams.generator("pool/selection"))
         if self.scorer is not None:
@@ -47,40 +51,15 @@ class Cluster:
         crew_pools += [Crews(ctx, stage.crews, 1 + s) for s, stage in enumerate(scenario.repair.stages)]
         self.shop = RepairShop(ctx, scenario, self.holds, crew_pools, retirement, self.scorer, self._pick_innocent,
                                self.set_speed, self._on_node_retired)
-        self.slots = [Slot(i, self.nodes[i]) for i in range(working)]
+        self.slots = [Slot(position, self.nodes[position.index]) for position in layout.positions]
         self.pool.slots = self.slots
-        self.jobs = self._build_jobs()
-        self.pool.ranked = len({slot.priority for slot in self.slots}) > 1 or any(s.preempt for s in self.slots)
+        self.pool.ranked = layout.ranked
         # Start order decides how events at the same instant tie (SimPy runs them in the order
         # they were scheduled): domains and chaos schedule their first failures before the nodes.
         self._start_domains(streams)
         self._start_chaos(streams)
         self._start_nodes()
         self._start_slots()
-        self._start_jobs()
-
-    def _build_jobs(self) -> list[TrainingJob]:
-        """Each job takes its working positions in order; its positions learn its refill rule and priority."""
-        jobs = []
-        for j, (spec, first) in enumerate(zip(self.scenario.training, self.scenario.job_offsets)):
-            members = self.slots[first : first + spec.nodes]
-            for slot in members:
-                slot.priority, slot.preempt = spec.priority, spec.preempt
-                slot.refill = "own" if spec.on_failure == "wait" else "spare"
-            jobs.append(TrainingJob(self.ctx, j, spec, members, self.scenario.simulation.horizon))
-        return jobs
-
-    def _start_jobs(self) -> None:
-        env, warmup = self.ctx.env, self.scenario.simulation.warmup
-        for job in self.jobs:
-            job.process = env.process(job_life(self.ctx, job))
-            if warmup > 0 and job.spec.checkpoint_mode == "continuous":
-                env.timeout(warmup).callbacks.append(lambda _, job=job: job.flush())
-
-    def close(self) -> None:
-        """At the horizon: credit what continuous-checkpointing jobs computed up to now."""
-        for job in self.jobs:
-            job.flush()
 
     def set_speed(self, node: Node, speed: float) -> None:
         """A node's speed changes (gray failures): log it and tell the job it runs in."""
@@ -105,7 +84,7 @@ class Cluster:
     def _start_nodes(self) -> None:
         env, nodes_spec = self.ctx.env, self.scenario.nodes
         multipliers = [nodes_spec.lemon_multiplier(m) for m in range(len(nodes_spec.failure_modes))]
-        plan = ClockPlan(nodes_spec.failure_modes, nodes_spec.gpus_per_node, multipliers)
+        plan = ClockPlan(nodes_spec.failure_modes, self.layout.clocks, multipliers)
         if not plan.modes:
             return
         for node in self.nodes:
@@ -114,33 +93,24 @@ class Cluster:
     def _start_slots(self) -> None:
         """A position needs a process when something can refill it, or a job listens to it; without
         either it simply mirrors its node."""
-        scenario, env = self.scenario, self.ctx.env
-        has_spares = scenario.spares.hot + scenario.spares.cold > 0
-        preemption = any(job.preempt for job in scenario.training)
-        for slot in self.slots:
-            if has_spares or preemption or slot.owner is not None:
-                slot.process = env.process(slot_life(self.ctx, slot, self.pool, scenario.repair.detection))
+        for slot, position in zip(self.slots, self.layout.positions):
+            if position.watched:
+                slot.process = self.ctx.env.process(slot_life(self.ctx, slot, self.pool, self.scenario.repair.detection))
 
     def _start_domains(self, streams: Streams) -> None:
-        first_cause = len(self.scenario.nodes.failure_modes)
-        instances = [
-            (d, domain, members, f"domain/{domain.label}/{k}")
-            for d, domain in enumerate(self.scenario.failure_domains)
-            for k, members in enumerate(domain_members(domain, self.racks))
-        ]
-        rngs = streams.generators([name for *_, name in instances])
-        for index, ((d, domain, members, _), rng) in enumerate(zip(instances, rngs)):
-            self.ctx.env.process(
-                domain_life(self.ctx, index, domain, members, first_cause + d, self.holds,
-                            self.scenario.repair.detection, rng)
-            )
+        instances = self.layout.domains
+        rngs = streams.generators([f"domain/{instance.name}" for instance in instances])
+        for index, (instance, rng) in enumerate(zip(instances, rngs)):
+            domain = self.scenario.failure_domains[instance.declaration]
+            members = [self.nodes[i] for i in instance.members]
+            self.ctx.env.process(domain_life(self.ctx, index, domain, members, instance.cause, self.holds,
+                                             self.scenario.repair.detection, rng))
 
     def _start_chaos(self, streams: Streams) -> None:
         scenario = self.scenario
-        first_cause = len(scenario.nodes.failure_modes) + len(scenario.failure_domains)
-        for i, (chaos, name) in enumerate(zip(scenario.chaos, scenario.chaos_names)):
+        for chaos, name, cause in zip(scenario.chaos, scenario.chaos_names, self.layout.chaos_causes):
             rng = streams.generator(f"chaos/{name}")
-            self.ctx.env.process(chaos_life(self.ctx, chaos, first_cause + i, self.nodes, self.racks, self.holds, rng,
+            self.ctx.env.process(chaos_life(self.ctx, chaos, cause, self.nodes, self.racks, self.holds, rng,
                                             self.set_speed, scenario.repair.straggler_detection or 0.0))
 
     def _on_node_down(self, node: Node, failure: Failure) -> None:
@@ -171,9 +141,9 @@ class Cluster:
         """A node wrongly blamed for ``faulty``'s failure: another up node in service in a working
         position of the same group (the faulty node's job, if it runs one; else any), drawn from the
         faulty node's stream; None when there is none."""
-        owner = faulty.slot.owner if faulty.slot is not None else None
-        slots = owner.members if owner is not None else self.slots
-        candidates = [slot.node for slot in slots
+        job = self.layout.positions[faulty.slot.index].job if faulty.slot is not None else -1
+        group = self.layout.job_positions[job] if job >= 0 else range(len(self.slots))
+        candidates = [slot.node for slot in (self.slots[i] for i in group)
                       if slot.state == FILLED and slot.node is not faulty and slot.node.slot is slot
                       and slot.node.up and slot.node.repair_state == R_OK and not slot.node.blame_pending
                       and slot.node.clocks is not None]   # operating (a cold spare only once provisioned)
@@ -181,12 +151,3 @@ class Cluster:
             return None
         return candidates[int(faulty.rng.integers(len(candidates)))]
 
-
-def domain_instance_names(scenario: Scenario) -> list[str]:
-    """``rack/0``, ``power/1``... : one name per domain instance, numbered as the model numbers them."""
-    racks = scenario.nodes.racks
-    names = []
-    for domain in scenario.failure_domains:
-        count = {"rack": racks, "power": -(-racks // (domain.power_racks or 1)), "cluster": 1}[domain.kind]
-        names += [f"{domain.label}/{k}" for k in range(count)]
-    return names

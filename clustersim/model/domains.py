@@ -5,23 +5,13 @@ from typing import Callable
 
 import numpy as np
 
-from clustersim.engine.records import Kind, RepairState
+from clustersim.model.records import Kind, RepairState
 from clustersim.model.base import Context
 from clustersim.model.nodes import Node, NodeHolds
 from clustersim.scenario.schema import Chaos, FailureDomain
 
 DOMAIN = Kind.DOMAIN.value
 D_OK, D_FAILED, D_REPAIRING = RepairState.OK.value, RepairState.FAILED.value, RepairState.REPAIRING.value
-
-
-def domain_members(domain: FailureDomain, racks: list[list[Node]]) -> list[list[Node]]:
-    """The node groups of one domain declaration: each rack, each power group of racks, or all."""
-    if domain.kind == "rack":
-        return racks
-    if domain.kind == "power":
-        size = domain.power_racks or 1
-        return [[n for rack in racks[i : i + size] for n in rack] for i in range(0, len(racks), size)]
-    return [[n for rack in racks for n in rack]]
 
 
 def domain_life(ctx: Context, index: int, domain: FailureDomain, members: list[Node], cause: int,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import simpy
 
-from clustersim.engine.records import Kind, NodeState, RepairState
+from clustersim.model.records import Kind, NodeState, RepairState
 from clustersim.model.base import Blame, Context, Failure
 from clustersim.model.clocks import ClockPlan, NodeClocks
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from clustersim.distributions import Distribution
-from clustersim.engine.records import EventCode, Kind, RepairState
+from clustersim.model.records import EventCode, Kind, RepairState
 from clustersim.model.base import Blame, Context
 from clustersim.model.nodes import Crews, Node, NodeHolds
 from clustersim.model.policies import NodeScorer, RetirementPolicy

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import TYPE_CHECKING, Callable
+from typing import Protocol
 
 import simpy
 
-from clustersim.engine.records import Kind, SlotState
+from clustersim.layout import Position
+from clustersim.model.records import Kind, SlotState
 from clustersim.model.base import Context, Failure
 from clustersim.model.nodes import Node
 from clustersim.model.policies import SelectionPolicy
@@ -26,10 +27,19 @@ from clustersim.model.policies import SelectionPolicy
 SLOT, POOL, WARM = Kind.SLOT.value, Kind.POOL.value, Kind.WARM.value
 FILLED, EMPTY, WAITING, SWAPPING = (s.value for s in SlotState)
 TIERS = ("warm", "hot", "cold")
-IDLE_PRIORITY = -(2**62)  # a working position that runs no job: served last, preempted first
 
-if TYPE_CHECKING:
-    from clustersim.workloads.training import TrainingJob
+
+class PositionListener(Protocol):
+    """What runs on working positions (a training job) hears of them: it attaches as ``Slot.owner``."""
+
+    def member_changed(self, slot: "Slot", before: int, cause: int) -> None:
+        """The position changed state (``slot.state``, from ``before``) for ``cause``."""
+
+    def member_starved(self, slot: "Slot", starved: bool) -> None:
+        """The position waits with no usable spare (or no longer)."""
+
+    def member_speed_changed(self, slot: "Slot") -> None:
+        """The node holding the position changed speed."""
 
 
 class SparePool:
@@ -218,16 +228,16 @@ class Slot:
     __slots__ = ("index", "node", "attached", "process", "state", "owner", "priority", "refill", "preempt",
                  "node_back", "starved", "active")
 
-    def __init__(self, index: int, node: Node):
-        self.index = index
+    def __init__(self, position: Position, node: Node):
+        self.index = position.index
         self.node = node
         self.attached = True   # True while the slot wants to hear that its node failed
         self.process: simpy.Process | None = None
         self.state = FILLED
-        self.owner: TrainingJob | None = None
-        self.priority = IDLE_PRIORITY
-        self.refill = "spare"  # "spare" | "own"
-        self.preempt = False
+        self.owner: PositionListener | None = None  # what runs on it, told of its changes
+        self.priority = position.priority
+        self.refill = position.refill  # "spare" | "own"
+        self.preempt = position.preempt
         self.node_back: simpy.Event | None = None  # while waiting for its own node's recovery
         self.starved = False   # waiting for a spare, and none was usable when it asked
         self.active = False    # its job runs on it (a shrunk job leaves some positions out)

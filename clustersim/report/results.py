@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -12,31 +11,18 @@ import pandas as pd
 
 from clustersim import __version__
 from clustersim.adaptive import PrecisionOutcome
-from clustersim.engine.records import COLUMNS, Kind, ReplicationRecords
-from clustersim.model.cluster import domain_instance_names
+from clustersim.model.records import COLUMNS, Kind, ReplicationRecords
+from clustersim.layout import layout_of
 from clustersim.report.files import write_atomic
 from clustersim.scenario.load import dump_scenario_toml
 from clustersim.scenario.schema import Scenario
+from clustersim.run import RunResult
 from clustersim.stats import Estimate
 
 SUMMARY = "summary.json"
 REPLICATIONS = "replications.csv"
 RESOLVED = "scenario.resolved.toml"
 EVENTS = "events.parquet"
-
-
-@dataclass
-class RunResult:
-    """What a run produced, ready to be written: per-replication rows and their estimates."""
-
-    scenario: Scenario
-    rows: list[dict[str, float]]
-    estimates: dict[str, Estimate]
-    simulate_s: float
-    events: int
-    complete: bool = True
-    logs: list[ReplicationRecords] = field(default_factory=list)
-    precision: PrecisionOutcome | None = None  # adaptive runs only
 
 
 def finite_or_none(x: float | None) -> float | None:
@@ -100,7 +86,7 @@ def events_frame(scenario: Scenario, logs: list[ReplicationRecords]) -> pd.DataF
         stacked, reps = np.empty((0, len(COLUMNS))), np.empty(0)
     kinds = [k.name.lower() for k in Kind]
     causes = scenario.label_names
-    domains = domain_instance_names(scenario)
+    domains = [instance.name for instance in layout_of(scenario).domains]
     frame = pd.DataFrame({
         "replication": reps.astype(np.int32),
         "time_hours": stacked[:, 0],

@@ -14,7 +14,7 @@ from rich.table import Table
 from clustersim.adaptive import PrecisionOutcome
 from clustersim.checkpointing import CheckpointAdvice
 from clustersim.report.checkpoint import checkpoint_verdict, plus_minus
-from clustersim.report.results import RunResult
+from clustersim.run import RunResult
 from clustersim.stats import Estimate
 from clustersim.units import readable_hours
 

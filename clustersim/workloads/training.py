@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from clustersim.engine.records import JobState, Kind, SlotState
+from clustersim.model.records import JobState, Kind, SlotState
+from clustersim.layout import layout_of
 from clustersim.model.base import Context
-from clustersim.scenario.schema import Training
+from clustersim.scenario.schema import Scenario, Training
 
 if TYPE_CHECKING:
     from clustersim.model.spares import Slot
@@ -40,9 +41,9 @@ _LOST, _SPEED = "lost", "speed"
 
 
 class TrainingJob:
-    """One job's state; ``job_life`` drives it, slots and gray failures notify it."""
+    """One job's state; ``job_life`` drives it; its positions notify it (it is their ``PositionListener``)."""
 
-    def __init__(self, ctx: Context, index: int, spec: Training, members: list["Slot"], horizon_hours: float):
+    def __init__(self, ctx: Context, index: int, spec: Training, members: list["Slot"]):
         self.ctx = ctx
         self.index = index
         self.spec = spec
@@ -52,7 +53,6 @@ class TrainingJob:
         self.checkpoint_hours = spec.checkpoint_hours
         self.snapshot_hours = spec.snapshot_cost or 0.0
         self.restart_hours = spec.restart_hours
-        self.horizon_hours = horizon_hours
         self.state = WAITING
         self.elastic = spec.on_failure == "shrink"
         self.filled = len(members)   # member positions held by an up node (all, at the start)
@@ -291,3 +291,23 @@ def job_life(ctx: Context, job: TrainingJob):
             kind, cause = job.pending
             job.pending = None
             job.stopped(cause)
+
+
+def start_training(ctx: Context, scenario: Scenario, slots: list["Slot"]) -> list[TrainingJob]:
+    """Attach every training job to its working positions and start it (after the cluster's own processes,
+    so that events at one instant tie as they always have)."""
+    layout = layout_of(scenario)
+    jobs = [TrainingJob(ctx, j, spec, [slots[i] for i in layout.job_positions[j]])
+            for j, spec in enumerate(scenario.training)]
+    env, warmup = ctx.env, scenario.simulation.warmup
+    for job in jobs:
+        job.process = env.process(job_life(ctx, job))
+        if warmup > 0 and job.spec.checkpoint_mode == "continuous":
+            env.timeout(warmup).callbacks.append(lambda _, job=job: job.flush())
+    return jobs
+
+
+def close_training(jobs: list[TrainingJob]) -> None:
+    """At the horizon: credit what continuous-checkpointing jobs computed up to now."""
+    for job in jobs:
+        job.flush()

@@ -20,7 +20,7 @@ import numpy as np
 from clustersim.distributions import (
     Deterministic, Empirical, Exponential, Gamma, Lognormal, Uniform, Weibull,
 )
-from clustersim.model.spares import IDLE_PRIORITY
+from clustersim.layout import IDLE_PRIORITY
 from clustersim.scenario.schema import FailureDomain, Scenario
 
 # Constants are numpy int64 so that numba types them as int64, never as literals (see kernel.py).

@@ -25,8 +25,8 @@ from clustersim.engine.fast.kernel import (
     L_LOW_HOURS, STATUS_HEAP_FULL, STATUS_TRACE_FULL, simulate,
 )
 from clustersim.engine.fast.support import refusal, unsupported_features
-from clustersim.engine.records import COLUMNS
-from clustersim.engine.runner import ReplicationOutcome, require_event_log
+from clustersim.model.records import COLUMNS
+from clustersim.engine.base import ReplicationOutcome, require_event_log
 from clustersim.errors import ClusterSimError
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario

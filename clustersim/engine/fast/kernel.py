@@ -32,7 +32,7 @@ from clustersim.engine.fast.compile import (
     LAW_WEIBULL, RECOVERY_REBOOT, Plan, RETIRE_NEVER, RETIRE_THRESHOLD, ROLE_COLD, ROLE_HOT, ROLE_LOOSE, ROLE_RETIRED,
     ROLE_WARM, ROLE_WORK, SELECT_FEWEST_FAILURES, SELECT_FIFO, SELECT_HIGHEST_SCORE, UNLIMITED,
 )
-from clustersim.engine.records import EventCode, JobState, Kind, NodeState, RepairState, SlotState
+from clustersim.model.records import EventCode, JobState, Kind, NodeState, RepairState, SlotState
 
 # How the kernel is compiled (each measured on benchmarks/bench_engines.py, one thread):
 # - no reference counting (``_nrt=False``) in the event loop and its helpers: numba otherwise

@@ -7,7 +7,7 @@ detections, repair starts and ends, swaps and every other state change are one r
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
@@ -79,14 +79,6 @@ COLUMNS = ("time_hours", "kind", "component", "from_state", "to_state", "cause")
 
 
 @dataclass(frozen=True)
-class ComponentNames:
-    """Human names for component indices and causes, for the event log."""
-
-    domains: list[str] = field(default_factory=list)
-    causes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
 class ReplicationRecords:
     """Everything one replication produced: the log plus how long it took and counts."""
 
@@ -101,9 +93,3 @@ class ReplicationRecords:
     def column(self, name: str) -> np.ndarray:
         return self.log[:, COLUMNS.index(name)]
 
-
-def as_log_array(rows: list[tuple]) -> np.ndarray:
-    """Rows appended during a run -> the (rows, 6) float64 log array."""
-    if not rows:
-        return np.empty((0, len(COLUMNS)), dtype=np.float64)
-    return np.asarray(rows, dtype=np.float64)

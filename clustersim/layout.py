@@ -1,0 +1,339 @@
+"""Scenario -> the integer layout both engines read: derived once, here, and nowhere else.
+
+Pure Python (no simpy, no numba). ``layout_of(scenario)`` numbers what the engines index —
+nodes and their initial roles, racks, failure-domain instances and their members, cause codes,
+working positions (job, priority rank, refill rule), the failure-clock layout of a node — and
+lists the metrics the scenario produces (``metric_plan``: name, unit, bounds, meaning and what
+each measures). The SimPy model (``clustersim.model``), the fast engine's plan
+(``engine/fast/compile.py``), the statistics and the reports all take these from here, so the
+two engines cannot number a domain, a cause or a position differently, nor report different
+metric sets.
+
+A new component (a network switch, a storage server, an inference replica) adds its numbering
+here, beside the nodes', and its metrics to the plan.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from clustersim.scenario.schema import FailureDomain, Scenario
+
+IDLE_PRIORITY = -(2**62)  # a working position that runs no job: served last, preempted first
+ROLES = ("work", "hot", "cold")  # a node's initial role: holds a working position, hot or cold spare
+
+
+@dataclass(frozen=True, slots=True)
+class DomainInstance:
+    """One failing group of nodes: a rack, a power group of racks, or the whole cluster."""
+
+    declaration: int  # index into scenario.failure_domains
+    name: str         # "rack/0": its name in the event log and its random stream's suffix
+    cause: int        # the cause code of its failures
+    members: range    # node indices
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One working position (slot): the node it starts with has the same index."""
+
+    index: int
+    job: int          # the training job running on it, -1 for none
+    priority: int     # its job's priority (IDLE_PRIORITY without a job)
+    rank: int         # 0 = the highest priority among the positions
+    refill: str       # "spare" (take a spare) | "own" (wait for its own node's repair)
+    preempt: bool     # takes nodes of lower-priority positions when no spare is usable
+    watched: bool     # a process keeps it filled (spares can refill it, a job listens, or preemption)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockLayout:
+    """A node's failure clocks (model/clocks.py): exponential modes superposed, one clock per other part."""
+
+    exponential: tuple[tuple[int, float], ...]  # (mode, rate per node-hour) of every exponential mode
+    part_modes: tuple[int, ...]                 # the mode of each clocked part, parts of a mode adjacent
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One metric a scenario produces: what it is called and means, its unit and bounds, what it measures.
+
+    ``quantity`` names the measurement both engines implement (one function each); ``index`` is
+    the cause, crew pool, stage or job it is of (-1 where none), ``cause`` the cause code of a
+    per-cause count of a job.
+    """
+
+    name: str
+    unit: str
+    low: float
+    high: float
+    meaning: str
+    quantity: str
+    index: int = -1
+    cause: int = -1
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Every integer both engines index, derived from one scenario."""
+
+    node_roles: tuple[str, ...]
+    racks: tuple[range, ...]
+    domains: tuple[DomainInstance, ...]
+    positions: tuple[Position, ...]
+    job_positions: tuple[range, ...]
+    ranked: bool      # positions differ in priority or may preempt: spares are dispatched by rank
+    clocks: ClockLayout
+    cause_names: tuple[str, ...]           # failure causes: modes, then domains, then chaos
+    chaos_causes: tuple[int, ...]
+    stage_causes: tuple[int, ...]
+    preemption_cause: int
+    metrics: tuple[MetricSpec, ...]
+
+
+_recent: dict[int, tuple[Scenario, Layout]] = {}
+
+
+def layout_of(scenario: Scenario) -> Layout:
+    """The layout of ``scenario``, derived once per Scenario object (frozen, so it cannot go stale)."""
+    known = _recent.get(id(scenario))
+    if known is not None and known[0] is scenario:
+        return known[1]
+    layout = _derive(scenario)
+    if len(_recent) >= 16:
+        _recent.pop(next(iter(_recent)))
+    _recent[id(scenario)] = (scenario, layout)  # holding the scenario keeps its id from being reused
+    return layout
+
+
+def _derive(scenario: Scenario) -> Layout:
+    """The layout of ``scenario``, computed."""
+    nodes, spares = scenario.nodes, scenario.spares
+    roles = ("work",) * scenario.working_nodes + ("hot",) * spares.hot + ("cold",) * spares.cold
+    per_rack = nodes.nodes_per_rack
+    racks = tuple(range(r, min(r + per_rack, nodes.count)) for r in range(0, nodes.count, per_rack))
+    positions = _positions(scenario)
+    causes = len(scenario.cause_names)
+    return Layout(
+        node_roles=roles, racks=racks, domains=_domain_instances(scenario), positions=positions,
+        job_positions=tuple(range(first, first + job.nodes)
+                            for job, first in zip(scenario.training, scenario.job_offsets)),
+        ranked=len({p.rank for p in positions}) > 1 or any(p.preempt for p in positions),
+        clocks=_clock_layout(scenario), cause_names=tuple(scenario.cause_names),
+        chaos_causes=tuple(range(causes - len(scenario.chaos), causes)),
+        stage_causes=tuple(scenario.stage_cause(s) for s in range(len(scenario.repair.stages))),
+        preemption_cause=scenario.preemption_cause, metrics=tuple(metric_plan(scenario)),
+    )
+
+
+def domain_groups(domain: FailureDomain, count: int, per_rack: int) -> list[range]:
+    """The node-index ranges of one domain declaration's instances: each rack, each power group, or all."""
+    racks = -(-count // per_rack)
+    size = {"rack": 1, "power": domain.power_racks or 1, "cluster": racks}[domain.kind]
+    return [range(r * per_rack, min((r + size) * per_rack, count)) for r in range(0, racks, size)]
+
+
+def _domain_instances(scenario: Scenario) -> tuple[DomainInstance, ...]:
+    """Every domain instance, numbered declaration by declaration, its failures caused after the modes'."""
+    first_cause = len(scenario.nodes.failure_modes)
+    return tuple(
+        DomainInstance(d, f"{domain.label}/{k}", first_cause + d, members)
+        for d, domain in enumerate(scenario.failure_domains)
+        for k, members in enumerate(domain_groups(domain, scenario.nodes.count, scenario.nodes.nodes_per_rack))
+    )
+
+
+def _positions(scenario: Scenario) -> tuple[Position, ...]:
+    """The working positions: a job's carry its priority, refill rule and preempt flag (jobs take them in order)."""
+    working = scenario.working_nodes
+    job = [-1] * working
+    for j, (spec, first) in enumerate(zip(scenario.training, scenario.job_offsets)):
+        job[first : first + spec.nodes] = [j] * spec.nodes
+    specs = [scenario.training[j] if j >= 0 else None for j in job]
+    priority = [spec.priority if spec else IDLE_PRIORITY for spec in specs]
+    ranks = {p: r for r, p in enumerate(sorted(set(priority), reverse=True))}
+    preemption = any(spec.preempt for spec in scenario.training)
+    watched_all = scenario.spares.hot + scenario.spares.cold > 0 or preemption
+    return tuple(
+        Position(index=i, job=job[i], priority=priority[i], rank=ranks[priority[i]],
+                 refill="own" if spec is not None and spec.on_failure == "wait" else "spare",
+                 preempt=bool(spec and spec.preempt), watched=watched_all or spec is not None)
+        for i, spec in enumerate(specs)
+    )
+
+
+def _clock_layout(scenario: Scenario) -> ClockLayout:
+    """Exponential modes' per-node rates (a per-GPU mode runs one clock per GPU), the other modes' parts."""
+    nodes = scenario.nodes
+    clocks = [(i, nodes.gpus_per_node if m.scope == "gpu" else 1) for i, m in enumerate(nodes.failure_modes)]
+    modes = nodes.failure_modes
+    return ClockLayout(
+        exponential=tuple((i, n / modes[i].time_to_failure.mean_hours) for i, n in clocks
+                          if modes[i].time_to_failure.is_exponential),
+        part_modes=tuple(i for i, n in clocks if not modes[i].time_to_failure.is_exponential for _ in range(n)),
+    )
+
+
+# --- the metric plan -------------------------------------------------------------------------
+
+INF = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    """What a metric (or a family, ``<cause>``/``<name>``/``<job>`` in its name) is: unit, bounds, meaning."""
+
+    unit: str
+    meaning: str
+    low: float = 0.0
+    high: float = INF
+
+
+def _fraction(meaning: str) -> MetricInfo:
+    return MetricInfo("fraction", meaning, 0.0, 1.0)
+
+
+def _count(meaning: str) -> MetricInfo:
+    return MetricInfo("count", meaning)
+
+
+def _hours(meaning: str) -> MetricInfo:
+    return MetricInfo("h", meaning)
+
+
+# Every metric clustersim reports (the README glossary lists each). Node levels are bounded by
+# nodes.count, checked per scenario in metric_plan.
+METRICS: dict[str, MetricInfo] = {
+    "nodes.availability": _fraction("time-weighted fraction of nodes up"),
+    "nodes.up_mean": MetricInfo("nodes", "time-weighted mean number of nodes up"),
+    "nodes.failures": _count("node failure events in the window (all modes, domains, chaos)"),
+    "nodes.failures.<cause>": _count("node failure events of one failure mode, domain or chaos injection"),
+    "nodes.outage_mean_hours": _hours("mean time from a node going down to its return to service"),
+    "repair.wait_mean_hours": _hours("mean wait for a repair crew ('replace' recovery)"),
+    "repair.crew_utilization": _fraction("time-weighted fraction of repair crews busy (finite crews)"),
+    "capacity.availability": _fraction("time-weighted fraction of working positions held by an up node"),
+    "capacity.shortfall_hours": _hours("time with at least one working position not held by an up node"),
+    "spares.available_mean": MetricInfo("nodes", "time-weighted mean number of usable spares (with spares)"),
+    "spares.exhausted_hours": _hours("time with no usable spare in the pool (with spares)"),
+    "spares.first_exhausted_hours": _hours(
+        "time from warmup until the pool first ran dry; horizon − warmup if never"),
+    "spares.warm_mean": MetricInfo("nodes", "time-weighted mean number of warm standbys ready (with spares.warm)"),
+    "capacity.first_short_hours": _hours(
+        "time from warmup until a working position first waited for a spare; horizon − warmup if never"),
+    "repair.stage.<name>.count": _count("repairs that entered this pipeline stage"),
+    "repair.stage.<name>.crew_utilization": _fraction("time-weighted fraction of the stage's crews busy"),
+    "repair.escalations": _count("repairs a stage handed on to the next stage"),
+    "repair.false_successes": _count("repairs that reported success but left the fault in place"),
+    "repair.undiagnosed": _count("detected failures not diagnosed: rebooted with the fault in place"),
+    "repair.misdiagnoses": _count("innocent nodes blamed (and repaired) for another node's failure"),
+    "nodes.recurrences": _count("failures of a fault left in place striking again"),
+    "nodes.retired": _count("nodes the retirement policy took out of the cluster"),
+    "nodes.retired_healthy": _count("retired nodes that were not lemons"),
+    "nodes.lemons_retired_fraction": _fraction("share of the lemons retired by the horizon"),
+    "training.<job>.ettr": _fraction("checkpointed compute time / wall time while the job runs"),
+    "training.<job>.goodput": _fraction("useful GPU-hours / GPU-hours allocated to the job"),
+    "training.<job>.interruptions": _count("times the job stopped (during compute, checkpoint or restart)"),
+    "training.<job>.interruptions.<cause>": _count("interruptions by one failure cause or preemption"),
+    "training.<job>.lost_work_hours": _hours("computed work thrown away at interruptions"),
+    "training.<job>.downtime_per_interruption_hours": _hours("hours stopped or restarting per interruption"),
+    "training.<job>.completion_hours": _hours("wall time to finish the job's work (jobs with work)"),
+    "training.<job>.completed": _fraction("1 if the job finished its work before the horizon, else 0"),
+    "training.<job>.gpu_hours_wasted": MetricInfo("GPU-h", "allocated GPU-hours that produced no kept work"),
+    "training.<job>.checkpoint_overhead_fraction": _fraction("wall time spent in blocking checkpoints"),
+}
+
+
+def metric_info(name: str) -> MetricInfo:
+    """The unit, bounds and meaning of a metric, including per-cause, per-stage and per-job names."""
+    if name in METRICS:
+        return METRICS[name]
+    if name.startswith("nodes.failures."):
+        return METRICS["nodes.failures.<cause>"]
+    if name.startswith("repair.stage."):
+        return METRICS["repair.stage.<name>." + name.rsplit(".", 1)[1]]
+    if name.startswith("training."):
+        parts = name.split(".")
+        generic = "training.<job>." + ".".join(parts[2:3] + ["<cause>"] * (len(parts) > 3))
+        return METRICS[generic]
+    raise KeyError(name)
+
+
+def metric_plan(scenario: Scenario) -> list[MetricSpec]:
+    """Every metric ``scenario`` produces, in the order both engines report them.
+
+    A job's metrics other than completion are absent from a replication in which the job was done
+    before the window began (nothing to measure in it).
+    """
+    plan = _Plan(scenario)
+    plan.add("nodes.availability", "availability")
+    plan.add("nodes.up_mean", "up_mean", high=float(scenario.nodes.count))
+    plan.add("nodes.failures", "failures")
+    for cause, name in enumerate(scenario.cause_names):
+        plan.add(f"nodes.failures.{name}", "failures_of_cause", index=cause)
+    plan.add("nodes.outage_mean_hours", "outage_mean")
+    repair = scenario.repair
+    if scenario.nodes.failure_modes:
+        plan.add("repair.wait_mean_hours", "crew_wait_mean")
+    if repair.crews:
+        plan.add("repair.crew_utilization", "crew_utilization", index=0)
+    for s, stage in enumerate(repair.stages):
+        plan.add(f"repair.stage.{stage.name}.count", "stage_entries", index=s)
+        if stage.crews:
+            plan.add(f"repair.stage.{stage.name}.crew_utilization", "crew_utilization", index=1 + s)
+    if repair.stages:
+        plan.add("repair.escalations", "escalations")
+        plan.add("repair.false_successes", "false_successes")
+    if repair.diagnosis.probability < 1 or repair.diagnosis.wrong_node > 0:
+        plan.add("repair.undiagnosed", "undiagnosed")
+        plan.add("repair.misdiagnoses", "misdiagnoses")
+    if repair.recurs:
+        plan.add("nodes.recurrences", "recurrences")
+    if repair.retirement.policy != "never":
+        plan.add("nodes.retired", "retired")
+        plan.add("nodes.retired_healthy", "retired_healthy")
+        if scenario.nodes.lemon_count:
+            plan.add("nodes.lemons_retired_fraction", "lemons_retired_fraction")
+    plan.add("capacity.availability", "capacity_availability")
+    plan.add("capacity.shortfall_hours", "capacity_shortfall")
+    spares = scenario.spares
+    if spares.hot + spares.cold:
+        plan.add("spares.available_mean", "spares_available_mean", high=float(spares.hot + spares.cold))
+        plan.add("spares.exhausted_hours", "spares_exhausted")
+        plan.add("spares.first_exhausted_hours", "spares_first_exhausted")
+        plan.add("capacity.first_short_hours", "capacity_first_short")
+        if spares.warm:
+            plan.add("spares.warm_mean", "spares_warm_mean", high=float(spares.warm))
+    for j, job in enumerate(scenario.training):
+        _job_metric_plan(plan, scenario, j)
+    return plan.specs
+
+
+def _job_metric_plan(plan: "_Plan", scenario: Scenario, j: int) -> None:
+    """A training job's metrics: completion (jobs with work), then what it did in the window."""
+    prefix = f"training.{scenario.training[j].name}"
+    if scenario.training[j].work is not None:
+        plan.add(f"{prefix}.completion_hours", "job_completion_hours", index=j)
+        plan.add(f"{prefix}.completed", "job_completed", index=j)
+    for metric in ("ettr", "goodput", "interruptions"):
+        plan.add(f"{prefix}.{metric}", f"job_{metric}", index=j)
+    causes = list(enumerate(scenario.cause_names))
+    if any(job.preempt for job in scenario.training):
+        causes.append((scenario.preemption_cause, "preemption"))
+    for cause, name in causes:
+        plan.add(f"{prefix}.interruptions.{name}", "job_interruptions_of_cause", index=j, cause=cause)
+    for metric in ("lost_work_hours", "downtime_per_interruption_hours", "gpu_hours_wasted",
+                   "checkpoint_overhead_fraction"):
+        plan.add(f"{prefix}.{metric}", f"job_{metric}", index=j)
+
+
+class _Plan:
+    """Collects MetricSpecs, their unit, bounds and meaning from the catalogue."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.specs: list[MetricSpec] = []
+
+    def add(self, name: str, quantity: str, index: int = -1, cause: int = -1, high: float | None = None) -> None:
+        info = metric_info(name)
+        self.specs.append(MetricSpec(name, info.unit, info.low, info.high if high is None else high, info.meaning,
+                                     quantity, index, cause))
