@@ -31,7 +31,8 @@ def young_interval_hours(checkpoint_hours: float, mtbf_hours: float) -> float:
 
 def daly_interval_hours(checkpoint_hours: float, mtbf_hours: float) -> float:
     """Daly's (2006, eq. 37) higher-order optimum: τ = sqrt(2δM)·[1 + (1/3)·sqrt(δ/(2M)) + (1/9)·(δ/(2M))] − δ
-    for δ < 2M, else τ = M (source: shared/data/published-figures.md, "Checkpoint interval")."""
+    for δ < 2M, else τ = M (Daly, "A higher order estimate of the optimum checkpoint interval for restart
+    dumps", Future Generation Computer Systems 22, 2006)."""
     if checkpoint_hours >= 2.0 * mtbf_hours:
         return mtbf_hours
     ratio = checkpoint_hours / (2.0 * mtbf_hours)

@@ -1,1 +1,2 @@
-"""Engines turn a Scenario into per-replication records; both emit the schema of records.py."""
+"""Engines turn a Scenario into per-replication outcomes (engine/base.py); the SimPy engine also keeps the
+state-change log of model/records.py."""

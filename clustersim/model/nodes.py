@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Generator, Protocol
 
 import numpy as np
 import simpy
@@ -20,8 +20,18 @@ from clustersim.model.records import Kind, NodeState, RepairState
 from clustersim.model.base import Blame, Context, Failure
 from clustersim.model.clocks import ClockPlan, NodeClocks
 
-if TYPE_CHECKING:
-    from clustersim.model.repair import RepairShop
+
+
+class Recovery(Protocol):
+    """What a node's life hands its failures to: the repair shop (model/repair.py)."""
+
+    def after_failure(self, node: "Node", mode: int, recurred: bool) -> Generator[simpy.Event, Any, None]:
+        """SimPy sub-process: the node failed by ``mode``; detect, diagnose and recover it."""
+        ...
+
+    def after_blame(self, node: "Node", mode: int) -> Generator[simpy.Event, Any, None]:
+        """SimPy sub-process: the node was wrongly blamed for a failure of ``mode``; repair it."""
+        ...
 
 UP, DOWN = NodeState.UP.value, NodeState.DOWN.value
 R_OK, R_FAILED = RepairState.OK.value, RepairState.FAILED.value
@@ -139,7 +149,7 @@ class Crews:
         self.busy = busy
 
 
-def node_life(ctx: Context, node: Node, plan: ClockPlan, shop: "RepairShop"):
+def node_life(ctx: Context, node: Node, plan: ClockPlan, shop: Recovery):
     """SimPy process: the node's own parts fail and recover — or it is blamed for another's — until retired.
 
     A cold spare's parts start ageing only once it is provisioned (``node.powered``).
