@@ -15,17 +15,22 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from clustersim.distributions import Distribution
 from clustersim.errors import ScenarioError
-from clustersim.scenario.schema import PLANNED_SECTIONS, Scenario, cross_section_problems
-from clustersim.scenario.sections.common import FIELDS_ONLY, SECTION_PROBLEMS
+from clustersim.scenario.schema import PLANNED_SECTIONS, Retirement, Scenario, cross_section_problems
+from clustersim.scenario.sections.common import FIELDS_ONLY, SECTION_PROBLEMS, union_tags
 
 _INDEXED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\[(\d+)\]$")
 
+
+def _tagged(what: str, union: Any) -> tuple[str, tuple[str, str]]:
+    """A tagged union's discriminator key -> what its tables are, and its tags as the choices to list."""
+    key, tags = union_tags(union)
+    return key, (what, ", ".join(tags))
+
+
 # Discriminator keys of the schema's tagged unions: what a tagged table is, and its choices.
-_TAGGED = {
-    "dist": ("distribution", "exponential, weibull, lognormal, gamma, deterministic, uniform, empirical"),
-    "policy": ("policy", "never, threshold, scored"),
-}
+_TAGGED = dict([_tagged("distribution", Distribution), _tagged("policy", Retirement)])
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:

@@ -6,6 +6,7 @@ type ``SECTION_PROBLEMS``; the loader writes each line under the section's own k
 """
 from __future__ import annotations
 
+import typing
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
@@ -67,3 +68,11 @@ def repeated(names: list[str]) -> list[int]:
     """Positions of names that an earlier entry already has."""
     return [i for i, name in enumerate(names) if name in names[:i]]
 
+
+
+def union_tags(union: Any) -> tuple[str, tuple[str, ...]]:
+    """The discriminator key of a tagged union of models, and each member's tag in order."""
+    members, field = typing.get_args(union)
+    key = field.discriminator
+    tags = tuple(tag for model in typing.get_args(members) for tag in typing.get_args(model.model_fields[key].annotation))
+    return key, tags
