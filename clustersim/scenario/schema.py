@@ -98,6 +98,7 @@ class Scenario(Section):
 
     @property
     def chaos_names(self) -> list[str]:
+        """Each chaos injection's cause name: its name, or chaos<index>."""
         return [c.name or f"chaos{i}" for i, c in enumerate(self.chaos)]
 
     @property
@@ -107,10 +108,12 @@ class Scenario(Section):
 
     @property
     def working_nodes(self) -> int:
+        """Nodes that start in service: every node not held back as a hot or cold spare."""
         return self.nodes.count - self.spares.hot - self.spares.cold
 
     @property
     def stage_names(self) -> list[str]:
+        """The repair pipeline's stage names, in order."""
         return [stage.name for stage in self.repair.stages]
 
     @property

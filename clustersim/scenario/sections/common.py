@@ -69,10 +69,9 @@ def repeated(names: list[str]) -> list[int]:
     return [i for i, name in enumerate(names) if name in names[:i]]
 
 
-
 def union_tags(union: Any) -> tuple[str, tuple[str, ...]]:
     """The discriminator key of a tagged union of models, and each member's tag in order."""
     members, field = typing.get_args(union)
     key = field.discriminator
-    tags = tuple(tag for model in typing.get_args(members) for tag in typing.get_args(model.model_fields[key].annotation))
-    return key, tags
+    models = typing.get_args(members)
+    return key, tuple(tag for model in models for tag in typing.get_args(model.model_fields[key].annotation))

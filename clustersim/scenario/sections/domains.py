@@ -25,4 +25,5 @@ class FailureDomain(Section):
 
     @property
     def label(self) -> str:
+        """The domain's cause name: its name, or its kind."""
         return self.name or self.kind

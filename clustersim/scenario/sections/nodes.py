@@ -108,10 +108,12 @@ class Nodes(Section):
 
     @property
     def racks(self) -> int:
+        """Racks the nodes fill, the last one possibly partly."""
         return math.ceil(self.count / self.nodes_per_rack)
 
     @property
     def lemon_count(self) -> int:
+        """How many nodes are lemons (lemon_fraction of count, rounded)."""
         return round(self.count * self.lemon_fraction)
 
     def lemon_multiplier(self, mode: int) -> float:

@@ -9,7 +9,9 @@ from clustersim.quantities import Duration, PositiveBandwidth, PositiveDuration,
 from clustersim.scenario.sections.common import Name, Section
 
 # Keys that only periodic checkpoints (sync, async) have.
-_CHECKPOINT_KEYS = ("checkpoint_interval", "checkpoint_cost", "checkpoint_size", "checkpoint_bandwidth", "snapshot_cost")
+_CHECKPOINT_KEYS = (
+    "checkpoint_interval", "checkpoint_cost", "checkpoint_size", "checkpoint_bandwidth", "snapshot_cost",
+)
 # The parts that restart_overhead can be given as instead.
 _RESTART_PARTS = ("reschedule_time", "init_time", "restore_bandwidth")
 
@@ -33,7 +35,9 @@ class Training(Section):
     checkpoint_cost: Duration | None = Field(
         default=None, description="sync: blocking checkpoint time; async: background persist time"
     )
-    checkpoint_size: PositiveSize | None = Field(default=None, description="with checkpoint_bandwidth: derives the cost")
+    checkpoint_size: PositiveSize | None = Field(
+        default=None, description="with checkpoint_bandwidth: derives the cost"
+    )
     checkpoint_bandwidth: PositiveBandwidth | None = Field(default=None, description="aggregate write bandwidth")
     restore_bandwidth: PositiveBandwidth | None = Field(
         default=None, description="aggregate read bandwidth: loading the checkpoint on restart takes size / this"
