@@ -15,16 +15,22 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from clustersim.distributions import Distribution
 from clustersim.errors import ScenarioError
-from clustersim.scenario.schema import PLANNED_SECTIONS, Scenario, cross_section_problems
+from clustersim.scenario.schema import PLANNED_SECTIONS, Retirement, Scenario, cross_section_problems
+from clustersim.scenario.sections.common import FIELDS_ONLY, SECTION_PROBLEMS, union_tags
 
 _INDEXED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\[(\d+)\]$")
 
+
+def _tagged(what: str, union: Any) -> tuple[str, tuple[str, str]]:
+    """A tagged union's discriminator key -> what its tables are, and its tags as the choices to list."""
+    key, tags = union_tags(union)
+    return key, (what, ", ".join(tags))
+
+
 # Discriminator keys of the schema's tagged unions: what a tagged table is, and its choices.
-_TAGGED = {
-    "dist": ("distribution", "exponential, weibull, lognormal, gamma, deterministic, uniform, empirical"),
-    "policy": ("policy", "never, threshold, scored"),
-}
+_TAGGED = dict([_tagged("distribution", Distribution), _tagged("policy", Retirement)])
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
@@ -52,7 +58,8 @@ def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>", base_dir
         scenario = Scenario.model_validate(raw, context=context)
     except ValidationError as err:
         problems = planned + validation_problems(err, raw)
-        problems += [p for p in cross_section_problems(_valid_sections(raw, context)) if p not in problems]
+        sections = _valid_sections(raw, {**context, FIELDS_ONLY: True})
+        problems += [p for p in cross_section_problems(sections) if p not in problems]
         raise ScenarioError(source, problems) from None
     if planned:
         raise ScenarioError(source, planned)
@@ -60,7 +67,7 @@ def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>", base_dir
 
 
 def _valid_sections(raw: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    """Each top-level section that is valid on its own, so cross-section checks can still run."""
+    """Each top-level section whose fields are valid on their own, so cross-section checks can still run."""
     sections = {}
     for key, field in Scenario.model_fields.items():
         if key not in raw and field.is_required():
@@ -172,8 +179,9 @@ def validation_problems(err: ValidationError, raw: dict[str, Any]) -> list[str]:
             key = error["ctx"]["discriminator"].strip("'")
             what, choices = _TAGGED.get(key, ("value", ""))
             message = f"a {what} needs {key!r} ({choices})"
+        separator = "." if error["type"] == SECTION_PROBLEMS else ": "  # problem lines start with their key
         for line in message.splitlines():
-            problems.append(f"{_path_text(path)}: {line}" if path else line)
+            problems.append(f"{_path_text(path)}{separator}{line}" if path else line)
     return problems
 
 

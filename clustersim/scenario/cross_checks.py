@@ -1,0 +1,138 @@
+"""Checks across sections: the problems of a whole scenario that no single section can see.
+
+Each check is a function registered with ``@cross_check``; its parameter names are the top-level
+keys of the sections it reads, and it returns ``key.path: problem`` lines with full key paths.
+``cross_section_problems`` runs every check whose sections are at hand, so the loader can still run
+the checks that a bad section does not concern.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from clustersim.scenario.sections.chaos import Chaos
+from clustersim.scenario.sections.common import repeated
+from clustersim.scenario.sections.domains import FailureDomain
+from clustersim.scenario.sections.nodes import Nodes, reads_score
+from clustersim.scenario.sections.repair import Repair
+from clustersim.scenario.sections.simulation import Simulation
+from clustersim.scenario.sections.spares import Spares
+from clustersim.scenario.sections.training import Training
+
+CrossCheck = Callable[..., list[str]]
+
+_CHECKS: list[tuple[tuple[str, ...], CrossCheck]] = []
+
+
+def cross_check(check: CrossCheck) -> CrossCheck:
+    """Register a check across sections; its parameter names say which sections it reads."""
+    _CHECKS.append((tuple(inspect.signature(check).parameters), check))
+    return check
+
+
+def cross_section_problems(sections: Mapping[str, Any]) -> list[str]:
+    """Every registered check whose sections ``sections`` holds, in registration order, as ``key.path: problem``."""
+    problems: list[str] = []
+    for keys, check in _CHECKS:
+        if all(key in sections for key in keys):
+            problems += check(**{key: sections[key] for key in keys})
+    return problems
+
+
+@cross_check
+def _spares_leave_working_nodes(nodes: Nodes, spares: Spares) -> list[str]:
+    """Spares are held back from nodes.count; at least one node must work."""
+    held = spares.hot + spares.cold
+    if held >= nodes.count:
+        return [f"spares: hot + cold = {held} leaves no working node out of nodes.count = {nodes.count}"]
+    return []
+
+
+@cross_check
+def _cause_names_unique(nodes: Nodes, failure_domains: list[FailureDomain], chaos: list[Chaos]) -> list[str]:
+    """Failure modes, domains and chaos injections share one namespace (metric names use it)."""
+    named = [(f"nodes.failure_modes[{i}].name", m.name, "") for i, m in enumerate(nodes.failure_modes)]
+    named += [(f"failure_domains[{i}].name", d.label, "" if d.name else " (the default: kind)")
+              for i, d in enumerate(failure_domains)]
+    named += [(f"chaos[{i}].name", c.name or f"chaos{i}", "" if c.name else " (the default)")
+              for i, c in enumerate(chaos)]
+    first: dict[str, str] = {}
+    problems = []
+    for path, name, note in named:
+        if name in first:
+            problems.append(f"{path}: {name!r}{note} is already used by {first[name]} "
+                            "(failure modes, domains and chaos share names)")
+        first.setdefault(name, path)
+    return problems
+
+
+@cross_check
+def _jobs_fit(training: list[Training], nodes: Nodes, spares: Spares) -> list[str]:
+    """Jobs take the working positions in order; the first job that does not fit names the key to change."""
+    working = nodes.count - spares.hot - spares.cold
+    needed = 0
+    for i, job in enumerate(training):
+        needed += job.nodes
+        if needed > working:
+            need = f"needs {needed}" if i == 0 else f"the jobs up to this one need {needed}"
+            return [(f"training[{i}].nodes: {need} working positions, the cluster has {working} "
+                    f"(nodes.count {nodes.count} − spares.hot {spares.hot} − spares.cold {spares.cold})")]
+    return []
+
+
+@cross_check
+def _jobs_named_once(training: list[Training]) -> list[str]:
+    """Job names are unique (metric names use them)."""
+    return [f"training[{i}].name: {training[i].name!r} is already the name of an earlier job"
+            for i in repeated([job.name for job in training])]
+
+
+@cross_check
+def _stragglers_noticed(repair: Repair, nodes: Nodes, chaos: list[Chaos]) -> list[str]:
+    """A slow node (failure mode or chaos) is only taken out after repair.straggler_detection."""
+    slow = [f"nodes.failure_modes[{i}]" for i, m in enumerate(nodes.failure_modes) if m.effect == "slow"]
+    slow += [f"chaos[{i}]" for i, c in enumerate(chaos) if c.action == "slow_node"]
+    if slow and repair.straggler_detection is None:
+        return [f"repair.straggler_detection: required to notice slow nodes ({', '.join(slow)})"]
+    return []
+
+
+@cross_check
+def _pipeline_used(nodes: Nodes, repair: Repair) -> list[str]:
+    """recovery = "pipeline" needs stages; stages need a mode that uses them."""
+    pipeline = [i for i, m in enumerate(nodes.failure_modes) if m.recovery == "pipeline"]
+    if pipeline and not repair.stages:
+        return [f'nodes.failure_modes[{i}].recovery: "pipeline" needs at least one [[repair.stages]] entry'
+                for i in pipeline]
+    if repair.stages and not pipeline:
+        return ['repair.stages: no failure mode has recovery = "pipeline", so no repair would use these stages']
+    return []
+
+
+@cross_check
+def _score_read(nodes: Nodes, repair: Repair, spares: Spares) -> list[str]:
+    """[nodes.score] is given only when something reads it."""
+    if nodes.score is not None and not reads_score(repair.retirement.policy, spares.selection):
+        return [('nodes.score: only repair.retirement policy = "scored" or spares.selection = "highest_score" '
+                "read the score; neither is set")]
+    return []
+
+
+@cross_check
+def _chaos_targets_exist(chaos: list[Chaos], nodes: Nodes) -> list[str]:
+    """A chaos injection aimed at a node or rack aims at one the cluster has."""
+    problems = []
+    for i, c in enumerate(chaos):
+        if c.node is not None and c.node >= nodes.count:
+            problems.append(f"chaos[{i}].node: node {c.node} does not exist (nodes.count = {nodes.count}, first is 0)")
+        if c.rack is not None and c.rack >= nodes.racks:
+            problems.append(f"chaos[{i}].rack: rack {c.rack} does not exist ({nodes.racks} racks, first is 0)")
+    return problems
+
+
+@cross_check
+def _chaos_within_horizon(chaos: list[Chaos], simulation: Simulation) -> list[str]:
+    """A chaos injection starts before the simulation ends."""
+    return [f"chaos[{i}].at: {c.at!r} h is not before the horizon ({simulation.horizon!r} h)"
+            for i, c in enumerate(chaos) if c.at >= simulation.horizon]

@@ -1,0 +1,29 @@
+"""``[[failure_domains]]``: correlated failures that take a rack, a power domain or the cluster down together."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt
+
+from clustersim.distributions import Distribution
+from clustersim.scenario.sections.common import Name, Section, TimeToFailure, only_with
+
+
+class FailureDomain(Section):
+    """A correlated failure: every member node goes down together and comes back together."""
+
+    name: Name | None = Field(default=None, description="defaults to kind")
+    kind: Literal["rack", "power", "cluster"]
+    power_racks: PositiveInt | None = Field(default=None, description="racks per power domain (kind = power)")
+    time_to_failure: TimeToFailure
+    time_to_repair: Distribution
+
+    def problems(self) -> list[str]:
+        """A power domain groups power_racks racks; no other kind has the key."""
+        return only_with("power_racks", self.power_racks, "kind", self.kind, "power",
+                         "power_racks, the racks per power domain")
+
+    @property
+    def label(self) -> str:
+        """The domain's cause name: its name, or its kind."""
+        return self.name or self.kind

@@ -1,0 +1,31 @@
+"""``[spares]``: hot, warm and cold spare nodes, how fast each tier joins, and which spare is taken."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, NonNegativeInt
+
+from clustersim.quantities import Duration
+from clustersim.scenario.sections.common import Section
+
+
+class Spares(Section):
+    """Nodes held back to replace failed working nodes."""
+
+    hot: NonNegativeInt = 0
+    cold: NonNegativeInt = 0
+    swap_time: Duration = Field(default=5 / 60, description="a hot spare joins after this")
+    provisioning: Duration = Field(default=4.0, description="a cold spare joins after this")
+    warm: NonNegativeInt = Field(
+        default=0, description="of the hot spares, how many are kept initialised as warm standbys"
+    )
+    standby_swap_time: Duration = Field(default=0.0, description="a warm standby joins after this")
+    selection: Literal["fifo", "random", "fewest_failures", "highest_score"] = Field(
+        default="fifo", description="which spare of the preferred tier (warm, hot, cold) is taken"
+    )
+
+    def problems(self) -> list[str]:
+        """Warm standbys are hot spares kept initialised: there cannot be more of them than hot spares."""
+        if self.warm > self.hot:
+            return [f"warm: {self.warm} warm standbys need as many hot spares, spares.hot = {self.hot}"]
+        return []
