@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a scenario (the default command)")
     _add_scenario_args(run)
-    run.add_argument("--out", type=Path, metavar="DIR", help="write results into DIR (default results/<name>/<time>/)")
+    run.add_argument("--out", metavar="DIR", help="write results into DIR (default results/<name>/<time>/)")
     run.add_argument("--events", action="store_true", help="also write the state-change log as events.parquet")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     validate = sub.add_parser("validate", help="check a scenario file and print its resolved form")
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--intervals", metavar="LIST",
                           help='comma-separated intervals, e.g. "10 min,30 min,1 h,2 h" '
                                "(default: log-spaced from a quarter to four times Daly's optimum)")
-    optimize.add_argument("--out", type=Path, metavar="DIR",
+    optimize.add_argument("--out", metavar="DIR",
                           help="write results into DIR (default results/<name>/optimize-checkpoint-<job>-<time>/)")
     optimize.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
@@ -104,14 +104,23 @@ def _intervals_hours(text: str, source: str) -> list[float]:
     return hours
 
 
+def _out_dir(text: str | None, default: Path) -> Path:
+    """``--out DIR`` as a path (``default`` without it); an empty one is refused, not read as the current folder."""
+    if text is None:
+        return default
+    if not text.strip():
+        raise ClusterSimError("--out: an empty path; name the directory to write the results into")
+    return Path(text)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    scenario = _load(args)  # read and checked before the heavy imports: a refusal comes at once
+    out = _out_dir(args.out, _default_out(scenario.name))
     from clustersim.report.files import ensure_writable_dir
     from clustersim.report.results import write_results
     from clustersim.report.terminal import Terminal
     from clustersim.run import run_scenario
 
-    scenario = _load(args)
-    out = args.out or _default_out(scenario.name)
     ensure_writable_dir(out)  # fail before simulating, not after
     terminal = Terminal(quiet=args.quiet)
     with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance:
@@ -122,16 +131,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
+    scenario = _load(args)
+    source = args.scenario.name
+    intervals = None if args.intervals is None else _intervals_hours(args.intervals, source)
+    out = _out_dir(args.out, _default_out(scenario.name, f"optimize-checkpoint-{args.job}-"))
     from clustersim.checkpoint_sweep import checkpointed_job, optimize_checkpoint
     from clustersim.report.checkpoint import write_checkpoint_advice
     from clustersim.report.files import ensure_writable_dir
     from clustersim.report.terminal import Terminal
 
-    scenario = _load(args)
-    source = args.scenario.name
     job = checkpointed_job(scenario, args.job, source)
-    intervals = None if args.intervals is None else _intervals_hours(args.intervals, source)
-    out = args.out or _default_out(scenario.name, f"optimize-checkpoint-{args.job}-")
     ensure_writable_dir(out)  # fail before simulating, not after
     terminal = Terminal(quiet=args.quiet)
     with terminal.progress(f"{scenario.name} {args.job}", None, unit="intervals") as advance:

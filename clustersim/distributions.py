@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Annotated, Callable, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, ValidationInfo, field_validator, model_validator
 
+from clustersim.input_files import DATA_LIMIT_BYTES, InputFileError, excerpt, read_input_text
 from clustersim.quantities import Duration, PositiveDuration
 from clustersim.units import HOURS_PER_UNIT
 
@@ -48,12 +49,23 @@ class _Dist(BaseModel):
         return False
 
 
+# Bounds of an annualised failure rate: once in a billion years, to once every ~3 s.
+AFR_MIN, AFR_MAX = 1e-9, 1e7
+
+
+def _plausible_afr(afr: float) -> float:
+    if not AFR_MIN <= afr <= AFR_MAX:
+        raise ValueError(f"must be from {AFR_MIN:g} (once in a billion years) to {AFR_MAX:g} failures per year, got {afr!r}")
+    return afr
+
+
 class Exponential(_Dist):
     """Memoryless; by ``mean`` or by ``afr`` (expected failures per year: mean = 8760 h / afr)."""
 
     dist: Literal["exponential"]
     mean: PositiveDuration | None = None
-    afr: PositiveFloat | None = Field(default=None, description="annualised failure rate: failures per year")
+    afr: Annotated[PositiveFloat, AfterValidator(_plausible_afr)] | None = Field(
+        default=None, description="annualised failure rate: failures per year")
 
     @model_validator(mode="before")
     @classmethod
@@ -64,7 +76,7 @@ class Exponential(_Dist):
                 raise ValueError("exponential needs exactly one of 'mean' or 'afr', not both")
             afr = data.get("afr")
             # a bad afr stays in place, so the field check reports it under its own key
-            if has_afr and not isinstance(afr, bool) and isinstance(afr, (int, float)) and 0 < afr < math.inf:
+            if has_afr and not isinstance(afr, bool) and isinstance(afr, (int, float)) and AFR_MIN <= afr <= AFR_MAX:
                 data = {k: v for k, v in data.items() if k != "afr"}
                 data["mean"] = f"{HOURS_PER_YEAR / afr!r} h"
         return data
@@ -322,13 +334,12 @@ class _Unreadable:
 
 
 def read_hours_file(path: Path) -> list[float]:
-    """Durations in hours, one per line; raises ValueError naming the file and line."""
+    """Durations in hours, one per line; raises ValueError naming the file and line (never echoing
+    more of the file than a short typed value)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise ValueError(f"cannot read empirical file {str(path)!r}: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"cannot read empirical file {str(path)!r}: not UTF-8 text") from None
+        lines = read_input_text(path, DATA_LIMIT_BYTES).splitlines()
+    except InputFileError as err:
+        raise ValueError(f"cannot read empirical file {str(path)!r}: {err}") from None
     hours: list[float] = []
     for number, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip().rstrip(",")
@@ -337,7 +348,9 @@ def read_hours_file(path: Path) -> list[float]:
         try:
             value = float(text)
         except ValueError:
-            raise ValueError(f"{path.name} line {number}: expected a duration in hours, got {text!r}") from None
+            shown = excerpt(text)
+            got = f", got {shown}" if shown else f" (a line of {len(text)} characters)"
+            raise ValueError(f"{path.name} line {number}: expected a duration in hours{got}") from None
         if not (value >= 0 and math.isfinite(value)):
             raise ValueError(f"{path.name} line {number}: durations must be non-negative, got {text!r}")
         hours.append(value)
@@ -346,7 +359,6 @@ def read_hours_file(path: Path) -> list[float]:
     if not sum(hours) > 0:
         raise ValueError(f"empirical file {str(path)!r} must include at least one positive duration")
     return hours
-
 
 Distribution = Annotated[
     Union[Exponential, Weibull, Lognormal, Gamma, Deterministic, Uniform, Empirical],

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "clustersim"
 # sits below the engines.)
 STAGES: list[tuple[str, ...]] = [
     ("clustersim", "clustersim.errors", "clustersim.units", "clustersim.quantities", "clustersim.distributions",
-     "clustersim.rng"),
+     "clustersim.rng", "clustersim.input_files"),
     ("clustersim.scenario",),
     ("clustersim.layout",),
     ("clustersim.model",),

@@ -5,6 +5,7 @@ so a user sees all of them at once and never a traceback.
 """
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 import tomllib
@@ -17,10 +18,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from clustersim.distributions import Distribution
 from clustersim.errors import ScenarioError
+from clustersim.input_files import SCENARIO_LIMIT_BYTES, InputFileError, read_input_text
 from clustersim.scenario.schema import PLANNED_SECTIONS, Retirement, Scenario, cross_section_problems
 from clustersim.scenario.sections.common import FIELDS_ONLY, SECTION_PROBLEMS, union_tags
 
 _INDEXED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\[(\d+)\]$")
+SUGGESTION_CUTOFF = 0.75  # difflib similarity: 'crew' -> 'crews', but never 'nodes_per_rack' -> 'power_racks'
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is white space to TOML; anything else is refused
 
 
 def _tagged(what: str, union: Any) -> tuple[str, tuple[str, str]]:
@@ -38,15 +42,21 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     path = Path(path)
     source = path.name
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(str(path), ["no such scenario file"]) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(str(path), [f"cannot read: {err}"]) from None
+        text = read_input_text(path, SCENARIO_LIMIT_BYTES)
+    except InputFileError as err:
+        problem = "no such scenario file" if str(err) == "No such file" else f"cannot read: {err}"
+        raise ScenarioError(str(path), [problem]) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(source, [f"not valid TOML: {err}"]) from None
-    raw = apply_overrides(raw, overrides or [], source)
-    return scenario_from_dict(raw, source=source, base_dir=path.parent)
+    except RecursionError:
+        raise ScenarioError(source, ["not valid TOML: arrays or tables nested too deeply"]) from None
+    try:
+        raw = apply_overrides(raw, overrides or [], source)
+        return scenario_from_dict(raw, source=source, base_dir=path.parent)
+    except RecursionError:
+        raise ScenarioError(source, ["arrays or tables nested too deeply to be a scenario"]) from None
 
 
 def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
@@ -86,9 +96,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> d
     problems = []
     for override in overrides:
         key, sep, text = override.partition("=")
-        key = key.strip()
+        key = ".".join(part.strip() for part in key.split("."))  # TOML allows spaces around a key's dots
         if not sep or not key:
             problems.append(f"--set {override!r}: expected KEY=VALUE, like repair.crews=8")
+            continue
+        if _CONTROL.search(override):
+            problems.append(f"--set {key}: the value holds a control character (a line break?); give one line")
             continue
         try:
             value = tomllib.loads(f"v = {text}")["v"]
@@ -178,17 +191,27 @@ def validation_problems(err: ValidationError, raw: dict[str, Any]) -> list[str]:
         elif error["type"] == "union_tag_not_found":
             key = error["ctx"]["discriminator"].strip("'")
             what, choices = _TAGGED.get(key, ("value", ""))
-            message = f"a {what} needs {key!r} ({choices})"
+            message = f"a {what} needs {key!r} ({choices}){_misspelt_tag(key, error['input'])}"
         separator = "." if error["type"] == SECTION_PROBLEMS else ": "  # problem lines start with their key
         for line in message.splitlines():
             problems.append(f"{_path_text(path)}{separator}{line}" if path else line)
     return problems
 
 
+def _misspelt_tag(key: str, table: Any) -> str:
+    """``; 'dst' is not a key, did you mean 'dist'?`` when the table holds a near miss of the tag key."""
+    if not isinstance(table, dict):
+        return ""
+    near = difflib.get_close_matches(key, [str(k) for k in table], n=1, cutoff=SUGGESTION_CUTOFF)
+    return f"; {near[0]!r} is not a key, did you mean {key!r}?" if near else ""
+
+
 def _toml_text(value: Any) -> str:
     """A short rendering of a value as the user wrote it in TOML."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date too
+        return value.isoformat()
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
@@ -200,13 +223,15 @@ def _input_path(loc: tuple, raw: Any) -> list[str | int]:
     """The error location as the user wrote it: drop union tags pydantic inserts into ``loc``."""
     path: list[str | int] = []
     node = raw
+    tag_skipped_in = None
     for step in loc:
+        if isinstance(node, dict) and node is not tag_skipped_in and any(node.get(key) == step for key in _TAGGED):
+            tag_skipped_in = node  # the tag pydantic inserts after a discriminated union (a key may share its name)
+            continue
         if isinstance(node, dict) and step in node:
             node = node[step]
         elif isinstance(node, list) and isinstance(step, int) and step < len(node):
             node = node[step]
-        elif isinstance(node, dict) and any(node.get(key) == step for key in _TAGGED):
-            continue  # discriminated-union tag
         else:
             node = None
         path.append(step)
@@ -216,8 +241,22 @@ def _input_path(loc: tuple, raw: Any) -> list[str | int]:
 def _suggestion(path: list[str | int], raw: dict[str, Any]) -> str:
     """``, did you mean 'crews'?`` for an unknown key, from the fields valid at that place."""
     fields = _fields_at(Scenario, path[:-1], raw)
-    close = difflib.get_close_matches(str(path[-1]), fields, n=1, cutoff=0.6)
-    return f", did you mean {close[0]!r}?" if close else (f" (valid: {', '.join(fields)})" if fields else "")
+    close = difflib.get_close_matches(str(path[-1]), fields, n=1, cutoff=SUGGESTION_CUTOFF)
+    if close:
+        return f", did you mean {close[0]!r}?"
+    home = _section_with_key(str(path[-1]))
+    if home is not None:
+        return f" here; it belongs in [{home}]"
+    return f" (valid: {', '.join(fields)})" if fields else ""
+
+
+def _section_with_key(key: str) -> str | None:
+    """The top-level section whose own keys include ``key`` (for a key written in the wrong table)."""
+    for name, field in Scenario.model_fields.items():
+        annotation = _model_in(field.annotation, None)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and key in annotation.model_fields:
+            return name
+    return None
 
 
 def _fields_at(model: type[BaseModel], path: list[str | int], raw: Any) -> list[str]:
