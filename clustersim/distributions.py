@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Annotated, Callable, Literal, Union
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, ValidationInfo, field_validator, model_validator,
+)
 
 from clustersim.input_files import DATA_LIMIT_BYTES, InputFileError, excerpt, read_input_text
 from clustersim.quantities import Duration, PositiveDuration
@@ -55,7 +57,8 @@ AFR_MIN, AFR_MAX = 1e-9, 1e7
 
 def _plausible_afr(afr: float) -> float:
     if not AFR_MIN <= afr <= AFR_MAX:
-        raise ValueError(f"must be from {AFR_MIN:g} (once in a billion years) to {AFR_MAX:g} failures per year, got {afr!r}")
+        raise ValueError(f"must be from {AFR_MIN:g} (once in a billion years) to {AFR_MAX:g} failures per year, "
+                         f"got {afr!r}")
     return afr
 
 
