@@ -25,6 +25,8 @@ def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
                         help="replications to run (not with simulation.precision: set its min/max_replications)")
     parser.add_argument("--seed", type=int, metavar="N", help="base random seed")
     parser.add_argument("--engine", choices=["simpy", "fast"], help="simulation engine")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the work estimate says it is beyond this machine's time or memory")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +58,7 @@ def _load(args: argparse.Namespace):
     """The scenario with its overrides; refuses one this version cannot run (as asked), naming the file."""
     from clustersim.engine.base import require_event_log
     from clustersim.engine.select import engine_for
+    from clustersim.feasibility import degenerate_problems
     from clustersim.scenario import load_scenario
 
     overrides = list(args.overrides)
@@ -65,6 +68,9 @@ def _load(args: argparse.Namespace):
     if args.engine is not None:
         overrides.append(f'simulation.engine="{args.engine}"')
     scenario = load_scenario(args.scenario, overrides)
+    problems = degenerate_problems(scenario)
+    if problems:
+        raise ScenarioError(args.scenario.name, problems)
     try:
         engine = engine_for(scenario)
         if getattr(args, "events", False):
@@ -72,6 +78,26 @@ def _load(args: argparse.Namespace):
     except ClusterSimError as err:
         raise ScenarioError(args.scenario.name, [str(err)]) from None
     return scenario
+
+
+def _refuse_beyond_machine(args: argparse.Namespace, scenario, runs: int = 1) -> None:
+    """One line with the work estimate when the run is beyond this machine's time or memory (unless --force)."""
+    import os
+
+    from clustersim.feasibility import estimate_work, machine_memory_bytes
+
+    if args.force:
+        return
+    workers = (os.cpu_count() or 1) if scenario.simulation.engine == "fast" else 1
+    work = estimate_work(scenario, workers)
+    reasons = work.too_big(machine_memory_bytes())
+    if work.seconds * runs > 24 * 3600.0 and not any("computing" in r for r in reasons):
+        reasons.insert(0, f"~{work.seconds * runs / 86400.0:,.3g} days of computing over {runs} runs")
+    if reasons:
+        raise ScenarioError(args.scenario.name, [
+            f"simulation: this run would need {' and '.join(reasons)} (~{work.events_per_replication:,.3g} model "
+            f"events per replication × {work.replications:,} replications); lower simulation.horizon, "
+            "simulation.replications or nodes.count, or pass --force to run it anyway"])
 
 
 def _default_out(name: str, prefix: str = "") -> Path:
@@ -116,6 +142,7 @@ def _out_dir(text: str | None, default: Path) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args)  # read and checked before the heavy imports: a refusal comes at once
     out = _out_dir(args.out, _default_out(scenario.name))
+    _refuse_beyond_machine(args, scenario)
     from clustersim.report.files import ensure_writable_dir
     from clustersim.report.results import write_results
     from clustersim.report.terminal import Terminal
@@ -135,6 +162,7 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
     source = args.scenario.name
     intervals = None if args.intervals is None else _intervals_hours(args.intervals, source)
     out = _out_dir(args.out, _default_out(scenario.name, f"optimize-checkpoint-{args.job}-"))
+    _refuse_beyond_machine(args, scenario, runs=len(intervals) if intervals else 14)
     from clustersim.checkpoint_sweep import checkpointed_job, optimize_checkpoint
     from clustersim.report.checkpoint import write_checkpoint_advice
     from clustersim.report.files import ensure_writable_dir

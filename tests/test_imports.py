@@ -20,6 +20,7 @@ STAGES: list[tuple[str, ...]] = [
      "clustersim.rng", "clustersim.input_files"),
     ("clustersim.scenario",),
     ("clustersim.layout",),
+    ("clustersim.feasibility",),
     ("clustersim.model",),
     ("clustersim.workloads",),
     ("clustersim.stats",),

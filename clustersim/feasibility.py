@@ -1,0 +1,135 @@
+"""Before a run: refuse what would stop time, and estimate what the rest would cost.
+
+Two kinds of scenario are valid to the schema yet cannot be simulated: laws whose draws stop the
+clock (every draw 0 h, or a period the clock cannot resolve at the horizon) and runs far beyond
+what one machine can do (a horizon of a million years, a billion replications, ten million
+nodes). ``degenerate_problems`` names the first, naming the key; ``estimate_work`` gives the
+second as model events, memory and time from rates × horizon × components × replications, so
+the command line can refuse it in one line (or run it anyway with ``--force``).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from clustersim.distributions import Distribution
+from clustersim.layout import layout_of
+from clustersim.scenario.schema import Scenario
+
+# Log rows per node failure (the failure, the node down and up, its repair states, the position
+# emptied and refilled, the pool, crews and the job it stops): ~15 measured on the shipped scenarios.
+ROWS_PER_FAILURE = 15
+ROWS_PER_SEGMENT = 3        # a job computes, checkpoints, credits its work
+ROWS_PER_INJECTION = 6
+EVENTS_PER_SECOND = {"simpy": 2.0e5, "fast": 2.0e7}   # one core, measured (benchmarks/), rounded down
+BYTES_PER_ROW_KEPT = 240    # SimPy: a row is six Python floats in a list, then six float64s
+BYTES_PER_NODE = {"simpy": 6_000, "fast": 400}
+BYTES_PER_PART = {"simpy": 120, "fast": 16}   # a non-exponential failure clock (one per GPU for scope "gpu")
+MAX_SECONDS = 24 * 3600.0   # beyond a day of computing, a run is refused without --force
+MEMORY_SHARE = 0.8          # of the machine's physical memory
+_PROBE_DRAWS = 64
+
+
+@dataclass(frozen=True)
+class WorkEstimate:
+    """What a run would cost, roughly (within a small factor): events, peak memory, seconds."""
+
+    events_per_replication: float
+    replications: int
+    peak_bytes: float
+    seconds: float
+
+    def too_big(self, memory_bytes: float) -> list[str]:
+        """Why this run is beyond the machine (empty if it is not)."""
+        reasons = []
+        if self.seconds > MAX_SECONDS:
+            reasons.append(f"{_readable_seconds(self.seconds)} of computing")
+        if self.peak_bytes > MEMORY_SHARE * memory_bytes:
+            needed = f"~{self.peak_bytes / 2**30:,.1f} GiB" if math.isfinite(self.peak_bytes) else "unbounded"
+            reasons.append(f"{needed} of memory (this machine has {memory_bytes / 2**30:,.1f} GiB)")
+        return reasons
+
+
+def degenerate_problems(scenario: Scenario) -> list[str]:
+    """``key: problem`` for every law or period that would stop simulated time."""
+    problems = []
+    for path, law in _failure_laws(scenario):
+        if _draws_all_zero(law):
+            problems.append(f"{path}: every draw of this law is 0 h (a failure would repeat at one instant); "
+                            "give it a larger mean or shape")
+    horizon = scenario.simulation.horizon
+    resolution = horizon * 2.0**-52 * 4   # the spacing of float64 times near the horizon, with margin
+    for i, chaos in enumerate(scenario.chaos):
+        if chaos.every is not None and chaos.every < resolution:
+            problems.append(f"chaos[{i}].every: {chaos.every!r} h is below the clock's resolution at the horizon "
+                            f"({resolution:.3g} h); injections would repeat at one instant")
+    return problems
+
+
+def estimate_work(scenario: Scenario, workers: int = 1) -> WorkEstimate:
+    """Events, peak memory and seconds of the run ``scenario`` asks for (its engine, ``workers`` cores)."""
+    sim = scenario.simulation
+    engine = sim.engine
+    events = _events_per_replication(scenario)
+    replications = sim.replications_limit or 1
+    parts = len(layout_of(scenario).clocks.part_modes) * scenario.nodes.count
+    model_bytes = BYTES_PER_NODE[engine] * scenario.nodes.count + BYTES_PER_PART[engine] * parts
+    log_bytes = BYTES_PER_ROW_KEPT * events if engine == "simpy" else 0.0
+    seconds = events * replications / EVENTS_PER_SECOND[engine] / max(1, workers)
+    return WorkEstimate(events, replications, model_bytes * max(1, workers) + log_bytes, seconds)
+
+
+def machine_memory_bytes() -> float:
+    """Physical memory of this machine (inf where the system does not say)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return math.inf
+
+
+def _events_per_replication(scenario: Scenario) -> float:
+    """Rows of the state-change log one replication writes, from rates × horizon × components."""
+    horizon = scenario.simulation.horizon
+    nodes = scenario.nodes
+    per_node_rate = sum((nodes.gpus_per_node if m.scope == "gpu" else 1) / m.time_to_failure.mean_hours
+                        for m in nodes.failure_modes)
+    multiplier = max([1.0] + [nodes.lemon_multiplier(i) for i in range(len(nodes.failure_modes))])
+    rate = per_node_rate * (nodes.count + nodes.lemon_count * (multiplier - 1))
+    events = ROWS_PER_FAILURE * rate * horizon + 2.0 * nodes.count
+    for instance in layout_of(scenario).domains:
+        domain = scenario.failure_domains[instance.declaration]
+        events += horizon / domain.time_to_failure.mean_hours * (3 + ROWS_PER_FAILURE * len(instance.members))
+    for chaos in scenario.chaos:
+        injections = 1.0 if chaos.every is None else max(0.0, horizon - chaos.at) / chaos.every + 1
+        targets = nodes.nodes_per_rack if chaos.action == "kill_rack" else 1
+        events += injections * ROWS_PER_INJECTION * targets
+    for job in scenario.training:
+        segment = (job.checkpoint_interval or horizon) + job.checkpoint_hours
+        events += ROWS_PER_SEGMENT * horizon / segment
+    return events
+
+
+def _failure_laws(scenario: Scenario) -> list[tuple[str, Distribution]]:
+    """(key path, law) of every time to failure a clock draws."""
+    laws: list[tuple[str, Distribution]] = [
+        (f"nodes.failure_modes[{i}].time_to_failure", m.time_to_failure) for i, m in enumerate(scenario.nodes.failure_modes)]
+    laws += [(f"failure_domains[{i}].time_to_failure", d.time_to_failure) for i, d in enumerate(scenario.failure_domains)]
+    return laws
+
+
+def _draws_all_zero(law: Distribution) -> bool:
+    """Does a fixed-seed sample of the law hold nothing but 0 h (a shape so small every draw underflows)?"""
+    draw = law.sampler(np.random.default_rng(0))
+    return all(draw() == 0.0 for _ in range(_PROBE_DRAWS))
+
+
+def _readable_seconds(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "unbounded time"
+    for unit, size in (("years", 365 * 86400.0), ("days", 86400.0), ("hours", 3600.0)):
+        if seconds >= size:
+            return f"~{seconds / size:,.3g} {unit}"
+    return f"~{seconds:,.0f} s"
