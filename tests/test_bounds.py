@@ -1,4 +1,4 @@
-"""Intervals are clamped to each metric's bounds (layout.METRICS) where estimates are made; replications.csv stays raw."""
+"""Intervals are clamped to each metric's bounds (layout.METRICS) where estimates are made; the csv stays raw."""
 from __future__ import annotations
 
 import json
