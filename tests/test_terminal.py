@@ -1,4 +1,4 @@
-"""The terminal at any width >= 60: whole metric names, digits the interval supports, clamped bounds."""
+"""The terminal at any width >= 60: whole metric names, digits the interval supports, clamped bounds, an ETA."""
 from __future__ import annotations
 
 import io
@@ -6,10 +6,11 @@ import math
 
 import pytest
 from rich.console import Console
+from rich.progress import Progress
 
 from clustersim.report.terminal import (
-    decimals_for, default_decimals, format_interval, format_mean, format_number, format_plus_minus,
-    outline, summary_table,
+    EtaColumn, decimals_for, default_decimals, format_interval, format_mean, format_number, format_plus_minus,
+    outline, progress_columns, summary_table,
 )
 from clustersim.run import run_scenario
 from clustersim.scenario import scenario_from_dict
@@ -152,3 +153,17 @@ def _rendered(result, width: int) -> str:
     console = Console(width=width, file=io.StringIO(), force_terminal=False, color_system=None)
     console.print(summary_table(result, width))
     return console.file.getvalue()
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+def test_the_progress_bar_has_an_eta_once_the_total_is_known():
+    columns = progress_columns("run", "replications")
+    assert any(isinstance(c, EtaColumn) for c in columns)
+    eta = next(c for c in columns if isinstance(c, EtaColumn))
+    with Progress(*columns, console=Console(file=io.StringIO()), auto_refresh=False) as bar:
+        unknown = bar.add_task("sweep", total=None)
+        known = bar.add_task("run", total=10)
+        bar.update(known, completed=3)
+        assert eta.render(bar.tasks[unknown]).plain == ""
+        assert eta.render(bar.tasks[known]).plain.startswith("ETA ")

@@ -15,7 +15,8 @@ from pathlib import Path
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, Task, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
 from rich.text import Text
 
@@ -233,10 +234,19 @@ def checkpoint_table(advice: CheckpointAdvice, width: int = 80) -> Table:
 
 # --- progress ----------------------------------------------------------------------------------
 
+class EtaColumn(TimeRemainingColumn):
+    """``ETA 0:01:05`` once the total is known; blank before (an unknown total has no ETA)."""
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        return Text.assemble("ETA ", super().render(task))
+
+
 def progress_columns(name: str, unit: str) -> list:
-    """The progress bar's columns: name, bar, done/total, unit and elapsed time."""
+    """The progress bar's columns: name, bar, done/total, unit, elapsed and the ETA."""
     return [TextColumn(f"[bold]{name}[/]"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
-            TimeElapsedColumn()]
+            TimeElapsedColumn(), EtaColumn()]
 
 
 class Terminal:
