@@ -372,21 +372,26 @@ def _first_wait_for_spare(log: np.ndarray, start: float, end: float) -> float:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A metric's mean over replications with its Student-t 95 % interval (None when n < 2)."""
+    """A metric's mean over replications with its Student-t 95 % interval (None when n < 2).
+
+    The interval is clamped to the metric's bounds (a fraction's to [0, 1], a count's to [0, ∞));
+    ``half_width`` stays the Student-t half-width, so precision targets and comparisons are unaffected.
+    """
 
     mean: float
     ci95_low: float | None
     ci95_high: float | None
     n: int
     unit: str
+    half_width: float | None = None  # derived from the bounds when not given
 
-    @property
-    def half_width(self) -> float | None:
-        return None if self.ci95_high is None else (self.ci95_high - self.ci95_low) / 2
+    def __post_init__(self) -> None:
+        if self.half_width is None and self.ci95_high is not None and self.ci95_low is not None:
+            object.__setattr__(self, "half_width", (self.ci95_high - self.ci95_low) / 2)
 
 
-def estimate(values: list[float] | np.ndarray, unit: str) -> Estimate:
-    """Mean and Student-t 95 % interval of per-replication values, ignoring undefined (NaN) ones."""
+def estimate(values: list[float] | np.ndarray, unit: str, low: float = -math.inf, high: float = math.inf) -> Estimate:
+    """Mean and Student-t 95 % interval of per-replication values (NaN ones left out), clamped to [low, high]."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     n = len(x)
@@ -396,12 +401,19 @@ def estimate(values: list[float] | np.ndarray, unit: str) -> Estimate:
     if n < 2:
         return Estimate(mean, None, None, n, unit)
     half = float(scipy_stats.t.ppf(0.975, n - 1) * np.std(x, ddof=1) / math.sqrt(n))
-    return Estimate(mean, mean - half, mean + half, n, unit)
+    raw_low, raw_high = mean - half, mean + half
+    return Estimate(mean, max(raw_low, low), min(raw_high, high), n, unit, (raw_high - raw_low) / 2)
 
 
 def summarize(rows: list[dict[str, float]]) -> dict[str, Estimate]:
-    """Per-replication metric rows -> an Estimate per metric name (in first-seen order)."""
+    """Per-replication metric rows -> an Estimate per metric name (first-seen order), clamped to its bounds."""
     names: list[str] = []
     for row in rows:
         names += [k for k in row if k not in names]
-    return {name: estimate([row.get(name, math.nan) for row in rows], metric_info(name).unit) for name in names}
+    return {name: _bounded_estimate(name, [row.get(name, math.nan) for row in rows]) for name in names}
+
+
+def _bounded_estimate(name: str, values: list[float]) -> Estimate:
+    """The estimate of metric ``name``, its interval clamped to the catalogue's bounds (layout.METRICS)."""
+    info = metric_info(name)
+    return estimate(values, info.unit, info.low, info.high)
