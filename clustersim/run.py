@@ -17,6 +17,7 @@ from clustersim.model.records import ReplicationRecords
 from clustersim.engine.base import Engine, ReplicationOutcome
 from clustersim.engine.select import engine_for
 from clustersim.errors import ScenarioError
+from clustersim.layout import layout_of
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import Estimate, summarize
 
@@ -80,7 +81,7 @@ def run_scenario(scenario: Scenario, keep_logs: bool = False, progress: Progress
     except KeyboardInterrupt:
         complete = False
     precision = None if target is None else precision_outcome(taken.rows, target)
-    return RunResult(scenario, taken.rows, summarize(taken.rows), taken.simulate_s, taken.events, complete,
+    return RunResult(scenario, taken.rows, summarize(taken.rows, layout_of(scenario).metrics), taken.simulate_s, taken.events, complete,
                      taken.logs, precision)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Sequence
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -405,15 +406,19 @@ def estimate(values: list[float] | np.ndarray, unit: str, low: float = -math.inf
     return Estimate(mean, max(raw_low, low), min(raw_high, high), n, unit, (raw_high - raw_low) / 2)
 
 
-def summarize(rows: list[dict[str, float]]) -> dict[str, Estimate]:
-    """Per-replication metric rows -> an Estimate per metric name (first-seen order), clamped to its bounds."""
+def summarize(rows: list[dict[str, float]], plan: Sequence[MetricSpec] = ()) -> dict[str, Estimate]:
+    """Per-replication metric rows -> an Estimate per metric name (first-seen order), clamped to its bounds:
+    the scenario's metric ``plan`` where it names the metric (per-scenario highs), else the catalogue's."""
     names: list[str] = []
     for row in rows:
         names += [k for k in row if k not in names]
-    return {name: _bounded_estimate(name, [row.get(name, math.nan) for row in rows]) for name in names}
+    bounds = {spec.name: (spec.low, spec.high) for spec in plan}
+    return {name: _bounded_estimate(name, [row.get(name, math.nan) for row in rows], bounds.get(name))
+            for name in names}
 
 
-def _bounded_estimate(name: str, values: list[float]) -> Estimate:
-    """The estimate of metric ``name``, its interval clamped to the catalogue's bounds (layout.METRICS)."""
+def _bounded_estimate(name: str, values: list[float], bounds: tuple[float, float] | None) -> Estimate:
+    """The estimate of metric ``name``, its interval clamped to ``bounds`` (default: the catalogue's, layout.METRICS)."""
     info = metric_info(name)
-    return estimate(values, info.unit, info.low, info.high)
+    low, high = bounds if bounds is not None else (info.low, info.high)
+    return estimate(values, info.unit, low, high)
