@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import clustersim_process
 from pydantic import TypeAdapter
 
 from clustersim import __version__
@@ -15,7 +16,6 @@ from clustersim.layout import METRICS
 from clustersim.model.records import EventCode, JobState, Kind, NodeState, RepairState, SlotState
 from clustersim.quantities import Duration
 from clustersim.scenario import load_scenario
-from conftest import clustersim_process
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -127,7 +127,7 @@ def test_scenario_doc_names_every_key(schema: dict):
 def test_cli_doc_names_every_command_and_flag():
     text = doc("cli.md")
     parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001 (argparse has no public accessor)
+    commands = parser._subparsers._group_actions[0].choices
     flags = {flag for sub in commands.values() for action in sub._actions for flag in action.option_strings}
     flags |= {flag for action in parser._actions for flag in action.option_strings}
     missing = sorted(name for name in [*commands, *flags] if f"`{name}" not in text)
