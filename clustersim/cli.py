@@ -1,8 +1,8 @@
 """Command line: argument parsing, exit codes and terminal output only.
 
 ``python -m clustersim SCENARIO [flags]`` runs a scenario; ``validate``, ``schema`` and
-``optimize-checkpoint`` are sub-commands. Any ClusterSimError prints its one-line message(s) on
-stderr and exits 2.
+``optimize-checkpoint`` are sub-commands; ``--version`` prints ``clustersim <version>``. Any ClusterSimError
+prints its one-line message(s) on stderr and exits 2.
 """
 from __future__ import annotations
 
@@ -158,7 +158,8 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = "urn:clustersim:scenario-schema"
 
 # Descriptions of keys whose models live outside the scenario sections: the top-level Scenario's
-# fields and the distributions' parameters (the section modules describe their own keys).
+# fields and the distributions' parameters (the section modules describe their own keys). They
+# replace the generic "a duration with a unit" of the quantity types.
 _SCHEMA_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "Scenario": {
         "name": "the scenario's name: results go to results/<name>/<time>/ by default",
@@ -171,16 +172,20 @@ _SCHEMA_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "training": "[[training]]: training jobs, taking the working positions in order",
     },
     "Exponential": {"dist": "exponential: memoryless; give mean or afr",
-                    "mean": "mean duration (or give afr: mean = 8760 h / afr)"},
+                    "mean": "the mean duration (or give afr: mean = 8760 h / afr)"},
     "Weibull": {"dist": "weibull: shape and mean; scale = mean / Γ(1 + 1/shape)",
-                "shape": "k: below 1 infant mortality, 1 exponential, above 1 wear-out (at least 0.01)"},
+                "shape": "k: below 1 infant mortality, 1 exponential, above 1 wear-out (at least 0.01)",
+                "mean": "the mean duration"},
     "Lognormal": {"dist": "lognormal: mean and cv; sigma² = ln(1 + cv²), mu = ln(mean) − sigma²/2",
-                  "cv": "coefficient of variation: standard deviation / mean"},
-    "Gamma": {"dist": "gamma: shape and mean; scale = mean / shape", "shape": "k: variance = mean² / k"},
-    "Deterministic": {"dist": "deterministic: always value"},
-    "Uniform": {"dist": "uniform on [low, high], high > low"},
+                  "mean": "the mean duration", "cv": "coefficient of variation: standard deviation / mean"},
+    "Gamma": {"dist": "gamma: shape and mean; scale = mean / shape", "shape": "k: variance = mean² / k",
+              "mean": "the mean duration"},
+    "Deterministic": {"dist": "deterministic: always value", "value": "the duration of every draw"},
+    "Uniform": {"dist": "uniform on [low, high]", "low": "the shortest duration",
+                "high": "the longest duration, more than low"},
     "Empirical": {"dist": "empirical: resampled with replacement from samples (or a file)",
-                  "samples": "observed durations, at least one positive; not with file"},
+                  "samples": "observed durations, at least one positive; not with file",
+                  "file": "a file of durations in hours, one per line, relative to the scenario file; not with samples"},
 }
 
 
@@ -209,7 +214,7 @@ def _is_duration(prop: dict) -> bool:
 def _complete_model(name: str, model: dict) -> None:
     """Add the missing key descriptions of one model and write its duration defaults with a unit."""
     for key, prop in model.get("properties", {}).items():
-        if "description" not in prop and key in _SCHEMA_DESCRIPTIONS.get(name, {}):
+        if key in _SCHEMA_DESCRIPTIONS.get(name, {}):
             prop["description"] = _SCHEMA_DESCRIPTIONS[name][key]
         default = prop.get("default")
         if isinstance(default, float) and _is_duration(prop):

@@ -15,12 +15,12 @@ class Chaos(Section):
     slow a node to ``speed`` for ``duration``, or start a memory leak that crashes a node after
     ``time_to_crash`` and keeps it down for ``duration``."""
 
-    name: Name | None = Field(default=None, description="defaults to chaos<index>")
+    name: Name | None = Field(default=None, description="cause name in metrics; default chaos<index>")
     action: Literal["kill_node", "kill_rack", "slow_node", "leak_memory"] = Field(
         description="kill_node / kill_rack: down for duration; slow_node: runs at speed for duration; "
                     "leak_memory: crashes after time_to_crash, then down for duration"
     )
-    at: Duration = Field(default=0.0, description="first injection time")
+    at: Duration = Field(default=0.0, description="simulated time of the first injection")
     every: PositiveDuration | None = Field(default=None, description="repeat period; omitted = once")
     node: NonNegativeInt | None = Field(default=None, description="target of a node action; omitted = random")
     rack: NonNegativeInt | None = Field(default=None, description="kill_rack target; omitted = random")

@@ -12,7 +12,7 @@ from clustersim.scenario.sections.common import Name, Section, TimeToFailure, on
 class FailureDomain(Section):
     """A correlated failure: every member node goes down together and comes back together."""
 
-    name: Name | None = Field(default=None, description="defaults to kind")
+    name: Name | None = Field(default=None, description="cause name in metrics; default: the kind")
     kind: Literal["rack", "power", "cluster"] = Field(
         description="rack: one instance per rack; power: one per power_racks racks; cluster: one for all nodes"
     )
