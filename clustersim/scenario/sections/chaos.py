@@ -15,13 +15,16 @@ class Chaos(Section):
     slow a node to ``speed`` for ``duration``, or start a memory leak that crashes a node after
     ``time_to_crash`` and keeps it down for ``duration``."""
 
-    name: Name | None = Field(default=None, description="defaults to chaos<index>")
-    action: Literal["kill_node", "kill_rack", "slow_node", "leak_memory"]
-    at: Duration = Field(default=0.0, description="first injection time")
+    name: Name | None = Field(default=None, description="cause name in metrics; default chaos<index>")
+    action: Literal["kill_node", "kill_rack", "slow_node", "leak_memory"] = Field(
+        description="kill_node / kill_rack: down for duration; slow_node: runs at speed for duration; "
+                    "leak_memory: crashes after time_to_crash, then down for duration"
+    )
+    at: Duration = Field(default=0.0, description="simulated time of the first injection")
     every: PositiveDuration | None = Field(default=None, description="repeat period; omitted = once")
     node: NonNegativeInt | None = Field(default=None, description="target of a node action; omitted = random")
     rack: NonNegativeInt | None = Field(default=None, description="kill_rack target; omitted = random")
-    duration: PositiveDuration
+    duration: PositiveDuration = Field(description="how long each injection holds the node or rack down or slow")
     speed: Speed | None = Field(default=None, description="slow_node: fraction of full speed")
     time_to_crash: Distribution | None = Field(default=None, description="leak_memory: from the leak to the crash")
 

@@ -12,11 +12,13 @@ from clustersim.scenario.sections.common import Name, Section, TimeToFailure, on
 class FailureDomain(Section):
     """A correlated failure: every member node goes down together and comes back together."""
 
-    name: Name | None = Field(default=None, description="defaults to kind")
-    kind: Literal["rack", "power", "cluster"]
+    name: Name | None = Field(default=None, description="cause name in metrics; default: the kind")
+    kind: Literal["rack", "power", "cluster"] = Field(
+        description="rack: one instance per rack; power: one per power_racks racks; cluster: one for all nodes"
+    )
     power_racks: PositiveInt | None = Field(default=None, description="racks per power domain (kind = power)")
-    time_to_failure: TimeToFailure
-    time_to_repair: Distribution
+    time_to_failure: TimeToFailure = Field(description="each instance's time between its outages (from its return)")
+    time_to_repair: Distribution = Field(description="an outage lasts detection + this; no crew needed")
 
     def problems(self) -> list[str]:
         """A power domain groups power_racks racks; no other kind has the key."""

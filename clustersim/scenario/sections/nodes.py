@@ -14,9 +14,13 @@ from clustersim.scenario.sections.common import Name, Probability, Section, Spee
 class FailureMode(Section):
     """One way a node's parts fail: per GPU (an independent clock for each) or per node."""
 
-    name: Name
-    scope: Literal["gpu", "node"] = "node"
-    time_to_failure: TimeToFailure
+    name: Name = Field(description="the cause name in metrics (nodes.failures.<name>); unique among causes")
+    scope: Literal["gpu", "node"] = Field(
+        default="node", description="gpu: one failure clock per GPU (gpus_per_node of them); node: one per node"
+    )
+    time_to_failure: TimeToFailure = Field(
+        description="operating time of one clock until it fails; renews when this mode fails"
+    )
     recovery: Literal["reboot", "replace", "pipeline"] = Field(
         default="replace",
         description="reboot: back after time_to_repair, no crew; replace: a repair crew for time_to_repair; "
@@ -81,10 +85,14 @@ def reads_score(policy: Any, selection: Any) -> bool:
 class Nodes(Section):
     """The GPU servers: how many, how they are racked, how they fail."""
 
-    count: PositiveInt
-    gpus_per_node: PositiveInt = 8
-    nodes_per_rack: PositiveInt = 16
-    failure_modes: list[FailureMode] = Field(default_factory=list)
+    count: PositiveInt = Field(description="servers in the cluster, working nodes and spares together")
+    gpus_per_node: PositiveInt = Field(default=8, description="GPUs per server (failure clocks of a gpu-scope mode)")
+    nodes_per_rack: PositiveInt = Field(
+        default=16, description="servers per rack, filled in node order (racks of rack/power domains and kill_rack)"
+    )
+    failure_modes: list[FailureMode] = Field(
+        default_factory=list, description="the ways a node's own parts fail, each with its own clocks"
+    )
     lemon_fraction: Probability = Field(
         default=0.0, description="share of nodes that are lemons, drawn per replication (stream 'lemons')"
     )

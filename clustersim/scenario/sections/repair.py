@@ -28,8 +28,8 @@ class Diagnosis(Section):
 class RepairStage(Section):
     """One stage of the repair pipeline: a crew pool, a time, and what the stage concludes."""
 
-    name: Name
-    time: Distribution
+    name: Name = Field(description="unique; metrics name the stage repair.stage.<name>.*")
+    time: Distribution = Field(description="a crew's time on one repair in this stage")
     crews: PositiveInt | None = Field(default=None, description="concurrent repairs in this stage; omitted = unlimited")
     escalate: Probability = Field(default=0.0, description="the node goes on to the next stage")
     false_success: Probability = Field(
@@ -40,22 +40,22 @@ class RepairStage(Section):
 class NeverRetire(Section):
     """Every repaired node returns to service."""
 
-    policy: Literal["never"] = "never"
+    policy: Literal["never"] = Field(default="never", description="never: no node is ever retired")
 
 
 class ThresholdRetirement(Section):
     """Retire a node blamed for max_failures failures within window."""
 
-    policy: Literal["threshold"]
-    max_failures: PositiveInt
-    window: PositiveDuration
+    policy: Literal["threshold"] = Field(description="threshold: retire after max_failures blamed failures in window")
+    max_failures: PositiveInt = Field(description="blamed failures within window that retire the node")
+    window: PositiveDuration = Field(description="the sliding window over which blamed failures are counted")
 
 
 class ScoredRetirement(Section):
     """Retire a node whose reliability score ([nodes.score]) is at or below threshold."""
 
-    policy: Literal["scored"]
-    threshold: float = 0.0
+    policy: Literal["scored"] = Field(description="scored: retire by the node score of [nodes.score]")
+    threshold: float = Field(default=0.0, description="retire a node whose score is at or below this")
 
 
 Retirement = Annotated[NeverRetire | ThresholdRetirement | ScoredRetirement, Field(discriminator="policy")]
@@ -79,9 +79,13 @@ class Repair(Section):
         description="recurs: strikes again after recurrence; uncured: no further effect, except that a lemon "
                     "stays a lemon (AIReSim's model)",
     )
-    diagnosis: Diagnosis = Field(default_factory=Diagnosis)
+    diagnosis: Diagnosis = Field(
+        default_factory=Diagnosis, description="imperfect diagnosis of failures recovered by replace or pipeline"
+    )
     stages: list[RepairStage] = Field(default_factory=list, description="the pipeline of recovery = \"pipeline\"")
-    retirement: Retirement = Field(default_factory=NeverRetire)
+    retirement: Retirement = Field(
+        default_factory=NeverRetire, description="when a node is taken out for good after its recovery (policy)"
+    )
 
     def problems(self) -> list[str]:
         """Stage names unique, the last stage escalates nowhere, recurrence given exactly when faults recur."""

@@ -44,8 +44,10 @@ class Simulation(Section):
         default=None, validate_default=True,
         description=f"stop here even if not converged; default {MAX_REPLICATIONS} (with precision)",
     )
-    seed: NonNegativeInt = 1
-    engine: Literal["simpy", "fast"] = "simpy"
+    seed: NonNegativeInt = Field(default=1, description="base random seed; every stream derives from it")
+    engine: Literal["simpy", "fast"] = Field(
+        default="simpy", description="simpy: the reference model; fast: numba kernels (no chaos, gray failures)"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -12,8 +12,8 @@ from clustersim.scenario.sections.common import Section
 class Spares(Section):
     """Nodes held back to replace failed working nodes."""
 
-    hot: NonNegativeInt = 0
-    cold: NonNegativeInt = 0
+    hot: NonNegativeInt = Field(default=0, description="powered-on spares, the last nodes before the cold ones")
+    cold: NonNegativeInt = Field(default=0, description="powered-off spares (do not age), the last nodes")
     swap_time: Duration = Field(default=5 / 60, description="a hot spare joins after this")
     provisioning: Duration = Field(default=4.0, description="a cold spare joins after this")
     warm: NonNegativeInt = Field(

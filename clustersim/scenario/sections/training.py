@@ -19,7 +19,7 @@ _RESTART_PARTS = ("reschedule_time", "init_time", "restore_bandwidth")
 class Training(Section):
     """A synchronous training job over ``nodes`` working positions, with checkpoint/restart."""
 
-    name: Name
+    name: Name = Field(description="unique; metrics name the job training.<name>.*")
     nodes: PositiveInt = Field(description="working positions the job runs on")
     work: PositiveDuration | None = Field(
         default=None, description="productive compute to finish; omitted = run for the whole horizon"
