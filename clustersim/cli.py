@@ -166,7 +166,9 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
     source = args.scenario.name
     intervals = None if args.intervals is None else _intervals_hours(args.intervals, source)
     out = _out_dir(args.out, _default_out(scenario.name, f"optimize-checkpoint-{args.job}-"))
-    _refuse_beyond_machine(args, scenario, runs=len(intervals) if intervals else 14)
+    from clustersim.checkpointing import DEFAULT_GRID_POINTS
+
+    _refuse_beyond_machine(args, scenario, runs=len(intervals) if intervals else DEFAULT_GRID_POINTS)
     from clustersim.checkpoint_sweep import checkpointed_job, optimize_checkpoint
     from clustersim.report.checkpoint import write_checkpoint_advice
     from clustersim.report.files import ensure_writable_dir

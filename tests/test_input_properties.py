@@ -23,7 +23,8 @@ from clustersim.cli import main
 from clustersim.scenario import dump_scenario_toml, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
-BASES = ["example_renewal.toml", "example_crews_and_spares.toml", "example_chaos_rack.toml", "gpt_cluster.toml"]
+BASES = ["example_renewal.toml", "example_crews_and_spares.toml", "example_chaos_rack.toml", "gpt_cluster.toml",
+         "complete_example.toml"]
 REFUSAL_SECONDS = 5.0
 
 HOSTILE = st.sampled_from([
