@@ -23,6 +23,7 @@ from clustersim.scenario.schema import PLANNED_SECTIONS, Retirement, Scenario, c
 from clustersim.scenario.sections.common import FIELDS_ONLY, SECTION_PROBLEMS, union_tags
 
 _INDEXED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\[(\d+)\]$")
+BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 SUGGESTION_CUTOFF = 0.75  # difflib similarity: 'crew' -> 'crews', but never 'nodes_per_rack' -> 'power_racks'
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is white space to TOML; anything else is refused
 
@@ -182,7 +183,7 @@ def validation_problems(err: ValidationError, raw: dict[str, Any]) -> list[str]:
             message = f"must be an array, got {_toml_text(error['input'])}"
         elif error["type"] == "string_pattern_mismatch" and path and path[-1] == "name":
             message = f"must start with a letter and hold only letters, digits, '_' and '-', got {error['input']!r}"
-        elif error["type"].endswith(("_type", "_parsing")) or error["type"] == "literal_error":
+        elif error["type"].endswith(("_type", "_parsing")) or error["type"] in BOUND_ERRORS + ("literal_error",):
             message = f"{message}, got {_toml_text(error['input'])}"
         elif error["type"] == "union_tag_invalid":
             tag, expected = error["ctx"]["tag"], error["ctx"]["expected_tags"]

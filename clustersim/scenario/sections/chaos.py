@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt
+from pydantic import Field
 
 from clustersim.distributions import Distribution
 from clustersim.quantities import Duration, PositiveDuration
-from clustersim.scenario.sections.common import Name, Section, Speed, only_with
+from clustersim.scenario.sections.common import Count, Name, Section, Speed, only_with
 
 
 class Chaos(Section):
@@ -22,8 +22,8 @@ class Chaos(Section):
     )
     at: Duration = Field(default=0.0, description="simulated time of the first injection")
     every: PositiveDuration | None = Field(default=None, description="repeat period; omitted = once")
-    node: NonNegativeInt | None = Field(default=None, description="target of a node action; omitted = random")
-    rack: NonNegativeInt | None = Field(default=None, description="kill_rack target; omitted = random")
+    node: Count | None = Field(default=None, description="target of a node action; omitted = random")
+    rack: Count | None = Field(default=None, description="kill_rack target; omitted = random")
     duration: PositiveDuration = Field(description="how long each injection holds the node or rack down or slow")
     speed: Speed | None = Field(default=None, description="slow_node: fraction of full speed")
     time_to_crash: Distribution | None = Field(default=None, description="leak_memory: from the leak to the crash")

@@ -18,6 +18,18 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Speed = Annotated[float, Field(gt=0.0, le=1.0, description="fraction of full speed")]
 
+# Physical bounds: beyond any cluster, plan or machine, and inside every engine's int64 fields.
+MAX_COUNT = 1_000_000            # nodes, GPUs in all, crews, spares, replications: the largest fleets are ~10^5 servers
+MAX_GPUS_PER_NODE = 1024          # per server (today's have 4-16)
+MAX_HORIZON_HOURS = 1000 * 8760.0  # a thousand years
+MAX_SEED = 2**63 - 1
+MAX_MULTIPLIER = 1e6
+MAX_PRIORITY = 10**9
+PositiveCount = Annotated[int, Field(gt=0, le=MAX_COUNT)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Multiplier = Annotated[float, Field(gt=0.0, le=MAX_MULTIPLIER)]
+GpusPerNode = Annotated[int, Field(gt=0, le=MAX_GPUS_PER_NODE)]
+
 # The pydantic error type of a section's problem lines (its message holds one ``key: problem`` per line).
 SECTION_PROBLEMS = "section_problems"
 # Validation context key: True checks the fields only, not problems() (the loader's fallback uses it).

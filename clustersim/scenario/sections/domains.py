@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from clustersim.distributions import Distribution
-from clustersim.scenario.sections.common import Name, Section, TimeToFailure, only_with
+from clustersim.scenario.sections.common import Name, PositiveCount, Section, TimeToFailure, only_with
 
 
 class FailureDomain(Section):
@@ -16,7 +16,7 @@ class FailureDomain(Section):
     kind: Literal["rack", "power", "cluster"] = Field(
         description="rack: one instance per rack; power: one per power_racks racks; cluster: one for all nodes"
     )
-    power_racks: PositiveInt | None = Field(default=None, description="racks per power domain (kind = power)")
+    power_racks: PositiveCount | None = Field(default=None, description="racks per power domain (kind = power)")
     time_to_failure: TimeToFailure = Field(description="each instance's time between its outages (from its return)")
     time_to_repair: Distribution = Field(description="an outage lasts detection + this; no crew needed")
 

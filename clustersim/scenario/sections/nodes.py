@@ -4,11 +4,13 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveFloat
 
 from clustersim.distributions import Distribution
 from clustersim.quantities import PositiveDuration
-from clustersim.scenario.sections.common import Name, Probability, Section, Speed, TimeToFailure, only_with
+from clustersim.scenario.sections.common import (
+    GpusPerNode, Multiplier, Name, PositiveCount, Probability, Section, Speed, TimeToFailure, only_with,
+)
 
 
 class FailureMode(Section):
@@ -29,7 +31,7 @@ class FailureMode(Section):
     time_to_repair: Distribution | None = Field(
         default=None, description="required with reboot and replace; pipeline uses its stages"
     )
-    lemon_rate_multiplier: PositiveFloat | None = Field(
+    lemon_rate_multiplier: Multiplier | None = Field(
         default=None, description="a lemon's clocks of this mode run this many times faster; omitted = nodes' value"
     )
     effect: Literal["crash", "slow", "leak"] = Field(
@@ -85,9 +87,9 @@ def reads_score(policy: Any, selection: Any) -> bool:
 class Nodes(Section):
     """The GPU servers: how many, how they are racked, how they fail."""
 
-    count: PositiveInt = Field(description="servers in the cluster, working nodes and spares together")
-    gpus_per_node: PositiveInt = Field(default=8, description="GPUs per server (failure clocks of a gpu-scope mode)")
-    nodes_per_rack: PositiveInt = Field(
+    count: PositiveCount = Field(description="servers in the cluster, working nodes and spares together")
+    gpus_per_node: GpusPerNode = Field(default=8, description="GPUs per server (failure clocks of a gpu-scope mode)")
+    nodes_per_rack: PositiveCount = Field(
         default=16, description="servers per rack, filled in node order (racks of rack/power domains and kill_rack)"
     )
     failure_modes: list[FailureMode] = Field(
@@ -96,7 +98,7 @@ class Nodes(Section):
     lemon_fraction: Probability = Field(
         default=0.0, description="share of nodes that are lemons, drawn per replication (stream 'lemons')"
     )
-    lemon_rate_multiplier: PositiveFloat = Field(
+    lemon_rate_multiplier: Multiplier = Field(
         default=1.0, description="a lemon's failure clocks run this many times faster (modes may override)"
     )
     lemon_cured_by_repair: bool = Field(

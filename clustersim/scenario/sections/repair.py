@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from clustersim.distributions import Deterministic, Distribution
 from clustersim.quantities import Duration, PositiveDuration
-from clustersim.scenario.sections.common import Name, Probability, Section, repeated
+from clustersim.scenario.sections.common import Name, PositiveCount, Probability, Section, repeated
 
 
 class Diagnosis(Section):
@@ -30,7 +30,7 @@ class RepairStage(Section):
 
     name: Name = Field(description="unique; metrics name the stage repair.stage.<name>.*")
     time: Distribution = Field(description="a crew's time on one repair in this stage")
-    crews: PositiveInt | None = Field(default=None, description="concurrent repairs in this stage; omitted = unlimited")
+    crews: PositiveCount | None = Field(default=None, description="concurrent repairs in this stage; omitted = unlimited")
     escalate: Probability = Field(default=0.0, description="the node goes on to the next stage")
     false_success: Probability = Field(
         default=0.0, description="the stage reports success but leaves the fault in place"
@@ -47,7 +47,7 @@ class ThresholdRetirement(Section):
     """Retire a node blamed for max_failures failures within window."""
 
     policy: Literal["threshold"] = Field(description="threshold: retire after max_failures blamed failures in window")
-    max_failures: PositiveInt = Field(description="blamed failures within window that retire the node")
+    max_failures: PositiveCount = Field(description="blamed failures within window that retire the node")
     window: PositiveDuration = Field(description="the sliding window over which blamed failures are counted")
 
 
@@ -64,7 +64,7 @@ Retirement = Annotated[NeverRetire | ThresholdRetirement | ScoredRetirement, Fie
 class Repair(Section):
     """Who repairs, how fast failures are noticed, how well they are diagnosed and fixed."""
 
-    crews: PositiveInt | None = Field(default=None, description="concurrent 'replace' repairs; omitted = unlimited")
+    crews: PositiveCount | None = Field(default=None, description="concurrent 'replace' repairs; omitted = unlimited")
     detection: Duration = Field(default=0.0, description="failure -> noticed (heartbeat interval x misses)")
     recurrence: Distribution | None = Field(
         default=None,

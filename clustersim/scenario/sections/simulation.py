@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from clustersim import units
+from clustersim.errors import UnitError
 from clustersim.quantities import Duration, PositiveDuration
-from clustersim.scenario.sections.common import Section
+from clustersim.scenario.sections.common import MAX_HORIZON_HOURS, MAX_SEED, Count, PositiveCount, Section
 
 FIXED_REPLICATIONS = 20
 MIN_REPLICATIONS = 10
@@ -25,12 +27,12 @@ class Simulation(Section):
     ``precision`` is declared before the keys that depend on it, so their checks can read it.
     """
 
-    horizon: PositiveDuration = Field(default=365 * 24.0, description="simulated time per replication")
+    horizon: PositiveDuration = Field(default=365 * 24.0, description="simulated time per replication, at most 1000 y")
     warmup: Duration = Field(default=0.0, description="statistics ignore [0, warmup)")
     precision: Annotated[float, Field(gt=0, lt=1)] | None = Field(
         default=None, description="target half-width / |mean| of the 95 % interval; set = adaptive replications"
     )
-    replications: PositiveInt | None = Field(
+    replications: PositiveCount | None = Field(
         default=None, description=f"replications to run; default {FIXED_REPLICATIONS}, not with precision"
     )
     precision_metrics: list[str] | None = Field(
@@ -40,11 +42,11 @@ class Simulation(Section):
         default=None, validate_default=True,
         description=f"replications before the first stopping check; default {MIN_REPLICATIONS} (with precision)",
     )
-    max_replications: PositiveInt | None = Field(
+    max_replications: PositiveCount | None = Field(
         default=None, validate_default=True,
         description=f"stop here even if not converged; default {MAX_REPLICATIONS} (with precision)",
     )
-    seed: NonNegativeInt = Field(default=1, description="base random seed; every stream derives from it")
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = Field(default=1, description="base random seed; every stream derives from it")
     engine: Literal["simpy", "fast"] = Field(
         default="simpy", description="simpy: the reference model; fast: numba kernels (no chaos, gray failures)"
     )
@@ -56,6 +58,18 @@ class Simulation(Section):
         if isinstance(data, dict) and data.get("precision") is None and data.get("replications") is None:
             return {**data, "replications": FIXED_REPLICATIONS}
         return data
+
+    @field_validator("horizon", mode="before")
+    @classmethod
+    def _within_any_plan(cls, value: Any) -> Any:
+        """A horizon past a thousand years is a slip (years for days), refused before anything is built."""
+        try:
+            hours = units.parse_duration_hours(value)
+        except UnitError:
+            return value  # the duration type names what is wrong with it
+        if hours > MAX_HORIZON_HOURS:
+            raise ValueError(f"must be at most 1000 y, got {value!r}")
+        return value
 
     @field_validator("min_replications", "max_replications")
     @classmethod

@@ -3,20 +3,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt
+from pydantic import Field
 
 from clustersim.quantities import Duration
-from clustersim.scenario.sections.common import Section
+from clustersim.scenario.sections.common import Count, Section
 
 
 class Spares(Section):
     """Nodes held back to replace failed working nodes."""
 
-    hot: NonNegativeInt = Field(default=0, description="powered-on spares, the last nodes before the cold ones")
-    cold: NonNegativeInt = Field(default=0, description="powered-off spares (do not age), the last nodes")
+    hot: Count = Field(default=0, description="powered-on spares, the last nodes before the cold ones")
+    cold: Count = Field(default=0, description="powered-off spares (do not age), the last nodes")
     swap_time: Duration = Field(default=5 / 60, description="a hot spare joins after this")
     provisioning: Duration = Field(default=4.0, description="a cold spare joins after this")
-    warm: NonNegativeInt = Field(
+    warm: Count = Field(
         default=0, description="of the hot spares, how many are kept initialised as warm standbys"
     )
     standby_swap_time: Duration = Field(default=0.0, description="a warm standby joins after this")

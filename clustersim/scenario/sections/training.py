@@ -1,12 +1,12 @@
 """``[[training]]``: synchronous training jobs with checkpoint/restart, failure handling and priorities."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from clustersim.quantities import Duration, PositiveBandwidth, PositiveDuration, PositiveSize
-from clustersim.scenario.sections.common import Name, Section
+from clustersim.scenario.sections.common import MAX_PRIORITY, Name, PositiveCount, Section
 
 # Keys that only periodic checkpoints (sync, async) have.
 _CHECKPOINT_KEYS = (
@@ -20,7 +20,7 @@ class Training(Section):
     """A synchronous training job over ``nodes`` working positions, with checkpoint/restart."""
 
     name: Name = Field(description="unique; metrics name the job training.<name>.*")
-    nodes: PositiveInt = Field(description="working positions the job runs on")
+    nodes: PositiveCount = Field(description="working positions the job runs on")
     work: PositiveDuration | None = Field(
         default=None, description="productive compute to finish; omitted = run for the whole horizon"
     )
@@ -51,8 +51,9 @@ class Training(Section):
     on_failure: Literal["spare", "wait", "shrink"] = Field(
         default="spare", description="spare: swap spares in; wait: for the member's repair; shrink: go on elastically"
     )
-    min_nodes: PositiveInt | None = Field(default=None, description="shrink: the fewest nodes the job runs on")
-    priority: int = Field(default=0, description="a higher-priority job takes spares first")
+    min_nodes: PositiveCount | None = Field(default=None, description="shrink: the fewest nodes the job runs on")
+    priority: Annotated[int, Field(ge=-MAX_PRIORITY, le=MAX_PRIORITY)] = Field(
+        default=0, description="a higher-priority job takes spares first")
     preempt: bool = Field(default=False, description="take nodes of lower-priority work when no spare is usable")
 
     def problems(self) -> list[str]:
