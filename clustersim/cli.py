@@ -58,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _overrides(args: argparse.Namespace) -> tuple[str, ...]:
+    """Every KEY=VALUE override a command applies, in order: each --set, then --replications, --seed, --engine."""
+    overrides = list(args.overrides)
+    for flag, key in (("replications", "simulation.replications"), ("seed", "simulation.seed")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    if args.engine is not None:
+        overrides.append(f'simulation.engine="{args.engine}"')
+    return tuple(overrides)
+
+
 def _load(args: argparse.Namespace):
     """The scenario with its overrides; refuses one this version cannot run (as asked), naming the file."""
     from clustersim.engine.base import require_event_log
@@ -65,13 +76,7 @@ def _load(args: argparse.Namespace):
     from clustersim.feasibility import degenerate_problems
     from clustersim.scenario import load_scenario
 
-    overrides = list(args.overrides)
-    for flag, key in (("replications", "simulation.replications"), ("seed", "simulation.seed")):
-        if getattr(args, flag) is not None:
-            overrides.append(f"{key}={getattr(args, flag)}")
-    if args.engine is not None:
-        overrides.append(f'simulation.engine="{args.engine}"')
-    scenario = load_scenario(args.scenario, overrides)
+    scenario = load_scenario(args.scenario, _overrides(args))
     problems = degenerate_problems(scenario)
     if problems:
         raise ScenarioError(args.scenario.name, problems)
@@ -148,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = _out_dir(args.out, _default_out(scenario.name))
     _refuse_beyond_machine(args, scenario)
     from clustersim.report.files import ensure_writable_dir
-    from clustersim.report.results import write_results
+    from clustersim.report.results import Invocation, write_results
     from clustersim.report.terminal import Terminal
     from clustersim.run import run_scenario
 
@@ -156,7 +161,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     terminal = Terminal(quiet=args.quiet)
     with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance:
         result = run_scenario(scenario, keep_logs=args.events, progress=advance, source=args.scenario.name)
-    write_results(out, result, with_events=args.events)
+    invocation = Invocation(command_line=("python", "-m", "clustersim", *sys.argv[1:]), overrides=_overrides(args))
+    write_results(out, result, with_events=args.events, invocation=invocation)
     terminal.show_summary(result, out)
     return 0 if result.complete else 130
 
@@ -292,3 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("clustersim: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, OverflowError, RecursionError) as err:  # a last resort: the checks above should come first
+        where = getattr(args, "scenario", None)
+        what = {MemoryError: "ran out of memory", OverflowError: "a number overflowed",
+                RecursionError: "input nested too deeply"}[type(err)]
+        print(f"{where.name if where else 'clustersim'}: {what}; make the scenario smaller", file=sys.stderr)
+        return 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 import io
 import json
 import math
+from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,9 @@ import pandas as pd
 
 from clustersim import __version__
 from clustersim.adaptive import PrecisionOutcome
-from clustersim.model.records import COLUMNS, Kind, ReplicationRecords
+from clustersim.model.records import (
+    COLUMNS, EventCode, JobState, Kind, NodeState, RepairState, ReplicationRecords, SlotState,
+)
 from clustersim.layout import layout_of
 from clustersim.report.files import write_atomic
 from clustersim.scenario.load import dump_scenario_toml
@@ -25,6 +29,14 @@ RESOLVED = "scenario.resolved.toml"
 EVENTS = "events.parquet"
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """How a run was asked for: the command line as typed and the KEY=VALUE overrides it applied, in order."""
+
+    command_line: tuple[str, ...]
+    overrides: tuple[str, ...]
+
+
 def finite_or_none(x: float | None) -> float | None:
     """JSON has no inf or NaN: an undefined number is written as null."""
     return None if x is None or not math.isfinite(x) else x
@@ -36,8 +48,9 @@ def estimate_dict(e: Estimate) -> dict:
             "ci95_high": finite_or_none(e.ci95_high), "unit": e.unit, "n": e.n}
 
 
-def summary_dict(result: RunResult) -> dict:
-    """summary.json as the contract fixes it (plus ``complete``, each metric's ``n`` and, adaptive, ``precision``).
+def summary_dict(result: RunResult, invocation: Invocation | None = None) -> dict:
+    """summary.json as the contract fixes it (plus ``complete``, each metric's ``n`` and, adaptive, ``precision``;
+    with ``invocation``, the command line and the overrides it applied).
 
     ``replications_requested`` is the fixed count asked for, null in an adaptive run (see ``precision``).
     """
@@ -57,6 +70,9 @@ def summary_dict(result: RunResult) -> dict:
     }
     if result.precision is not None:
         summary["precision"] = precision_dict(result.precision)
+    if invocation is not None:
+        summary["command_line"] = list(invocation.command_line)
+        summary["overrides"] = list(invocation.overrides)
     return summary
 
 
@@ -87,22 +103,56 @@ def events_frame(scenario: Scenario, logs: list[ReplicationRecords]) -> pd.DataF
     kinds = [k.name.lower() for k in Kind]
     causes = scenario.label_names
     domains = [instance.name for instance in layout_of(scenario).domains]
+    kind_codes = stacked[:, 1].astype(np.int8)
     frame = pd.DataFrame({
         "replication": reps.astype(np.int32),
         "time_hours": stacked[:, 0],
-        "kind": pd.Categorical.from_codes(stacked[:, 1].astype(np.int8), categories=kinds),
+        "kind": pd.Categorical.from_codes(kind_codes, categories=kinds),
         "component": stacked[:, 2].astype(np.int32),
         # states are small integers, except levels that are amounts (work hours, speeds, counts)
         "from_state": stacked[:, 3],
         "to_state": stacked[:, 4],
         "cause": pd.Categorical.from_codes(stacked[:, 5].astype(np.int16), categories=causes),
+        "from_label": _state_labels(kind_codes, stacked[:, 3], to_side=False),
+        "to_label": _state_labels(kind_codes, stacked[:, 4], to_side=True),
     })
     if domains:
         frame.attrs["domains"] = ",".join(domains)
     return frame
 
 
-def write_results(out_dir: Path, result: RunResult, with_events: bool) -> list[Path]:
+# The state enum of each row kind whose states are codes (the other kinds' states are amounts: no label).
+_STATE_ENUMS: dict[Kind, type[IntEnum]] = {
+    Kind.NODE: NodeState, Kind.REPAIR: RepairState, Kind.DOMAIN: RepairState, Kind.SLOT: SlotState,
+    Kind.JOB: JobState,
+}
+_STATE_LABELS = sorted({m.name.lower() for enum in (*_STATE_ENUMS.values(), EventCode) for m in enum}
+                       | {"struck", "not_struck", "lemon", "not_lemon"})
+
+
+def _state_labels(kinds: np.ndarray, states: np.ndarray, to_side: bool) -> pd.Categorical:
+    """Readable names of the state codes (dictionary-encoded); missing where a state is an amount."""
+    codes = np.full(len(kinds), -1, dtype=np.int16)
+    index = {label: i for i, label in enumerate(_STATE_LABELS)}
+    tables: dict[int, dict[int, str]] = {
+        int(kind): {int(m): m.name.lower() for m in enum} for kind, enum in _STATE_ENUMS.items()}
+    tables[int(Kind.FAILURE)] = {0: "not_struck", 1: "struck"}
+    tables[int(Kind.LEMON)] = {0: "not_lemon", 1: "lemon"}
+    if to_side:
+        tables[int(Kind.EVENT)] = {int(m): m.name.lower() for m in EventCode}
+    for kind, names in tables.items():
+        lookup = np.full(max(names) + 1, -1, dtype=np.int16)
+        for code, name in names.items():
+            lookup[code] = index[name]
+        rows = np.flatnonzero(kinds == kind)
+        values = states[rows]
+        known = (values >= 0) & (values < len(lookup)) & (values == np.floor(values))
+        codes[rows[known]] = lookup[values[known].astype(np.int64)]
+    return pd.Categorical.from_codes(codes, categories=_STATE_LABELS)
+
+
+def write_results(out_dir: Path, result: RunResult, with_events: bool,
+                  invocation: Invocation | None = None) -> list[Path]:
     """Write every results file atomically into ``out_dir``; returns the paths written."""
     out_dir = Path(out_dir)
     written = []
@@ -119,6 +169,6 @@ def write_results(out_dir: Path, result: RunResult, with_events: bool) -> list[P
         write_atomic(events, buffer.getvalue())
         written.append(events)
     summary = out_dir / SUMMARY
-    write_atomic(summary, json.dumps(summary_dict(result), indent=2) + "\n")
+    write_atomic(summary, json.dumps(summary_dict(result, invocation), indent=2) + "\n")
     written.append(summary)
     return written
