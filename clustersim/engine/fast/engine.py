@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from clustersim.engine.fast.codes import TRACE_COLUMNS
 from clustersim.engine.fast.compile import Plan, compile_plan
 from clustersim.engine.fast.kernel import (
     A_CAPACITY, A_ESCALATIONS, A_FAILURES, A_FALSE_SUCCESSES, A_FIRST_EMPTY, A_FIRST_SHORT, A_LEMONS_RETIRED,
@@ -25,7 +26,6 @@ from clustersim.engine.fast.kernel import (
     L_LOW_HOURS, STATUS_HEAP_FULL, STATUS_TRACE_FULL, simulate,
 )
 from clustersim.engine.fast.support import refusal, unsupported_features
-from clustersim.engine.records import COLUMNS
 from clustersim.engine.runner import ReplicationOutcome, require_event_log
 from clustersim.errors import ClusterSimError
 from clustersim.rng import Streams
@@ -66,7 +66,7 @@ def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, cap
     while True:
         started = time.perf_counter()
         gen = Streams(seed, replication).generator(STREAM)
-        rows = np.zeros((trace_rows, len(COLUMNS)))
+        rows = np.zeros((trace_rows, len(TRACE_COLUMNS)))
         acc, cause_count, ctr, crew_acc, job_acc, job_cause = simulate(plan, gen, capacity, rows)
         simulate_s += time.perf_counter() - started
         status = ctr[CT_STATUS]

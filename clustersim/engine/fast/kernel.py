@@ -12,27 +12,42 @@ of standbys), working positions (slot_life), failure domains, the pool (a crew r
 ranked dispatch at the end of an instant) and training jobs (job_life).
 
 Each state change is recorded as SimPy records it (``_row``, through one ``_rec_<kind>`` per
-row kind): it counts one model event and feeds the streaming form of ``clustersim.stats.replication_metrics`` (time-weighted levels
-integrated over [warmup, horizon), counts and intervals that start in the window), optionally
-also a trace of rows in the log schema of ``engine/records.py`` (tests compare it to SimPy's).
+row kind): it counts one model event and feeds the streaming form of
+``clustersim.stats.replication_metrics`` (time-weighted levels integrated over [warmup, horizon),
+counts and intervals that start in the window), optionally also a trace of rows in the log schema
+of ``engine/records.py`` (tests compare it to SimPy's).
 
-All jitted code lives in this one module: numba's cache is invalidated by changes to the file
-of the cached function only, so helpers inlined from another module would go stale silently.
+The codes it branches on and writes live in codes.py, its tables' column layouts in tables.py.
+Every cached entry point (``_new_state``, ``_run``) is a closure over ``FINGERPRINT``, a hash of
+every engine/fast module's source: numba keys a cached function on its own file and on its
+closure's contents, so a change in any of those modules recompiles the kernel, where a constant
+frozen from another module would otherwise be served stale from the cache. The helpers are not
+cached themselves: they are compiled (and inlined) only when an entry point compiles.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import namedtuple
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
 
-from clustersim.engine.fast.compile import (
-    CKPT_CONTINUOUS, CKPT_SYNC, LAW_DETERMINISTIC, LAW_EXPONENTIAL, LAW_GAMMA, LAW_LOGNORMAL, LAW_UNIFORM,
-    LAW_WEIBULL, RECOVERY_REBOOT, Plan, RETIRE_NEVER, RETIRE_THRESHOLD, ROLE_COLD, ROLE_HOT, ROLE_LOOSE, ROLE_RETIRED,
-    ROLE_WARM, ROLE_WORK, SELECT_FEWEST_FAILURES, SELECT_FIFO, SELECT_HIGHEST_SCORE, UNLIMITED,
+from clustersim.engine.fast.codes import (
+    CKPT_CONTINUOUS, CKPT_SYNC, DOWN, E_ESCALATED, E_FALSE_SUCCESS, E_MISDIAGNOSED, E_RECURRED, E_STAGE_ENTERED,
+    E_UNDIAGNOSED, EMPTY, FILLED, J_CHECKPOINTING, J_COMPUTING, J_DONE, J_RESTARTING, J_WAITING, K_CREWS, K_DOMAIN,
+    K_EVENT, K_FAILURE, K_JOB, K_JOB_SPEED, K_LEMON, K_LOST, K_NODE, K_POOL, K_REPAIR, K_SLOT, K_WARM, K_WORK,
+    LAW_DETERMINISTIC, LAW_EXPONENTIAL, LAW_GAMMA, LAW_LOGNORMAL, LAW_UNIFORM, LAW_WEIBULL, NO_CAUSE, NOT_STRUCK,
+    R_FAILED, R_OK, R_REBOOTING, R_REPAIRING, R_RETIRED, R_WAITING, RECOVERY_REBOOT, RETIRE_NEVER, RETIRE_THRESHOLD,
+    ROLE_COLD, ROLE_HOT, ROLE_LOOSE, ROLE_RETIRED, ROLE_WARM, ROLE_WORK, SELECT_FEWEST_FAILURES, SELECT_FIFO,
+    SELECT_HIGHEST_SCORE, STRUCK, SWAPPING, THE_POOL, UNLIMITED, UP, WAITING, _i64,
 )
-from clustersim.engine.records import EventCode, JobState, Kind, NodeState, RepairState, SlotState
+from clustersim.engine.fast.tables import columns
+
+if TYPE_CHECKING:
+    from clustersim.engine.fast.compile import Plan
 
 # How the kernel is compiled (each measured on benchmarks/bench_engines.py, one thread):
 # - no reference counting (``_nrt=False``) in the event loop and its helpers: numba otherwise
@@ -41,37 +56,29 @@ from clustersim.engine.records import EventCode, JobState, Kind, NodeState, Repa
 # - helpers inlined into the loop (``forceinline``): a call passes every field of Plan and
 #   State, some 300 values (6.5 -> 22 M events/s).
 # - helpers without Python wrappers: only the loop calls them (first compile 30 s -> 21 s).
+# - helpers not cached (``cache=False``): forceinline links the callee's own library, which numba
+#   would load from the helper's cache entry (keyed on the helper's file alone) — possibly stale.
 # - numpy's error model: a division by zero gives inf (a job running on no member never finishes)
 #   instead of raising, which code without reference counting cannot do cleanly.
 # - no helper calls itself, directly or through others: numba cannot inline a cycle (the job's
 #   steps between two waits run as one loop over continuations, _job_go).
 # - the loop is called from Python, not from a jitted caller: numba re-optimises every library it
 #   links into a caller, which cost the loop a second LLVM pass (first compile 107 s -> 81 s).
-_helper = njit(cache=True, _nrt=False, error_model="numpy", forceinline=True, no_cpython_wrapper=True,
+_helper = njit(cache=False, _nrt=False, error_model="numpy", forceinline=True, no_cpython_wrapper=True,
                no_cfunc_wrapper=True)
 _loop = njit(cache=True, _nrt=False, error_model="numpy", nogil=True)
 
 
-def _i64(*values: int) -> tuple:
-    """Constants as numpy int64: numba types them as plain int64, where Python ints would be typed
-    as literals and make it compile a copy of every helper for each constant passed to it."""
-    return tuple(np.int64(v) for v in values)
+def source_fingerprint() -> int:
+    """The first 8 bytes of sha256 over every engine/fast/*.py (by name): the source the kernel compiles from."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return int.from_bytes(digest.digest()[:8], "little", signed=True)
 
 
-# Record kinds and states: the log schema of engine/records.py (numba freezes these values
-# into the cached kernel; they are part of the event-log contract and never change).
-K_NODE, K_REPAIR, K_DOMAIN, K_SLOT, K_POOL, K_CREWS, K_FAILURE, K_EVENT, K_WARM, K_LEMON = _i64(
-    Kind.NODE, Kind.REPAIR, Kind.DOMAIN, Kind.SLOT, Kind.POOL, Kind.CREWS, Kind.FAILURE, Kind.EVENT, Kind.WARM,
-    Kind.LEMON)
-K_JOB, K_WORK, K_LOST, K_JOB_SPEED = _i64(Kind.JOB, Kind.WORK, Kind.LOST, Kind.JOB_SPEED)
-UP, DOWN = _i64(NodeState.UP, NodeState.DOWN)
-R_OK, R_FAILED, R_WAITING, R_REPAIRING, R_REBOOTING, R_RETIRED = _i64(*RepairState)
-FILLED, EMPTY, WAITING, SWAPPING = _i64(*SlotState)
-J_WAITING, J_RESTARTING, J_COMPUTING, J_CHECKPOINTING, J_DONE = _i64(*JobState)
-E_STAGE_ENTERED, E_ESCALATED, E_FALSE_SUCCESS, E_UNDIAGNOSED, E_MISDIAGNOSED, E_RECURRED = _i64(*EventCode)
-NOT_STRUCK, STRUCK = _i64(0, 1)  # a FAILURE row's states
-(THE_POOL,) = _i64(0)            # a POOL or WARM row's component
-(NO_CAUSE,) = _i64(-1)
+FINGERPRINT = source_fingerprint()
 
 # Event priorities, as SimPy's: an interrupt precedes ordinary events at the same instant.
 URGENT, NORMAL = _i64(0, 1)
@@ -87,66 +94,71 @@ EV_CREW_RELEASED, EV_POOL_DISPATCH = _i64(48, 49)
 EV_JOB_TIMEOUT, EV_JOB_INTERRUPT, EV_JOB_READY, EV_JOB_PERSISTED, EV_JOB_FLUSH = _i64(64, 65, 66, 67, 68)
 KIND_NODE, KIND_SLOT, KIND_DOMAIN, KIND_POOL, KIND_JOB = _i64(0, 1, 2, 3, 4)
 
-# Columns of State.node_i (one row per node).
-(N_HOLDS, N_ROLE, N_SLOT, N_MODE, N_NEXT, N_PREV, N_LIST, N_REPAIR, N_STAGE, N_REAL_FAULT, N_FAIL_SEQ,
- N_PENDING_SOURCE, N_PENDING_INDEX, N_LEMON, N_WAS_LEMON, N_BLAMED, N_WARMING, N_BLAME_MODE,
- N_OPERATING) = _i64(*range(19))
-# (N_WARMING: the token of its warm-up, -1 if none; N_BLAME_MODE: the mode of a blame pending, -1 if
-# none; N_OPERATING: 1 once its clocks run — a cold spare only once provisioned)
-NODE_I_COLS = 19
+# Columns of State.node_i (one row per node). N_WARMING: the token of its warm-up, -1 if none;
+# N_BLAME_MODE: the mode of a blame pending, -1 if none; N_OPERATING: 1 once its clocks run (a
+# cold spare only once provisioned).
+((N_HOLDS, N_ROLE, N_SLOT, N_MODE, N_NEXT, N_PREV, N_LIST, N_REPAIR, N_STAGE, N_REAL_FAULT, N_FAIL_SEQ,
+  N_PENDING_SOURCE, N_PENDING_INDEX, N_LEMON, N_WAS_LEMON, N_BLAMED, N_WARMING, N_BLAME_MODE, N_OPERATING),
+ NODE_I_COLS) = columns("node_i", "N", "holds role slot mode next prev list repair stage real_fault fail_seq "
+                        "pending_source pending_index lemon was_lemon blamed warming blame_mode operating")
 # Columns of State.node_f.
-N_DOWN_SINCE, N_WAIT_SINCE, N_OPERATING_SINCE, N_PENDING_HOURS, N_SCORE_BASE, N_UP_SINCE = _i64(*range(6))
-NODE_F_COLS = 6
+((N_DOWN_SINCE, N_WAIT_SINCE, N_OPERATING_SINCE, N_PENDING_HOURS, N_SCORE_BASE, N_UP_SINCE),
+ NODE_F_COLS) = columns("node_f", "N", "down_since wait_since operating_since pending_hours score_base up_since")
 # Sources of a node's proposed next failure (model/clocks.py).
 SOURCE_NONE, SOURCE_EXP, SOURCE_PART, SOURCE_LATENT = _i64(0, 1, 2, 3)
 # Columns of State.slot_i (one row per working position).
-(S_NODE, S_ATTACHED, S_PHASE, S_CAUSE, S_SPARE, S_TIER, S_SWAP_SEQ, S_NOTICED, S_NODE_BACK, S_STARVED,
- S_ACTIVE) = _i64(*range(11))
-SLOT_I_COLS = 11
+((S_NODE, S_ATTACHED, S_PHASE, S_CAUSE, S_SPARE, S_TIER, S_SWAP_SEQ, S_NOTICED, S_NODE_BACK, S_STARVED, S_ACTIVE),
+ SLOT_I_COLS) = columns("slot_i", "S", "node attached phase cause spare tier swap_seq noticed node_back starved "
+                        "active")
 NODE_BACK_NONE, NODE_BACK_WAITING, NODE_BACK_DUE = _i64(0, 1, 2)
 # Columns of State.crew_i (one row per crew pool); its FIFO queue is a ring in State.crew_queue.
-C_GRANTED, C_BUSY, C_QHEAD, C_QSIZE = _i64(*range(4))
-CREW_I_COLS = 4
-# State.pool_i: a FIFO list of usable spares per tier, linked through the nodes, and the heap of
-# positions waiting for a spare (State.pool_wait rows: key = rank << 40 | arrival, slot).
+(C_GRANTED, C_BUSY, C_QHEAD, C_QSIZE), CREW_I_COLS = columns("crew_i", "C", "granted busy qhead qsize")
+# State.pool_i: a FIFO list of usable spares per tier (LIST_COLS entries each, from P_LISTS = 0),
+# linked through the nodes, and the heap of positions waiting for a spare (State.pool_wait rows:
+# key = rank << 40 | arrival, slot).
 TIER_WARM, TIER_HOT, TIER_COLD = _i64(0, 1, 2)
-P_HEAD, P_TAIL, P_SIZE = _i64(0, 1, 2)    # offsets within a tier list's three entries
-P_WARMING, P_WAIT_N, P_ARRIVALS, P_DISPATCH_PENDING = _i64(9, 10, 11, 12)
-POOL_I_COLS = 13
+(P_HEAD, P_TAIL, P_SIZE), LIST_COLS = columns("tier_list", "P", "head tail size")
+((P_LISTS, P_WARMING, P_WAIT_N, P_ARRIVALS, P_DISPATCH_PENDING),
+ POOL_I_COLS) = columns("pool_i", "P", f"lists:{3 * LIST_COLS} warming wait_n arrivals dispatch_pending")
 RANK_SHIFT = _i64(40)[0]
-# State.ctr: counters.
-CT_SEQ, CT_HEAP_N, CT_EVENTS, CT_STATUS, CT_TRACE_N = _i64(*range(5))
-CT_RING_HEAD, CT_RING_SIZE = _i64(5, 6)   # + 2 * priority: the rings of events for the current instant
-CT_LATENT_STAMP, CT_TIMER_JOB = _i64(9, 10)  # CT_TIMER_JOB: the job whose timer is due first, or -1
-CTR_COLS = 11
+# State.ctr: counters. CT_RING_HEAD, CT_RING_SIZE + 2 * priority: the rings of events for the
+# current instant (urgent, then normal); CT_TIMER_JOB: the job whose timer is due first, or -1;
+# CT_FINGERPRINT: the FINGERPRINT of the kernel that ran.
+((CT_SEQ, CT_HEAP_N, CT_EVENTS, CT_STATUS, CT_TRACE_N, CT_RING_HEAD, CT_RING_SIZE, CT_RING_NORMAL, CT_LATENT_STAMP,
+  CT_TIMER_JOB, CT_FINGERPRINT),
+ CTR_COLS) = columns("ctr", "CT", "seq heap_n events status trace_n ring_head ring_size ring_normal:2 latent_stamp "
+                     "timer_job fingerprint")
 INF_BITS = np.float64(np.inf).view(np.int64)  # the bits of +inf: a timer that never comes due
 STATUS_OK, STATUS_HEAP_FULL, STATUS_TRACE_FULL = _i64(0, 1, 2)
 
 # Accumulators. A level block integrates a piecewise-constant level over the window and the
 # hours it spends below a threshold.
-L_VALUE, L_LAST, L_AREA, L_LOW_HOURS, L_BELOW = _i64(*range(5))
-LEVEL_COLS = 5
-# State.acc
-A_UP, A_CAPACITY, A_POOL, A_WARM = _i64(0, 5, 10, 15)
-(A_FAILURES, A_OUTAGE_SUM, A_OUTAGE_N, A_WAIT_SUM, A_WAIT_N, A_POOL_AT_START, A_FIRST_EMPTY, A_FIRST_SHORT,
- A_ESCALATIONS, A_FALSE_SUCCESSES, A_UNDIAGNOSED, A_MISDIAGNOSES, A_RECURRENCES, A_RETIRED, A_RETIRED_HEALTHY,
- A_LEMONS_RETIRED) = _i64(*range(20, 36))
-ACC_SIZE = 36
+(L_VALUE, L_LAST, L_AREA, L_LOW_HOURS, L_BELOW), LEVEL_COLS = columns("level", "L", "value last area low_hours below")
+# State.acc: four level blocks, then counts and sums.
+((A_UP, A_CAPACITY, A_POOL, A_WARM, A_FAILURES, A_OUTAGE_SUM, A_OUTAGE_N, A_WAIT_SUM, A_WAIT_N, A_POOL_AT_START,
+  A_FIRST_EMPTY, A_FIRST_SHORT, A_ESCALATIONS, A_FALSE_SUCCESSES, A_UNDIAGNOSED, A_MISDIAGNOSES, A_RECURRENCES,
+  A_RETIRED, A_RETIRED_HEALTHY, A_LEMONS_RETIRED),
+ ACC_SIZE) = columns("acc", "A", f"up:{LEVEL_COLS} capacity:{LEVEL_COLS} pool:{LEVEL_COLS} warm:{LEVEL_COLS} "
+                     "failures outage_sum outage_n wait_sum wait_n pool_at_start first_empty first_short "
+                     "escalations false_successes undiagnosed misdiagnoses recurrences retired retired_healthy "
+                     "lemons_retired")
 # State.crew_acc, per crew pool: its busy level, then repairs that entered it (stages).
-(CA_ENTERED,) = _i64(LEVEL_COLS)
-CREW_ACC_COLS = LEVEL_COLS + 1
-# State.job_acc, per job: its filled positions as a level (integrated until it is done), then
-(JA_END, JA_DONE_AT, JA_USEFUL, JA_STOPS, JA_LOST, JA_STATE_LAST, JA_DOWN_HOURS, JA_CHECKPOINT_HOURS) = _i64(
-    *range(LEVEL_COLS, LEVEL_COLS + 8))
-JOB_ACC_COLS = LEVEL_COLS + 8
+(CA_ENTERED,), CREW_ACC_COLS = columns("crew_acc", "CA", "entered", start=LEVEL_COLS)
+# State.job_acc, per job: its filled positions as a level (integrated until it is done), then its
+# times, sums and counts.
+((JA_END, JA_DONE_AT, JA_USEFUL, JA_STOPS, JA_LOST, JA_STATE_LAST, JA_DOWN_HOURS, JA_CHECKPOINT_HOURS),
+ JOB_ACC_COLS) = columns("job_acc", "JA", "end done_at useful stops lost state_last down_hours checkpoint_hours",
+                         start=LEVEL_COLS)
 
 # Columns of State.job_i and State.job_f (one row per training job; see the jobs section).
-(J_STATE, J_PHASE, J_FILLED, J_STARVED, J_ACTIVE, J_PENDING, J_PENDING_CAUSE, J_TOKEN, J_READY, J_PERSIST_TOKEN,
- J_RESTARTED, J_TIMER_BITS, J_TIMER_KEY) = _i64(*range(13))
-JOB_I_COLS = 13
-(JF_SPEED, JF_CREDITED, JF_COMPUTED, JF_PERSISTING, JF_PERSIST_DONE_AT, JF_RUN_STARTED, JF_STARTED, JF_TARGET,
- JF_SEGMENT, JF_PERSIST_HOURS) = _i64(*range(10))
-JOB_F_COLS = 10
+((J_STATE, J_PHASE, J_FILLED, J_STARVED, J_ACTIVE, J_PENDING, J_PENDING_CAUSE, J_TOKEN, J_READY, J_PERSIST_TOKEN,
+  J_RESTARTED, J_TIMER_BITS, J_TIMER_KEY),
+ JOB_I_COLS) = columns("job_i", "J", "state phase filled starved active pending pending_cause token ready "
+                       "persist_token restarted timer_bits timer_key")
+((JF_SPEED, JF_CREDITED, JF_COMPUTED, JF_PERSISTING, JF_PERSIST_DONE_AT, JF_RUN_STARTED, JF_STARTED, JF_TARGET,
+  JF_SEGMENT, JF_PERSIST_HOURS),
+ JOB_F_COLS) = columns("job_f", "JF", "speed credited computed persisting persist_done_at run_started started "
+                       "target segment persist_hours")
 
 State = namedtuple("State", [
     "node_i", "node_f", "remaining",       # per node: ints, floats, remaining lifetime of each clocked part
@@ -762,7 +774,7 @@ def _node_back(st, node, t):
 @_helper
 def _list_append(st, lst, node):
     pool, links = st.pool_i, st.node_i
-    base = 3 * lst
+    base = LIST_COLS * lst
     tail = pool[base + P_TAIL]
     links[node, N_PREV] = tail
     links[node, N_NEXT] = -1
@@ -778,7 +790,7 @@ def _list_append(st, lst, node):
 @_helper
 def _list_remove(st, node):
     pool, links = st.pool_i, st.node_i
-    base = 3 * links[node, N_LIST]
+    base = LIST_COLS * links[node, N_LIST]
     prev, nxt = links[node, N_PREV], links[node, N_NEXT]
     if prev >= 0:
         links[prev, N_NEXT] = nxt
@@ -795,12 +807,13 @@ def _list_remove(st, node):
 @_helper
 def _usable(st):
     pool = st.pool_i
-    return pool[3 * TIER_WARM + P_SIZE] + pool[3 * TIER_HOT + P_SIZE] + pool[3 * TIER_COLD + P_SIZE]
+    return (pool[LIST_COLS * TIER_WARM + P_SIZE] + pool[LIST_COLS * TIER_HOT + P_SIZE]
+            + pool[LIST_COLS * TIER_COLD + P_SIZE])
 
 
 @_helper
 def _warm_size(st):
-    return st.pool_i[3 * TIER_WARM + P_SIZE]
+    return st.pool_i[LIST_COLS * TIER_WARM + P_SIZE]
 
 
 @_helper
@@ -818,7 +831,7 @@ def _pick(plan, st, gen, lst, skip_warming, t):
     """The selection policy's pick among the nodes of tier list ``lst`` (oldest first), optionally
     skipping hot spares being initialised; -1 when there is none."""
     policy = plan.selection
-    node = st.pool_i[3 * lst + P_HEAD]
+    node = st.pool_i[LIST_COLS * lst + P_HEAD]
     if policy == SELECT_FIFO:
         while node >= 0 and skip_warming and st.node_i[node, N_WARMING] >= 0:
             node = st.node_i[node, N_NEXT]
@@ -841,7 +854,7 @@ def _pick(plan, st, gen, lst, skip_warming, t):
     if policy == SELECT_FEWEST_FAILURES or policy == SELECT_HIGHEST_SCORE or count == 0:
         return best
     k = _uniform_index(gen, count)  # random: the k-th candidate
-    node = st.pool_i[3 * lst + P_HEAD]
+    node = st.pool_i[LIST_COLS * lst + P_HEAD]
     while True:
         if not (skip_warming and st.node_i[node, N_WARMING] >= 0):
             if k == 0:
@@ -898,7 +911,7 @@ def _hand_over(st, node, tier, slot, t):
 def _take_spare(plan, st, gen, slot, t):
     """The selection policy's pick from the best non-empty tier, handed to ``slot``."""
     tier = TIER_WARM
-    while st.pool_i[3 * tier + P_SIZE] == 0:
+    while st.pool_i[LIST_COLS * tier + P_SIZE] == 0:
         tier += 1
     before, warm_before = _usable(st), _warm_size(st)
     node = _pick(plan, st, gen, tier, False, t)
@@ -1775,86 +1788,97 @@ def _job_close(plan, st, job, horizon):
 # one replication
 
 
-@njit(cache=True, nogil=True)
-def _new_state(plan, gen, heap_capacity, trace):
-    nodes, working, jobs = plan.nodes, plan.working, plan.job_size.shape[0]
-    node_i = np.full((nodes, NODE_I_COLS), -1, dtype=np.int64)
-    node_f = np.zeros((nodes, NODE_F_COLS))
-    slot_i = np.zeros((working, SLOT_I_COLS), dtype=np.int64)
-    pools = plan.crew_limit.shape[0]
-    pool_i = np.zeros(POOL_I_COLS, dtype=np.int64)
-    for tier in (TIER_WARM, TIER_HOT, TIER_COLD):
-        pool_i[3 * tier + P_HEAD] = -1
-        pool_i[3 * tier + P_TAIL] = -1
-    bits = np.zeros(1)
-    ring = plan.retire_max_failures if plan.retirement == RETIRE_THRESHOLD else 0
-    st = State(
-        node_i, node_f, np.zeros((nodes, plan.parts)),
-        np.zeros((nodes, plan.modes)), np.full((nodes, plan.modes), -1, dtype=np.int64), np.zeros((nodes, ring)),
-        slot_i, np.full(max(working, 1), -1.0),
-        np.zeros((pools, CREW_I_COLS), dtype=np.int64), np.zeros((pools, nodes), dtype=np.int64),
-        pool_i, np.zeros((max(working, 1), 2), dtype=np.int64), np.zeros((max(working, 1), 2), dtype=np.int64),
-        np.zeros((jobs, JOB_I_COLS), dtype=np.int64), np.zeros((jobs, JOB_F_COLS)),
-        np.zeros((heap_capacity, 4), dtype=np.int64), bits, bits.view(np.int64),
-        np.zeros((2, heap_capacity), dtype=np.int64), np.zeros((2, heap_capacity), dtype=np.int64), np.zeros(1),
-        np.zeros(CTR_COLS, dtype=np.int64), np.zeros(ACC_SIZE), np.zeros(plan.causes),
-        np.zeros(pools * CREW_ACC_COLS), np.zeros(jobs * JOB_ACC_COLS), np.zeros((jobs, plan.preemption_cause + 1)),
-        trace,
-    )
-    for node in range(nodes):
-        node_i[node, N_HOLDS] = 0
-        node_i[node, N_ROLE] = plan.node_role[node]
-        node_i[node, N_SLOT] = node if node < working else -1
-        node_i[node, N_REPAIR] = R_OK
-        node_i[node, N_LEMON] = 0
-        node_i[node, N_BLAMED] = 0
-        node_i[node, N_FAIL_SEQ] = -1
-        node_i[node, N_OPERATING] = 0
-        node_f[node, N_SCORE_BASE] = plan.score_initial
-    for slot in range(working):
-        slot_i[slot, S_NODE] = slot
-        slot_i[slot, S_ATTACHED] = 1
-        slot_i[slot, S_PHASE] = FILLED
-        slot_i[slot, S_SPARE] = -1
-        slot_i[slot, S_SWAP_SEQ] = -1
-        slot_i[slot, S_ACTIVE] = 1
-    for node in range(working, nodes):  # SparePool(hot, cold): in node order, the first hot ones warm
-        if plan.node_role[node] == ROLE_COLD:
-            _list_append(st, TIER_COLD, node)
-        elif node - working < plan.warm:
-            node_i[node, N_ROLE] = ROLE_WARM
-            _list_append(st, TIER_WARM, node)
-        else:
-            _list_append(st, TIER_HOT, node)
-    acc = st.acc
-    start = plan.warmup
-    for block, value, below in ((A_UP, float(nodes), -1.0), (A_CAPACITY, float(working), float(working)),
-                                (A_POOL, float(plan.hot + plan.cold), 1.0), (A_WARM, float(plan.warm), -1.0)):
-        acc[block + L_VALUE] = value
-        acc[block + L_LAST] = start
-        acc[block + L_BELOW] = below
-    for pool in range(pools):
-        st.crew_acc[pool * CREW_ACC_COLS + L_LAST] = start
-        st.crew_acc[pool * CREW_ACC_COLS + L_BELOW] = -1.0
-    for job in range(jobs):
-        block = job * JOB_ACC_COLS
-        st.job_acc[block + L_VALUE] = float(plan.job_size[job])
-        st.job_acc[block + L_LAST] = start
-        st.job_acc[block + L_BELOW] = -1.0
-        st.job_acc[block + JA_END] = plan.horizon
-        st.job_acc[block + JA_STATE_LAST] = start
-        st.job_acc[block + JA_DONE_AT] = math.inf
-    for job in range(jobs):
-        st.job_i[job, J_TIMER_BITS] = INF_BITS
-    st.ctr[CT_TIMER_JOB] = -1
-    acc[A_POOL_AT_START] = plan.hot + plan.cold
-    acc[A_FIRST_EMPTY] = -1.0
-    acc[A_FIRST_SHORT] = plan.horizon
-    _mark_lemons(plan, st, gen)
-    return st
+def _new_state_entry(fingerprint: int):
+    """The jitted ``_new_state``: a closure over ``fingerprint``, which numba's cache index keys on."""
+
+    @njit(cache=True, nogil=True)
+    def _new_state(plan, gen, heap_capacity, trace):
+        """A replication's initial state: every table allocated, every component in its first state."""
+        nodes, working, jobs = plan.nodes, plan.working, plan.job_size.shape[0]
+        node_i = np.full((nodes, NODE_I_COLS), -1, dtype=np.int64)
+        node_f = np.zeros((nodes, NODE_F_COLS))
+        slot_i = np.zeros((working, SLOT_I_COLS), dtype=np.int64)
+        pools = plan.crew_limit.shape[0]
+        pool_i = np.zeros(POOL_I_COLS, dtype=np.int64)
+        for tier in (TIER_WARM, TIER_HOT, TIER_COLD):
+            pool_i[LIST_COLS * tier + P_HEAD] = -1
+            pool_i[LIST_COLS * tier + P_TAIL] = -1
+        bits = np.zeros(1)
+        ring = plan.retire_max_failures if plan.retirement == RETIRE_THRESHOLD else 0
+        st = State(
+            node_i=node_i, node_f=node_f, remaining=np.zeros((nodes, plan.parts)),
+            latent=np.zeros((nodes, plan.modes)), latent_stamp=np.full((nodes, plan.modes), -1, dtype=np.int64),
+            blame_times=np.zeros((nodes, ring)),
+            slot_i=slot_i, slot_f=np.full(max(working, 1), -1.0),
+            crew_i=np.zeros((pools, CREW_I_COLS), dtype=np.int64), crew_queue=np.zeros((pools, nodes), dtype=np.int64),
+            pool_i=pool_i, pool_wait=np.zeros((max(working, 1), 2), dtype=np.int64),
+            scratch=np.zeros((max(working, 1), 2), dtype=np.int64),
+            job_i=np.zeros((jobs, JOB_I_COLS), dtype=np.int64), job_f=np.zeros((jobs, JOB_F_COLS)),
+            heap=np.zeros((heap_capacity, 4), dtype=np.int64), bits_f=bits, bits_i=bits.view(np.int64),
+            ring_key=np.zeros((2, heap_capacity), dtype=np.int64),
+            ring_item=np.zeros((2, heap_capacity), dtype=np.int64),
+            clock=np.zeros(1),
+            ctr=np.zeros(CTR_COLS, dtype=np.int64), acc=np.zeros(ACC_SIZE), cause_count=np.zeros(plan.causes),
+            crew_acc=np.zeros(pools * CREW_ACC_COLS), job_acc=np.zeros(jobs * JOB_ACC_COLS),
+            job_cause=np.zeros((jobs, plan.preemption_cause + 1)), trace=trace,
+        )
+        for node in range(nodes):
+            node_i[node, N_HOLDS] = 0
+            node_i[node, N_ROLE] = plan.node_role[node]
+            node_i[node, N_SLOT] = node if node < working else -1
+            node_i[node, N_REPAIR] = R_OK
+            node_i[node, N_LEMON] = 0
+            node_i[node, N_BLAMED] = 0
+            node_i[node, N_FAIL_SEQ] = -1
+            node_i[node, N_OPERATING] = 0
+            node_f[node, N_SCORE_BASE] = plan.score_initial
+        for slot in range(working):
+            slot_i[slot, S_NODE] = slot
+            slot_i[slot, S_ATTACHED] = 1
+            slot_i[slot, S_PHASE] = FILLED
+            slot_i[slot, S_SPARE] = -1
+            slot_i[slot, S_SWAP_SEQ] = -1
+            slot_i[slot, S_ACTIVE] = 1
+        for node in range(working, nodes):  # SparePool(hot, cold): in node order, the first hot ones warm
+            if plan.node_role[node] == ROLE_COLD:
+                _list_append(st, TIER_COLD, node)
+            elif node - working < plan.warm:
+                node_i[node, N_ROLE] = ROLE_WARM
+                _list_append(st, TIER_WARM, node)
+            else:
+                _list_append(st, TIER_HOT, node)
+        acc = st.acc
+        start = plan.warmup
+        for block, value, below in ((A_UP, float(nodes), -1.0), (A_CAPACITY, float(working), float(working)),
+                                    (A_POOL, float(plan.hot + plan.cold), 1.0), (A_WARM, float(plan.warm), -1.0)):
+            acc[block + L_VALUE] = value
+            acc[block + L_LAST] = start
+            acc[block + L_BELOW] = below
+        for pool in range(pools):
+            st.crew_acc[pool * CREW_ACC_COLS + L_LAST] = start
+            st.crew_acc[pool * CREW_ACC_COLS + L_BELOW] = -1.0
+        for job in range(jobs):
+            block = job * JOB_ACC_COLS
+            st.job_acc[block + L_VALUE] = float(plan.job_size[job])
+            st.job_acc[block + L_LAST] = start
+            st.job_acc[block + L_BELOW] = -1.0
+            st.job_acc[block + JA_END] = plan.horizon
+            st.job_acc[block + JA_STATE_LAST] = start
+            st.job_acc[block + JA_DONE_AT] = math.inf
+        for job in range(jobs):
+            st.job_i[job, J_TIMER_BITS] = INF_BITS
+        st.ctr[CT_TIMER_JOB] = -1
+        st.ctr[CT_FINGERPRINT] = fingerprint
+        acc[A_POOL_AT_START] = plan.hot + plan.cold
+        acc[A_FIRST_EMPTY] = -1.0
+        acc[A_FIRST_SHORT] = plan.horizon
+        _mark_lemons(plan, st, gen)
+        return st
+
+    return _new_state
 
 
-@njit(cache=True)
+@njit(cache=False)
 def _mark_lemons(plan, st, gen):
     """A uniform subset of lemon_count nodes (partial Fisher-Yates), logged at time 0 in node order."""
     if plan.lemon_count == 0:
@@ -1870,52 +1894,62 @@ def _mark_lemons(plan, st, gen):
             _row(st, 0.0, K_LEMON, node, 0, 1, NO_CAUSE)
 
 
-@_loop
-def _run(plan, st, gen):
-    """Start every component in SimPy's order, then process events until the horizon; close the levels."""
-    # continuous-checkpointing jobs credit their work at the warm-up (timeouts made at build time)
-    for job in range(plan.job_size.shape[0]):
-        if plan.warmup > 0.0 and plan.job_mode[job] == CKPT_CONTINUOUS:
-            _push(st, plan.warmup, NORMAL, EV_JOB_FLUSH, job)
-    # SimPy starts domains before nodes, then jobs; their first events tie in that order.
-    for domain in range(plan.domain_cause.shape[0]):
-        _push(st, _draw(plan, gen, plan.domain_ttf[domain]), NORMAL, EV_DOMAIN_FAIL, domain)
-    if plan.modes > 0:
-        for node in range(plan.nodes):
-            if plan.node_role[node] != ROLE_COLD:  # cold spares age only once provisioned
-                _start_clocks(plan, st, gen, node)
-                _schedule_failure(plan, st, gen, node, 0.0)
-    for job in range(plan.job_size.shape[0]):
-        _job_start(plan, st, job, 0.0)
-    horizon = plan.horizon
-    while st.ctr[CT_STATUS] == STATUS_OK:
-        found, t, key, item = _pop(st, horizon)
-        if not found:
-            break
-        etype = item >> 32
-        target = item & 0xFFFFFFFF
-        kind = etype >> 4
-        if kind == KIND_NODE:
-            _node_event(plan, st, gen, etype, target, key, t)
-        elif kind == KIND_SLOT:
-            _slot_event(plan, st, gen, etype, target, key, t)
-        elif kind == KIND_DOMAIN:
-            _domain_event(plan, st, gen, etype, target, t)
-        elif kind == KIND_JOB:
-            _job_event(plan, st, etype, target, key, t)
-        else:
-            _pool_event(plan, st, gen, etype, target, t)
-    for job in range(plan.job_size.shape[0]):
-        _job_close(plan, st, job, horizon)
-    acc = st.acc
-    for block in (A_UP, A_CAPACITY, A_POOL, A_WARM):
-        _level_to(acc, block, horizon, acc[block + L_VALUE], plan.warmup, horizon)
-    for pool in range(plan.crew_limit.shape[0]):
-        block = pool * CREW_ACC_COLS
-        _level_to(st.crew_acc, block, horizon, st.crew_acc[block + L_VALUE], plan.warmup, horizon)
-    for slot in range(plan.working):
-        if st.slot_i[slot, S_PHASE] == WAITING:
-            _wait_ended(acc, st.slot_f[slot], horizon, plan.warmup)
+def _run_entry(fingerprint: int):
+    """The jitted ``_run``: a closure over ``fingerprint``, which numba's cache index keys on."""
+
+    @_loop
+    def _run(plan, st, gen):
+        """Start every component in SimPy's order, then process events until the horizon; close the levels."""
+        st.ctr[CT_FINGERPRINT] = fingerprint  # (the closure cell that keys this entry's cache)
+        # continuous-checkpointing jobs credit their work at the warm-up (timeouts made at build time)
+        for job in range(plan.job_size.shape[0]):
+            if plan.warmup > 0.0 and plan.job_mode[job] == CKPT_CONTINUOUS:
+                _push(st, plan.warmup, NORMAL, EV_JOB_FLUSH, job)
+        # SimPy starts domains before nodes, then jobs; their first events tie in that order.
+        for domain in range(plan.domain_cause.shape[0]):
+            _push(st, _draw(plan, gen, plan.domain_ttf[domain]), NORMAL, EV_DOMAIN_FAIL, domain)
+        if plan.modes > 0:
+            for node in range(plan.nodes):
+                if plan.node_role[node] != ROLE_COLD:  # cold spares age only once provisioned
+                    _start_clocks(plan, st, gen, node)
+                    _schedule_failure(plan, st, gen, node, 0.0)
+        for job in range(plan.job_size.shape[0]):
+            _job_start(plan, st, job, 0.0)
+        horizon = plan.horizon
+        while st.ctr[CT_STATUS] == STATUS_OK:
+            found, t, key, item = _pop(st, horizon)
+            if not found:
+                break
+            etype = item >> 32
+            target = item & 0xFFFFFFFF
+            kind = etype >> 4
+            if kind == KIND_NODE:
+                _node_event(plan, st, gen, etype, target, key, t)
+            elif kind == KIND_SLOT:
+                _slot_event(plan, st, gen, etype, target, key, t)
+            elif kind == KIND_DOMAIN:
+                _domain_event(plan, st, gen, etype, target, t)
+            elif kind == KIND_JOB:
+                _job_event(plan, st, etype, target, key, t)
+            else:
+                _pool_event(plan, st, gen, etype, target, t)
+        for job in range(plan.job_size.shape[0]):
+            _job_close(plan, st, job, horizon)
+        acc = st.acc
+        for block in (A_UP, A_CAPACITY, A_POOL, A_WARM):
+            _level_to(acc, block, horizon, acc[block + L_VALUE], plan.warmup, horizon)
+        for pool in range(plan.crew_limit.shape[0]):
+            block = pool * CREW_ACC_COLS
+            _level_to(st.crew_acc, block, horizon, st.crew_acc[block + L_VALUE], plan.warmup, horizon)
+        for slot in range(plan.working):
+            if st.slot_i[slot, S_PHASE] == WAITING:
+                _wait_ended(acc, st.slot_f[slot], horizon, plan.warmup)
+
+    return _run
+
+
+_new_state = _new_state_entry(FINGERPRINT)
+_run = _run_entry(FINGERPRINT)
 
 
 def simulate(plan: Plan, gen: np.random.Generator, heap_capacity: int, trace: np.ndarray) -> tuple[np.ndarray, ...]:
