@@ -8,6 +8,7 @@ warms a private cache on a copy of the package, renumbers the law codes where th
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -16,6 +17,10 @@ import sys
 from pathlib import Path
 
 from conftest import CHECKOUT
+from numba.core.caching import NullCache
+from numba.core.registry import CPUDispatcher as Dispatcher
+
+from clustersim.engine.fast import jit, kernel
 
 RUN = """\
 import json
@@ -66,3 +71,22 @@ def test_a_constant_changed_outside_the_entry_points_file_recompiles_the_kernel(
     assert codes.name != "kernel.py"
     codes.write_text(codes.read_text() + SWAP)
     assert _run(tmp_path) == first
+
+
+def _dispatchers() -> list[tuple[str, Dispatcher]]:
+    """(module.name, dispatcher) of every jitted function in engine/fast."""
+    found = []
+    for path in sorted(Path(kernel.__file__).parent.glob("*.py")):
+        module = importlib.import_module(f"clustersim.engine.fast.{path.stem}")
+        found += [(f"{path.stem}.{name}", value) for name, value in vars(module).items()
+                  if isinstance(value, Dispatcher) and value.__module__ == module.__name__]
+    return found
+
+
+def test_every_cached_function_is_keyed_on_the_source_fingerprint() -> None:
+    cached = [(name, d) for name, d in _dispatchers() if not isinstance(d._cache, NullCache)]
+    assert {name for name, _ in cached} == {"kernel._new_state", "kernel._run"}
+    for name, dispatcher in cached:
+        cells = [cell.cell_contents for cell in dispatcher.py_func.__closure__ or ()]
+        assert cells == [jit.FINGERPRINT], name
+    assert jit.FINGERPRINT == jit.source_fingerprint()

@@ -5,9 +5,9 @@ writes them into a Plan, and the kernel, which reads them. Log codes are the rec
 ``clustersim.engine.records`` (row kinds and states, event codes): the kernel writes them into its
 trace and metrics without importing that module; tests/test_fast_codes.py holds them equal to its
 enums value for value. Because the kernel's cached entry points carry a fingerprint of every
-engine/fast module (kernel.py), changing any value here recompiles the kernel.
+engine/fast module (jit.py), changing any value here recompiles the kernel.
 
-Constants are numpy int64 so that numba types them as int64, never as literals (see kernel.py).
+Constants are numpy int64 so that numba types them as int64, never as literals (see jit.py).
 """
 from __future__ import annotations
 

@@ -18,12 +18,14 @@ import numpy as np
 
 from clustersim.engine.fast.codes import TRACE_COLUMNS
 from clustersim.engine.fast.compile import Plan, compile_plan
-from clustersim.engine.fast.kernel import (
+from clustersim.engine.fast.kernel import simulate
+from clustersim.engine.fast.queue import STATUS_HEAP_FULL, STATUS_TRACE_FULL
+from clustersim.engine.fast.tables import (
     A_CAPACITY, A_ESCALATIONS, A_FAILURES, A_FALSE_SUCCESSES, A_FIRST_EMPTY, A_FIRST_SHORT, A_LEMONS_RETIRED,
     A_MISDIAGNOSES, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START, A_RECURRENCES, A_RETIRED, A_RETIRED_HEALTHY,
     A_UNDIAGNOSED, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED, CREW_ACC_COLS, CT_EVENTS, CT_STATUS, CT_TRACE_N,
     JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST, JA_STOPS, JA_USEFUL, JOB_ACC_COLS, L_AREA,
-    L_LOW_HOURS, STATUS_HEAP_FULL, STATUS_TRACE_FULL, simulate,
+    L_LOW_HOURS,
 )
 from clustersim.engine.fast.support import refusal, unsupported_features
 from clustersim.engine.runner import ReplicationOutcome, require_event_log
