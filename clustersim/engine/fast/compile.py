@@ -14,38 +14,30 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
 from clustersim.distributions import (
     Deterministic, Empirical, Exponential, Gamma, Lognormal, Uniform, Weibull,
 )
+from clustersim.engine.fast.codes import (
+    CKPT_ASYNC, CKPT_CONTINUOUS, CKPT_SYNC, LAW_DETERMINISTIC, LAW_EMPIRICAL, LAW_EXPONENTIAL, LAW_GAMMA,
+    LAW_LOGNORMAL, LAW_UNIFORM, LAW_WEIBULL, NO_LAW, RECOVERY_REBOOT, RECOVERY_REPAIR, RETIRE_NEVER, RETIRE_SCORED,
+    RETIRE_THRESHOLD, ROLE_COLD, ROLE_HOT, ROLE_WORK, SELECT_FEWEST_FAILURES, SELECT_FIFO, SELECT_HIGHEST_SCORE,
+    SELECT_RANDOM, UNLIMITED,
+)
 from clustersim.layout import IDLE_PRIORITY
 from clustersim.scenario.schema import FailureDomain, Scenario
 
-# Constants are numpy int64 so that numba types them as int64, never as literals (see kernel.py).
-# Law codes of Plan.law_code; the kernel's sampler switches on them.
-LAW_EXPONENTIAL, LAW_WEIBULL, LAW_LOGNORMAL, LAW_GAMMA, LAW_DETERMINISTIC, LAW_UNIFORM, LAW_EMPIRICAL = np.arange(7)
-
-# Node roles (the kernel's node state), as model/nodes.py names them.
-ROLE_WORK, ROLE_HOT, ROLE_COLD, ROLE_LOOSE, ROLE_WARM, ROLE_RETIRED = np.arange(6)
-
-# Recovery of a failure mode.
-RECOVERY_REBOOT, RECOVERY_REPAIR = np.arange(2)
-
-# Retirement policies and spare selection policies (model/policies.py registries).
-RETIRE_NEVER, RETIRE_THRESHOLD, RETIRE_SCORED = np.arange(3)
-SELECT_FIFO, SELECT_RANDOM, SELECT_FEWEST_FAILURES, SELECT_HIGHEST_SCORE = np.arange(4)
+# The schema's choices as the kernel's codes (tests/test_fast_codes.py ties the keys to the schema).
 RETIREMENT_CODES = {"never": RETIRE_NEVER, "threshold": RETIRE_THRESHOLD, "scored": RETIRE_SCORED}
 SELECTION_CODES = {"fifo": SELECT_FIFO, "random": SELECT_RANDOM, "fewest_failures": SELECT_FEWEST_FAILURES,
                    "highest_score": SELECT_HIGHEST_SCORE}
-
-# Checkpoint modes of a training job.
-CKPT_SYNC, CKPT_ASYNC, CKPT_CONTINUOUS = np.arange(3)
 CKPT_CODES = {"sync": CKPT_SYNC, "async": CKPT_ASYNC, "continuous": CKPT_CONTINUOUS}
 
-UNLIMITED = np.int64(-1)  # crew_limit of a pool with no limit
-NO_LAW = np.int64(-1)     # a law index that is absent
+Fields = dict[str, Any]  # some fields of a Plan, by name
 
 Plan = namedtuple("Plan", [
     # window and timings (hours)
@@ -86,6 +78,19 @@ Plan = namedtuple("Plan", [
 ])
 
 
+# Per distribution class: its law code and (a, b) parameters, converted exactly as distributions.py
+# samples (empirical laws are handled by _Laws.add: a, b = start, length of their samples).
+LAW_CONVERTERS: dict[type, tuple[np.int64, Callable[[Any], tuple[float, float]]]] = {
+    Exponential: (LAW_EXPONENTIAL, lambda d: (d.mean, 0.0)),
+    Weibull: (LAW_WEIBULL, lambda d: (d.scale_hours, d.shape)),
+    Lognormal: (LAW_LOGNORMAL, lambda d: d.mu_sigma),
+    Gamma: (LAW_GAMMA, lambda d: (d.shape, d.mean / d.shape)),
+    Deterministic: (LAW_DETERMINISTIC, lambda d: (d.value, 0.0)),
+    Uniform: (LAW_UNIFORM, lambda d: (d.low, d.high)),
+    Empirical: (LAW_EMPIRICAL, lambda d: (0.0, 0.0)),
+}
+
+
 class _Laws:
     """Collects distributions into the law arrays of a Plan."""
 
@@ -97,27 +102,30 @@ class _Laws:
 
     def add(self, dist) -> int:
         """The law index of ``dist`` (parameters converted exactly as distributions.py samples)."""
-        if isinstance(dist, Exponential):
-            code, a, b = LAW_EXPONENTIAL, dist.mean, 0.0
-        elif isinstance(dist, Weibull):
-            code, a, b = LAW_WEIBULL, dist.scale_hours, dist.shape
-        elif isinstance(dist, Lognormal):
-            code, (a, b) = LAW_LOGNORMAL, dist.mu_sigma
-        elif isinstance(dist, Gamma):
-            code, a, b = LAW_GAMMA, dist.shape, dist.mean / dist.shape
-        elif isinstance(dist, Deterministic):
-            code, a, b = LAW_DETERMINISTIC, dist.value, 0.0
-        elif isinstance(dist, Uniform):
-            code, a, b = LAW_UNIFORM, dist.low, dist.high
-        elif isinstance(dist, Empirical):
-            code, a, b = LAW_EMPIRICAL, float(len(self.empirical)), float(len(dist.samples))
-            self.empirical += dist.samples
-        else:
+        if type(dist) not in LAW_CONVERTERS:
             raise TypeError(f"no fast-engine law for {type(dist).__name__}")
+        code, convert = LAW_CONVERTERS[type(dist)]
+        a, b = convert(dist)
+        if code == LAW_EMPIRICAL:
+            a, b = float(len(self.empirical)), float(len(dist.samples))
+            self.empirical += dist.samples
         self.code.append(code)
         self.a.append(float(a))
         self.b.append(float(b))
         return len(self.code) - 1
+
+    def fields(self) -> Fields:
+        """The law arrays of the Plan (call once every law is added)."""
+        return {"law_code": _ints(self.code), "law_a": _floats(self.a), "law_b": _floats(self.b),
+                "empirical": _floats(self.empirical)}
+
+
+def _ints(values) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.int64)
+
+
+def _floats(values) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float64)
 
 
 def domain_groups(domain: FailureDomain, count: int, per_rack: int) -> list[range]:
@@ -134,24 +142,59 @@ def domain_groups(domain: FailureDomain, count: int, per_rack: int) -> list[rang
 
 def compile_plan(scenario: Scenario) -> Plan:
     """The kernel's view of ``scenario`` (which must use only features the fast engine supports)."""
-    nodes, spares, sim, repair = scenario.nodes, scenario.spares, scenario.simulation, scenario.repair
-    laws = _Laws()
-    modes = nodes.failure_modes
+    laws = _Laws()  # its builders add laws in a fixed order: modes, stages, domains, diagnosis, recurrence
+    modes = _modes_and_stages(scenario, laws)
+    return Plan(**_merged(
+        _window(scenario), _sizes(scenario), modes, _clocks(scenario, modes["mode_ttf"]), _domains(scenario, laws),
+        _crews(scenario), _diagnosis_retirement_score(scenario, laws), _positions(scenario), _jobs(scenario),
+        laws.fields(),
+    ))
+
+
+def _merged(*parts: Fields) -> Fields:
+    """The builders' fields in one mapping; no two builders may set the same field."""
+    fields: Fields = {}
+    for part in parts:
+        twice = fields.keys() & part.keys()
+        if twice:
+            raise ValueError(f"Plan fields built twice: {sorted(twice)}")
+        fields.update(part)
+    return fields
+
+
+def _window(scenario: Scenario) -> Fields:
+    """The simulated window and the fixed timings (hours)."""
+    sim, spares = scenario.simulation, scenario.spares
+    return {"horizon": float(sim.horizon), "warmup": float(sim.warmup), "detection": float(scenario.repair.detection),
+            "swap_time": float(spares.swap_time), "provisioning": float(spares.provisioning),
+            "standby_swap_time": float(spares.standby_swap_time)}
+
+
+def _sizes(scenario: Scenario) -> Fields:
+    """Counts of nodes by role, causes and modes, and every node's initial role."""
+    nodes, spares = scenario.nodes, scenario.spares
+    roles = [ROLE_WORK] * scenario.working_nodes + [ROLE_HOT] * spares.hot + [ROLE_COLD] * spares.cold
+    return {"nodes": nodes.count, "working": scenario.working_nodes, "hot": spares.hot, "cold": spares.cold,
+            "warm": spares.warm, "causes": len(scenario.cause_names), "modes": len(nodes.failure_modes),
+            "node_role": _ints(roles)}
+
+
+def _modes_and_stages(scenario: Scenario, laws: _Laws) -> Fields:
+    """Failure modes and the stage table: the pipeline's stages (crew pool 1 + s), then one per
+    "replace" mode (pool 0)."""
+    modes, stages = scenario.nodes.failure_modes, scenario.repair.stages
     mode_ttf = [laws.add(m.time_to_failure) for m in modes]
     mode_ttr = [laws.add(m.time_to_repair) if m.time_to_repair is not None else NO_LAW for m in modes]
-    lemon_speed = [nodes.lemon_multiplier(i) for i in range(len(modes))]
-
-    # repair stages: the pipeline's (crew pool 1 + s), then one per "replace" mode (pool 0)
-    stage_law = [laws.add(stage.time) for stage in repair.stages]
-    stage_pool = [1 + s for s in range(len(repair.stages))]
-    stage_escalate = [stage.escalate for stage in repair.stages]
-    stage_false_success = [stage.false_success for stage in repair.stages]
-    stage_cause = [scenario.stage_cause(s) for s in range(len(repair.stages))]
+    stage_law = [laws.add(stage.time) for stage in stages]
+    stage_pool = [1 + s for s in range(len(stages))]
+    stage_escalate = [stage.escalate for stage in stages]
+    stage_false_success = [stage.false_success for stage in stages]
+    stage_cause = [scenario.stage_cause(s) for s in range(len(stages))]
     mode_stage_first, mode_stage_count = [], []
     for i, mode in enumerate(modes):
         if mode.recovery == "pipeline":
             mode_stage_first.append(0)
-            mode_stage_count.append(len(repair.stages))
+            mode_stage_count.append(len(stages))
             continue
         mode_stage_first.append(len(stage_law))
         mode_stage_count.append(1)
@@ -160,7 +203,21 @@ def compile_plan(scenario: Scenario) -> Plan:
         stage_escalate.append(0.0)
         stage_false_success.append(0.0)
         stage_cause.append(-1)
+    return {
+        "mode_ttf": _ints(mode_ttf), "mode_ttr": _ints(mode_ttr),
+        "mode_recovery": _ints([RECOVERY_REBOOT if m.recovery == "reboot" else RECOVERY_REPAIR for m in modes]),
+        "mode_stage_first": _ints(mode_stage_first), "mode_stage_count": _ints(mode_stage_count),
+        "stage_law": _ints(stage_law), "stage_pool": _ints(stage_pool), "stage_escalate": _floats(stage_escalate),
+        "stage_false_success": _floats(stage_false_success), "stage_cause": _ints(stage_cause),
+    }
 
+
+def _clocks(scenario: Scenario, mode_ttf: np.ndarray) -> Fields:
+    """A node's failure clocks (model/clocks.py): exponential modes superposed into one clock, for a
+    good node [0] and a lemon [1]; one remaining lifetime per part of every other mode."""
+    nodes = scenario.nodes
+    modes = nodes.failure_modes
+    lemon_speed = [nodes.lemon_multiplier(i) for i in range(len(modes))]
     exp_rates = [(i, (nodes.gpus_per_node if m.scope == "gpu" else 1) / m.time_to_failure.mean_hours)
                  for i, m in enumerate(modes) if m.time_to_failure.is_exponential]
     exp_cumulative = [np.cumsum([r * (lemon_speed[i] if lemon else 1.0) for i, r in exp_rates]) if exp_rates
@@ -168,10 +225,19 @@ def compile_plan(scenario: Scenario) -> Plan:
     exp_total = [float(c[-1]) if exp_rates else 0.0 for c in exp_cumulative]
     part_mode = [i for i, m in enumerate(modes) if not m.time_to_failure.is_exponential
                  for _ in range(nodes.gpus_per_node if m.scope == "gpu" else 1)]
+    return {
+        "exp_modes": _ints([i for i, _ in exp_rates]),
+        "exp_cumulative": _floats(exp_cumulative).reshape(2, len(exp_rates)),
+        "exp_total_rate": _floats(exp_total), "exp_scale": _floats([1.0 / t if t > 0 else 0.0 for t in exp_total]),
+        "parts": len(part_mode), "part_mode": _ints(part_mode), "part_law": _ints([mode_ttf[m] for m in part_mode]),
+        "part_lemon_speed": _floats([lemon_speed[m] for m in part_mode]),
+    }
 
-    roles = [ROLE_WORK] * scenario.working_nodes + [ROLE_HOT] * spares.hot + [ROLE_COLD] * spares.cold
 
-    first_domain_cause = len(modes)
+def _domains(scenario: Scenario, laws: _Laws) -> Fields:
+    """Failure-domain instances (numbered as model/cluster.py numbers them), members as CSR arrays."""
+    nodes = scenario.nodes
+    first_domain_cause = len(nodes.failure_modes)
     domain_cause, domain_ttf, domain_ttr, ptr, members = [], [], [], [0], []
     for d, domain in enumerate(scenario.failure_domains):
         ttf, ttr = laws.add(domain.time_to_failure), laws.add(domain.time_to_repair)
@@ -181,64 +247,63 @@ def compile_plan(scenario: Scenario) -> Plan:
             domain_ttr.append(ttr)
             members += list(group)
             ptr.append(len(members))
+    return {"domain_cause": _ints(domain_cause), "domain_ttf": _ints(domain_ttf), "domain_ttr": _ints(domain_ttr),
+            "domain_ptr": _ints(ptr), "domain_nodes": _ints(members)}
 
+
+def _crews(scenario: Scenario) -> Fields:
+    """Crew pools (0: repair.crews, 1 + s: stage s): their limits."""
+    repair = scenario.repair
+    limits = [repair.crews] + [s.crews for s in repair.stages]
+    return {"crew_limit": _ints([c if c is not None else UNLIMITED for c in limits])}
+
+
+def _diagnosis_retirement_score(scenario: Scenario, laws: _Laws) -> Fields:
+    """Diagnosis, faults left in place, lemons, the retirement policy and the node score."""
+    nodes, repair = scenario.nodes, scenario.repair
     diagnosis, retirement, score = repair.diagnosis, repair.retirement, nodes.score
     reboot_law = laws.add(diagnosis.reboot_time)
-    recurrence_law = laws.add(repair.recurrence) if repair.recurs else NO_LAW
+    return {
+        "diag_probability": float(diagnosis.probability), "diag_wrong_node": float(diagnosis.wrong_node),
+        "diag_reboot_law": reboot_law, "recurrence_law": laws.add(repair.recurrence) if repair.recurs else NO_LAW,
+        "cure_lemons": bool(nodes.lemon_cured_by_repair), "lemon_count": nodes.lemon_count,
+        "retirement": RETIREMENT_CODES[retirement.policy],
+        "retire_max_failures": int(getattr(retirement, "max_failures", 0)),
+        "retire_window": float(getattr(retirement, "window", 0.0)),
+        "retire_threshold": float(getattr(retirement, "threshold", 0.0)),
+        "score_initial": float(score.initial if score else 0.0),
+        "score_penalty": float(score.failure_penalty if score else 0.0),
+        "score_credit": float(score.uptime_credit if score else 0.0),
+        "score_period": float(score.credit_period if score else 1.0), "scored": score is not None,
+    }
+
+
+def _positions(scenario: Scenario) -> Fields:
+    """Working positions (as _slots lays them out) and the spare selection policy."""
     slot_rank, slot_job, slot_own, slot_watched, slot_preempt = _slots(scenario)
+    return {
+        "selection": SELECTION_CODES[scenario.spares.selection],
+        "ranked": len(set(slot_rank)) > 1 or any(slot_preempt),
+        "slot_rank": _ints(slot_rank), "slot_job": _ints(slot_job), "slot_own": _ints(slot_own),
+        "slot_watched": _ints(slot_watched), "slot_preempt": _ints(slot_preempt),
+        "preemption_cause": scenario.preemption_cause,
+    }
+
+
+def _jobs(scenario: Scenario) -> Fields:
+    """Training jobs: their positions, sizes, work and times (hours), checkpoint mode and failure rule."""
     jobs = scenario.training
-
-    def ints(values) -> np.ndarray:
-        return np.ascontiguousarray(values, dtype=np.int64)
-
-    def floats(values) -> np.ndarray:
-        return np.ascontiguousarray(values, dtype=np.float64)
-
-    return Plan(
-        horizon=float(sim.horizon), warmup=float(sim.warmup), detection=float(repair.detection),
-        swap_time=float(spares.swap_time), provisioning=float(spares.provisioning),
-        standby_swap_time=float(spares.standby_swap_time),
-        nodes=nodes.count, working=scenario.working_nodes, hot=spares.hot, cold=spares.cold, warm=spares.warm,
-        parts=len(part_mode), causes=len(scenario.cause_names), modes=len(modes),
-        law_code=ints(laws.code), law_a=floats(laws.a), law_b=floats(laws.b), empirical=floats(laws.empirical),
-        mode_ttf=ints(mode_ttf), mode_ttr=ints(mode_ttr),
-        mode_recovery=ints([RECOVERY_REBOOT if m.recovery == "reboot" else RECOVERY_REPAIR for m in modes]),
-        mode_stage_first=ints(mode_stage_first), mode_stage_count=ints(mode_stage_count),
-        stage_law=ints(stage_law), stage_pool=ints(stage_pool), stage_escalate=floats(stage_escalate),
-        stage_false_success=floats(stage_false_success), stage_cause=ints(stage_cause),
-        exp_modes=ints([i for i, _ in exp_rates]), exp_cumulative=floats(exp_cumulative).reshape(2, len(exp_rates)),
-        exp_total_rate=floats(exp_total), exp_scale=floats([1.0 / t if t > 0 else 0.0 for t in exp_total]),
-        part_mode=ints(part_mode), part_law=ints([mode_ttf[m] for m in part_mode]),
-        part_lemon_speed=floats([lemon_speed[m] for m in part_mode]),
-        node_role=ints(roles),
-        domain_cause=ints(domain_cause), domain_ttf=ints(domain_ttf), domain_ttr=ints(domain_ttr),
-        domain_ptr=ints(ptr), domain_nodes=ints(members),
-        crew_limit=ints([c if c is not None else UNLIMITED for c in [repair.crews] + [s.crews for s in repair.stages]]),
-        diag_probability=float(diagnosis.probability), diag_wrong_node=float(diagnosis.wrong_node),
-        diag_reboot_law=reboot_law, recurrence_law=recurrence_law,
-        cure_lemons=bool(nodes.lemon_cured_by_repair), lemon_count=nodes.lemon_count,
-        retirement=RETIREMENT_CODES[retirement.policy],
-        retire_max_failures=int(getattr(retirement, "max_failures", 0)),
-        retire_window=float(getattr(retirement, "window", 0.0)),
-        retire_threshold=float(getattr(retirement, "threshold", 0.0)),
-        score_initial=float(score.initial if score else 0.0),
-        score_penalty=float(score.failure_penalty if score else 0.0),
-        score_credit=float(score.uptime_credit if score else 0.0),
-        score_period=float(score.credit_period if score else 1.0), scored=score is not None,
-        selection=SELECTION_CODES[spares.selection],
-        ranked=len(set(slot_rank)) > 1 or any(slot_preempt),
-        slot_rank=ints(slot_rank), slot_job=ints(slot_job), slot_own=ints(slot_own), slot_watched=ints(slot_watched),
-        slot_preempt=ints(slot_preempt), preemption_cause=scenario.preemption_cause,
-        job_first=ints(scenario.job_offsets), job_size=ints([j.nodes for j in jobs]),
-        job_work=floats([j.work if j.work is not None else math.inf for j in jobs]),
-        job_segment=floats([j.checkpoint_interval or math.inf for j in jobs]),
-        job_checkpoint=floats([j.checkpoint_hours for j in jobs]),
-        job_snapshot=floats([j.snapshot_cost or 0.0 for j in jobs]),
-        job_restart=floats([j.restart_hours for j in jobs]),
-        job_mode=ints([CKPT_CODES[j.checkpoint_mode] for j in jobs]),
-        job_elastic=ints([j.on_failure == "shrink" for j in jobs]),
-        job_min_nodes=ints([j.min_nodes or j.nodes for j in jobs]),
-    )
+    return {
+        "job_first": _ints(scenario.job_offsets), "job_size": _ints([j.nodes for j in jobs]),
+        "job_work": _floats([j.work if j.work is not None else math.inf for j in jobs]),
+        "job_segment": _floats([j.checkpoint_interval or math.inf for j in jobs]),
+        "job_checkpoint": _floats([j.checkpoint_hours for j in jobs]),
+        "job_snapshot": _floats([j.snapshot_cost or 0.0 for j in jobs]),
+        "job_restart": _floats([j.restart_hours for j in jobs]),
+        "job_mode": _ints([CKPT_CODES[j.checkpoint_mode] for j in jobs]),
+        "job_elastic": _ints([j.on_failure == "shrink" for j in jobs]),
+        "job_min_nodes": _ints([j.min_nodes or j.nodes for j in jobs]),
+    }
 
 
 def _slots(scenario: Scenario) -> tuple[list[int], list[int], list[int], list[int], list[int]]:

@@ -16,16 +16,18 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from clustersim.engine.fast.codes import TRACE_COLUMNS
 from clustersim.engine.fast.compile import Plan, compile_plan
-from clustersim.engine.fast.kernel import (
+from clustersim.engine.fast.kernel import simulate
+from clustersim.engine.fast.queue import STATUS_HEAP_FULL, STATUS_TRACE_FULL
+from clustersim.engine.fast.tables import (
     A_CAPACITY, A_ESCALATIONS, A_FAILURES, A_FALSE_SUCCESSES, A_FIRST_EMPTY, A_FIRST_SHORT, A_LEMONS_RETIRED,
     A_MISDIAGNOSES, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START, A_RECURRENCES, A_RETIRED, A_RETIRED_HEALTHY,
     A_UNDIAGNOSED, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED, CREW_ACC_COLS, CT_EVENTS, CT_STATUS, CT_TRACE_N,
     JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST, JA_STOPS, JA_USEFUL, JOB_ACC_COLS, L_AREA,
-    L_LOW_HOURS, STATUS_HEAP_FULL, STATUS_TRACE_FULL, simulate,
+    L_LOW_HOURS,
 )
 from clustersim.engine.fast.support import refusal, unsupported_features
-from clustersim.model.records import COLUMNS
 from clustersim.engine.base import ReplicationOutcome, require_event_log
 from clustersim.errors import ClusterSimError
 from clustersim.rng import Streams
@@ -57,7 +59,7 @@ def heap_capacity(plan: Plan) -> int:
 def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, capacity: int | None = None) -> KernelRun:
     """One replication of ``plan``; reruns it (same draws) with more room if the heap or trace overflowed.
 
-    ``trace``: also return the state-change log in the schema of engine/records.py (tests hold it
+    ``trace``: also return the state-change log in the schema of model/records.py (tests hold it
     against SimPy's); ``capacity``: the event heap's initial room (default ``heap_capacity``).
     """
     capacity = capacity or heap_capacity(plan)
@@ -66,7 +68,7 @@ def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, cap
     while True:
         started = time.perf_counter()
         gen = Streams(seed, replication).generator(STREAM)
-        rows = np.zeros((trace_rows, len(COLUMNS)))
+        rows = np.zeros((trace_rows, len(TRACE_COLUMNS)))
         acc, cause_count, ctr, crew_acc, job_acc, job_cause = simulate(plan, gen, capacity, rows)
         simulate_s += time.perf_counter() - started
         status = ctr[CT_STATUS]

@@ -1,0 +1,354 @@
+"""Training jobs (workloads/training.py): job_life as a state machine.
+
+A job's process waits at one point at a time, its phase: for its members (J_READY), or for one
+timeout — the restart, a compute segment, a blocking checkpoint, the wait for the previous
+persist, an async snapshot, the last persist, or continuous computing to the end of the work.
+J_TOKEN is the sequence number of the pending timeout, so an interrupted one is ignored when it
+comes due. A member lost while the job runs sends one urgent interrupt (the first cause counts),
+as TrainingJob._interrupt does. Slow members (gray failures) are refused by the fast engine, so
+the job's speed is its share of members (shrink).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from clustersim.engine.fast.codes import (
+    CKPT_CONTINUOUS, CKPT_SYNC, EMPTY, FILLED, J_CHECKPOINTING, J_COMPUTING, J_DONE, J_RESTARTING, J_WAITING,
+    K_JOB_SPEED, NO_CAUSE,
+)
+from clustersim.engine.fast.jit import helper
+from clustersim.engine.fast.queue import (
+    EV_JOB_INTERRUPT, EV_JOB_PERSISTED, EV_JOB_READY, EV_JOB_TIMEOUT, INF_BITS, NORMAL, SEQ_MASK, URGENT, _push,
+    _set_timer,
+)
+from clustersim.engine.fast.recording import _job_state_hours, _level_to, _rec_job, _rec_lost, _rec_work, _row
+from clustersim.engine.fast.tables import (
+    CT_SEQ, JA_END, JF_COMPUTED, JF_CREDITED, JF_PERSISTING, JF_PERSIST_DONE_AT, JF_PERSIST_HOURS, JF_RUN_STARTED,
+    JF_SEGMENT, JF_SPEED, JF_STARTED, JF_TARGET, JOB_ACC_COLS, J_ACTIVE, J_FILLED, J_PENDING, J_PENDING_CAUSE,
+    J_PERSIST_TOKEN, J_PHASE, J_READY, J_RESTARTED, J_STARVED, J_STATE, J_TIMER_BITS, J_TOKEN, L_VALUE, S_ACTIVE,
+    S_PHASE,
+)
+
+
+# What a job's process waits for (State.job_i[:, J_PHASE]).
+(PH_MEMBERS, PH_RESTART, PH_COMPUTE, PH_CHECKPOINT, PH_PERSIST_WAIT, PH_SNAPSHOT, PH_FINISH,
+ PH_CONTINUOUS) = (np.int64(v) for v in range(8))
+READY_NONE, READY_WAITING, READY_DUE = (np.int64(v) for v in range(3))
+
+
+@helper
+def _job_set_state(plan, st, job, state, cause, t):
+    _rec_job(plan, st, t, job, st.job_i[job, J_STATE], state, cause)
+    st.job_i[job, J_STATE] = state
+
+
+@helper
+def _job_set_speed(plan, st, job, speed, t):
+    old = st.job_f[job, JF_SPEED]
+    if speed != old:
+        _row(st, t, K_JOB_SPEED, job, old, speed, NO_CAUSE)
+        st.job_f[job, JF_SPEED] = speed
+
+
+@helper
+def _job_credit(plan, st, job, hours, t):
+    if hours > 0.0:
+        credited = st.job_f[job, JF_CREDITED]
+        _rec_work(plan, st, t, job, credited, credited + hours)
+        st.job_f[job, JF_CREDITED] = credited + hours
+
+
+@helper
+def _job_remaining(plan, st, job):
+    jf = st.job_f
+    return plan.job_work[job] - jf[job, JF_CREDITED] - jf[job, JF_PERSISTING] - jf[job, JF_COMPUTED]
+
+
+@helper
+def _job_wait(st, job, when, phase):
+    """The job's process waits for a timeout until ``when``: on the job's own timer (cancelled
+    when it is interrupted, where a heap entry would linger until it came due), or in the
+    current instant's ring."""
+    st.job_i[job, J_PHASE] = phase
+    if when == st.clock[0]:
+        st.job_i[job, J_TOKEN] = _push(st, when, NORMAL, EV_JOB_TIMEOUT, job)
+        return
+    seq = st.ctr[CT_SEQ]
+    st.ctr[CT_SEQ] = seq + 1
+    st.job_i[job, J_TOKEN] = seq
+    st.bits_f[0] = when
+    _set_timer(st, job, st.bits_i[0], (NORMAL << 62) | seq)
+
+
+@helper
+def _job_flush(plan, st, job, t):
+    """Continuous checkpointing: credit what was computed up to now."""
+    if plan.job_mode[job] == CKPT_CONTINUOUS and st.job_i[job, J_STATE] == J_COMPUTING:
+        _job_credit(plan, st, job, (t - st.job_f[job, JF_RUN_STARTED]) * st.job_f[job, JF_SPEED], t)
+        st.job_f[job, JF_RUN_STARTED] = t
+
+
+# --- notifications from member positions -------------------------------------------------------
+
+
+@helper
+def _job_members_ready(plan, st, job):
+    size = plan.job_size[job]
+    filled = st.job_i[job, J_FILLED]
+    if plan.job_elastic[job] == 0:
+        return filled == size
+    # go on without a member only once its failure is noticed and no spare is coming for it
+    return size - filled - st.job_i[job, J_STARVED] == 0 and filled >= plan.job_min_nodes[job]
+
+
+@helper
+def _job_maybe_ready(plan, st, job, t):
+    if st.job_i[job, J_READY] == READY_WAITING and _job_members_ready(plan, st, job):
+        st.job_i[job, J_READY] = READY_DUE
+        _push(st, t, NORMAL, EV_JOB_READY, job)
+
+
+@helper
+def _job_member_changed(plan, st, job, slot, before, cause, t):
+    """A member position changed state: stop on losing an active member, else maybe restart."""
+    phase = st.slot_i[slot, S_PHASE]
+    if before == FILLED:
+        st.job_i[job, J_FILLED] -= 1
+    if phase == FILLED:
+        st.job_i[job, J_FILLED] += 1
+    state = st.job_i[job, J_STATE]
+    if state == J_DONE:
+        return
+    if phase == EMPTY and st.slot_i[slot, S_ACTIVE] == 1 and state != J_WAITING:
+        if st.job_i[job, J_PENDING] == 0:
+            st.job_i[job, J_PENDING] = 1
+            st.job_i[job, J_PENDING_CAUSE] = cause
+            _push(st, t, URGENT, EV_JOB_INTERRUPT, job)
+    else:
+        _job_maybe_ready(plan, st, job, t)
+
+
+@helper
+def _job_member_starved(plan, st, job, delta, t):
+    """A member position waits with no usable spare (or no longer): an elastic job may go on without it."""
+    st.job_i[job, J_STARVED] += delta
+    if st.job_i[job, J_STATE] != J_DONE:
+        _job_maybe_ready(plan, st, job, t)
+
+
+# --- the run (job_life) ------------------------------------------------------------------------
+# job_life's steps between two waits, as continuations of one loop (no recursion: numba inlines
+# every helper into the event loop)
+
+(GO_WAIT_MEMBERS, GO_MEMBERS_OK, GO_RUN, GO_CONTINUOUS, GO_NEXT_SEGMENT, GO_CHECKPOINT, GO_SYNC_CHECKPOINTED,
+ GO_SNAPSHOT, GO_SNAPSHOTTED, GO_CHECKPOINTED, GO_DONE, GO_STOP) = (np.int64(v) for v in range(12))
+
+
+@helper
+def _job_go(plan, st, job, step, t):
+    """Run job_life from ``step`` until it waits (a timeout, its members) or is done."""
+    ji, jf = st.job_i, st.job_f
+    while step != GO_STOP:
+        if step == GO_WAIT_MEMBERS:
+            if _job_members_ready(plan, st, job):
+                step = GO_MEMBERS_OK
+            else:
+                ji[job, J_PHASE] = PH_MEMBERS
+                ji[job, J_READY] = READY_WAITING
+                step = GO_STOP
+        elif step == GO_MEMBERS_OK:  # an elastic job runs on the positions filled now; restart
+            size = plan.job_size[job]
+            if plan.job_elastic[job] == 1:
+                first = plan.job_first[job]
+                for slot in range(first, first + size):
+                    st.slot_i[slot, S_ACTIVE] = 1 if st.slot_i[slot, S_PHASE] == FILLED else 0
+                ji[job, J_ACTIVE] = ji[job, J_FILLED]
+            _job_set_speed(plan, st, job, 1.0 * ji[job, J_ACTIVE] / size, t)
+            if ji[job, J_RESTARTED] == 1:
+                _job_set_state(plan, st, job, J_RESTARTING, NO_CAUSE, t)
+                _job_wait(st, job, t + plan.job_restart[job], PH_RESTART)
+                step = GO_STOP
+            else:
+                ji[job, J_RESTARTED] = 1
+                step = GO_RUN
+        elif step == GO_RUN:
+            if plan.job_mode[job] == CKPT_CONTINUOUS:
+                _job_set_state(plan, st, job, J_COMPUTING, NO_CAUSE, t)
+                step = GO_CONTINUOUS
+            else:
+                step = GO_NEXT_SEGMENT
+        elif step == GO_CONTINUOUS:
+            credited = jf[job, JF_CREDITED]
+            if credited < plan.job_work[job]:
+                jf[job, JF_RUN_STARTED] = t
+                _job_wait(st, job, t + (plan.job_work[job] - credited) / jf[job, JF_SPEED], PH_CONTINUOUS)
+                step = GO_STOP
+            else:
+                step = GO_DONE
+        elif step == GO_NEXT_SEGMENT:
+            remaining = _job_remaining(plan, st, job)
+            if not remaining > 0.0:  # nothing left to compute: job_life's outer loop waits and restarts
+                step = GO_WAIT_MEMBERS
+                continue
+            _job_set_state(plan, st, job, J_COMPUTING, NO_CAUSE, t)
+            target = min(plan.job_segment[job], remaining)
+            jf[job, JF_TARGET] = target
+            computed = jf[job, JF_COMPUTED]
+            if computed < target:
+                jf[job, JF_STARTED] = t
+                _job_wait(st, job, t + (target - computed) / jf[job, JF_SPEED], PH_COMPUTE)
+                step = GO_STOP
+            else:
+                step = GO_CHECKPOINT
+        elif step == GO_CHECKPOINT:  # sync: blocking; async: a snapshot, then a persist
+            _job_set_state(plan, st, job, J_CHECKPOINTING, NO_CAUSE, t)
+            jf[job, JF_SEGMENT] = jf[job, JF_COMPUTED]
+            step = GO_STOP
+            if plan.job_mode[job] == CKPT_SYNC:
+                if plan.job_checkpoint[job] > 0.0:
+                    _job_wait(st, job, t + plan.job_checkpoint[job], PH_CHECKPOINT)
+                else:
+                    step = GO_SYNC_CHECKPOINTED
+            else:
+                done_at = jf[job, JF_PERSIST_DONE_AT]
+                if t < done_at:  # the previous persist must finish before the next snapshot
+                    _job_wait(st, job, t + (done_at - t), PH_PERSIST_WAIT)
+                else:
+                    step = GO_SNAPSHOT
+        elif step == GO_SYNC_CHECKPOINTED:
+            jf[job, JF_COMPUTED] = 0.0
+            _job_credit(plan, st, job, jf[job, JF_SEGMENT], t)
+            step = GO_CHECKPOINTED
+        elif step == GO_SNAPSHOT:
+            if plan.job_snapshot[job] > 0.0:
+                _job_wait(st, job, t + plan.job_snapshot[job], PH_SNAPSHOT)
+                step = GO_STOP
+            else:
+                step = GO_SNAPSHOTTED
+        elif step == GO_SNAPSHOTTED:  # the segment persists in the background
+            segment = jf[job, JF_SEGMENT]
+            jf[job, JF_COMPUTED] = 0.0
+            jf[job, JF_PERSISTING] += segment
+            cost = plan.job_checkpoint[job]
+            jf[job, JF_PERSIST_DONE_AT] = t + cost
+            if cost > 0.0:
+                jf[job, JF_PERSIST_HOURS] = segment
+                ji[job, J_PERSIST_TOKEN] = _push(st, t + cost, NORMAL, EV_JOB_PERSISTED, job)
+            else:
+                _job_persisted(plan, st, job, segment, t)
+            step = GO_CHECKPOINTED
+        elif step == GO_CHECKPOINTED:  # done (once the last persist completes), grow back, or go on
+            if _job_remaining(plan, st, job) <= 0.0:
+                done_at = jf[job, JF_PERSIST_DONE_AT]
+                if t < done_at:
+                    _job_set_state(plan, st, job, J_CHECKPOINTING, NO_CAUSE, t)
+                    _job_wait(st, job, t + (done_at - t), PH_FINISH)
+                    step = GO_STOP
+                else:
+                    step = GO_DONE
+            elif plan.job_elastic[job] == 1 and ji[job, J_FILLED] > ji[job, J_ACTIVE]:
+                step = GO_WAIT_MEMBERS
+            else:
+                step = GO_NEXT_SEGMENT
+        else:  # GO_DONE
+            _job_set_state(plan, st, job, J_DONE, NO_CAUSE, t)
+            step = GO_STOP
+
+
+@helper
+def _job_persisted(plan, st, job, hours, t):
+    """A persist completed: its segment counts."""
+    if st.job_i[job, J_STATE] != J_DONE:
+        st.job_f[job, JF_PERSISTING] -= hours
+        _job_credit(plan, st, job, hours, t)
+
+
+@helper
+def _job_resume_step(plan, st, job, t):
+    """The job's pending timeout came due: the step it goes on from."""
+    phase = st.job_i[job, J_PHASE]
+    jf = st.job_f
+    if phase == PH_RESTART:
+        return GO_RUN
+    if phase == PH_COMPUTE:
+        jf[job, JF_COMPUTED] = jf[job, JF_TARGET]
+        return GO_CHECKPOINT
+    if phase == PH_CHECKPOINT:
+        return GO_SYNC_CHECKPOINTED
+    if phase == PH_PERSIST_WAIT:
+        return GO_SNAPSHOT
+    if phase == PH_SNAPSHOT:
+        return GO_SNAPSHOTTED
+    if phase == PH_FINISH:
+        return GO_DONE
+    # PH_CONTINUOUS: the work is done
+    _job_credit(plan, st, job, plan.job_work[job] - jf[job, JF_CREDITED], t)
+    return GO_CONTINUOUS
+
+
+@helper
+def _job_interrupted(plan, st, job, t):
+    """A member was lost: what was computed since the last checkpoint is lost; wait, then restart."""
+    st.job_i[job, J_PENDING] = 0
+    cause = st.job_i[job, J_PENDING_CAUSE]
+    jf = st.job_f
+    phase = st.job_i[job, J_PHASE]
+    if phase == PH_COMPUTE:
+        jf[job, JF_COMPUTED] += (t - jf[job, JF_STARTED]) * jf[job, JF_SPEED]
+    st.job_i[job, J_TOKEN] = -1
+    if st.job_i[job, J_TIMER_BITS] < INF_BITS:
+        _set_timer(st, job, INF_BITS, 0)
+    _job_flush(plan, st, job, t)
+    lost = jf[job, JF_COMPUTED] + jf[job, JF_PERSISTING]
+    _rec_lost(plan, st, t, job, lost, cause)
+    jf[job, JF_COMPUTED] = 0.0
+    jf[job, JF_PERSISTING] = 0.0
+    st.job_i[job, J_PERSIST_TOKEN] = -1  # a persist in flight no longer counts
+    _job_set_state(plan, st, job, J_WAITING, cause, t)
+
+
+@helper
+def _job_event(plan, st, etype, job, key, t):
+    step = GO_STOP
+    if etype == EV_JOB_TIMEOUT:
+        if st.job_i[job, J_TOKEN] == (key & SEQ_MASK):
+            step = _job_resume_step(plan, st, job, t)
+    elif etype == EV_JOB_INTERRUPT:
+        _job_interrupted(plan, st, job, t)
+        step = GO_WAIT_MEMBERS
+    elif etype == EV_JOB_READY:  # checked again on waking: a member may be lost that instant
+        st.job_i[job, J_READY] = READY_NONE
+        step = GO_WAIT_MEMBERS
+    elif etype == EV_JOB_PERSISTED:
+        if st.job_i[job, J_PERSIST_TOKEN] == (key & SEQ_MASK):
+            _job_persisted(plan, st, job, st.job_f[job, JF_PERSIST_HOURS], t)
+    else:  # EV_JOB_FLUSH: the warm-up
+        _job_flush(plan, st, job, t)
+    _job_go(plan, st, job, step, t)
+
+
+@helper
+def _job_start(plan, st, job, t):
+    """job_life's first step, at time 0: every member is filled."""
+    size = plan.job_size[job]
+    st.job_i[job, J_STATE] = J_WAITING
+    st.job_i[job, J_FILLED] = size
+    st.job_i[job, J_ACTIVE] = size
+    st.job_i[job, J_TOKEN] = -1
+    st.job_i[job, J_PERSIST_TOKEN] = -1
+    st.job_f[job, JF_SPEED] = 1.0
+    st.job_i[job, J_TIMER_BITS] = INF_BITS
+    st.job_f[job, JF_PERSIST_DONE_AT] = -math.inf
+    _job_go(plan, st, job, GO_WAIT_MEMBERS, t)
+
+
+@helper
+def _job_close(plan, st, job, horizon):
+    """At the horizon: credit continuous work up to now, close the job's time-weighted measures."""
+    _job_flush(plan, st, job, horizon)
+    _job_state_hours(plan, st, job, st.job_i[job, J_STATE], horizon)
+    block = job * JOB_ACC_COLS
+    ja = st.job_acc
+    _level_to(ja, block, horizon, ja[block + L_VALUE], plan.warmup, ja[block + JA_END])
