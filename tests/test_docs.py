@@ -19,7 +19,7 @@ from clustersim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-EXAMPLE = ROOT / "scenarios" / "complete_example.toml"
+EXAMPLE = ROOT / "docs" / "examples" / "complete_example.toml"
 DURATION = re.compile(TypeAdapter(Duration).json_schema()["pattern"])
 
 

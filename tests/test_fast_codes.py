@@ -7,6 +7,7 @@ tests tie each to the definition it mirrors.
 from __future__ import annotations
 
 import ast
+import types
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
@@ -14,7 +15,7 @@ from typing import Any, Union, get_args, get_origin
 import pytest
 
 from clustersim import distributions
-from clustersim.engine import records
+from clustersim.model import records
 from clustersim.engine.fast import codes, compile, kernel, support, tables
 from clustersim.scenario.schema import Scenario
 
@@ -73,7 +74,7 @@ def test_supported_laws_are_distribution_laws_of_the_schema() -> None:
 
 def test_retirement_codes_are_the_schemas_policies() -> None:
     retirement = _section(Scenario, "repair").model_fields["retirement"].annotation
-    assert get_origin(retirement) is Union
+    assert get_origin(retirement) in (Union, types.UnionType)
     policies = {policy for cls in get_args(retirement) for policy in _literals(cls.model_fields["policy"].annotation)}
     assert set(compile.RETIREMENT_CODES) == policies
 
@@ -92,3 +93,9 @@ def test_checkpoint_codes_are_the_schemas_checkpoint_modes() -> None:
 def test_choice_codes_are_distinct(choices: str) -> None:
     values = list(getattr(compile, choices).values())
     assert len(set(values)) == len(values)
+
+
+def test_role_codes_are_the_layouts_initial_roles() -> None:
+    from clustersim.layout import ROLES
+
+    assert set(compile.ROLE_CODES) == set(ROLES)

@@ -23,8 +23,9 @@ from clustersim.cli import main
 from clustersim.scenario import dump_scenario_toml, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
-BASES = ["example_renewal.toml", "example_crews_and_spares.toml", "example_chaos_rack.toml", "gpt_cluster.toml",
-         "complete_example.toml"]
+BASES = [SCENARIOS / name for name in ("example_renewal.toml", "example_crews_and_spares.toml",
+                                       "example_chaos_rack.toml", "gpt_cluster.toml")]
+BASES.append(SCENARIOS.parent / "docs" / "examples" / "complete_example.toml")
 REFUSAL_SECONDS = 5.0
 
 HOSTILE = st.sampled_from([
@@ -35,9 +36,9 @@ HOSTILE = st.sampled_from([
 ])
 
 
-def resolved(name: str) -> dict[str, Any]:
+def resolved(path: Path) -> dict[str, Any]:
     """The fully resolved scenario as a TOML mapping (every default written out, so every key can be hit)."""
-    return tomllib.loads(dump_scenario_toml(load_scenario(SCENARIOS / name)))
+    return tomllib.loads(dump_scenario_toml(load_scenario(path)))
 
 
 def paths(node: Any, prefix: tuple = ()) -> list[tuple]:
@@ -61,8 +62,8 @@ def put(raw: dict[str, Any], path: tuple, value: Any) -> None:
 
 @st.composite
 def mutations(draw: st.DrawFn) -> tuple[str, dict[str, Any], tuple]:
-    name = draw(st.sampled_from(BASES))
-    raw = resolved(name)
+    base = draw(st.sampled_from(BASES))
+    name, raw = base.name, resolved(base)
     raw["simulation"]["horizon"] = "24 h"
     raw["simulation"]["replications"] = 2
     raw["simulation"].pop("engine", None)  # the SimPy engine: the fast one compiles for a minute first

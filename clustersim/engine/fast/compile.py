@@ -28,10 +28,11 @@ from clustersim.engine.fast.codes import (
     RETIRE_THRESHOLD, ROLE_COLD, ROLE_HOT, ROLE_WORK, SELECT_FEWEST_FAILURES, SELECT_FIFO, SELECT_HIGHEST_SCORE,
     SELECT_RANDOM, UNLIMITED,
 )
-from clustersim.layout import IDLE_PRIORITY
-from clustersim.scenario.schema import FailureDomain, Scenario
+from clustersim.layout import layout_of
+from clustersim.scenario.schema import Scenario
 
 # The schema's choices as the kernel's codes (tests/test_fast_codes.py ties the keys to the schema).
+ROLE_CODES = {"work": ROLE_WORK, "hot": ROLE_HOT, "cold": ROLE_COLD}  # the layout's initial roles
 RETIREMENT_CODES = {"never": RETIRE_NEVER, "threshold": RETIRE_THRESHOLD, "scored": RETIRE_SCORED}
 SELECTION_CODES = {"fifo": SELECT_FIFO, "random": SELECT_RANDOM, "fewest_failures": SELECT_FEWEST_FAILURES,
                    "highest_score": SELECT_HIGHEST_SCORE}
@@ -128,18 +129,6 @@ def _floats(values) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float64)
 
 
-def domain_groups(domain: FailureDomain, count: int, per_rack: int) -> list[range]:
-    """The node-index ranges of one domain declaration's instances, as model/domains.py groups them."""
-    racks = -(-count // per_rack)
-    if domain.kind == "rack":
-        size = 1
-    elif domain.kind == "power":
-        size = domain.power_racks or 1
-    else:
-        size = racks
-    return [range(r * per_rack, min((r + size) * per_rack, count)) for r in range(0, racks, size)]
-
-
 def compile_plan(scenario: Scenario) -> Plan:
     """The kernel's view of ``scenario`` (which must use only features the fast engine supports)."""
     laws = _Laws()  # its builders add laws in a fixed order: modes, stages, domains, diagnosis, recurrence
@@ -173,7 +162,7 @@ def _window(scenario: Scenario) -> Fields:
 def _sizes(scenario: Scenario) -> Fields:
     """Counts of nodes by role, causes and modes, and every node's initial role."""
     nodes, spares = scenario.nodes, scenario.spares
-    roles = [ROLE_WORK] * scenario.working_nodes + [ROLE_HOT] * spares.hot + [ROLE_COLD] * spares.cold
+    roles = [ROLE_CODES[role] for role in layout_of(scenario).node_roles]
     return {"nodes": nodes.count, "working": scenario.working_nodes, "hot": spares.hot, "cold": spares.cold,
             "warm": spares.warm, "causes": len(scenario.cause_names), "modes": len(nodes.failure_modes),
             "node_role": _ints(roles)}
@@ -213,18 +202,15 @@ def _modes_and_stages(scenario: Scenario, laws: _Laws) -> Fields:
 
 
 def _clocks(scenario: Scenario, mode_ttf: np.ndarray) -> Fields:
-    """A node's failure clocks (model/clocks.py): exponential modes superposed into one clock, for a
-    good node [0] and a lemon [1]; one remaining lifetime per part of every other mode."""
+    """A node's failure clocks (the layout's, as model/clocks.py runs them): exponential modes superposed
+    into one clock, for a good node [0] and a lemon [1]; one remaining lifetime per part of every other mode."""
     nodes = scenario.nodes
-    modes = nodes.failure_modes
-    lemon_speed = [nodes.lemon_multiplier(i) for i in range(len(modes))]
-    exp_rates = [(i, (nodes.gpus_per_node if m.scope == "gpu" else 1) / m.time_to_failure.mean_hours)
-                 for i, m in enumerate(modes) if m.time_to_failure.is_exponential]
+    lemon_speed = [nodes.lemon_multiplier(i) for i in range(len(nodes.failure_modes))]
+    clocks = layout_of(scenario).clocks
+    exp_rates, part_mode = clocks.exponential, clocks.part_modes
     exp_cumulative = [np.cumsum([r * (lemon_speed[i] if lemon else 1.0) for i, r in exp_rates]) if exp_rates
                       else np.empty(0) for lemon in (False, True)]
     exp_total = [float(c[-1]) if exp_rates else 0.0 for c in exp_cumulative]
-    part_mode = [i for i, m in enumerate(modes) if not m.time_to_failure.is_exponential
-                 for _ in range(nodes.gpus_per_node if m.scope == "gpu" else 1)]
     return {
         "exp_modes": _ints([i for i, _ in exp_rates]),
         "exp_cumulative": _floats(exp_cumulative).reshape(2, len(exp_rates)),
@@ -235,18 +221,16 @@ def _clocks(scenario: Scenario, mode_ttf: np.ndarray) -> Fields:
 
 
 def _domains(scenario: Scenario, laws: _Laws) -> Fields:
-    """Failure-domain instances (numbered as model/cluster.py numbers them), members as CSR arrays."""
-    nodes = scenario.nodes
-    first_domain_cause = len(nodes.failure_modes)
+    """The layout's failure-domain instances, members as CSR arrays."""
+    declared = [(laws.add(d.time_to_failure), laws.add(d.time_to_repair)) for d in scenario.failure_domains]
     domain_cause, domain_ttf, domain_ttr, ptr, members = [], [], [], [0], []
-    for d, domain in enumerate(scenario.failure_domains):
-        ttf, ttr = laws.add(domain.time_to_failure), laws.add(domain.time_to_repair)
-        for group in domain_groups(domain, nodes.count, nodes.nodes_per_rack):
-            domain_cause.append(first_domain_cause + d)
-            domain_ttf.append(ttf)
-            domain_ttr.append(ttr)
-            members += list(group)
-            ptr.append(len(members))
+    for instance in layout_of(scenario).domains:
+        ttf, ttr = declared[instance.declaration]
+        domain_cause.append(instance.cause)
+        domain_ttf.append(ttf)
+        domain_ttr.append(ttr)
+        members += list(instance.members)
+        ptr.append(len(members))
     return {"domain_cause": _ints(domain_cause), "domain_ttf": _ints(domain_ttf), "domain_ttr": _ints(domain_ttr),
             "domain_ptr": _ints(ptr), "domain_nodes": _ints(members)}
 
@@ -279,14 +263,16 @@ def _diagnosis_retirement_score(scenario: Scenario, laws: _Laws) -> Fields:
 
 
 def _positions(scenario: Scenario) -> Fields:
-    """Working positions (as _slots lays them out) and the spare selection policy."""
-    slot_rank, slot_job, slot_own, slot_watched, slot_preempt = _slots(scenario)
+    """The layout's working positions and the spare selection policy."""
+    layout = layout_of(scenario)
+    positions = layout.positions
     return {
         "selection": SELECTION_CODES[scenario.spares.selection],
-        "ranked": len(set(slot_rank)) > 1 or any(slot_preempt),
-        "slot_rank": _ints(slot_rank), "slot_job": _ints(slot_job), "slot_own": _ints(slot_own),
-        "slot_watched": _ints(slot_watched), "slot_preempt": _ints(slot_preempt),
-        "preemption_cause": scenario.preemption_cause,
+        "ranked": layout.ranked,
+        "slot_rank": _ints([p.rank for p in positions]), "slot_job": _ints([p.job for p in positions]),
+        "slot_own": _ints([p.refill == "own" for p in positions]),
+        "slot_watched": _ints([p.watched for p in positions]), "slot_preempt": _ints([p.preempt for p in positions]),
+        "preemption_cause": layout.preemption_cause,
     }
 
 
@@ -294,7 +280,7 @@ def _jobs(scenario: Scenario) -> Fields:
     """Training jobs: their positions, sizes, work and times (hours), checkpoint mode and failure rule."""
     jobs = scenario.training
     return {
-        "job_first": _ints(scenario.job_offsets), "job_size": _ints([j.nodes for j in jobs]),
+        "job_first": _ints([positions.start for positions in layout_of(scenario).job_positions]), "job_size": _ints([j.nodes for j in jobs]),
         "job_work": _floats([j.work if j.work is not None else math.inf for j in jobs]),
         "job_segment": _floats([j.checkpoint_interval or math.inf for j in jobs]),
         "job_checkpoint": _floats([j.checkpoint_hours for j in jobs]),
@@ -304,26 +290,3 @@ def _jobs(scenario: Scenario) -> Fields:
         "job_elastic": _ints([j.on_failure == "shrink" for j in jobs]),
         "job_min_nodes": _ints([j.min_nodes or j.nodes for j in jobs]),
     }
-
-
-def _slots(scenario: Scenario) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
-    """Per working position: priority rank (0 = highest), job, own-node refill, watched by a process,
-    preempts.
-
-    As model/cluster.py: a job's positions carry its priority and preempt flag, the others
-    IDLE_PRIORITY; a position has a process when spares can refill it, a job listens to it, or
-    positions may be preempted.
-    """
-    working = scenario.working_nodes
-    priority = [IDLE_PRIORITY] * working
-    job = [-1] * working
-    own = [0] * working
-    preempt = [0] * working
-    for j, (spec, first) in enumerate(zip(scenario.training, scenario.job_offsets)):
-        for slot in range(first, first + spec.nodes):
-            priority[slot], job[slot], own[slot] = spec.priority, j, int(spec.on_failure == "wait")
-            preempt[slot] = int(spec.preempt)
-    ranks = {p: r for r, p in enumerate(sorted(set(priority), reverse=True))}
-    watched_all = scenario.spares.hot + scenario.spares.cold > 0 or any(preempt)
-    watched = [int(watched_all or job[slot] >= 0) for slot in range(working)]
-    return [ranks[p] for p in priority], job, own, watched, preempt

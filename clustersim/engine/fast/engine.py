@@ -30,6 +30,7 @@ from clustersim.engine.fast.tables import (
 from clustersim.engine.fast.support import refusal, unsupported_features
 from clustersim.engine.base import ReplicationOutcome, require_event_log
 from clustersim.errors import ClusterSimError
+from clustersim.layout import MetricSpec, layout_of
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
 
@@ -83,84 +84,165 @@ def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, cap
 
 
 def replication_metrics(scenario: Scenario, run: KernelRun) -> dict[str, float]:
-    """The metrics of ``stats.replication_metrics`` (same names, order, meaning) from the accumulators."""
-    sim, spares, repair = scenario.simulation, scenario.spares, scenario.repair
-    span = sim.horizon - sim.warmup
-    acc = run.acc
-    up_mean = float(acc[A_UP + L_AREA] / span)
-    metrics = {"nodes.availability": up_mean / scenario.nodes.count, "nodes.up_mean": up_mean,
-               "nodes.failures": float(acc[A_FAILURES])}
-    for cause, name in enumerate(scenario.cause_names):
-        metrics[f"nodes.failures.{name}"] = float(run.cause_count[cause])
-    metrics["nodes.outage_mean_hours"] = _mean(acc[A_OUTAGE_SUM], acc[A_OUTAGE_N])
-    if scenario.nodes.failure_modes:
-        metrics["repair.wait_mean_hours"] = _mean(acc[A_WAIT_SUM], acc[A_WAIT_N])
-    if repair.crews:
-        metrics["repair.crew_utilization"] = float(run.crew_acc[0, L_AREA] / span) / repair.crews
-    for s, stage in enumerate(repair.stages):
-        metrics[f"repair.stage.{stage.name}.count"] = float(run.crew_acc[1 + s, CA_ENTERED])
-        if stage.crews:
-            busy = float(run.crew_acc[1 + s, L_AREA] / span)
-            metrics[f"repair.stage.{stage.name}.crew_utilization"] = busy / stage.crews
-    if repair.stages:
-        metrics["repair.escalations"] = float(acc[A_ESCALATIONS])
-        metrics["repair.false_successes"] = float(acc[A_FALSE_SUCCESSES])
-    if repair.diagnosis.probability < 1 or repair.diagnosis.wrong_node > 0:
-        metrics["repair.undiagnosed"] = float(acc[A_UNDIAGNOSED])
-        metrics["repair.misdiagnoses"] = float(acc[A_MISDIAGNOSES])
-    if repair.recurs:
-        metrics["nodes.recurrences"] = float(acc[A_RECURRENCES])
-    if repair.retirement.policy != "never":
-        metrics["nodes.retired"] = float(acc[A_RETIRED])
-        metrics["nodes.retired_healthy"] = float(acc[A_RETIRED_HEALTHY])
-        if scenario.nodes.lemon_count:
-            metrics["nodes.lemons_retired_fraction"] = float(acc[A_LEMONS_RETIRED]) / scenario.nodes.lemon_count
-    metrics["capacity.availability"] = float(acc[A_CAPACITY + L_AREA] / span) / scenario.working_nodes
-    metrics["capacity.shortfall_hours"] = float(acc[A_CAPACITY + L_LOW_HOURS])
-    if spares.hot + spares.cold:
-        first = acc[A_FIRST_EMPTY]
-        metrics["spares.available_mean"] = float(acc[A_POOL + L_AREA] / span)
-        metrics["spares.exhausted_hours"] = float(acc[A_POOL + L_LOW_HOURS])
-        metrics["spares.first_exhausted_hours"] = (
-            0.0 if acc[A_POOL_AT_START] == 0 else float(first) if first >= 0 else float(span))
-        metrics["capacity.first_short_hours"] = float(acc[A_FIRST_SHORT] - sim.warmup)
-        if spares.warm:
-            metrics["spares.warm_mean"] = float(acc[A_WARM + L_AREA] / span)
-    for j, job in enumerate(scenario.training):
-        metrics.update(_job_metrics(scenario, j, run))
-    return metrics
-
-
-def _job_metrics(scenario: Scenario, j: int, run: KernelRun) -> dict[str, float]:
-    """``stats._training_metrics`` of job ``j`` from its accumulators."""
-    spec, sim = scenario.training[j], scenario.simulation
-    ja = run.job_acc[j]
-    prefix = f"training.{spec.name}"
-    finished_at = float(ja[JA_DONE_AT])
+    """The scenario's metric plan (the names, order and meaning ``stats.replication_metrics`` gives) from
+    the kernel's accumulators."""
+    measures = _KernelMeasures(scenario, run)
     metrics: dict[str, float] = {}
-    if spec.work is not None:
-        metrics[f"{prefix}.completion_hours"] = finished_at if finished_at < sim.horizon else math.nan
-        metrics[f"{prefix}.completed"] = 1.0 if finished_at < sim.horizon else 0.0
-    stop = float(ja[JA_END])
-    if stop <= sim.warmup:
-        return metrics
-    wall = stop - sim.warmup
-    useful = float(ja[JA_USEFUL])
-    allocated = float(ja[L_AREA])
-    stops = float(ja[JA_STOPS])
-    metrics[f"{prefix}.ettr"] = useful / wall
-    metrics[f"{prefix}.goodput"] = useful * spec.nodes / allocated if allocated > 0 else math.nan
-    metrics[f"{prefix}.interruptions"] = stops
-    causes = list(enumerate(scenario.cause_names))
-    if any(job.preempt for job in scenario.training):
-        causes.append((scenario.preemption_cause, "preemption"))
-    for cause, name in causes:
-        metrics[f"{prefix}.interruptions.{name}"] = float(run.job_cause[j, cause])
-    metrics[f"{prefix}.lost_work_hours"] = float(ja[JA_LOST])
-    metrics[f"{prefix}.downtime_per_interruption_hours"] = float(ja[JA_DOWN_HOURS]) / stops if stops else math.nan
-    metrics[f"{prefix}.gpu_hours_wasted"] = (allocated - useful * spec.nodes) * scenario.nodes.gpus_per_node
-    metrics[f"{prefix}.checkpoint_overhead_fraction"] = float(ja[JA_CHECKPOINT_HOURS]) / wall
+    for spec in layout_of(scenario).metrics:
+        value = measures.measure(spec)
+        if value is not None:
+            metrics[spec.name] = value
     return metrics
+
+
+class _KernelMeasures:
+    """One method per ``MetricSpec.quantity`` (as ``stats._LogMeasures`` has), reading the accumulators."""
+
+    def __init__(self, scenario: Scenario, run: KernelRun) -> None:
+        self.scenario, self.run, self.acc = scenario, run, run.acc
+        self.span = scenario.simulation.horizon - scenario.simulation.warmup
+
+    def measure(self, spec: MetricSpec) -> float | None:
+        """The value of ``spec`` in this replication (None: not measurable in it)."""
+        return getattr(self, spec.quantity)(spec)
+
+    def _level_mean(self, block: int) -> float:
+        return float(self.acc[block + L_AREA] / self.span)
+
+    def _count(self, column: int) -> float:
+        return float(self.acc[column])
+
+    # nodes
+    def availability(self, spec: MetricSpec) -> float:
+        return self._level_mean(A_UP) / self.scenario.nodes.count
+
+    def up_mean(self, spec: MetricSpec) -> float:
+        return self._level_mean(A_UP)
+
+    def failures(self, spec: MetricSpec) -> float:
+        return self._count(A_FAILURES)
+
+    def failures_of_cause(self, spec: MetricSpec) -> float:
+        return float(self.run.cause_count[spec.index])
+
+    def outage_mean(self, spec: MetricSpec) -> float:
+        return _mean(self.acc[A_OUTAGE_SUM], self.acc[A_OUTAGE_N])
+
+    # repair
+    def crew_wait_mean(self, spec: MetricSpec) -> float:
+        return _mean(self.acc[A_WAIT_SUM], self.acc[A_WAIT_N])
+
+    def crew_utilization(self, spec: MetricSpec) -> float:
+        repair = self.scenario.repair
+        crews = repair.crews if spec.index == 0 else repair.stages[spec.index - 1].crews
+        assert crews is not None  # the plan lists finite crew pools only
+        return float(self.run.crew_acc[spec.index, L_AREA] / self.span) / crews
+
+    def stage_entries(self, spec: MetricSpec) -> float:
+        return float(self.run.crew_acc[1 + spec.index, CA_ENTERED])
+
+    def escalations(self, spec: MetricSpec) -> float:
+        return self._count(A_ESCALATIONS)
+
+    def false_successes(self, spec: MetricSpec) -> float:
+        return self._count(A_FALSE_SUCCESSES)
+
+    def undiagnosed(self, spec: MetricSpec) -> float:
+        return self._count(A_UNDIAGNOSED)
+
+    def misdiagnoses(self, spec: MetricSpec) -> float:
+        return self._count(A_MISDIAGNOSES)
+
+    def recurrences(self, spec: MetricSpec) -> float:
+        return self._count(A_RECURRENCES)
+
+    # retirement
+    def retired(self, spec: MetricSpec) -> float:
+        return self._count(A_RETIRED)
+
+    def retired_healthy(self, spec: MetricSpec) -> float:
+        return self._count(A_RETIRED_HEALTHY)
+
+    def lemons_retired_fraction(self, spec: MetricSpec) -> float:
+        return self._count(A_LEMONS_RETIRED) / self.scenario.nodes.lemon_count
+
+    # capacity and spares
+    def capacity_availability(self, spec: MetricSpec) -> float:
+        return self._level_mean(A_CAPACITY) / self.scenario.working_nodes
+
+    def capacity_shortfall(self, spec: MetricSpec) -> float:
+        return float(self.acc[A_CAPACITY + L_LOW_HOURS])
+
+    def spares_available_mean(self, spec: MetricSpec) -> float:
+        return self._level_mean(A_POOL)
+
+    def spares_exhausted(self, spec: MetricSpec) -> float:
+        return float(self.acc[A_POOL + L_LOW_HOURS])
+
+    def spares_first_exhausted(self, spec: MetricSpec) -> float:
+        first = self.acc[A_FIRST_EMPTY]
+        return 0.0 if self.acc[A_POOL_AT_START] == 0 else float(first) if first >= 0 else float(self.span)
+
+    def capacity_first_short(self, spec: MetricSpec) -> float:
+        return float(self.acc[A_FIRST_SHORT] - self.scenario.simulation.warmup)
+
+    def spares_warm_mean(self, spec: MetricSpec) -> float:
+        return self._level_mean(A_WARM)
+
+    # training jobs
+    def _job(self, spec: MetricSpec) -> tuple[np.ndarray, float] | None:
+        """The job's accumulators and its wall time in the window; None if it was done before the window."""
+        ja = self.run.job_acc[spec.index]
+        wall = float(ja[JA_END]) - self.scenario.simulation.warmup
+        return (ja, wall) if wall > 0 else None
+
+    def job_completion_hours(self, spec: MetricSpec) -> float:
+        finished_at = float(self.run.job_acc[spec.index, JA_DONE_AT])
+        return finished_at if finished_at < self.scenario.simulation.horizon else math.nan
+
+    def job_completed(self, spec: MetricSpec) -> float:
+        return 1.0 if float(self.run.job_acc[spec.index, JA_DONE_AT]) < self.scenario.simulation.horizon else 0.0
+
+    def job_ettr(self, spec: MetricSpec) -> float | None:
+        job = self._job(spec)
+        return None if job is None else float(job[0][JA_USEFUL]) / job[1]
+
+    def job_goodput(self, spec: MetricSpec) -> float | None:
+        job = self._job(spec)
+        if job is None:
+            return None
+        useful, allocated = float(job[0][JA_USEFUL]), float(job[0][L_AREA])
+        return useful * self.scenario.training[spec.index].nodes / allocated if allocated > 0 else math.nan
+
+    def job_interruptions(self, spec: MetricSpec) -> float | None:
+        job = self._job(spec)
+        return None if job is None else float(job[0][JA_STOPS])
+
+    def job_interruptions_of_cause(self, spec: MetricSpec) -> float | None:
+        return None if self._job(spec) is None else float(self.run.job_cause[spec.index, spec.cause])
+
+    def job_lost_work_hours(self, spec: MetricSpec) -> float | None:
+        job = self._job(spec)
+        return None if job is None else float(job[0][JA_LOST])
+
+    def job_downtime_per_interruption_hours(self, spec: MetricSpec) -> float | None:
+        job = self._job(spec)
+        if job is None:
+            return None
+        stops = float(job[0][JA_STOPS])
+        return float(job[0][JA_DOWN_HOURS]) / stops if stops else math.nan
+
+    def job_gpu_hours_wasted(self, spec: MetricSpec) -> float | None:
+        job = self._job(spec)
+        if job is None:
+            return None
+        useful, allocated = float(job[0][JA_USEFUL]), float(job[0][L_AREA])
+        nodes = self.scenario.training[spec.index].nodes
+        return (allocated - useful * nodes) * self.scenario.nodes.gpus_per_node
+
+    def job_checkpoint_overhead_fraction(self, spec: MetricSpec) -> float | None:
+        job = self._job(spec)
+        return None if job is None else float(job[0][JA_CHECKPOINT_HOURS]) / job[1]
 
 
 def _mean(total: float, count: float) -> float:
