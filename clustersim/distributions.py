@@ -8,9 +8,10 @@ people think about failures; the conversions to the textbook parameters live her
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Callable, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import (
@@ -85,7 +86,7 @@ class Exponential(_Dist):
         return data
 
     @model_validator(mode="after")
-    def _has_mean(self) -> "Exponential":
+    def _has_mean(self) -> Exponential:
         # checked after the fields, so a typo like 'meen' is reported as an unknown key instead
         if self.mean is None:
             raise ValueError("exponential needs exactly one of 'mean' or 'afr'")
@@ -307,7 +308,7 @@ class Empirical(_Dist):
         return samples
 
     @model_validator(mode="after")
-    def _has_samples(self) -> "Empirical":
+    def _has_samples(self) -> Empirical:
         # checked after the fields, so a typo like 'sample' is reported as an unknown key instead
         if not self.samples:
             raise ValueError("empirical needs exactly one of 'samples' (a list of durations) or 'file' (a CSV path)")
@@ -364,6 +365,6 @@ def read_hours_file(path: Path) -> list[float]:
     return hours
 
 Distribution = Annotated[
-    Union[Exponential, Weibull, Lognormal, Gamma, Deterministic, Uniform, Empirical],
+    Exponential | Weibull | Lognormal | Gamma | Deterministic | Uniform | Empirical,
     Field(discriminator="dist"),
 ]

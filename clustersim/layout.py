@@ -308,7 +308,7 @@ def metric_plan(scenario: Scenario) -> list[MetricSpec]:
     return plan.specs
 
 
-def _job_metric_plan(plan: "_Plan", scenario: Scenario, j: int) -> None:
+def _job_metric_plan(plan: _Plan, scenario: Scenario, j: int) -> None:
     """A training job's metrics: completion (jobs with work), then what it did in the window."""
     prefix = f"training.{scenario.training[j].name}"
     if scenario.training[j].work is not None:

@@ -13,7 +13,7 @@ nodes' streams take about a millisecond instead of ~30 ms of SeedSequence constr
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence

@@ -7,8 +7,8 @@ stopping point are never taken, so the result does not depend on the batch sizes
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 from clustersim.adaptive import (
     PrecisionOutcome, PrecisionTarget, precision_outcome, precision_target, replication_batches, should_stop, unknown_metric_problems,

@@ -7,9 +7,9 @@ integrate a piecewise-constant level over [warmup, horizon); counts take events 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 from scipy import stats as scipy_stats

@@ -1,12 +1,12 @@
 """Shared test helpers: run a scenario dict in-process and check estimates against truths."""
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from scipy import stats as scipy_stats

@@ -7,8 +7,9 @@ care which engine produced an outcome.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
 from clustersim.model.records import ReplicationRecords
 from clustersim.errors import ClusterSimError

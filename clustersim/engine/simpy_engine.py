@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import numpy as np
 import simpy

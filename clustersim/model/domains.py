@@ -1,7 +1,7 @@
 """Correlated failures: failure domains and chaos injections take groups of nodes down together."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Callable, Generator, Protocol
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
 
 import numpy as np
 import simpy
@@ -25,11 +26,11 @@ from clustersim.model.clocks import ClockPlan, NodeClocks
 class Recovery(Protocol):
     """What a node's life hands its failures to: the repair shop (model/repair.py)."""
 
-    def after_failure(self, node: "Node", mode: int, recurred: bool) -> Generator[simpy.Event, Any, None]:
+    def after_failure(self, node: Node, mode: int, recurred: bool) -> Generator[simpy.Event, Any, None]:
         """SimPy sub-process: the node failed by ``mode``; detect, diagnose and recover it."""
         ...
 
-    def after_blame(self, node: "Node", mode: int) -> Generator[simpy.Event, Any, None]:
+    def after_blame(self, node: Node, mode: int) -> Generator[simpy.Event, Any, None]:
         """SimPy sub-process: the node was wrongly blamed for a failure of ``mode``; repair it."""
         ...
 

@@ -8,7 +8,8 @@ through NodeScorer, its reliability score.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -28,19 +29,19 @@ class NodeScorer:
     def __init__(self, spec: NodeScore):
         self.spec = spec
 
-    def start(self, node: "Node") -> None:
+    def start(self, node: Node) -> None:
         node.score_base = self.spec.initial
 
-    def blamed(self, node: "Node") -> None:
+    def blamed(self, node: Node) -> None:
         node.score_base -= self.spec.failure_penalty
 
-    def went_down(self, node: "Node", now: float) -> None:
+    def went_down(self, node: Node, now: float) -> None:
         node.score_base += self._credit(now - node.up_since)
 
-    def came_up(self, node: "Node", now: float) -> None:
+    def came_up(self, node: Node, now: float) -> None:
         node.up_since = now
 
-    def score(self, node: "Node", now: float) -> float:
+    def score(self, node: Node, now: float) -> float:
         return node.score_base + (self._credit(now - node.up_since) if node.up else 0.0)
 
     def _credit(self, uptime_hours: float) -> float:
@@ -50,14 +51,14 @@ class NodeScorer:
 # --- retirement ---------------------------------------------------------------------------------
 
 class RetirementPolicy(Protocol):
-    def should_retire(self, node: "Node", now: float) -> bool:
+    def should_retire(self, node: Node, now: float) -> bool:
         """Does ``node``, whose recovery has just ended, leave the cluster?"""
 
 
 class NeverRetire:
     """Every node goes back into service."""
 
-    def should_retire(self, node: "Node", now: float) -> bool:
+    def should_retire(self, node: Node, now: float) -> bool:
         return False
 
 
@@ -68,7 +69,7 @@ class ThresholdRetirement:
         self.max_failures = max_failures
         self.window_hours = window_hours
 
-    def should_retire(self, node: "Node", now: float) -> bool:
+    def should_retire(self, node: Node, now: float) -> bool:
         since = now - self.window_hours
         recent = sum(1 for t in node.blamed_times if t >= since)
         return recent >= self.max_failures
@@ -81,7 +82,7 @@ class ScoredRetirement:
         self.scorer = scorer
         self.threshold = threshold
 
-    def should_retire(self, node: "Node", now: float) -> bool:
+    def should_retire(self, node: Node, now: float) -> bool:
         return self.scorer.score(node, now) <= self.threshold
 
 
@@ -96,14 +97,14 @@ RETIREMENT: dict[str, Callable[[Scenario, NodeScorer | None], RetirementPolicy]]
 # --- spare selection ------------------------------------------------------------------------------
 
 class SelectionPolicy(Protocol):
-    def pick(self, spares: Sequence["Node"], now: float) -> int:
+    def pick(self, spares: Sequence[Node], now: float) -> int:
         """The index in ``spares`` (oldest first) of the spare to take."""
 
 
 class FirstInFirstOut:
     """The spare that has waited longest."""
 
-    def pick(self, spares: Sequence["Node"], now: float) -> int:
+    def pick(self, spares: Sequence[Node], now: float) -> int:
         return 0
 
 
@@ -113,14 +114,14 @@ class RandomSpare:
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
 
-    def pick(self, spares: Sequence["Node"], now: float) -> int:
+    def pick(self, spares: Sequence[Node], now: float) -> int:
         return int(self.rng.integers(len(spares)))
 
 
 class FewestFailures:
     """The spare blamed for the fewest failures; the longest-waiting among equals."""
 
-    def pick(self, spares: Sequence["Node"], now: float) -> int:
+    def pick(self, spares: Sequence[Node], now: float) -> int:
         counts = [len(node.blamed_times) for node in spares]
         return counts.index(min(counts))
 
@@ -131,7 +132,7 @@ class HighestScore:
     def __init__(self, scorer: NodeScorer):
         self.scorer = scorer
 
-    def pick(self, spares: Sequence["Node"], now: float) -> int:
+    def pick(self, spares: Sequence[Node], now: float) -> int:
         scores = [self.scorer.score(node, now) for node in spares]
         return scores.index(max(scores))
 

@@ -20,8 +20,8 @@ history; when its recovery ends the retirement policy decides whether it returns
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from clustersim.distributions import Distribution
 from clustersim.model.records import EventCode, Kind, RepairState

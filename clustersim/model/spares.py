@@ -32,13 +32,13 @@ TIERS = ("warm", "hot", "cold")
 class PositionListener(Protocol):
     """What runs on working positions (a training job) hears of them: it attaches as ``Slot.owner``."""
 
-    def member_changed(self, slot: "Slot", before: int, cause: int) -> None:
+    def member_changed(self, slot: Slot, before: int, cause: int) -> None:
         """The position changed state (``slot.state``, from ``before``) for ``cause``."""
 
-    def member_starved(self, slot: "Slot", starved: bool) -> None:
+    def member_starved(self, slot: Slot, starved: bool) -> None:
         """The position waits with no usable spare (or no longer)."""
 
-    def member_speed_changed(self, slot: "Slot") -> None:
+    def member_speed_changed(self, slot: Slot) -> None:
         """The node holding the position changed speed."""
 
 

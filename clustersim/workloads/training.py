@@ -43,7 +43,7 @@ _LOST, _SPEED = "lost", "speed"
 class TrainingJob:
     """One job's state; ``job_life`` drives it; its positions notify it (it is their ``PositionListener``)."""
 
-    def __init__(self, ctx: Context, index: int, spec: Training, members: list["Slot"]):
+    def __init__(self, ctx: Context, index: int, spec: Training, members: list[Slot]):
         self.ctx = ctx
         self.index = index
         self.spec = spec
@@ -75,7 +75,7 @@ class TrainingJob:
 
     # --- notifications --------------------------------------------------------------------------
 
-    def member_changed(self, slot: "Slot", before: int, cause: int) -> None:
+    def member_changed(self, slot: Slot, before: int, cause: int) -> None:
         """A member position changed state: stop on losing an active member, else maybe restart."""
         if before == FILLED:
             self.filled -= 1
@@ -91,13 +91,13 @@ class TrainingJob:
         else:
             self._maybe_ready()
 
-    def member_starved(self, slot: "Slot", starved: bool) -> None:
+    def member_starved(self, slot: Slot, starved: bool) -> None:
         """A member position waits with no usable spare (or no longer): an elastic job may go on without it."""
         self.starved += 1 if starved else -1
         if self.state != DONE:
             self._maybe_ready()
 
-    def member_speed_changed(self, slot: "Slot") -> None:
+    def member_speed_changed(self, slot: Slot) -> None:
         """A member's node changed speed: the job's pace follows when it runs."""
         if slot.state == FILLED:
             if slot.node.speed < 1.0:
@@ -293,7 +293,7 @@ def job_life(ctx: Context, job: TrainingJob):
             job.stopped(cause)
 
 
-def start_training(ctx: Context, scenario: Scenario, slots: list["Slot"]) -> list[TrainingJob]:
+def start_training(ctx: Context, scenario: Scenario, slots: list[Slot]) -> list[TrainingJob]:
     """Attach every training job to its working positions and start it (after the cluster's own processes,
     so that events at one instant tie as they always have)."""
     layout = layout_of(scenario)

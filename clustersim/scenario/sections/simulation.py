@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from clustersim import units
 from clustersim.errors import UnitError
 from clustersim.quantities import Duration, PositiveDuration
-from clustersim.scenario.sections.common import MAX_HORIZON_HOURS, MAX_SEED, Count, PositiveCount, Section
+from clustersim.scenario.sections.common import MAX_HORIZON_HOURS, MAX_SEED, PositiveCount, Section
 
 FIXED_REPLICATIONS = 20
 MIN_REPLICATIONS = 10
