@@ -36,7 +36,8 @@ def daly_interval_hours(checkpoint_hours: float, mtbf_hours: float) -> float:
     if checkpoint_hours >= 2.0 * mtbf_hours:
         return mtbf_hours
     ratio = checkpoint_hours / (2.0 * mtbf_hours)
-    return young_interval_hours(checkpoint_hours, mtbf_hours) * (1 + math.sqrt(ratio) / 3 + ratio / 9) - checkpoint_hours
+    young = young_interval_hours(checkpoint_hours, mtbf_hours)
+    return young * (1 + math.sqrt(ratio) / 3 + ratio / 9) - checkpoint_hours
 
 
 def daly_ettr(mtbf_hours: float, interval_hours: float, checkpoint_hours: float, restart_hours: float) -> float:
@@ -120,7 +121,8 @@ def _ranges_meet(a: range, b: range) -> bool:
     return max(a.start, b.start) < min(a.stop, b.stop)
 
 
-def default_intervals_hours(center_hours: float, longest_hours: float, points: int = DEFAULT_GRID_POINTS) -> list[float]:
+def default_intervals_hours(center_hours: float, longest_hours: float,
+                            points: int = DEFAULT_GRID_POINTS) -> list[float]:
     """``points`` log-spaced intervals from center/4 to 4·center, clipped to [1 min, longest], 3 significant figures."""
     low = max(center_hours / DEFAULT_GRID_SPAN, SHORTEST_INTERVAL_HOURS)
     high = min(center_hours * DEFAULT_GRID_SPAN, longest_hours)

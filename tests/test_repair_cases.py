@@ -93,7 +93,8 @@ def test_threshold_retirement_window_too_short_never_retires():
 def scored_node(up_h: float, uptime_credit: float, horizon_h: float) -> dict:
     """One node up ``up_h`` between 2 h reboots; score 100, −60 per failure, +credit per full 24 h up."""
     return base_scenario(simulation={"horizon": f"{horizon_h} h", "replications": 1},
-                         nodes={"count": 1, "nodes_per_rack": 1, "failure_modes": [deterministic_mode(up_h, 2, "reboot")],
+                         nodes={"count": 1, "nodes_per_rack": 1,
+                                "failure_modes": [deterministic_mode(up_h, 2, "reboot")],
                                 "score": {"initial": 100, "failure_penalty": 60, "uptime_credit": uptime_credit,
                                           "credit_period": "24 h"}},
                          repair={"retirement": {"policy": "scored", "threshold": 0}})

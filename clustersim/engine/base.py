@@ -33,7 +33,8 @@ class Engine(Protocol):
     name: str
     keeps_logs: bool  # can it keep the state-change log (``keep_logs=True``, the --events flag)?
 
-    def run(self, scenario: Scenario, replications: Sequence[int], keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
+    def run(self, scenario: Scenario, replications: Sequence[int],
+            keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
         ...
 
 

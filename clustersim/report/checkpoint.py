@@ -104,7 +104,8 @@ def checkpoint_verdict(advice: CheckpointAdvice) -> list[str]:
         lines.append(f"The current interval, {readable_hours(current.interval_hours)}, is the simulated optimum.")
     else:
         loss = (best.goodput.mean - current.goodput.mean) / best.goodput.mean
-        lines.append(f"Current interval {readable_hours(current.interval_hours)}: goodput {plus_minus(current.goodput)}, "
+        lines.append(f"Current interval {readable_hours(current.interval_hours)}: "
+                     f"goodput {plus_minus(current.goodput)}, "
                      f"{loss * 100:.2f} % below the optimum's ({_side(optimum, current.interval_hours)} the range).")
     return lines
 

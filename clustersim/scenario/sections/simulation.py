@@ -46,7 +46,9 @@ class Simulation(Section):
         default=None, validate_default=True,
         description=f"stop here even if not converged; default {MAX_REPLICATIONS} (with precision)",
     )
-    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = Field(default=1, description="base random seed; every stream derives from it")
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = Field(
+        default=1, description="base random seed; every stream derives from it"
+    )
     engine: Literal["simpy", "fast"] = Field(
         default="simpy", description="simpy: the reference model; fast: numba kernels (no chaos, gray failures)"
     )
