@@ -11,6 +11,7 @@ from clustersim.model.records import EventCode, Kind, NodeState, RepairState
 from clustersim.engine.simpy_engine import run_replication
 from clustersim.model.base import Context
 from clustersim.model.cluster import Cluster
+from clustersim.model.nodes import Crews
 from clustersim.model.policies import (
     RETIREMENT, SELECTION, FewestFailures, HighestScore, NodeScorer, ThresholdRetirement,
 )
@@ -218,6 +219,12 @@ def test_threshold_window_counts_failures_at_its_edge():
 
     assert ThresholdRetirement(3, 20.0).should_retire(N(), 30.0)
     assert not ThresholdRetirement(3, 19.9).should_retire(N(), 30.0)
+
+
+def test_an_unlimited_crew_pool_grants_every_request_at_once():
+    env = simpy.Environment()
+    crews = Crews(Context(env, lambda row: None), None)
+    assert all(crews.request().triggered for _ in range(3))
 
 
 def test_policy_registries_match_the_schema():

@@ -141,7 +141,7 @@ class Crews:
         released.succeed()
 
     def _grant_next(self, _released: simpy.Event | None = None) -> None:
-        if self._queue and self._granted < self.limit:
+        if self._queue and (self.limit is None or self._granted < self.limit):
             self._granted += 1
             self._queue.popleft().succeed()
 
