@@ -69,8 +69,8 @@ class Cluster:
         self.ctx.record((self.ctx.env.now, SPEED, node.index, node.speed, speed, -1))
         node.speed = speed
         slot = node.slot
-        if slot is not None and slot.owner is not None and slot.node is node:
-            slot.owner.member_speed_changed(slot)
+        if slot is not None and slot.node is node:
+            slot.node_speed_changed()
 
     def _mark_lemons(self, streams: Streams) -> None:
         """Draw this replication's lemons (stream "lemons") and log them at time 0."""

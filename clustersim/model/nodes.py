@@ -22,7 +22,6 @@ from clustersim.model.base import Blame, Context, Failure
 from clustersim.model.clocks import ClockPlan, NodeClocks
 
 
-
 class Recovery(Protocol):
     """What a node's life hands its failures to: the repair shop (model/repair.py)."""
 
@@ -33,6 +32,21 @@ class Recovery(Protocol):
     def after_blame(self, node: Node, mode: int) -> Generator[simpy.Event, Any, None]:
         """SimPy sub-process: the node was wrongly blamed for a failure of ``mode``; repair it."""
         ...
+
+
+class NodeSlot(Protocol):
+    """The working position a node serves (``model.spares.Slot``), as the cluster reaches it through the node."""
+
+    index: int
+    node: Node
+    attached: bool
+    process: simpy.Process | None
+    node_back: simpy.Event | None
+
+    def node_speed_changed(self) -> None:
+        """Its node changed speed: tell the job that runs on it."""
+        ...
+
 
 UP, DOWN = NodeState.UP.value, NodeState.DOWN.value
 R_OK, R_FAILED = RepairState.OK.value, RepairState.FAILED.value
@@ -51,7 +65,7 @@ class Node:
         self.rack = rack
         self.holds = 0
         self.role = role          # "work" | "warm" | "hot" | "cold" | "loose" (left its slot while down) | "retired"
-        self.slot = None          # the Slot it serves or is being swapped into
+        self.slot: NodeSlot | None = None  # the Slot it serves or is being swapped into
         self.powered = powered    # cold spares: succeeds once provisioned; None: operating from the start
         self.rng = rng
         self.lemon = False
@@ -165,7 +179,8 @@ def node_life(ctx: Context, node: Node, plan: ClockPlan, shop: Recovery):
         try:
             yield env.timeout(operating_hours) if operating_hours < math.inf else env.event()
         except simpy.Interrupt as interrupt:
-            blame: Blame = interrupt.cause
+            blame = interrupt.cause
+            assert isinstance(blame, Blame)  # only RepairShop._blame_innocent interrupts a node's life
             clocks.advance(env.now - started)
             yield from shop.after_blame(node, blame.mode)
             continue
