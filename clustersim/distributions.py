@@ -94,21 +94,22 @@ class Exponential(_Dist):
 
     @property
     def mean_hours(self) -> float:
+        assert self.mean is not None  # _has_mean
         return self.mean
 
     @property
     def variance_hours2(self) -> float:
-        return self.mean * self.mean
+        return self.mean_hours * self.mean_hours
 
     @property
     def is_exponential(self) -> bool:
         return True
 
     def sampler(self, rng: np.random.Generator) -> Sampler:
-        return partial(rng.exponential, self.mean)
+        return partial(rng.exponential, self.mean_hours)
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return rng.exponential(self.mean, size)
+        return rng.exponential(self.mean_hours, size)
 
 
 class Weibull(_Dist):

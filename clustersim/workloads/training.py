@@ -21,6 +21,7 @@ network partitions and a slow or unavailable store can plug in as more sources o
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import TYPE_CHECKING
 
 import simpy
@@ -135,6 +136,7 @@ class TrainingJob:
     def _interrupt(self, kind: str, cause: int) -> None:
         if self.pending is None:
             self.pending = (kind, cause)
+            assert self.process is not None  # start_training starts every job before any event
             self.process.interrupt()
         elif kind == _LOST and self.pending[0] != _LOST:
             self.pending = (kind, cause)  # a member loss outranks a pending speed change
@@ -193,6 +195,7 @@ class TrainingJob:
                 yield env.timeout((target_hours - self.computed) / speed)
             except simpy.Interrupt:
                 self.computed += (env.now - started) * speed
+                assert self.pending is not None  # _interrupt sets it before interrupting
                 if self.pending[0] == _SPEED:
                     self.pending = None
                     self._set_speed(self._pace())
@@ -288,6 +291,7 @@ def job_life(ctx: Context, job: TrainingJob):
                 if job.should_grow():
                     break
         except simpy.Interrupt:
+            assert job.pending is not None  # _interrupt sets it before interrupting
             kind, cause = job.pending
             job.pending = None
             job.stopped(cause)
@@ -303,8 +307,13 @@ def start_training(ctx: Context, scenario: Scenario, slots: list[Slot]) -> list[
     for job in jobs:
         job.process = env.process(job_life(ctx, job))
         if warmup > 0 and job.spec.checkpoint_mode == "continuous":
-            env.timeout(warmup).callbacks.append(lambda _, job=job: job.flush())
+            env.timeout(warmup).callbacks.append(partial(_flush, job))
     return jobs
+
+
+def _flush(job: TrainingJob, _warmup_end: simpy.Event) -> None:
+    """At the end of the warmup: credit what a continuous-checkpointing job computed so far."""
+    job.flush()
 
 
 def close_training(jobs: list[TrainingJob]) -> None:
