@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from clustersim.scenario.schema import NodeScore, Scenario
+from clustersim.scenario.sections import repair as section
 
 if TYPE_CHECKING:
     from clustersim.model.nodes import Node
@@ -86,11 +87,23 @@ class ScoredRetirement:
         return self.scorer.score(node, now) <= self.threshold
 
 
-RETIREMENT: dict[str, Callable[[Scenario, NodeScorer | None], RetirementPolicy]] = {
-    "never": lambda scenario, scorer: NeverRetire(),
-    "threshold": lambda scenario, scorer: ThresholdRetirement(
-        scenario.repair.retirement.max_failures, scenario.repair.retirement.window),
-    "scored": lambda scenario, scorer: ScoredRetirement(scorer, scenario.repair.retirement.threshold),
+def _threshold(retirement: section.Retirement, scorer: NodeScorer | None) -> RetirementPolicy:
+    """The policy of a ``threshold`` table: retire after max_failures blamed failures in window."""
+    assert isinstance(retirement, section.ThresholdRetirement)
+    return ThresholdRetirement(retirement.max_failures, retirement.window)
+
+
+def _scored(retirement: section.Retirement, scorer: NodeScorer | None) -> RetirementPolicy:
+    """The policy of a ``scored`` table: retire at or below its score threshold."""
+    assert isinstance(retirement, section.ScoredRetirement)
+    assert scorer is not None  # the schema writes out [nodes.score] when a policy reads it
+    return ScoredRetirement(scorer, retirement.threshold)
+
+
+RETIREMENT: dict[str, Callable[[section.Retirement, NodeScorer | None], RetirementPolicy]] = {
+    "never": lambda retirement, scorer: NeverRetire(),
+    "threshold": _threshold,
+    "scored": _scored,
 }
 
 
@@ -137,11 +150,17 @@ class HighestScore:
         return scores.index(max(scores))
 
 
+def _highest_score(rng: np.random.Generator, scorer: NodeScorer | None) -> SelectionPolicy:
+    """Highest-score selection, reading the scenario's scorer."""
+    assert scorer is not None  # the schema writes out [nodes.score] when a policy reads it
+    return HighestScore(scorer)
+
+
 SELECTION: dict[str, Callable[[np.random.Generator, NodeScorer | None], SelectionPolicy]] = {
     "fifo": lambda rng, scorer: FirstInFirstOut(),
     "random": lambda rng, scorer: RandomSpare(rng),
     "fewest_failures": lambda rng, scorer: FewestFailures(),
-    "highest_score": lambda rng, scorer: HighestScore(scorer),
+    "highest_score": _highest_score,
 }
 
 
@@ -149,6 +168,6 @@ def build_policies(scenario: Scenario, selection_rng: np.random.Generator
                    ) -> tuple[NodeScorer | None, RetirementPolicy, SelectionPolicy]:
     """The scorer (when a policy reads scores), the retirement policy and the spare selection policy."""
     scorer = NodeScorer(scenario.nodes.score) if scenario.nodes.score is not None else None
-    retirement = RETIREMENT[scenario.repair.retirement.policy](scenario, scorer)
+    retirement = RETIREMENT[scenario.repair.retirement.policy](scenario.repair.retirement, scorer)
     selection = SELECTION[scenario.spares.selection](selection_rng, scorer)
     return scorer, retirement, selection
