@@ -9,7 +9,7 @@ its range, so both answers can be put side by side.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +70,7 @@ class EffectiveMtbf:
         return self.analytic_hours
 
 
-def effective_mtbf(scenario: Scenario, job_index: int, rows: list[Mapping[str, float]]) -> EffectiveMtbf:
+def effective_mtbf(scenario: Scenario, job_index: int, rows: Sequence[Mapping[str, float]]) -> EffectiveMtbf:
     """The job's MTBF measured from replication rows, with the analytic value beside it where it exists."""
     return EffectiveMtbf(measured_mtbf_hours(scenario, job_index, rows), analytic_mtbf_hours(scenario, job_index))
 
@@ -83,7 +83,7 @@ def job_window_hours(scenario: Scenario, job_index: int, row: Mapping[str, float
     return max(0.0, stop - sim.warmup)
 
 
-def measured_mtbf_hours(scenario: Scenario, job_index: int, rows: list[Mapping[str, float]]) -> float:
+def measured_mtbf_hours(scenario: Scenario, job_index: int, rows: Sequence[Mapping[str, float]]) -> float:
     """Wall hours per interruption over every replication (a ratio of sums); math.inf without interruptions."""
     name = scenario.training[job_index].name
     window = sum(job_window_hours(scenario, job_index, row) for row in rows)
@@ -180,7 +180,7 @@ def optimum_range(outcomes: list[IntervalOutcome]) -> OptimumRange:
 
 def _overlap(a: Estimate, b: Estimate) -> bool:
     """Do two 95 % intervals overlap? An estimate without an interval (n < 2) overlaps nothing."""
-    if a.ci95_low is None or b.ci95_low is None:
+    if a.ci95_low is None or a.ci95_high is None or b.ci95_low is None or b.ci95_high is None:
         return False
     return a.ci95_low <= b.ci95_high and b.ci95_low <= a.ci95_high
 

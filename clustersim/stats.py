@@ -393,7 +393,8 @@ class Estimate:
             object.__setattr__(self, "half_width", (self.ci95_high - self.ci95_low) / 2)
 
 
-def estimate(values: list[float] | np.ndarray, unit: str, low: float = -math.inf, high: float = math.inf) -> Estimate:
+def estimate(values: Sequence[float] | np.ndarray, unit: str, low: float = -math.inf,
+             high: float = math.inf) -> Estimate:
     """Mean and Student-t 95 % interval of per-replication values (NaN ones left out), clamped to [low, high]."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
