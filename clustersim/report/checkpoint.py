@@ -25,7 +25,7 @@ def advice_frame(advice: CheckpointAdvice) -> pd.DataFrame:
     """One row per interval: mean and 95 % bounds of each metric, Daly's ETTR, current / in-range flags."""
     rows = []
     for outcome in advice.outcomes:
-        row: dict[str, float | bool | int] = {
+        row: dict[str, float | bool | int | None] = {
             "interval_hours": outcome.interval_hours,
             "current": outcome.interval_hours == advice.current_interval_hours,
             "in_optimum_range": advice.optimum.contains(outcome.interval_hours),
