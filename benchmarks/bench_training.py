@@ -72,7 +72,8 @@ def main() -> None:
     result = run_scenario(scenario)
     wall_s = time.perf_counter() - wall_started
     count, events, simulate_s = len(result.rows), result.events, result.simulate_s
-    print(f"scenario: one {job.nodes}-server x {scenario.nodes.gpus_per_node}-GPU job, {scenario.spares.hot} hot spares, "
+    print(f"scenario: one {job.nodes}-server x {scenario.nodes.gpus_per_node}-GPU job, "
+          f"{scenario.spares.hot} hot spares, "
           f"{scenario.simulation.horizon / 24:.0f} d, {count} replications (SimPy engine)")
     print(f"simpy: {events / simulate_s:,.0f} events/s, {count / simulate_s:.2f} replications/s")
     print(f"events per replication: {events / count:,.0f}")
@@ -90,7 +91,8 @@ def main() -> None:
     print(f"interruptions: {interruptions.mean:.0f} [{interruptions.ci95_low:.0f}, {interruptions.ci95_high:.0f}] "
           f"vs published {PUBLISHED_UNEXPECTED} unexpected ({PUBLISHED_INTERRUPTIONS} with the planned ones); "
           f"job MTBF {mtbf:.2f} h; server failures (job and spares) {failures.mean:.0f}")
-    print(f"ETTR: {ettr.mean:.3f} [{ettr.ci95_low:.3f}, {ettr.ci95_high:.3f}] vs published > {PUBLISHED_ETTR_ABOVE:.0%}; "
+    print(f"ETTR: {ettr.mean:.3f} [{ettr.ci95_low:.3f}, {ettr.ci95_high:.3f}] "
+          f"vs published > {PUBLISHED_ETTR_ABOVE:.0%}; "
           f"for these inputs (M = {mtbf:.2f} h, u0 = R = {60 * downtime.mean:.1f} min measured) Kokolis' "
           f"approximation gives {kokolis_ettr(mtbf, downtime.mean, tau, delta):.3f}, "
           f"Daly's model {daly_ettr(mtbf, tau, delta, downtime.mean):.3f}")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
 
 from clustersim.scenario.schema import Simulation
 from clustersim.stats import estimate

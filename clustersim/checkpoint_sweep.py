@@ -15,7 +15,7 @@ reading that ignores the pairing.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from clustersim.checkpointing import (
     OUTCOME_METRICS, CheckpointAdvice, EffectiveMtbf, IntervalOutcome, blocking_checkpoint_hours, daly_interval_hours,

@@ -9,8 +9,8 @@ its range, so both answers can be put side by side.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -36,7 +36,8 @@ def daly_interval_hours(checkpoint_hours: float, mtbf_hours: float) -> float:
     if checkpoint_hours >= 2.0 * mtbf_hours:
         return mtbf_hours
     ratio = checkpoint_hours / (2.0 * mtbf_hours)
-    return young_interval_hours(checkpoint_hours, mtbf_hours) * (1 + math.sqrt(ratio) / 3 + ratio / 9) - checkpoint_hours
+    young = young_interval_hours(checkpoint_hours, mtbf_hours)
+    return young * (1 + math.sqrt(ratio) / 3 + ratio / 9) - checkpoint_hours
 
 
 def daly_ettr(mtbf_hours: float, interval_hours: float, checkpoint_hours: float, restart_hours: float) -> float:
@@ -69,7 +70,7 @@ class EffectiveMtbf:
         return self.analytic_hours
 
 
-def effective_mtbf(scenario: Scenario, job_index: int, rows: list[Mapping[str, float]]) -> EffectiveMtbf:
+def effective_mtbf(scenario: Scenario, job_index: int, rows: Sequence[Mapping[str, float]]) -> EffectiveMtbf:
     """The job's MTBF measured from replication rows, with the analytic value beside it where it exists."""
     return EffectiveMtbf(measured_mtbf_hours(scenario, job_index, rows), analytic_mtbf_hours(scenario, job_index))
 
@@ -82,7 +83,7 @@ def job_window_hours(scenario: Scenario, job_index: int, row: Mapping[str, float
     return max(0.0, stop - sim.warmup)
 
 
-def measured_mtbf_hours(scenario: Scenario, job_index: int, rows: list[Mapping[str, float]]) -> float:
+def measured_mtbf_hours(scenario: Scenario, job_index: int, rows: Sequence[Mapping[str, float]]) -> float:
     """Wall hours per interruption over every replication (a ratio of sums); math.inf without interruptions."""
     name = scenario.training[job_index].name
     window = sum(job_window_hours(scenario, job_index, row) for row in rows)
@@ -120,7 +121,8 @@ def _ranges_meet(a: range, b: range) -> bool:
     return max(a.start, b.start) < min(a.stop, b.stop)
 
 
-def default_intervals_hours(center_hours: float, longest_hours: float, points: int = DEFAULT_GRID_POINTS) -> list[float]:
+def default_intervals_hours(center_hours: float, longest_hours: float,
+                            points: int = DEFAULT_GRID_POINTS) -> list[float]:
     """``points`` log-spaced intervals from center/4 to 4·center, clipped to [1 min, longest], 3 significant figures."""
     low = max(center_hours / DEFAULT_GRID_SPAN, SHORTEST_INTERVAL_HOURS)
     high = min(center_hours * DEFAULT_GRID_SPAN, longest_hours)
@@ -178,7 +180,7 @@ def optimum_range(outcomes: list[IntervalOutcome]) -> OptimumRange:
 
 def _overlap(a: Estimate, b: Estimate) -> bool:
     """Do two 95 % intervals overlap? An estimate without an interval (n < 2) overlaps nothing."""
-    if a.ci95_low is None or b.ci95_low is None:
+    if a.ci95_low is None or a.ci95_high is None or b.ci95_low is None or b.ci95_high is None:
         return False
     return a.ci95_low <= b.ci95_high and b.ci95_low <= a.ci95_high
 

@@ -230,7 +230,8 @@ _SCHEMA_DESCRIPTIONS: dict[str, dict[str, str]] = {
                 "high": "the longest duration, more than low"},
     "Empirical": {"dist": "empirical: resampled with replacement from samples (or a file)",
                   "samples": "observed durations, at least one positive; not with file",
-                  "file": "a file of durations in hours, one per line, relative to the scenario file; not with samples"},
+                  "file": "a file of durations in hours, one per line, relative to the scenario file; "
+                          "not with samples"},
 }
 
 

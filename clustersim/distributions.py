@@ -8,9 +8,10 @@ people think about failures; the conversions to the textbook parameters live her
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Callable, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import (
@@ -85,7 +86,7 @@ class Exponential(_Dist):
         return data
 
     @model_validator(mode="after")
-    def _has_mean(self) -> "Exponential":
+    def _has_mean(self) -> Exponential:
         # checked after the fields, so a typo like 'meen' is reported as an unknown key instead
         if self.mean is None:
             raise ValueError("exponential needs exactly one of 'mean' or 'afr'")
@@ -93,21 +94,22 @@ class Exponential(_Dist):
 
     @property
     def mean_hours(self) -> float:
+        assert self.mean is not None  # _has_mean
         return self.mean
 
     @property
     def variance_hours2(self) -> float:
-        return self.mean * self.mean
+        return self.mean_hours * self.mean_hours
 
     @property
     def is_exponential(self) -> bool:
         return True
 
     def sampler(self, rng: np.random.Generator) -> Sampler:
-        return partial(rng.exponential, self.mean)
+        return partial(rng.exponential, self.mean_hours)
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return rng.exponential(self.mean, size)
+        return rng.exponential(self.mean_hours, size)
 
 
 class Weibull(_Dist):
@@ -307,7 +309,7 @@ class Empirical(_Dist):
         return samples
 
     @model_validator(mode="after")
-    def _has_samples(self) -> "Empirical":
+    def _has_samples(self) -> Empirical:
         # checked after the fields, so a typo like 'sample' is reported as an unknown key instead
         if not self.samples:
             raise ValueError("empirical needs exactly one of 'samples' (a list of durations) or 'file' (a CSV path)")
@@ -364,6 +366,6 @@ def read_hours_file(path: Path) -> list[float]:
     return hours
 
 Distribution = Annotated[
-    Union[Exponential, Weibull, Lognormal, Gamma, Deterministic, Uniform, Empirical],
+    Exponential | Weibull | Lognormal | Gamma | Deterministic | Uniform | Empirical,
     Field(discriminator="dist"),
 ]

@@ -114,9 +114,10 @@ def _events_per_replication(scenario: Scenario) -> float:
 
 def _failure_laws(scenario: Scenario) -> list[tuple[str, Distribution]]:
     """(key path, law) of every time to failure a clock draws."""
-    laws: list[tuple[str, Distribution]] = [
-        (f"nodes.failure_modes[{i}].time_to_failure", m.time_to_failure) for i, m in enumerate(scenario.nodes.failure_modes)]
-    laws += [(f"failure_domains[{i}].time_to_failure", d.time_to_failure) for i, d in enumerate(scenario.failure_domains)]
+    laws: list[tuple[str, Distribution]] = [(f"nodes.failure_modes[{i}].time_to_failure", m.time_to_failure)
+                                            for i, m in enumerate(scenario.nodes.failure_modes)]
+    laws += [(f"failure_domains[{i}].time_to_failure", d.time_to_failure)
+             for i, d in enumerate(scenario.failure_domains)]
     return laws
 
 

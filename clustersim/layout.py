@@ -303,12 +303,12 @@ def metric_plan(scenario: Scenario) -> list[MetricSpec]:
         plan.add("capacity.first_short_hours", "capacity_first_short")
         if spares.warm:
             plan.add("spares.warm_mean", "spares_warm_mean", high=float(spares.warm))
-    for j, job in enumerate(scenario.training):
+    for j in range(len(scenario.training)):
         _job_metric_plan(plan, scenario, j)
     return plan.specs
 
 
-def _job_metric_plan(plan: "_Plan", scenario: Scenario, j: int) -> None:
+def _job_metric_plan(plan: _Plan, scenario: Scenario, j: int) -> None:
     """A training job's metrics: completion (jobs with work), then what it did in the window."""
     prefix = f"training.{scenario.training[j].name}"
     if scenario.training[j].work is not None:

@@ -5,7 +5,8 @@ Each type validates the text once (unit, sign) and stores a float in the base un
 """
 from __future__ import annotations
 
-from typing import Annotated, Callable
+from collections.abc import Callable
+from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 

@@ -13,7 +13,7 @@ nodes' streams take about a millisecond instead of ~30 ms of SeedSequence constr
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
@@ -50,7 +50,8 @@ class Streams:
 
     def generator(self, name: str) -> np.random.Generator:
         """The generator of stream ``name``; the same (seed, replication, name) gives the same draws."""
-        return np.random.Generator(np.random.PCG64(_HashedSeed(self._seed_words(name))))
+        # numpy's stub names SeedSequence only; PCG64 accepts any ISeedSequence (numpy.random.bit_generator)
+        return np.random.Generator(np.random.PCG64(_HashedSeed(self._seed_words(name))))  # type: ignore[arg-type]
 
     def generators(self, names: Sequence[str]) -> list[np.random.Generator]:
         """``[generator(name) for name in names]``."""

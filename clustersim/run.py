@@ -7,11 +7,12 @@ stopping point are never taken, so the result does not depend on the batch sizes
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 from clustersim.adaptive import (
-    PrecisionOutcome, PrecisionTarget, precision_outcome, precision_target, replication_batches, should_stop, unknown_metric_problems,
+    PrecisionOutcome, PrecisionTarget, precision_outcome, precision_target, replication_batches, should_stop,
+    unknown_metric_problems,
 )
 from clustersim.model.records import ReplicationRecords
 from clustersim.engine.base import Engine, ReplicationOutcome
@@ -81,8 +82,8 @@ def run_scenario(scenario: Scenario, keep_logs: bool = False, progress: Progress
     except KeyboardInterrupt:
         complete = False
     precision = None if target is None else precision_outcome(taken.rows, target)
-    return RunResult(scenario, taken.rows, summarize(taken.rows, layout_of(scenario).metrics), taken.simulate_s, taken.events, complete,
-                     taken.logs, precision)
+    summary = summarize(taken.rows, layout_of(scenario).metrics)
+    return RunResult(scenario, taken.rows, summary, taken.simulate_s, taken.events, complete, taken.logs, precision)
 
 
 def _fixed_batches(scenario: Scenario, batch_size: int | None) -> Iterator[range]:

@@ -1,15 +1,16 @@
 """Records -> per-replication metrics -> means with Student-t 95 % intervals.
 
 Pure functions of the record log (``clustersim.model.records``), one per quantity of the scenario's
-metric plan (``clustersim.layout.metric_plan``: which metrics, in which order, with which unit). Time-weighted quantities
-integrate a piecewise-constant level over [warmup, horizon); counts take events in that window.
+metric plan (``clustersim.layout.metric_plan``: which metrics, in which order, with which unit).
+Time-weighted quantities integrate a piecewise-constant level over [warmup, horizon); counts take
+events in that window.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -209,7 +210,8 @@ class _LogMeasures:
     # training jobs
     @cached_property
     def _jobs(self) -> list[_JobWindow]:
-        return [_JobWindow(self.scenario, j, self.log, self.start, self.end) for j in range(len(self.scenario.training))]
+        return [_JobWindow(self.scenario, j, self.log, self.start, self.end)
+                for j in range(len(self.scenario.training))]
 
     def job_completion_hours(self, spec: MetricSpec) -> float:
         finished_at = self._jobs[spec.index].finished_at
@@ -391,7 +393,8 @@ class Estimate:
             object.__setattr__(self, "half_width", (self.ci95_high - self.ci95_low) / 2)
 
 
-def estimate(values: list[float] | np.ndarray, unit: str, low: float = -math.inf, high: float = math.inf) -> Estimate:
+def estimate(values: Sequence[float] | np.ndarray, unit: str, low: float = -math.inf,
+             high: float = math.inf) -> Estimate:
     """Mean and Student-t 95 % interval of per-replication values (NaN ones left out), clamped to [low, high]."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
@@ -418,7 +421,7 @@ def summarize(rows: list[dict[str, float]], plan: Sequence[MetricSpec] = ()) -> 
 
 
 def _bounded_estimate(name: str, values: list[float], bounds: tuple[float, float] | None) -> Estimate:
-    """The estimate of metric ``name``, its interval clamped to ``bounds`` (default: the catalogue's, layout.METRICS)."""
+    """The estimate of metric ``name``, its interval clamped to ``bounds`` (default: the catalogue's layout.METRICS)."""
     info = metric_info(name)
     low, high = bounds if bounds is not None else (info.low, info.high)
     return estimate(values, info.unit, low, high)

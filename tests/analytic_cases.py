@@ -155,7 +155,8 @@ def rack_domain_times_node_faults() -> AnalyticCase:
         nodes={"count": 32, "nodes_per_rack": 4, "failure_modes": [{
             "name": "fault", "time_to_failure": {"dist": "exponential", "mean": f"{node_mttf} h"},
             "recovery": "reboot", "time_to_repair": {"dist": "lognormal", "mean": f"{node_mttr} h", "cv": 1.0}}]},
-        failure_domains=[{"kind": "rack", "time_to_failure": {"dist": "weibull", "shape": 2.0, "mean": f"{rack_mttf} h"},
+        failure_domains=[{"kind": "rack",
+                          "time_to_failure": {"dist": "weibull", "shape": 2.0, "mean": f"{rack_mttf} h"},
                           "time_to_repair": {"dist": "exponential", "mean": f"{rack_mttr} h"}}],
     )
     a_node, a_rack = node_mttf / (node_mttf + node_mttr), rack_mttf / (rack_mttf + rack_mttr)

@@ -1,12 +1,12 @@
 """Shared test helpers: run a scenario dict in-process and check estimates against truths."""
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from scipy import stats as scipy_stats
@@ -54,7 +54,8 @@ def within_ci(estimate: Estimate, truth: float, confidence: float = 0.999) -> bo
 
 
 def assert_within_ci(estimate: Estimate, truth: float, what: str) -> None:
-    print(f"{what}: simulated {estimate.mean:.6g} ± {estimate.half_width:.3g} (95 %, n={estimate.n}), truth {truth:.6g}")
+    print(f"{what}: simulated {estimate.mean:.6g} ± {estimate.half_width:.3g} (95 %, n={estimate.n}), "
+          f"truth {truth:.6g}")
     assert within_ci(estimate, truth), (
         f"{what}: simulated {estimate.mean:.6g} ± {estimate.half_width:.3g} (95 %), truth {truth:.6g}"
     )

@@ -283,7 +283,8 @@ RECURRENCE = 'detection = "2 min"\nrecurrence = {dist = "exponential", mean = "6
 
 def with_pipeline(*pairs: tuple[str, str], stages: str = AUTO_MANUAL) -> str:
     """BASE with the gpu mode repaired through ``stages`` (and a recurrence law), then ``pairs``."""
-    text = mutate((GPU_REPAIR, PIPELINE), ('detection = "2 min"', RECURRENCE)).replace("\n[spares]", stages + "\n[spares]")
+    text = mutate((GPU_REPAIR, PIPELINE), ('detection = "2 min"', RECURRENCE))
+    text = text.replace("\n[spares]", stages + "\n[spares]")
     return mutate(*pairs, text=text) if pairs else text
 
 
@@ -302,7 +303,8 @@ CASES.update({
         mutate((GPU_REPAIR, PIPELINE), ("crews = 1", "crews = 1\nstages = []")),
         "nodes.failure_modes[0].recovery", "needs at least one [[repair.stages]]"),
     "stages that no mode uses": Case(
-        BASE.replace("\n[spares]", AUTO_MANUAL + "\n[spares]"), "repair.stages", 'no failure mode has recovery = "pipeline"'),
+        BASE.replace("\n[spares]", AUTO_MANUAL + "\n[spares]"), "repair.stages",
+        'no failure mode has recovery = "pipeline"'),
     "pipeline mode with its own time_to_repair": Case(
         with_pipeline((PIPELINE, PIPELINE + '\ntime_to_repair = {dist = "exponential", mean = "1 h"}')),
         "nodes.failure_modes[0].time_to_repair", "takes its repair times from [[repair.stages]]"),
@@ -310,14 +312,17 @@ CASES.update({
         mutate(('time_to_repair = {dist = "lognormal", mean = "8 h", cv = 0.5}', "")),
         "nodes.failure_modes[0].time_to_repair", 'recovery = "replace" needs time_to_repair'),
     "unknown recovery": Case(
-        mutate((GPU_REPAIR, 'recovery = "repave"')), "nodes.failure_modes[0].recovery", "'reboot', 'replace' or 'pipeline'"),
+        mutate((GPU_REPAIR, 'recovery = "repave"')), "nodes.failure_modes[0].recovery",
+        "'reboot', 'replace' or 'pipeline'"),
     "last stage escalates": Case(
         with_pipeline(stages=AUTO_MANUAL + "escalate = 0.1\n"), "repair.stages[1].escalate",
         "the last stage has no stage to escalate to"),
     "two stages with one name": Case(
-        with_pipeline(('name = "manual"', 'name = "auto"')), "repair.stages[1].name", "already the name of an earlier stage"),
+        with_pipeline(('name = "manual"', 'name = "auto"')), "repair.stages[1].name",
+        "already the name of an earlier stage"),
     "false successes without a recurrence law": Case(
-        with_pipeline((RECURRENCE, 'detection = "2 min"')), "repair.recurrence", "required when a fault can stay in place"),
+        with_pipeline((RECURRENCE, 'detection = "2 min"')), "repair.recurrence",
+        "required when a fault can stay in place"),
     "recurrence with faults that do not recur": Case(
         with_pipeline((RECURRENCE, RECURRENCE + '\nfault_left_in_place = "uncured"')), "repair.recurrence",
         'unused with fault_left_in_place = "uncured"'),
@@ -346,7 +351,8 @@ CASES.update({
         mutate(("nodes_per_rack = 4", "nodes_per_rack = 4\nscore = {initial = 50.0}")),
         "nodes.score", "neither is set"),
     "--set a probability above 1": Case(
-        BASE, "repair.diagnosis.wrong_node", "less than or equal to 1", args=["--set", "repair.diagnosis.wrong_node=2"]),
+        BASE, "repair.diagnosis.wrong_node", "less than or equal to 1",
+        args=["--set", "repair.diagnosis.wrong_node=2"]),
 })
 
 
@@ -423,7 +429,8 @@ CASES.update({
         BASE.replace("\n[repair]", SLOW_MODE.replace("speed = 0.5\n", "") + "\n[repair]"),
         "nodes.failure_modes[2].speed", 'missing required key (effect = "slow" needs the fraction of full speed'),
     "slow_node chaos without speed": Case(
-        mutate(('"kill_node"', '"slow_node"'), ('detection = "2 min"', 'detection = "2 min"\nstraggler_detection = "1 h"')),
+        mutate(('"kill_node"', '"slow_node"'),
+               ('detection = "2 min"', 'detection = "2 min"\nstraggler_detection = "1 h"')),
         "chaos[0].speed", 'missing required key (action = "slow_node" needs the fraction of full speed'),
     "speed on a kill_node chaos": Case(
         mutate(("duration = \"2 h\"", "duration = \"2 h\"\nspeed = 0.5")),

@@ -39,8 +39,10 @@ def test_identical_reruns_are_bit_for_bit_equal():
 
 
 def test_replication_k_does_not_depend_on_the_replication_count():
-    few = run_scenario(scenario_from_dict(busy_scenario(simulation={"horizon": "2000 h", "replications": 2, "seed": 42})))
-    many = run_scenario(scenario_from_dict(busy_scenario(simulation={"horizon": "2000 h", "replications": 5, "seed": 42})))
+    few = run_scenario(scenario_from_dict(busy_scenario(
+        simulation={"horizon": "2000 h", "replications": 2, "seed": 42})))
+    many = run_scenario(scenario_from_dict(busy_scenario(
+        simulation={"horizon": "2000 h", "replications": 5, "seed": 42})))
     assert many.rows[:2] == few.rows
 
 

@@ -160,7 +160,8 @@ def _one(horizon_h, warmup_h=0.0):
 EXACT = {
     # two nodes fail at 10 h; one crew repairs node 0 over [10, 14], node 1 over [14, 18]
     "single_crew_fifo": (
-        base_scenario(simulation=_one(20), nodes={"count": 2, "nodes_per_rack": 2, "failure_modes": [_det("fault", 10, 4)]},
+        base_scenario(simulation=_one(20),
+                      nodes={"count": 2, "nodes_per_rack": 2, "failure_modes": [_det("fault", 10, 4)]},
                       repair={"crews": 1}),
         {"nodes.failures": 2, "repair.wait_mean_hours": 2.0, "nodes.outage_mean_hours": 6.0,
          "nodes.up_mean": 2 - 12 / 20, "repair.crew_utilization": 8 / 20}),
@@ -176,7 +177,8 @@ EXACT = {
     # node 0 fails at 10 h; the cold spare (not ageing) is provisioned over [11, 15] and fails 10 h later;
     # node 0, repaired at 31 h, is swapped into the waiting slot by 31 h 5 min
     "cold_spare_starts_ageing_when_provisioned": (
-        base_scenario(simulation=_one(40), nodes={"count": 2, "nodes_per_rack": 2, "failure_modes": [_det("fault", 10, 20)]},
+        base_scenario(simulation=_one(40),
+                      nodes={"count": 2, "nodes_per_rack": 2, "failure_modes": [_det("fault", 10, 20)]},
                       repair={"detection": "1 h"}, spares={"cold": 1, "provisioning": "4 h"}),
         {"nodes.failures": 2, "nodes.up_mean": 2 - 36 / 40, "nodes.outage_mean_hours": 21.0,
          "repair.wait_mean_hours": 0.0, "capacity.shortfall_hours": 5 + 6 + 5 / 60,
@@ -188,18 +190,21 @@ EXACT = {
                       failure_domains=[_det_domain("rack", 12, 8)]),
         {"nodes.availability": 1 - 14 / 30, "nodes.outage_mean_hours": 7.0, "nodes.failures": 3}),
     "spares_hot_and_cold_with_one_crew": (
-        base_scenario(simulation=_one(200), nodes={"count": 5, "nodes_per_rack": 5, "failure_modes": [_det("fault", 30, 20)]},
+        base_scenario(simulation=_one(200),
+                      nodes={"count": 5, "nodes_per_rack": 5, "failure_modes": [_det("fault", 30, 20)]},
                       repair={"crews": 1, "detection": "1 h"},
                       spares={"hot": 1, "cold": 2, "swap_time": "30 min", "provisioning": "4 h"}),
         {}),
     "rack_power_and_cluster_domains": (
         base_scenario(simulation=_one(300), nodes={"count": 12, "nodes_per_rack": 3,
                                                    "failure_modes": [_det("fault", 10, 4, "reboot")]},
-                      failure_domains=[_det_domain("rack", 12, 8), _det_domain("power", 25, 3, power_racks=2, name="pdu"),
+                      failure_domains=[_det_domain("rack", 12, 8),
+                                       _det_domain("power", 25, 3, power_racks=2, name="pdu"),
                                        _det_domain("cluster", 70, 2)]),
         {}),
     "domain_strikes_spares_being_provisioned": (
-        base_scenario(simulation=_one(400), nodes={"count": 8, "nodes_per_rack": 2, "failure_modes": [_det("fault", 50, 30)]},
+        base_scenario(simulation=_one(400),
+                      nodes={"count": 8, "nodes_per_rack": 2, "failure_modes": [_det("fault", 50, 30)]},
                       repair={"crews": 2, "detection": "1 h"},
                       spares={"hot": 1, "cold": 3, "swap_time": "1 h", "provisioning": "6 h"},
                       failure_domains=[_det_domain("rack", 53, 10)]),
@@ -210,8 +215,9 @@ EXACT = {
                       repair={"crews": 1, "detection": "2 h"}, spares={"hot": 2, "swap_time": "1 h"}),
         {"spares.first_exhausted_hours": 0.0}),
     "gpu_parts_tie_then_fail_in_turn": (
-        base_scenario(simulation=_one(100), nodes={"count": 3, "gpus_per_node": 4, "nodes_per_rack": 3, "failure_modes": [
-            _det("gpu", 10, 1, scope="gpu"), _det("host", 15, 0.25, "reboot")]},
+        base_scenario(simulation=_one(100), nodes={"count": 3, "gpus_per_node": 4, "nodes_per_rack": 3,
+                                                   "failure_modes": [_det("gpu", 10, 1, scope="gpu"),
+                                                                     _det("host", 15, 0.25, "reboot")]},
                       repair={"crews": 1}, spares={"hot": 1}),
         {}),
     "zero_durations": (
@@ -342,7 +348,8 @@ def test_scenario_files_run_on_the_fast_engine_or_are_refused_by_name():
 
     for path in sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml")):
         missing = unsupported_features(load_scenario(path))
-        assert missing == (["chaos injections ([[chaos]])"] if path.name == "example_chaos_rack.toml" else []), path.name
+        assert missing == (["chaos injections ([[chaos]])"]
+                           if path.name == "example_chaos_rack.toml" else []), path.name
 
 
 def test_cli_refuses_chaos_on_the_fast_engine(tmp_path):

@@ -105,7 +105,8 @@ def test_layout_and_fast_plan_do_not_reach_the_simpy_model():
     graph = import_graph()
     for module in ("clustersim.layout", "clustersim.engine.fast.compile"):
         reach = nx.descendants(graph, module)
-        assert not any(m.startswith("clustersim.model") for m in reach), f"{module} reaches the SimPy model: {sorted(reach)}"
+        assert not any(m.startswith("clustersim.model") for m in reach), (
+            f"{module} reaches the SimPy model: {sorted(reach)}")
 
 
 def test_reports_read_the_record_schema_not_the_model():

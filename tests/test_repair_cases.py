@@ -11,6 +11,7 @@ from clustersim.model.records import EventCode, Kind, NodeState, RepairState
 from clustersim.engine.simpy_engine import run_replication
 from clustersim.model.base import Context
 from clustersim.model.cluster import Cluster
+from clustersim.model.nodes import Crews
 from clustersim.model.policies import (
     RETIREMENT, SELECTION, FewestFailures, HighestScore, NodeScorer, ThresholdRetirement,
 )
@@ -93,7 +94,8 @@ def test_threshold_retirement_window_too_short_never_retires():
 def scored_node(up_h: float, uptime_credit: float, horizon_h: float) -> dict:
     """One node up ``up_h`` between 2 h reboots; score 100, −60 per failure, +credit per full 24 h up."""
     return base_scenario(simulation={"horizon": f"{horizon_h} h", "replications": 1},
-                         nodes={"count": 1, "nodes_per_rack": 1, "failure_modes": [deterministic_mode(up_h, 2, "reboot")],
+                         nodes={"count": 1, "nodes_per_rack": 1,
+                                "failure_modes": [deterministic_mode(up_h, 2, "reboot")],
                                 "score": {"initial": 100, "failure_penalty": 60, "uptime_credit": uptime_credit,
                                           "credit_period": "24 h"}},
                          repair={"retirement": {"policy": "scored", "threshold": 0}})
@@ -217,6 +219,12 @@ def test_threshold_window_counts_failures_at_its_edge():
 
     assert ThresholdRetirement(3, 20.0).should_retire(N(), 30.0)
     assert not ThresholdRetirement(3, 19.9).should_retire(N(), 30.0)
+
+
+def test_an_unlimited_crew_pool_grants_every_request_at_once():
+    env = simpy.Environment()
+    crews = Crews(Context(env, lambda row: None), None)
+    assert all(crews.request().triggered for _ in range(3))
 
 
 def test_policy_registries_match_the_schema():

@@ -20,7 +20,8 @@ def test_the_main_scenario_exists():
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
 def test_scenario_runs_at_a_reduced_horizon(path: Path):
-    scenario = load_scenario(path, ['simulation.horizon="30 d"', 'simulation.warmup="0 d"', "simulation.replications=2"])
+    scenario = load_scenario(path, ['simulation.horizon="30 d"', 'simulation.warmup="0 d"',
+                                    "simulation.replications=2"])
     result = run_scenario(scenario)
     assert result.complete and len(result.rows) == 2
     availability = result.estimates["nodes.availability"].mean

@@ -7,8 +7,9 @@ care which engine produced an outcome.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
 from clustersim.model.records import ReplicationRecords
 from clustersim.errors import ClusterSimError
@@ -32,7 +33,8 @@ class Engine(Protocol):
     name: str
     keeps_logs: bool  # can it keep the state-change log (``keep_logs=True``, the --events flag)?
 
-    def run(self, scenario: Scenario, replications: Sequence[int], keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
+    def run(self, scenario: Scenario, replications: Sequence[int],
+            keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
         ...
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import numpy as np
 import simpy
@@ -24,7 +24,8 @@ class SimpyEngine:
     name = "simpy"
     keeps_logs = True
 
-    def run(self, scenario: Scenario, replications: Sequence[int], keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
+    def run(self, scenario: Scenario, replications: Sequence[int],
+            keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
         from clustersim.stats import replication_metrics  # scipy: imported only when a run starts
 
         for k in replications:
@@ -51,7 +52,7 @@ def run_replication(scenario: Scenario, replication: int) -> ReplicationRecords:
 
 
 def _log_array(values: list[float]) -> np.ndarray:
-    """The flattened rows -> the (rows, 6) float64 log (one array from one flat list: ~2x faster than from row tuples)."""
+    """The flattened rows -> the (rows, 6) float64 log (one array from one flat list: ~2x faster than from tuples)."""
     return np.array(values, dtype=np.float64).reshape(-1, len(COLUMNS))
 
 

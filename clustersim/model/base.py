@@ -1,8 +1,8 @@
 """What every component shares: the environment, the record log and typed failure causes."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import simpy
 

@@ -78,7 +78,8 @@ class NodeClocks:
     def next_failure(self) -> float:
         """Operating hours until the next failure (inf if none ever comes); remembered for ``fire``."""
         exp = self._exp
-        best, source, index = (self.rng.exponential(1.0 / exp.total), _EXP, -1) if exp.total > 0 else (math.inf, _NONE, -1)
+        best, source, index = ((self.rng.exponential(1.0 / exp.total), _EXP, -1) if exp.total > 0
+                               else (math.inf, _NONE, -1))
         speeds = self._speeds
         for k, left in enumerate(self.remaining):
             dt = left / speeds[k]

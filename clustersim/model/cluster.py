@@ -44,8 +44,9 @@ class Cluster:
             for node in self.nodes:
                 self.scorer.start(node)
         join_hours = {"warm": spares.standby_swap_time, "hot": spares.swap_time, "cold": spares.provisioning}
-        self.pool = SparePool(ctx, [n for n in self.nodes if n.role == "hot"], [n for n in self.nodes if n.role == "cold"],
-                              spares.warm, join_hours, spares.swap_time, selection, scenario.preemption_cause)
+        hot, cold = [n for n in self.nodes if n.role == "hot"], [n for n in self.nodes if n.role == "cold"]
+        self.pool = SparePool(ctx, hot, cold, spares.warm, join_hours, spares.swap_time, selection,
+                              scenario.preemption_cause)
         self.holds = NodeHolds(ctx, self._on_node_down, self._on_node_up)
         crew_pools = [Crews(ctx, scenario.repair.crews, 0)]
         crew_pools += [Crews(ctx, stage.crews, 1 + s) for s, stage in enumerate(scenario.repair.stages)]
@@ -68,8 +69,8 @@ class Cluster:
         self.ctx.record((self.ctx.env.now, SPEED, node.index, node.speed, speed, -1))
         node.speed = speed
         slot = node.slot
-        if slot is not None and slot.owner is not None and slot.node is node:
-            slot.owner.member_speed_changed(slot)
+        if slot is not None and slot.node is node:
+            slot.node_speed_changed()
 
     def _mark_lemons(self, streams: Streams) -> None:
         """Draw this replication's lemons (stream "lemons") and log them at time 0."""
@@ -93,9 +94,10 @@ class Cluster:
     def _start_slots(self) -> None:
         """A position needs a process when something can refill it, or a job listens to it; without
         either it simply mirrors its node."""
+        detection_hours = self.scenario.repair.detection
         for slot, position in zip(self.slots, self.layout.positions):
             if position.watched:
-                slot.process = self.ctx.env.process(slot_life(self.ctx, slot, self.pool, self.scenario.repair.detection))
+                slot.process = self.ctx.env.process(slot_life(self.ctx, slot, self.pool, detection_hours))
 
     def _start_domains(self, streams: Streams) -> None:
         instances = self.layout.domains

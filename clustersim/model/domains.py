@@ -1,7 +1,7 @@
 """Correlated failures: failure domains and chaos injections take groups of nodes down together."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -69,6 +69,7 @@ def _slow(ctx: Context, node: Node, chaos: Chaos, cause: int, holds: NodeHolds,
     """The node runs at ``speed`` for ``duration``; noticed as a straggler first, it is taken out
     (not counted again) until the injection ends."""
     env = ctx.env
+    assert chaos.speed is not None  # required with slow_node (Chaos.problems)
     holds.count_failure(node, cause)
     set_speed(node, chaos.speed)
     if straggler_hours >= chaos.duration:
@@ -85,6 +86,7 @@ def _slow(ctx: Context, node: Node, chaos: Chaos, cause: int, holds: NodeHolds,
 def _leak(ctx: Context, node: Node, chaos: Chaos, cause: int, holds: NodeHolds, rng: np.random.Generator):
     """A memory leak: the node crashes after ``time_to_crash`` and stays down for ``duration``."""
     env = ctx.env
+    assert chaos.time_to_crash is not None  # required with leak_memory (Chaos.problems)
     holds.count_failure(node, cause)
     yield env.timeout(chaos.time_to_crash.sampler(rng)())
     holds.strike(node, cause, counted=False)

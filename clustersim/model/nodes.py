@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Callable, Generator, Protocol
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
 
 import numpy as np
 import simpy
@@ -21,17 +22,31 @@ from clustersim.model.base import Blame, Context, Failure
 from clustersim.model.clocks import ClockPlan, NodeClocks
 
 
-
 class Recovery(Protocol):
     """What a node's life hands its failures to: the repair shop (model/repair.py)."""
 
-    def after_failure(self, node: "Node", mode: int, recurred: bool) -> Generator[simpy.Event, Any, None]:
+    def after_failure(self, node: Node, mode: int, recurred: bool) -> Generator[simpy.Event, Any, None]:
         """SimPy sub-process: the node failed by ``mode``; detect, diagnose and recover it."""
         ...
 
-    def after_blame(self, node: "Node", mode: int) -> Generator[simpy.Event, Any, None]:
+    def after_blame(self, node: Node, mode: int) -> Generator[simpy.Event, Any, None]:
         """SimPy sub-process: the node was wrongly blamed for a failure of ``mode``; repair it."""
         ...
+
+
+class NodeSlot(Protocol):
+    """The working position a node serves (``model.spares.Slot``), as the cluster reaches it through the node."""
+
+    index: int
+    node: Node
+    attached: bool
+    process: simpy.Process | None
+    node_back: simpy.Event | None
+
+    def node_speed_changed(self) -> None:
+        """Its node changed speed: tell the job that runs on it."""
+        ...
+
 
 UP, DOWN = NodeState.UP.value, NodeState.DOWN.value
 R_OK, R_FAILED = RepairState.OK.value, RepairState.FAILED.value
@@ -50,7 +65,7 @@ class Node:
         self.rack = rack
         self.holds = 0
         self.role = role          # "work" | "warm" | "hot" | "cold" | "loose" (left its slot while down) | "retired"
-        self.slot = None          # the Slot it serves or is being swapped into
+        self.slot: NodeSlot | None = None  # the Slot it serves or is being swapped into
         self.powered = powered    # cold spares: succeeds once provisioned; None: operating from the start
         self.rng = rng
         self.lemon = False
@@ -140,7 +155,7 @@ class Crews:
         released.succeed()
 
     def _grant_next(self, _released: simpy.Event | None = None) -> None:
-        if self._queue and self._granted < self.limit:
+        if self._queue and (self.limit is None or self._granted < self.limit):
             self._granted += 1
             self._queue.popleft().succeed()
 
@@ -164,7 +179,8 @@ def node_life(ctx: Context, node: Node, plan: ClockPlan, shop: Recovery):
         try:
             yield env.timeout(operating_hours) if operating_hours < math.inf else env.event()
         except simpy.Interrupt as interrupt:
-            blame: Blame = interrupt.cause
+            blame = interrupt.cause
+            assert isinstance(blame, Blame)  # only RepairShop._blame_innocent interrupts a node's life
             clocks.advance(env.now - started)
             yield from shop.after_blame(node, blame.mode)
             continue

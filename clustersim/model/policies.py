@@ -8,11 +8,13 @@ through NodeScorer, its reliability score.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from clustersim.scenario.schema import NodeScore, Scenario
+from clustersim.scenario.sections import repair as section
 
 if TYPE_CHECKING:
     from clustersim.model.nodes import Node
@@ -28,19 +30,19 @@ class NodeScorer:
     def __init__(self, spec: NodeScore):
         self.spec = spec
 
-    def start(self, node: "Node") -> None:
+    def start(self, node: Node) -> None:
         node.score_base = self.spec.initial
 
-    def blamed(self, node: "Node") -> None:
+    def blamed(self, node: Node) -> None:
         node.score_base -= self.spec.failure_penalty
 
-    def went_down(self, node: "Node", now: float) -> None:
+    def went_down(self, node: Node, now: float) -> None:
         node.score_base += self._credit(now - node.up_since)
 
-    def came_up(self, node: "Node", now: float) -> None:
+    def came_up(self, node: Node, now: float) -> None:
         node.up_since = now
 
-    def score(self, node: "Node", now: float) -> float:
+    def score(self, node: Node, now: float) -> float:
         return node.score_base + (self._credit(now - node.up_since) if node.up else 0.0)
 
     def _credit(self, uptime_hours: float) -> float:
@@ -50,14 +52,14 @@ class NodeScorer:
 # --- retirement ---------------------------------------------------------------------------------
 
 class RetirementPolicy(Protocol):
-    def should_retire(self, node: "Node", now: float) -> bool:
+    def should_retire(self, node: Node, now: float) -> bool:
         """Does ``node``, whose recovery has just ended, leave the cluster?"""
 
 
 class NeverRetire:
     """Every node goes back into service."""
 
-    def should_retire(self, node: "Node", now: float) -> bool:
+    def should_retire(self, node: Node, now: float) -> bool:
         return False
 
 
@@ -68,7 +70,7 @@ class ThresholdRetirement:
         self.max_failures = max_failures
         self.window_hours = window_hours
 
-    def should_retire(self, node: "Node", now: float) -> bool:
+    def should_retire(self, node: Node, now: float) -> bool:
         since = now - self.window_hours
         recent = sum(1 for t in node.blamed_times if t >= since)
         return recent >= self.max_failures
@@ -81,29 +83,41 @@ class ScoredRetirement:
         self.scorer = scorer
         self.threshold = threshold
 
-    def should_retire(self, node: "Node", now: float) -> bool:
+    def should_retire(self, node: Node, now: float) -> bool:
         return self.scorer.score(node, now) <= self.threshold
 
 
-RETIREMENT: dict[str, Callable[[Scenario, NodeScorer | None], RetirementPolicy]] = {
-    "never": lambda scenario, scorer: NeverRetire(),
-    "threshold": lambda scenario, scorer: ThresholdRetirement(
-        scenario.repair.retirement.max_failures, scenario.repair.retirement.window),
-    "scored": lambda scenario, scorer: ScoredRetirement(scorer, scenario.repair.retirement.threshold),
+def _threshold(retirement: section.Retirement, scorer: NodeScorer | None) -> RetirementPolicy:
+    """The policy of a ``threshold`` table: retire after max_failures blamed failures in window."""
+    assert isinstance(retirement, section.ThresholdRetirement)
+    return ThresholdRetirement(retirement.max_failures, retirement.window)
+
+
+def _scored(retirement: section.Retirement, scorer: NodeScorer | None) -> RetirementPolicy:
+    """The policy of a ``scored`` table: retire at or below its score threshold."""
+    assert isinstance(retirement, section.ScoredRetirement)
+    assert scorer is not None  # the schema writes out [nodes.score] when a policy reads it
+    return ScoredRetirement(scorer, retirement.threshold)
+
+
+RETIREMENT: dict[str, Callable[[section.Retirement, NodeScorer | None], RetirementPolicy]] = {
+    "never": lambda retirement, scorer: NeverRetire(),
+    "threshold": _threshold,
+    "scored": _scored,
 }
 
 
 # --- spare selection ------------------------------------------------------------------------------
 
 class SelectionPolicy(Protocol):
-    def pick(self, spares: Sequence["Node"], now: float) -> int:
+    def pick(self, spares: Sequence[Node], now: float) -> int:
         """The index in ``spares`` (oldest first) of the spare to take."""
 
 
 class FirstInFirstOut:
     """The spare that has waited longest."""
 
-    def pick(self, spares: Sequence["Node"], now: float) -> int:
+    def pick(self, spares: Sequence[Node], now: float) -> int:
         return 0
 
 
@@ -113,14 +127,14 @@ class RandomSpare:
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
 
-    def pick(self, spares: Sequence["Node"], now: float) -> int:
+    def pick(self, spares: Sequence[Node], now: float) -> int:
         return int(self.rng.integers(len(spares)))
 
 
 class FewestFailures:
     """The spare blamed for the fewest failures; the longest-waiting among equals."""
 
-    def pick(self, spares: Sequence["Node"], now: float) -> int:
+    def pick(self, spares: Sequence[Node], now: float) -> int:
         counts = [len(node.blamed_times) for node in spares]
         return counts.index(min(counts))
 
@@ -131,16 +145,22 @@ class HighestScore:
     def __init__(self, scorer: NodeScorer):
         self.scorer = scorer
 
-    def pick(self, spares: Sequence["Node"], now: float) -> int:
+    def pick(self, spares: Sequence[Node], now: float) -> int:
         scores = [self.scorer.score(node, now) for node in spares]
         return scores.index(max(scores))
+
+
+def _highest_score(rng: np.random.Generator, scorer: NodeScorer | None) -> SelectionPolicy:
+    """Highest-score selection, reading the scenario's scorer."""
+    assert scorer is not None  # the schema writes out [nodes.score] when a policy reads it
+    return HighestScore(scorer)
 
 
 SELECTION: dict[str, Callable[[np.random.Generator, NodeScorer | None], SelectionPolicy]] = {
     "fifo": lambda rng, scorer: FirstInFirstOut(),
     "random": lambda rng, scorer: RandomSpare(rng),
     "fewest_failures": lambda rng, scorer: FewestFailures(),
-    "highest_score": lambda rng, scorer: HighestScore(scorer),
+    "highest_score": _highest_score,
 }
 
 
@@ -148,6 +168,6 @@ def build_policies(scenario: Scenario, selection_rng: np.random.Generator
                    ) -> tuple[NodeScorer | None, RetirementPolicy, SelectionPolicy]:
     """The scorer (when a policy reads scores), the retirement policy and the spare selection policy."""
     scorer = NodeScorer(scenario.nodes.score) if scenario.nodes.score is not None else None
-    retirement = RETIREMENT[scenario.repair.retirement.policy](scenario, scorer)
+    retirement = RETIREMENT[scenario.repair.retirement.policy](scenario.repair.retirement, scorer)
     selection = SELECTION[scenario.spares.selection](selection_rng, scorer)
     return scorer, retirement, selection

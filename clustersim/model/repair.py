@@ -20,15 +20,16 @@ history; when its recovery ends the retirement policy decides whether it returns
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from clustersim.distributions import Distribution
 from clustersim.model.records import EventCode, Kind, RepairState
 from clustersim.model.base import Blame, Context
+from clustersim.model.clocks import NodeClocks
 from clustersim.model.nodes import Crews, Node, NodeHolds
 from clustersim.model.policies import NodeScorer, RetirementPolicy
-from clustersim.scenario.schema import Scenario
+from clustersim.scenario.schema import FailureMode, Scenario
 
 R_OK, R_FAILED, R_WAITING, R_REPAIRING, R_REBOOTING, R_RETIRED = (s.value for s in RepairState)
 REPAIR, EVENT, LEMON = Kind.REPAIR.value, Kind.EVENT.value, Kind.LEMON.value
@@ -69,10 +70,8 @@ class RepairShop:
         self.modes = scenario.nodes.failure_modes
         pipeline = [Stage(crew_pools[1 + s], stage.time, stage.escalate, stage.false_success, scenario.stage_cause(s))
                     for s, stage in enumerate(repair.stages)]
-        self.stages_of = [
-            pipeline if mode.recovery == "pipeline" else [Stage(crew_pools[0], mode.time_to_repair, 0.0, 0.0, -1)]
-            for mode in self.modes
-        ]
+        self.stages_of = [pipeline if mode.recovery == "pipeline" else [_crew_stage(crew_pools[0], mode)]
+                          for mode in self.modes]
 
     def _set_state(self, node: Node, to: int, cause: int) -> None:
         self.ctx.record((self.ctx.env.now, REPAIR, node.index, node.repair_state, to, cause))
@@ -117,7 +116,7 @@ class RepairShop:
         self._blame(node)
         fixed = yield from self._repair(node, mode)
         if fixed:
-            node.clocks.clear_fault(mode)
+            _clocks(node).clear_fault(mode)
             if self.cure_lemons and node.lemon:
                 self._cure(node)
         else:
@@ -167,6 +166,7 @@ class RepairShop:
         self._set_state(node, R_OK, mode)
         self.holds.release(node)
         innocent.blame_pending = True
+        assert innocent.process is not None  # an operating node runs its life
         innocent.process.interrupt(Blame(mode))
 
     def _repair(self, node: Node, mode: int, real_fault: bool = True):
@@ -201,11 +201,11 @@ class RepairShop:
         """The fault of ``mode`` stays: it recurs after ``recurrence`` (or, if faults left in place do
         not recur, it only keeps a lemon a lemon)."""
         if self.recurrence is not None:
-            node.clocks.leave_fault(mode, node.draw(self.recurrence))
+            _clocks(node).leave_fault(mode, node.draw(self.recurrence))
 
     def _cure(self, node: Node) -> None:
         node.lemon = False
-        node.clocks.set_lemon(False)
+        _clocks(node).set_lemon(False)
         self.ctx.record((self.ctx.env.now, LEMON, node.index, 1, 0, -1))
 
     def _finish(self, node: Node, mode: int) -> None:
@@ -217,3 +217,15 @@ class RepairShop:
             return
         self._set_state(node, R_OK, mode)
         self.holds.release(node)
+
+
+def _crew_stage(crews: Crews, mode: FailureMode) -> Stage:
+    """The one stage of a mode that the pipeline does not repair: one of ``crews`` for its time_to_repair."""
+    assert mode.time_to_repair is not None  # required unless recovery = "pipeline" (FailureMode.problems)
+    return Stage(crews, mode.time_to_repair, 0.0, 0.0, -1)
+
+
+def _clocks(node: Node) -> NodeClocks:
+    """The failure clocks of a node whose own part failed (node_life starts them before its first failure)."""
+    assert node.clocks is not None
+    return node.clocks

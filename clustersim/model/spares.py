@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from functools import partial
 from typing import Protocol
 
 import simpy
@@ -32,13 +33,13 @@ TIERS = ("warm", "hot", "cold")
 class PositionListener(Protocol):
     """What runs on working positions (a training job) hears of them: it attaches as ``Slot.owner``."""
 
-    def member_changed(self, slot: "Slot", before: int, cause: int) -> None:
+    def member_changed(self, slot: Slot, before: int, cause: int) -> None:
         """The position changed state (``slot.state``, from ``before``) for ``cause``."""
 
-    def member_starved(self, slot: "Slot", starved: bool) -> None:
+    def member_starved(self, slot: Slot, starved: bool) -> None:
         """The position waits with no usable spare (or no longer)."""
 
-    def member_speed_changed(self, slot: "Slot") -> None:
+    def member_speed_changed(self, slot: Slot) -> None:
         """The node holding the position changed speed."""
 
 
@@ -178,6 +179,7 @@ class SparePool:
         """Take ``victim``'s node for ``slot``: it joins after swap_time; the victim refills from the pool."""
         node = victim.node
         victim.attached = False
+        assert victim.process is not None  # with preemption every position is watched (layout)
         victim.process.interrupt(Failure(self.preemption_cause, node.index, noticed=True))
         return self._hand_over(node, "hot", slot)
 
@@ -202,11 +204,11 @@ class SparePool:
             token = node.warming = object()
             self.warming += 1
             if self.warm_up_hours > 0:
-                self.ctx.env.timeout(self.warm_up_hours).callbacks.append(lambda _, n=node, t=token: self._warmed(n, t))
+                self.ctx.env.timeout(self.warm_up_hours).callbacks.append(partial(self._warmed, node, token))
             else:
                 self._warmed(node, token)
 
-    def _warmed(self, node: Node, token: object) -> None:
+    def _warmed(self, node: Node, token: object, _warm_up: simpy.Event | None = None) -> None:
         """A hot spare finished initialising: a warm standby now, if nothing took it meanwhile."""
         if node.warming is not token:
             return
@@ -243,6 +245,11 @@ class Slot:
         self.active = False    # its job runs on it (a shrunk job leaves some positions out)
         node.slot = self
 
+    def node_speed_changed(self) -> None:
+        """Its node changed speed: tell the job that runs on it."""
+        if self.owner is not None:
+            self.owner.member_speed_changed(self)
+
     def set_starved(self, starved: bool) -> None:
         """Mark the position as waiting with no usable spare (or no longer), telling its job."""
         if starved != self.starved:
@@ -258,7 +265,8 @@ def slot_life(ctx: Context, slot: Slot, pool: SparePool, detection_hours: float)
         try:
             yield env.event()  # until the node fails
         except simpy.Interrupt as interrupt:
-            failure: Failure = interrupt.cause
+            failure = interrupt.cause
+        assert isinstance(failure, Failure)  # what the cluster and preemption interrupt a position with
         _set_state(ctx, slot, EMPTY, failure.cause)
         if detection_hours > 0 and not failure.noticed:
             yield env.timeout(detection_hours)
@@ -308,7 +316,9 @@ def _refill(ctx: Context, slot: Slot, pool: SparePool):
             yield env.timeout(join_hours)
         except simpy.Interrupt as interrupt:  # the spare failed during its swap
             _give_back(spare, cold)
-            _set_state(ctx, slot, WAITING, interrupt.cause.cause)
+            failure = interrupt.cause
+            assert isinstance(failure, Failure)
+            _set_state(ctx, slot, WAITING, failure.cause)
             continue
         if cold:
             spare.powered.succeed()

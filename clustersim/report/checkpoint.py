@@ -25,7 +25,7 @@ def advice_frame(advice: CheckpointAdvice) -> pd.DataFrame:
     """One row per interval: mean and 95 % bounds of each metric, Daly's ETTR, current / in-range flags."""
     rows = []
     for outcome in advice.outcomes:
-        row: dict[str, float | bool | int] = {
+        row: dict[str, float | bool | int | None] = {
             "interval_hours": outcome.interval_hours,
             "current": outcome.interval_hours == advice.current_interval_hours,
             "in_optimum_range": advice.optimum.contains(outcome.interval_hours),
@@ -104,7 +104,8 @@ def checkpoint_verdict(advice: CheckpointAdvice) -> list[str]:
         lines.append(f"The current interval, {readable_hours(current.interval_hours)}, is the simulated optimum.")
     else:
         loss = (best.goodput.mean - current.goodput.mean) / best.goodput.mean
-        lines.append(f"Current interval {readable_hours(current.interval_hours)}: goodput {plus_minus(current.goodput)}, "
+        lines.append(f"Current interval {readable_hours(current.interval_hours)}: "
+                     f"goodput {plus_minus(current.goodput)}, "
                      f"{loss * 100:.2f} % below the optimum's ({_side(optimum, current.interval_hours)} the range).")
     return lines
 

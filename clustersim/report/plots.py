@@ -24,7 +24,8 @@ def goodput_vs_interval_png(advice: CheckpointAdvice) -> bytes:
     figure = Figure(figsize=(7.5, 4.5), dpi=120)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    axes.errorbar(hours, means, yerr=[below, above], fmt="o-", color="black", capsize=3, label="simulated goodput (95 % CI)")
+    axes.errorbar(hours, means, yerr=[below, above], fmt="o-", color="black", capsize=3,
+                  label="simulated goodput (95 % CI)")
     axes.axvspan(advice.optimum.low_hours, advice.optimum.high_hours, color="tab:green", alpha=0.12,
                  label="optimum range (CI overlaps the best)")
     marks = [("simulated optimum", advice.optimum.best.interval_hours, "tab:green", "-"),

@@ -126,7 +126,8 @@ _STATE_ENUMS: dict[Kind, type[IntEnum]] = {
     Kind.NODE: NodeState, Kind.REPAIR: RepairState, Kind.DOMAIN: RepairState, Kind.SLOT: SlotState,
     Kind.JOB: JobState,
 }
-_STATE_LABELS = sorted({m.name.lower() for enum in (*_STATE_ENUMS.values(), EventCode) for m in enum}
+_LABELLED_ENUMS: tuple[type[IntEnum], ...] = (*_STATE_ENUMS.values(), EventCode)
+_STATE_LABELS = sorted({m.name.lower() for enum in _LABELLED_ENUMS for m in enum}
                        | {"struck", "not_struck", "lemon", "not_lemon"})
 
 

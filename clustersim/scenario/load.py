@@ -10,6 +10,7 @@ import difflib
 import re
 import tomllib
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def _tagged(what: str, union: Any) -> tuple[str, tuple[str, str]]:
 _TAGGED = dict([_tagged("distribution", Distribution), _tagged("policy", Retirement)])
 
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+def load_scenario(path: str | Path, overrides: Sequence[str] | None = None) -> Scenario:
     """Load, override and validate a scenario file; raises ScenarioError listing every problem."""
     path = Path(path)
     source = path.name
@@ -79,7 +80,7 @@ def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>", base_dir
 
 def _valid_sections(raw: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     """Each top-level section whose fields are valid on their own, so cross-section checks can still run."""
-    sections = {}
+    sections: dict[str, Any] = {}
     for key, field in Scenario.model_fields.items():
         if key not in raw and field.is_required():
             continue
@@ -91,7 +92,7 @@ def _valid_sections(raw: dict[str, Any], context: dict[str, Any]) -> dict[str, A
     return sections
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], source: str) -> dict[str, Any]:
     """Apply ``KEY=VALUE`` overrides (dotted key, TOML value) to a copy of the raw scenario."""
     raw = _deep_copy(raw)
     problems = []
@@ -273,7 +274,12 @@ def _fields_at(model: type[BaseModel], path: list[str | int], raw: Any) -> list[
             annotation = annotation.model_fields[step].annotation
         else:
             return []
-        node = node[step] if isinstance(node, (dict, list)) else None
+        if isinstance(node, dict):
+            node = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+            node = node[step]
+        else:
+            node = None
     annotation = _model_in(annotation, node)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return list(annotation.model_fields)

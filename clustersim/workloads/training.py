@@ -21,6 +21,7 @@ network partitions and a slow or unavailable store can plug in as more sources o
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import TYPE_CHECKING
 
 import simpy
@@ -43,7 +44,7 @@ _LOST, _SPEED = "lost", "speed"
 class TrainingJob:
     """One job's state; ``job_life`` drives it; its positions notify it (it is their ``PositionListener``)."""
 
-    def __init__(self, ctx: Context, index: int, spec: Training, members: list["Slot"]):
+    def __init__(self, ctx: Context, index: int, spec: Training, members: list[Slot]):
         self.ctx = ctx
         self.index = index
         self.spec = spec
@@ -75,7 +76,7 @@ class TrainingJob:
 
     # --- notifications --------------------------------------------------------------------------
 
-    def member_changed(self, slot: "Slot", before: int, cause: int) -> None:
+    def member_changed(self, slot: Slot, before: int, cause: int) -> None:
         """A member position changed state: stop on losing an active member, else maybe restart."""
         if before == FILLED:
             self.filled -= 1
@@ -91,13 +92,13 @@ class TrainingJob:
         else:
             self._maybe_ready()
 
-    def member_starved(self, slot: "Slot", starved: bool) -> None:
+    def member_starved(self, slot: Slot, starved: bool) -> None:
         """A member position waits with no usable spare (or no longer): an elastic job may go on without it."""
         self.starved += 1 if starved else -1
         if self.state != DONE:
             self._maybe_ready()
 
-    def member_speed_changed(self, slot: "Slot") -> None:
+    def member_speed_changed(self, slot: Slot) -> None:
         """A member's node changed speed: the job's pace follows when it runs."""
         if slot.state == FILLED:
             if slot.node.speed < 1.0:
@@ -135,6 +136,7 @@ class TrainingJob:
     def _interrupt(self, kind: str, cause: int) -> None:
         if self.pending is None:
             self.pending = (kind, cause)
+            assert self.process is not None  # start_training starts every job before any event
             self.process.interrupt()
         elif kind == _LOST and self.pending[0] != _LOST:
             self.pending = (kind, cause)  # a member loss outranks a pending speed change
@@ -193,6 +195,7 @@ class TrainingJob:
                 yield env.timeout((target_hours - self.computed) / speed)
             except simpy.Interrupt:
                 self.computed += (env.now - started) * speed
+                assert self.pending is not None  # _interrupt sets it before interrupting
                 if self.pending[0] == _SPEED:
                     self.pending = None
                     self._set_speed(self._pace())
@@ -288,12 +291,13 @@ def job_life(ctx: Context, job: TrainingJob):
                 if job.should_grow():
                     break
         except simpy.Interrupt:
+            assert job.pending is not None  # _interrupt sets it before interrupting
             kind, cause = job.pending
             job.pending = None
             job.stopped(cause)
 
 
-def start_training(ctx: Context, scenario: Scenario, slots: list["Slot"]) -> list[TrainingJob]:
+def start_training(ctx: Context, scenario: Scenario, slots: list[Slot]) -> list[TrainingJob]:
     """Attach every training job to its working positions and start it (after the cluster's own processes,
     so that events at one instant tie as they always have)."""
     layout = layout_of(scenario)
@@ -303,8 +307,13 @@ def start_training(ctx: Context, scenario: Scenario, slots: list["Slot"]) -> lis
     for job in jobs:
         job.process = env.process(job_life(ctx, job))
         if warmup > 0 and job.spec.checkpoint_mode == "continuous":
-            env.timeout(warmup).callbacks.append(lambda _, job=job: job.flush())
+            env.timeout(warmup).callbacks.append(partial(_flush, job))
     return jobs
+
+
+def _flush(job: TrainingJob, _warmup_end: simpy.Event) -> None:
+    """At the end of the warmup: credit what a continuous-checkpointing job computed so far."""
+    job.flush()
 
 
 def close_training(jobs: list[TrainingJob]) -> None:

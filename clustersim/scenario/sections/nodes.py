@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat
+from pydantic import Field, NonNegativeFloat
 
 from clustersim.distributions import Distribution
 from clustersim.quantities import PositiveDuration

@@ -30,7 +30,9 @@ class RepairStage(Section):
 
     name: Name = Field(description="unique; metrics name the stage repair.stage.<name>.*")
     time: Distribution = Field(description="a crew's time on one repair in this stage")
-    crews: PositiveCount | None = Field(default=None, description="concurrent repairs in this stage; omitted = unlimited")
+    crews: PositiveCount | None = Field(
+        default=None, description="concurrent repairs in this stage; omitted = unlimited"
+    )
     escalate: Probability = Field(default=0.0, description="the node goes on to the next stage")
     false_success: Probability = Field(
         default=0.0, description="the stage reports success but leaves the fault in place"

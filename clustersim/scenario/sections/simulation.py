@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from clustersim import units
 from clustersim.errors import UnitError
 from clustersim.quantities import Duration, PositiveDuration
-from clustersim.scenario.sections.common import MAX_HORIZON_HOURS, MAX_SEED, Count, PositiveCount, Section
+from clustersim.scenario.sections.common import MAX_HORIZON_HOURS, MAX_SEED, PositiveCount, Section
 
 FIXED_REPLICATIONS = 20
 MIN_REPLICATIONS = 10
@@ -46,7 +46,9 @@ class Simulation(Section):
         default=None, validate_default=True,
         description=f"stop here even if not converged; default {MAX_REPLICATIONS} (with precision)",
     )
-    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = Field(default=1, description="base random seed; every stream derives from it")
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = Field(
+        default=1, description="base random seed; every stream derives from it"
+    )
     engine: Literal["simpy", "fast"] = Field(
         default="simpy", description="simpy: the reference model; fast: numba kernels (no chaos, gray failures)"
     )
