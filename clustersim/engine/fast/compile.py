@@ -96,7 +96,7 @@ class _Laws:
     """Collects distributions into the law arrays of a Plan."""
 
     def __init__(self) -> None:
-        self.code: list[int] = []
+        self.code: list[int | np.integer] = []
         self.a: list[float] = []
         self.b: list[float] = []
         self.empirical: list[float] = []
@@ -174,7 +174,7 @@ def _modes_and_stages(scenario: Scenario, laws: _Laws) -> Fields:
     modes, stages = scenario.nodes.failure_modes, scenario.repair.stages
     mode_ttf = [laws.add(m.time_to_failure) for m in modes]
     mode_ttr = [laws.add(m.time_to_repair) if m.time_to_repair is not None else NO_LAW for m in modes]
-    stage_law = [laws.add(stage.time) for stage in stages]
+    stage_law: list[int | np.integer] = [laws.add(stage.time) for stage in stages]
     stage_pool = [1 + s for s in range(len(stages))]
     stage_escalate = [stage.escalate for stage in stages]
     stage_false_success = [stage.false_success for stage in stages]
@@ -280,7 +280,8 @@ def _jobs(scenario: Scenario) -> Fields:
     """Training jobs: their positions, sizes, work and times (hours), checkpoint mode and failure rule."""
     jobs = scenario.training
     return {
-        "job_first": _ints([positions.start for positions in layout_of(scenario).job_positions]), "job_size": _ints([j.nodes for j in jobs]),
+        "job_first": _ints([positions.start for positions in layout_of(scenario).job_positions]),
+        "job_size": _ints([j.nodes for j in jobs]),
         "job_work": _floats([j.work if j.work is not None else math.inf for j in jobs]),
         "job_segment": _floats([j.checkpoint_interval or math.inf for j in jobs]),
         "job_checkpoint": _floats([j.checkpoint_hours for j in jobs]),

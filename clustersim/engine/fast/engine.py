@@ -12,7 +12,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -106,10 +106,10 @@ class _KernelMeasures:
         """The value of ``spec`` in this replication (None: not measurable in it)."""
         return getattr(self, spec.quantity)(spec)
 
-    def _level_mean(self, block: int) -> float:
+    def _level_mean(self, block: int | np.integer) -> float:
         return float(self.acc[block + L_AREA] / self.span)
 
-    def _count(self, column: int) -> float:
+    def _count(self, column: int | np.integer) -> float:
         return float(self.acc[column])
 
     # nodes
@@ -288,11 +288,12 @@ class FastEngine:
         return self._outcomes(scenario, plan, list(replications))
 
     def _outcomes(self, scenario: Scenario, plan: Plan, replications: list[int]) -> Iterator[ReplicationOutcome]:
-        workers = self.workers
-        if workers is None:
+        if self.workers is None:
             import numba
 
-            workers = numba.get_num_threads()
+            workers = int(numba.get_num_threads())
+        else:
+            workers = self.workers
         if workers <= 1 or len(replications) <= 1:
             for k in replications:
                 yield self._one(scenario, plan, k)
@@ -307,9 +308,9 @@ class FastEngine:
                     break
             while pending:
                 outcome = pending.popleft().result()
-                k = next(todo, None)
-                if k is not None:
-                    pending.append(pool.submit(self._one, scenario, plan, k))
+                following = next(todo, None)
+                if following is not None:
+                    pending.append(pool.submit(self._one, scenario, plan, following))
                 yield outcome
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -28,9 +28,10 @@ from numba import njit
 #   steps between two waits run as one loop over continuations, _job_go).
 # - the loop is called from Python, not from a jitted caller: numba re-optimises every library it
 #   links into a caller, which cost the loop a second LLVM pass (first compile 107 s -> 81 s).
-helper = njit(cache=False, _nrt=False, error_model="numpy", forceinline=True, no_cpython_wrapper=True,
-              no_cfunc_wrapper=True)
-loop = njit(cache=True, _nrt=False, error_model="numpy", nogil=True)
+# (numba's type stubs omit its internal options _nrt, no_cpython_wrapper and no_cfunc_wrapper)
+helper = njit(cache=False, _nrt=False, error_model="numpy", forceinline=True,  # type: ignore[call-overload]
+              no_cpython_wrapper=True, no_cfunc_wrapper=True)
+loop = njit(cache=True, _nrt=False, error_model="numpy", nogil=True)  # type: ignore[call-overload]
 
 
 def source_fingerprint() -> int:

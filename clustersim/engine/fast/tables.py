@@ -20,11 +20,12 @@ from clustersim.engine.fast.codes import _i64
 LAYOUTS: dict[str, tuple[str, dict[str, int]]] = {}
 
 
-def columns(table: str, prefix: str, names: str, start: int = 0) -> tuple[tuple[np.int64, ...], np.int64]:
+def columns(table: str, prefix: str, names: str,
+            start: int | np.integer = 0) -> tuple[tuple[np.int64, ...], np.int64]:
     """(the int64 index of each name, in order; the width: ``start`` + their columns) of ``table``."""
     indices: list[np.int64] = []
     layout: dict[str, int] = {}
-    at = start
+    at = int(start)
     for token in names.split():
         name, _, width = token.partition(":")
         layout[name] = at
