@@ -85,6 +85,7 @@ def _valid_sections(raw: dict[str, Any], context: dict[str, Any]) -> dict[str, A
         if key not in raw and field.is_required():
             continue
         value = raw[key] if key in raw else field.get_default(call_default_factory=True)
+        assert field.annotation is not None  # every Scenario field is annotated
         try:
             sections[key] = TypeAdapter(field.annotation).validate_python(value, context=context)
         except ValidationError:
