@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default: log-spaced from a quarter to four times Daly's optimum)")
     optimize.add_argument("--out", metavar="DIR",
                           help="write results into DIR (default results/<name>/optimize-checkpoint-<job>-<time>/)")
+    optimize.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
     optimize.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
 

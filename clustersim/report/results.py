@@ -156,15 +156,14 @@ def write_results(out_dir: Path, result: RunResult, with_events: bool,
     """Write every results file, fsynced, into ``out_dir`` (a staging directory: see ``report.files``);
     returns the paths written."""
     out_dir = Path(out_dir)
-    files: dict[str, bytes | str] = {
-        RESOLVED: dump_scenario_toml(result.scenario),
-        REPLICATIONS: replications_frame(result).to_csv(index=False),
-    }
+    written = [out_dir / RESOLVED, out_dir / REPLICATIONS]
+    write_synced(written[0], dump_scenario_toml(result.scenario))
+    write_synced(written[1], replications_frame(result).to_csv(index=False))
     if with_events:
         buffer = io.BytesIO()
         events_frame(result.scenario, result.logs).to_parquet(buffer, index=False)
-        files[EVENTS] = buffer.getvalue()
-    files[SUMMARY] = json.dumps(summary_dict(result, invocation), indent=2) + "\n"
-    for name, data in files.items():
-        write_synced(out_dir / name, data)
-    return [out_dir / name for name in files]
+        written.append(out_dir / EVENTS)
+        write_synced(written[-1], buffer.getvalue())
+    written.append(out_dir / SUMMARY)
+    write_synced(written[-1], json.dumps(summary_dict(result, invocation), indent=2) + "\n")
+    return written
