@@ -195,7 +195,8 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
             with terminal.progress(f"{scenario.name} {args.job}", None, unit="intervals") as advance:
                 advice = optimize_checkpoint(scenario, job, intervals, progress=advance, source=source)
         except KeyboardInterrupt as err:  # nothing is written: the staging directory goes
-            raise Interrupted(stops.first or getattr(err, "signum", signal.SIGINT)) from None
+            raise Interrupted(stops.first if stops.first is not None
+                              else int(getattr(err, "signum", signal.SIGINT))) from None
         write_checkpoint_advice(results.path, advice)
         results.commit()
         terminal.show_checkpoint_advice(advice, out)
