@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario (the default command)")
     _add_scenario_args(run)
     run.add_argument("--out", metavar="DIR", help="write results into DIR (default results/<name>/<time>/)")
+    run.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
     run.add_argument("--events", action="store_true", help="also write the state-change log as events.parquet")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     validate = sub.add_parser("validate", help="check a scenario file and print its resolved form")
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default: log-spaced from a quarter to four times Daly's optimum)")
     optimize.add_argument("--out", metavar="DIR",
                           help="write results into DIR (default results/<name>/optimize-checkpoint-<job>-<time>/)")
+    optimize.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
     optimize.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
 
@@ -152,19 +155,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args)  # read and checked before the heavy imports: a refusal comes at once
     out = _out_dir(args.out, _default_out(scenario.name))
     _refuse_beyond_machine(args, scenario)
-    from clustersim.report.files import ensure_writable_dir
+    from clustersim.report.files import ResultsDirectory
     from clustersim.report.results import Invocation, write_results
     from clustersim.report.terminal import Terminal
-    from clustersim.run import run_scenario
+    from clustersim.run import StopSignals, run_scenario
 
-    ensure_writable_dir(out)  # fail before simulating, not after
-    terminal = Terminal(quiet=args.quiet)
-    with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance:
-        result = run_scenario(scenario, keep_logs=args.events, progress=advance, source=args.scenario.name)
-    invocation = Invocation(command_line=("python", "-m", "clustersim", *sys.argv[1:]), overrides=_overrides(args))
-    write_results(out, result, with_events=args.events, invocation=invocation)
-    terminal.show_summary(result, out)
-    return 0 if result.complete else 130
+    # SIGINT and SIGTERM stop the replications only; while the files are written they are remembered,
+    # and the run then ends with the first one's status (130, 143). The directory appears whole or not at all.
+    with StopSignals() as stops, ResultsDirectory(out, overwrite=args.overwrite) as results:  # refused before
+        terminal = Terminal(quiet=args.quiet)  # simulating: reused, locked or unwritable
+        with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance:
+            result = run_scenario(scenario, keep_logs=args.events, progress=advance, source=args.scenario.name)
+        invocation = Invocation(command_line=("python", "-m", "clustersim", *sys.argv[1:]),
+                                overrides=_overrides(args))
+        write_results(results.path, result, with_events=args.events, invocation=invocation)
+        results.commit()
+        terminal.show_summary(result, out)
+    return stops.exit_status or (0 if result.complete else 130)
 
 
 def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
@@ -177,17 +184,23 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
     _refuse_beyond_machine(args, scenario, runs=len(intervals) if intervals else DEFAULT_GRID_POINTS)
     from clustersim.checkpoint_sweep import checkpointed_job, optimize_checkpoint
     from clustersim.report.checkpoint import write_checkpoint_advice
-    from clustersim.report.files import ensure_writable_dir
+    from clustersim.report.files import ResultsDirectory
     from clustersim.report.terminal import Terminal
+    from clustersim.run import Interrupted, StopSignals
 
     job = checkpointed_job(scenario, args.job, source)
-    ensure_writable_dir(out)  # fail before simulating, not after
-    terminal = Terminal(quiet=args.quiet)
-    with terminal.progress(f"{scenario.name} {args.job}", None, unit="intervals") as advance:
-        advice = optimize_checkpoint(scenario, job, intervals, progress=advance, source=source)
-    write_checkpoint_advice(out, advice)
-    terminal.show_checkpoint_advice(advice, out)
-    return 0
+    with StopSignals() as stops, ResultsDirectory(out, overwrite=args.overwrite) as results:
+        terminal = Terminal(quiet=args.quiet)
+        try:
+            with terminal.progress(f"{scenario.name} {args.job}", None, unit="intervals") as advance:
+                advice = optimize_checkpoint(scenario, job, intervals, progress=advance, source=source)
+        except KeyboardInterrupt as err:  # nothing is written: the staging directory goes
+            raise Interrupted(stops.first if stops.first is not None
+                              else int(getattr(err, "signum", signal.SIGINT))) from None
+        write_checkpoint_advice(results.path, advice)
+        results.commit()
+        terminal.show_checkpoint_advice(advice, out)
+    return stops.exit_status or 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -296,9 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterSimError as err:
         print(str(err), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # SIGINT, or SIGTERM raised the same way (with its number)
         print("clustersim: interrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(err, "signum", signal.SIGINT)
     except (MemoryError, OverflowError, RecursionError) as err:  # a last resort: the checks above should come first
         where = getattr(args, "scenario", None)
         what = {MemoryError: "ran out of memory", OverflowError: "a number overflowed",

@@ -7,8 +7,13 @@ stopping point are never taken, so the result does not depend on the batch sizes
 """
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Self
 
 from clustersim.adaptive import (
     PrecisionOutcome, PrecisionTarget, precision_outcome, precision_target, replication_batches, should_stop,
@@ -23,6 +28,80 @@ from clustersim.scenario.schema import Scenario
 from clustersim.stats import Estimate, summarize
 
 Progress = Callable[[int], None]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (SIGINT or SIGTERM) raised as Ctrl-C is; ``signum`` says which (exit status 128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class StopSignals:
+    """SIGINT and SIGTERM while a command runs, both honoured the same way.
+
+    Inside ``interruptible()`` (the replications) the first one raises ``Interrupted``, so the run
+    keeps what finished; anywhere else (loading, summarizing, writing files) it is only remembered,
+    so nothing is left half-done, and an ``interruptible()`` entered later raises at once. Later
+    signals are remembered away: ``first`` is the first one received. Handlers are installed (main
+    thread only) for the duration of the ``with`` block; the previous ones come back after it.
+    """
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self._window = False
+        self._previous: dict[int, object] = {}
+        self._outer: StopSignals | None = None
+
+    @property
+    def exit_status(self) -> int | None:
+        """128 + the first signal's number (130 for SIGINT, 143 for SIGTERM); None when none came."""
+        return None if self.first is None else 128 + self.first
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.first is None:
+            self.first = signum
+            if self._window:
+                self._window = False
+                raise Interrupted(signum)
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """The stretch a stop signal may cut short (raising ``Interrupted``); one already received raises now."""
+        if self.first is not None:
+            raise Interrupted(self.first)
+        self._window = True
+        try:
+            yield
+        finally:
+            self._window = False
+
+    def __enter__(self) -> Self:
+        global _active
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        self._outer, _active = _active, self
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        global _active
+        _active = self._outer
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._previous.clear()
+
+
+_active: StopSignals | None = None
+
+
+def _interruptible() -> contextlib.AbstractContextManager[None]:
+    """The active StopSignals' interruptible stretch (without one, Python's own Ctrl-C handling applies)."""
+    return _active.interruptible() if _active is not None else contextlib.nullcontext()
 
 
 @dataclass
@@ -59,7 +138,8 @@ class _Taken:
 
 def run_scenario(scenario: Scenario, keep_logs: bool = False, progress: Progress | None = None,
                  batch_size: int | None = None, source: str = "<scenario>") -> RunResult:
-    """Run the replications the scenario asks for; on Ctrl-C, return what finished so far marked incomplete.
+    """Run the replications the scenario asks for; on Ctrl-C (or a stop signal of an active ``StopSignals``),
+    return what finished so far marked incomplete.
 
     ``batch_size`` is how many replications to request from the engine at a time (an adaptive
     run's first request is always min_replications); None asks for a fixed run's replications at
@@ -73,12 +153,13 @@ def run_scenario(scenario: Scenario, keep_logs: bool = False, progress: Progress
     taken = _Taken()
     complete = True
     try:
-        if target is None:
-            _run_in_order(engine, scenario, _fixed_batches(scenario, batch_size), keep_logs, taken, progress,
-                          done=lambda rows: False)
-        else:
-            _run_in_order(engine, scenario, replication_batches(target, batch_size), keep_logs, taken, progress,
-                          done=lambda rows: _adaptive_done(rows, target, source))
+        with _interruptible():
+            if target is None:
+                _run_in_order(engine, scenario, _fixed_batches(scenario, batch_size), keep_logs, taken, progress,
+                              done=lambda rows: False)
+            else:
+                _run_in_order(engine, scenario, replication_batches(target, batch_size), keep_logs, taken,
+                              progress, done=lambda rows: _adaptive_done(rows, target, source))
     except KeyboardInterrupt:
         complete = False
     precision = None if target is None else precision_outcome(taken.rows, target)

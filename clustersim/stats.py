@@ -21,6 +21,17 @@ from clustersim.scenario.schema import Scenario
 
 T, KIND, COMP, FROM, TO, CAUSE = range(6)
 
+# The codes as plain ints: numpy compares an array with an IntEnum member through Enum attribute
+# look-ups, and swallows a KeyboardInterrupt raised inside them (a Ctrl-C would be lost).
+NODE, REPAIR, SLOT, POOL, CREWS, FAILURE, EVENT, WARM, LEMON, JOB, WORK, LOST = (int(k) for k in (
+    Kind.NODE, Kind.REPAIR, Kind.SLOT, Kind.POOL, Kind.CREWS, Kind.FAILURE, Kind.EVENT, Kind.WARM, Kind.LEMON,
+    Kind.JOB, Kind.WORK, Kind.LOST))
+UP, DOWN = int(NodeState.UP), int(NodeState.DOWN)
+REPAIR_WAITING, REPAIRING, RETIRED = int(RepairState.WAITING), int(RepairState.REPAIRING), int(RepairState.RETIRED)
+FILLED, SLOT_WAITING = int(SlotState.FILLED), int(SlotState.WAITING)
+JOB_WAITING, RESTARTING, COMPUTING, CHECKPOINTING, DONE = (int(s) for s in (
+    JobState.WAITING, JobState.RESTARTING, JobState.COMPUTING, JobState.CHECKPOINTING, JobState.DONE))
+
 
 def time_weighted_mean(times: np.ndarray, deltas: np.ndarray, initial: float, start: float, end: float) -> float:
     """Mean over [start, end) of a level that starts at ``initial`` and jumps by ``deltas`` at ``times``."""
@@ -38,11 +49,11 @@ def time_at_level(times: np.ndarray, levels_after: np.ndarray, initial: float, s
     return float(np.sum(np.diff(edges)[predicate(values)]))
 
 
-def _rows(log: np.ndarray, kind: Kind) -> np.ndarray:
-    return log[log[:, KIND] == kind]
+def _rows(log: np.ndarray, kind: int) -> np.ndarray:
+    return log[log[:, KIND] == int(kind)]
 
 
-def _interval_mean(log: np.ndarray, kind: Kind, start_to: int, end_from: int, end_to: int | None,
+def _interval_mean(log: np.ndarray, kind: int, start_to: int, end_from: int, end_to: int | None,
                    window: tuple[float, float]) -> float:
     """Mean length of intervals per component, from a transition into ``start_to`` to one out of
     ``end_from`` (into ``end_to``), for intervals that begin in the window and end by its end."""
@@ -94,8 +105,8 @@ class _LogMeasures:
     # nodes
     @cached_property
     def _up_mean(self) -> float:
-        node_rows = _rows(self.log, Kind.NODE)
-        up_delta = np.where(node_rows[:, TO] == NodeState.UP, 1.0, -1.0)
+        node_rows = _rows(self.log, NODE)
+        up_delta = np.where(node_rows[:, TO] == UP, 1.0, -1.0)
         return time_weighted_mean(node_rows[:, T], up_delta, float(self.scenario.nodes.count), self.start, self.end)
 
     def availability(self, spec: MetricSpec) -> float:
@@ -106,7 +117,7 @@ class _LogMeasures:
 
     @cached_property
     def _failures(self) -> np.ndarray:
-        return self.window_rows[self.window_rows[:, KIND] == Kind.FAILURE]
+        return self.window_rows[self.window_rows[:, KIND] == FAILURE]
 
     @cached_property
     def _failures_by_cause(self) -> np.ndarray:
@@ -119,11 +130,11 @@ class _LogMeasures:
         return float(self._failures_by_cause[spec.index])
 
     def outage_mean(self, spec: MetricSpec) -> float:
-        return _interval_mean(self.log, Kind.NODE, NodeState.DOWN, NodeState.DOWN, NodeState.UP, (self.start, self.end))
+        return _interval_mean(self.log, NODE, DOWN, DOWN, UP, (self.start, self.end))
 
     # repair
     def crew_wait_mean(self, spec: MetricSpec) -> float:
-        return _interval_mean(self.log, Kind.REPAIR, RepairState.WAITING, RepairState.WAITING, RepairState.REPAIRING,
+        return _interval_mean(self.log, REPAIR, REPAIR_WAITING, REPAIR_WAITING, REPAIRING,
                               (self.start, self.end))
 
     def crew_utilization(self, spec: MetricSpec) -> float:
@@ -153,11 +164,11 @@ class _LogMeasures:
     # retirement
     @cached_property
     def _retired_rows(self) -> np.ndarray:
-        return (self.log[:, KIND] == Kind.REPAIR) & (self.log[:, TO] == RepairState.RETIRED)
+        return (self.log[:, KIND] == REPAIR) & (self.log[:, TO] == RETIRED)
 
     @cached_property
     def _lemons(self) -> set[int]:
-        lemon_rows = self.log[(self.log[:, KIND] == Kind.LEMON) & (self.log[:, FROM] == 0)]
+        lemon_rows = self.log[(self.log[:, KIND] == LEMON) & (self.log[:, FROM] == 0)]
         return set(lemon_rows[:, COMP].astype(np.int64).tolist())
 
     @cached_property
@@ -203,7 +214,7 @@ class _LogMeasures:
         return _first_wait_for_spare(self.log, self.start, self.end)
 
     def spares_warm_mean(self, spec: MetricSpec) -> float:
-        warm = _rows(self.log, Kind.WARM)
+        warm = _rows(self.log, WARM)
         return time_weighted_mean(warm[:, T], warm[:, TO] - warm[:, FROM], float(self.scenario.spares.warm),
                                   self.start, self.end)
 
@@ -246,7 +257,7 @@ class _LogMeasures:
         job = self._jobs[spec.index]
         if not job.measured:
             return None
-        return job.hours_in(JobState.WAITING, JobState.RESTARTING) / len(job.stops) if len(job.stops) else math.nan
+        return job.hours_in(JOB_WAITING, RESTARTING) / len(job.stops) if len(job.stops) else math.nan
 
     def job_gpu_hours_wasted(self, spec: MetricSpec) -> float | None:
         job = self._jobs[spec.index]
@@ -256,7 +267,7 @@ class _LogMeasures:
 
     def job_checkpoint_overhead_fraction(self, spec: MetricSpec) -> float | None:
         job = self._jobs[spec.index]
-        return job.hours_in(JobState.CHECKPOINTING) / job.wall if job.measured else None
+        return job.hours_in(CHECKPOINTING) / job.wall if job.measured else None
 
 
 class _JobWindow:
@@ -264,60 +275,60 @@ class _JobWindow:
 
     def __init__(self, scenario: Scenario, j: int, log: np.ndarray, start: float, end: float) -> None:
         self.size = scenario.training[j].nodes
-        job_rows = _rows(log, Kind.JOB)
+        job_rows = _rows(log, JOB)
         job_rows = job_rows[job_rows[:, COMP] == j]
-        done = job_rows[job_rows[:, TO] == JobState.DONE, T]
+        done = job_rows[job_rows[:, TO] == DONE, T]
         self.finished_at = float(done[0]) if len(done) else math.inf
         stop = min(end, self.finished_at)
         self.measured = stop > start  # done before the window: nothing to measure in it
         if not self.measured:
             return
         self.wall = stop - start
-        work_rows = _rows(log, Kind.WORK)
+        work_rows = _rows(log, WORK)
         work_rows = work_rows[work_rows[:, COMP] == j]
         # work credited in (start, stop]: a credit at time t is for work computed before t
         credited = work_rows[(work_rows[:, T] > start) & (work_rows[:, T] <= stop)]
         self.useful = float(np.sum(credited[:, TO] - credited[:, FROM]))
         in_window = (job_rows[:, T] >= start) & (job_rows[:, T] < stop)
-        running = [JobState.RESTARTING, JobState.COMPUTING, JobState.CHECKPOINTING]
-        self.stops = job_rows[in_window & (job_rows[:, TO] == JobState.WAITING) & np.isin(job_rows[:, FROM], running)]
-        lost_rows = _rows(log, Kind.LOST)
+        running = [RESTARTING, COMPUTING, CHECKPOINTING]
+        self.stops = job_rows[in_window & (job_rows[:, TO] == JOB_WAITING) & np.isin(job_rows[:, FROM], running)]
+        lost_rows = _rows(log, LOST)
         self.lost_rows = lost_rows[(lost_rows[:, COMP] == j) & (lost_rows[:, T] >= start) & (lost_rows[:, T] < stop)]
-        self._edges, self._values = _state_timeline(job_rows, JobState.WAITING, start, stop)
+        self._edges, self._values = _state_timeline(job_rows, JOB_WAITING, start, stop)
         self.allocated = _allocated_node_hours(scenario, j, log, start, stop)
 
-    def hours_in(self, *states: JobState) -> float:
-        """Hours of the window the job spent in any of ``states``."""
-        return float(np.sum(np.diff(self._edges)[np.isin(self._values, states)]))
+    def hours_in(self, *states: int) -> float:
+        """Hours of the window the job spent in any of ``states`` (JobState codes)."""
+        return float(np.sum(np.diff(self._edges)[np.isin(self._values, [int(s) for s in states])]))
 
 
 def _state_timeline(rows: np.ndarray, initial: int, start: float, stop: float) -> tuple[np.ndarray, np.ndarray]:
     """Edges and values of a logged state over [start, stop): ``values[i]`` holds on ``[edges[i], edges[i+1])``."""
     edges = np.clip(np.concatenate(([start], rows[:, T], [stop])), start, stop)
-    values = np.concatenate(([initial], rows[:, TO]))
+    values = np.concatenate(([int(initial)], rows[:, TO]))
     return edges, values
 
 
 def _allocated_node_hours(scenario: Scenario, j: int, log: np.ndarray, start: float, stop: float) -> float:
     """Node-hours the job's positions were held by an up node over [start, stop)."""
     first, size = scenario.job_offsets[j], scenario.training[j].nodes
-    rows = _rows(log, Kind.SLOT)
+    rows = _rows(log, SLOT)
     rows = rows[(rows[:, COMP] >= first) & (rows[:, COMP] < first + size)]
-    rows = rows[(rows[:, FROM] == SlotState.FILLED) | (rows[:, TO] == SlotState.FILLED)]
-    delta = np.where(rows[:, TO] == SlotState.FILLED, 1.0, -1.0)
+    rows = rows[(rows[:, FROM] == FILLED) | (rows[:, TO] == FILLED)]
+    delta = np.where(rows[:, TO] == FILLED, 1.0, -1.0)
     return time_weighted_mean(rows[:, T], delta, float(size), start, stop) * (stop - start)
 
 
 def _crew_utilization(log: np.ndarray, pool: int, crews: int, start: float, end: float) -> float:
     """Time-weighted fraction of the ``crews`` crews of crew pool ``pool`` that are busy."""
-    rows = _rows(log, Kind.CREWS)
+    rows = _rows(log, CREWS)
     rows = rows[rows[:, COMP] == pool]
     return time_weighted_mean(rows[:, T], rows[:, TO] - rows[:, FROM], 0.0, start, end) / crews
 
 
 def _event_count(window_rows: np.ndarray, code: EventCode, cause: int | None = None) -> float:
     """EVENT rows of ``code`` (and ``cause``, if given) among rows already cut to the window."""
-    hit = (window_rows[:, KIND] == Kind.EVENT) & (window_rows[:, TO] == code)
+    hit = (window_rows[:, KIND] == EVENT) & (window_rows[:, TO] == int(code))
     if cause is not None:
         hit &= window_rows[:, CAUSE] == cause
     return float(np.count_nonzero(hit))
@@ -327,14 +338,14 @@ def _capacity_metrics(scenario: Scenario, log: np.ndarray, start: float, end: fl
     """Working positions held by an up node; without spares a position simply follows its node."""
     working = scenario.working_nodes
     if scenario.spares.hot + scenario.spares.cold:
-        rows = _rows(log, Kind.SLOT)
-        touches = (rows[:, FROM] == SlotState.FILLED) | (rows[:, TO] == SlotState.FILLED)
+        rows = _rows(log, SLOT)
+        touches = (rows[:, FROM] == FILLED) | (rows[:, TO] == FILLED)
         rows = rows[touches]
-        delta = np.where(rows[:, TO] == SlotState.FILLED, 1.0, -1.0)
+        delta = np.where(rows[:, TO] == FILLED, 1.0, -1.0)
     else:
-        rows = _rows(log, Kind.NODE)
+        rows = _rows(log, NODE)
         rows = rows[rows[:, COMP] < working]
-        delta = np.where(rows[:, TO] == NodeState.UP, 1.0, -1.0)
+        delta = np.where(rows[:, TO] == UP, 1.0, -1.0)
     filled = float(working) + np.cumsum(delta)
     mean = time_weighted_mean(rows[:, T], delta, float(working), start, end)
     short = time_at_level(rows[:, T], filled, float(working), start, end, lambda v: v < working)
@@ -342,7 +353,7 @@ def _capacity_metrics(scenario: Scenario, log: np.ndarray, start: float, end: fl
 
 
 def _spare_metrics(scenario: Scenario, log: np.ndarray, start: float, end: float) -> dict[str, float]:
-    rows = _rows(log, Kind.POOL)
+    rows = _rows(log, POOL)
     initial = float(scenario.spares.hot + scenario.spares.cold)
     # the level just before the window starts
     before = rows[rows[:, T] < start]
@@ -361,9 +372,9 @@ def _spare_metrics(scenario: Scenario, log: np.ndarray, start: float, end: float
 def _first_wait_for_spare(log: np.ndarray, start: float, end: float) -> float:
     """Hours from ``start`` until a working position first waited (for a positive time) for a usable
     spare; ``end − start`` if none ever did."""
-    rows = _rows(log, Kind.SLOT)
+    rows = _rows(log, SLOT)
     rows = rows[np.lexsort((np.arange(len(rows)), rows[:, COMP]))]
-    waits = np.flatnonzero(rows[:, TO] == SlotState.WAITING)
+    waits = np.flatnonzero(rows[:, TO] == SLOT_WAITING)
     first = end
     for i in waits:
         same_slot_next = i + 1 < len(rows) and rows[i + 1, COMP] == rows[i, COMP]

@@ -10,7 +10,7 @@ from clustersim import __version__
 from clustersim.checkpointing import (
     OPTIMUM_RANGE_DEFINITION, OUTCOME_METRICS, CheckpointAdvice, IntervalOutcome, OptimumRange,
 )
-from clustersim.report.files import write_atomic
+from clustersim.report.files import write_synced
 from clustersim.report.plots import goodput_vs_interval_png
 from clustersim.report.results import estimate_dict, finite_or_none
 from clustersim.stats import Estimate
@@ -116,7 +116,8 @@ def _side(optimum: OptimumRange, hours: float) -> str:
 
 
 def write_checkpoint_advice(out_dir: Path, advice: CheckpointAdvice) -> list[Path]:
-    """Write the table, the optima and the plot atomically into ``out_dir``; returns the paths written."""
+    """Write the table, the optima and the plot, fsynced, into ``out_dir`` (a staging directory: see
+    ``report.files``); returns the paths written."""
     out_dir = Path(out_dir)
     files = {
         TABLE: advice_frame(advice).to_csv(index=False),
@@ -124,5 +125,5 @@ def write_checkpoint_advice(out_dir: Path, advice: CheckpointAdvice) -> list[Pat
         OPTIMA: json.dumps(advice_dict(advice), indent=2, allow_nan=False) + "\n",
     }
     for name, data in files.items():
-        write_atomic(out_dir / name, data)
+        write_synced(out_dir / name, data)
     return [out_dir / name for name in files]

@@ -17,7 +17,7 @@ from clustersim.model.records import (
     COLUMNS, EventCode, JobState, Kind, NodeState, RepairState, ReplicationRecords, SlotState,
 )
 from clustersim.layout import layout_of
-from clustersim.report.files import write_atomic
+from clustersim.report.files import write_synced
 from clustersim.scenario.load import dump_scenario_toml
 from clustersim.scenario.schema import Scenario
 from clustersim.run import RunResult
@@ -154,22 +154,17 @@ def _state_labels(kinds: np.ndarray, states: np.ndarray, to_side: bool) -> pd.Ca
 
 def write_results(out_dir: Path, result: RunResult, with_events: bool,
                   invocation: Invocation | None = None) -> list[Path]:
-    """Write every results file atomically into ``out_dir``; returns the paths written."""
+    """Write every results file, fsynced, into ``out_dir`` (a staging directory: see ``report.files``);
+    returns the paths written."""
     out_dir = Path(out_dir)
-    written = []
-    resolved = out_dir / RESOLVED
-    write_atomic(resolved, dump_scenario_toml(result.scenario))
-    written.append(resolved)
-    csv = out_dir / REPLICATIONS
-    write_atomic(csv, replications_frame(result).to_csv(index=False))
-    written.append(csv)
+    written = [out_dir / RESOLVED, out_dir / REPLICATIONS]
+    write_synced(written[0], dump_scenario_toml(result.scenario))
+    write_synced(written[1], replications_frame(result).to_csv(index=False))
     if with_events:
         buffer = io.BytesIO()
         events_frame(result.scenario, result.logs).to_parquet(buffer, index=False)
-        events = out_dir / EVENTS
-        write_atomic(events, buffer.getvalue())
-        written.append(events)
-    summary = out_dir / SUMMARY
-    write_atomic(summary, json.dumps(summary_dict(result, invocation), indent=2) + "\n")
-    written.append(summary)
+        written.append(out_dir / EVENTS)
+        write_synced(written[-1], buffer.getvalue())
+    written.append(out_dir / SUMMARY)
+    write_synced(written[-1], json.dumps(summary_dict(result, invocation), indent=2) + "\n")
     return written
