@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+from array import array
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -38,7 +39,7 @@ def run_replication(scenario: Scenario, replication: int) -> ReplicationRecords:
     """Simulate replication ``replication`` of ``scenario`` over [0, horizon)."""
     started = time.perf_counter()
     with _young_garbage_collected_at_end():
-        values: list[float] = []  # the log's rows, one after another, flattened
+        values = array("d")  # the log's rows, one after another, flattened: 8 bytes a value, not a float object
         env = simpy.Environment()
         ctx = Context(env, values.extend)
         cluster = Cluster(ctx, scenario, Streams(scenario.simulation.seed, replication))
@@ -51,9 +52,9 @@ def run_replication(scenario: Scenario, replication: int) -> ReplicationRecords:
     return ReplicationRecords(replication=replication, log=log, simulate_s=simulate_s)
 
 
-def _log_array(values: list[float]) -> np.ndarray:
-    """The flattened rows -> the (rows, 6) float64 log (one array from one flat list: ~2x faster than from tuples)."""
-    return np.array(values, dtype=np.float64).reshape(-1, len(COLUMNS))
+def _log_array(values: array) -> np.ndarray:
+    """The flattened rows -> the (rows, 6) float64 log, sharing the array's memory (no copy)."""
+    return np.frombuffer(values, dtype=np.float64).reshape(-1, len(COLUMNS))
 
 
 @contextmanager
