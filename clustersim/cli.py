@@ -212,87 +212,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_ID = "urn:clustersim:scenario-schema"
-
-# Descriptions of keys whose models live outside the scenario sections: the top-level Scenario's
-# fields and the distributions' parameters (the section modules describe their own keys). They
-# replace the generic "a duration with a unit" of the quantity types.
-_SCHEMA_DESCRIPTIONS: dict[str, dict[str, str]] = {
-    "Scenario": {
-        "name": "the scenario's name: results go to results/<name>/<time>/ by default",
-        "simulation": "[simulation]: horizon, warm-up, seed, engine and replications",
-        "nodes": "[nodes]: the GPU servers, their racks, failure modes, lemons and score",
-        "repair": "[repair]: crews, detection, diagnosis, repair stages, recurrence and retirement",
-        "spares": "[spares]: hot, warm and cold spares, how fast each joins and which one is taken",
-        "failure_domains": "[[failure_domains]]: correlated outages of racks, power domains or the whole cluster",
-        "chaos": "[[chaos]]: planned fault injections",
-        "training": "[[training]]: training jobs, taking the working positions in order",
-    },
-    "Exponential": {"dist": "exponential: memoryless; give mean or afr",
-                    "mean": "the mean duration (or give afr: mean = 8760 h / afr)"},
-    "Weibull": {"dist": "weibull: shape and mean; scale = mean / Γ(1 + 1/shape)",
-                "shape": "k: below 1 infant mortality, 1 exponential, above 1 wear-out (at least 0.01)",
-                "mean": "the mean duration"},
-    "Lognormal": {"dist": "lognormal: mean and cv; sigma² = ln(1 + cv²), mu = ln(mean) − sigma²/2",
-                  "mean": "the mean duration", "cv": "coefficient of variation: standard deviation / mean"},
-    "Gamma": {"dist": "gamma: shape and mean; scale = mean / shape", "shape": "k: variance = mean² / k",
-              "mean": "the mean duration"},
-    "Deterministic": {"dist": "deterministic: always value", "value": "the duration of every draw"},
-    "Uniform": {"dist": "uniform on [low, high]", "low": "the shortest duration",
-                "high": "the longest duration, more than low"},
-    "Empirical": {"dist": "empirical: resampled with replacement from samples (or a file)",
-                  "samples": "observed durations, at least one positive; not with file",
-                  "file": "a file of durations in hours, one per line, relative to the scenario file; "
-                          "not with samples"},
-}
-
-
-def _duration_text(hours: float) -> str:
-    """A duration in the largest of d, h, min, s that writes it as a short exact number: 8760 -> "365 d"."""
-    from clustersim.units import HOURS_PER_UNIT, parse_duration_hours
-
-    for unit in ("d", "h", "min", "s"):
-        number = round(hours / HOURS_PER_UNIT[unit], 6)
-        text = f"{number:g} {unit}"
-        if number >= 1 and parse_duration_hours(text) == hours:
-            return text
-    return f"{hours:g} h" if hours else "0 h"
-
-
-def _is_duration(prop: dict) -> bool:
-    """Is this property (or one branch of its anyOf) a duration string?"""
-    from pydantic import TypeAdapter
-
-    from clustersim.quantities import Duration
-
-    pattern = TypeAdapter(Duration).json_schema()["pattern"]
-    return any(branch.get("pattern") == pattern for branch in prop.get("anyOf", [prop]))
-
-
-def _complete_model(name: str, model: dict) -> None:
-    """Add the missing key descriptions of one model and write its duration defaults with a unit."""
-    for key, prop in model.get("properties", {}).items():
-        if key in _SCHEMA_DESCRIPTIONS.get(name, {}):
-            prop["description"] = _SCHEMA_DESCRIPTIONS[name][key]
-        default = prop.get("default")
-        if isinstance(default, float) and _is_duration(prop):
-            prop["default"] = _duration_text(default)
-
-
-def scenario_json_schema() -> dict:
-    """The JSON Schema (draft 2020-12) of scenario files: every key described, defaults as written in a file."""
-    from clustersim import __version__
-    from clustersim.scenario import Scenario
-
-    schema = Scenario.model_json_schema(mode="validation")
-    _complete_model("Scenario", schema)
-    for name, model in schema.get("$defs", {}).items():
-        _complete_model(name, model)
-    return {"$schema": JSON_SCHEMA_DIALECT, "$id": f"{SCHEMA_ID}:{__version__}", **schema}
-
-
 def cmd_schema(args: argparse.Namespace) -> int:
+    from clustersim.scenario.json_schema import scenario_json_schema
+
     sys.stdout.write(json.dumps(scenario_json_schema(), indent=2, ensure_ascii=False) + "\n")
     return 0
 

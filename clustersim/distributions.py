@@ -66,8 +66,9 @@ def _plausible_afr(afr: float) -> float:
 class Exponential(_Dist):
     """Memoryless; by ``mean`` or by ``afr`` (expected failures per year: mean = 8760 h / afr)."""
 
-    dist: Literal["exponential"]
-    mean: PositiveDuration | None = None
+    dist: Literal["exponential"] = Field(description="exponential: memoryless; give mean or afr")
+    mean: PositiveDuration | None = Field(default=None,
+                                          description="the mean duration (or give afr: mean = 8760 h / afr)")
     afr: Annotated[PositiveFloat, AfterValidator(_plausible_afr)] | None = Field(
         default=None, description="annualised failure rate: failures per year")
 
@@ -115,9 +116,10 @@ class Exponential(_Dist):
 class Weibull(_Dist):
     """Shape k (k < 1 infant mortality, k > 1 wear-out) and mean; scale = mean / Γ(1 + 1/k)."""
 
-    dist: Literal["weibull"]
-    shape: PositiveFloat
-    mean: PositiveDuration
+    dist: Literal["weibull"] = Field(description="weibull: shape and mean; scale = mean / Γ(1 + 1/shape)")
+    shape: PositiveFloat = Field(
+        description="k: below 1 infant mortality, 1 exponential, above 1 wear-out (at least 0.01)")
+    mean: PositiveDuration = Field(description="the mean duration")
 
     @field_validator("shape")
     @classmethod
@@ -156,9 +158,10 @@ class Weibull(_Dist):
 class Lognormal(_Dist):
     """Mean and coefficient of variation; sigma² = ln(1 + cv²), mu = ln(mean) − sigma²/2."""
 
-    dist: Literal["lognormal"]
-    mean: PositiveDuration
-    cv: PositiveFloat
+    dist: Literal["lognormal"] = Field(
+        description="lognormal: mean and cv; sigma² = ln(1 + cv²), mu = ln(mean) − sigma²/2")
+    mean: PositiveDuration = Field(description="the mean duration")
+    cv: PositiveFloat = Field(description="coefficient of variation: standard deviation / mean")
 
     @field_validator("cv")
     @classmethod
@@ -191,9 +194,9 @@ class Lognormal(_Dist):
 class Gamma(_Dist):
     """Shape k and mean; scale = mean / k."""
 
-    dist: Literal["gamma"]
-    shape: PositiveFloat
-    mean: PositiveDuration
+    dist: Literal["gamma"] = Field(description="gamma: shape and mean; scale = mean / shape")
+    shape: PositiveFloat = Field(description="k: variance = mean² / k")
+    mean: PositiveDuration = Field(description="the mean duration")
 
     @property
     def mean_hours(self) -> float:
@@ -213,8 +216,8 @@ class Gamma(_Dist):
 class Deterministic(_Dist):
     """Always ``value``."""
 
-    dist: Literal["deterministic"]
-    value: Duration
+    dist: Literal["deterministic"] = Field(description="deterministic: always value")
+    value: Duration = Field(description="the duration of every draw")
 
     @property
     def mean_hours(self) -> float:
@@ -235,9 +238,9 @@ class Deterministic(_Dist):
 class Uniform(_Dist):
     """Uniform on [low, high]."""
 
-    dist: Literal["uniform"]
-    low: Duration
-    high: Duration
+    dist: Literal["uniform"] = Field(description="uniform on [low, high]")
+    low: Duration = Field(description="the shortest duration")
+    high: Duration = Field(description="the longest duration, more than low")
 
     @field_validator("high")
     @classmethod
@@ -270,9 +273,11 @@ class Empirical(_Dist):
     scenario) is read once at load time; the resolved scenario carries its samples inline.
     """
 
-    dist: Literal["empirical"]
-    samples: list[Duration] = Field(default_factory=list)
-    file: str | None = Field(default=None, description="CSV path, one duration in hours per line")
+    dist: Literal["empirical"] = Field(description="empirical: resampled with replacement from samples (or a file)")
+    samples: list[Duration] = Field(default_factory=list,
+                                    description="observed durations, at least one positive; not with file")
+    file: str | None = Field(default=None, description="a file of durations in hours, one per line, relative to "
+                                                       "the scenario file; not with samples")
 
     @model_validator(mode="before")
     @classmethod

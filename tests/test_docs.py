@@ -11,7 +11,8 @@ from conftest import clustersim_process
 from pydantic import TypeAdapter
 
 from clustersim import __version__
-from clustersim.cli import build_parser, scenario_json_schema
+from clustersim.cli import build_parser
+from clustersim.scenario.json_schema import scenario_json_schema
 from clustersim.layout import METRICS
 from clustersim.model.records import EventCode, JobState, Kind, NodeState, RepairState, SlotState
 from clustersim.quantities import Duration

@@ -74,14 +74,19 @@ _LATER_SECTIONS = ("network", "storage", "inference")
 class Scenario(Section):
     """A whole cluster experiment, as written in a scenario file."""
 
-    name: Name
-    simulation: Simulation = Field(default_factory=Simulation)
-    nodes: Nodes
-    repair: Repair = Field(default_factory=Repair)
-    spares: Spares = Field(default_factory=Spares)
-    failure_domains: list[FailureDomain] = Field(default_factory=list)
-    chaos: list[Chaos] = Field(default_factory=list)
-    training: list[Training] = Field(default_factory=list)
+    name: Name = Field(description="the scenario's name: results go to results/<name>/<time>/ by default")
+    simulation: Simulation = Field(default_factory=Simulation,
+                                   description="[simulation]: horizon, warm-up, seed, engine and replications")
+    nodes: Nodes = Field(description="[nodes]: the GPU servers, their racks, failure modes, lemons and score")
+    repair: Repair = Field(default_factory=Repair, description="[repair]: crews, detection, diagnosis, repair "
+                                                               "stages, recurrence and retirement")
+    spares: Spares = Field(default_factory=Spares, description="[spares]: hot, warm and cold spares, how fast "
+                                                               "each joins and which one is taken")
+    failure_domains: list[FailureDomain] = Field(default_factory=list, description="[[failure_domains]]: "
+                                                 "correlated outages of racks, power domains or the whole cluster")
+    chaos: list[Chaos] = Field(default_factory=list, description="[[chaos]]: planned fault injections")
+    training: list[Training] = Field(default_factory=list,
+                                     description="[[training]]: training jobs, taking the working positions in order")
 
     @model_validator(mode="before")
     @classmethod
