@@ -12,8 +12,14 @@ import signal
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clustersim.errors import ClusterSimError, ScenarioError
+
+if TYPE_CHECKING:
+    from clustersim.report.terminal import Terminal
+    from clustersim.run import StopSignals
+    from clustersim.scenario.schema import Scenario
 
 SUBCOMMANDS = ("run", "validate", "schema", "optimize-checkpoint")
 
@@ -151,6 +157,18 @@ def _out_dir(text: str | None, default: Path) -> Path:
     return Path(text)
 
 
+def _prepare_engine(scenario: Scenario, terminal: Terminal, stops: StopSignals) -> None:
+    """Load the fast engine's compiled kernel before the progress bar, saying so: the first run on a
+    machine (or after an upgrade) compiles it, which takes a minute or two. Ctrl-C stops it."""
+    if scenario.simulation.engine != "fast":
+        return
+    from clustersim.engine.fast.engine import ensure_compiled
+
+    what = "fast engine: loading its kernel (a first run compiles it: ~1.5 min)"
+    with terminal.preparing(what), stops.interruptible():
+        ensure_compiled()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args)  # read and checked before the heavy imports: a refusal comes at once
     out = _out_dir(args.out, _default_out(scenario.name))
@@ -164,6 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # and the run then ends with the first one's status (130, 143). The directory appears whole or not at all.
     with StopSignals() as stops, ResultsDirectory(out, overwrite=args.overwrite) as results:  # refused before
         terminal = Terminal(quiet=args.quiet)  # simulating: reused, locked or unwritable
+        _prepare_engine(scenario, terminal, stops)
         with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance:
             result = run_scenario(scenario, keep_logs=args.events, progress=advance, source=args.scenario.name)
         invocation = Invocation(command_line=("python", "-m", "clustersim", *sys.argv[1:]),
@@ -192,6 +211,7 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
     with StopSignals() as stops, ResultsDirectory(out, overwrite=args.overwrite) as results:
         terminal = Terminal(quiet=args.quiet)
         try:
+            _prepare_engine(scenario, terminal, stops)
             with terminal.progress(f"{scenario.name} {args.job}", None, unit="intervals") as advance:
                 advice = optimize_checkpoint(scenario, job, intervals, progress=advance, source=source)
         except KeyboardInterrupt as err:  # nothing is written: the staging directory goes

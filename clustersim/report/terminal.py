@@ -266,6 +266,15 @@ class Terminal:
             task = bar.add_task(name, total=total)
             yield lambda done, total=None: bar.update(task, completed=done, total=total)
 
+    @contextmanager
+    def preparing(self, what: str) -> Iterator[None]:
+        """A spinner saying what is being prepared and how long it may take (on a terminal, unless quiet)."""
+        if self.quiet or not sys.stdout.isatty():
+            yield
+            return
+        with self.console.status(what):
+            yield
+
     def show_summary(self, result: RunResult, out: Path) -> None:
         """The metrics table, the precision reached (adaptive runs), timing and where the files are."""
         if self.quiet:
