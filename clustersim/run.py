@@ -79,6 +79,21 @@ class StopSignals:
         finally:
             self._window = False
 
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Inside ``interruptible()``, a stretch a stop signal must not cut (keeping one replication's row
+        and log together): a signal arriving in it is raised when it ends."""
+        was_open, self._window = self._window, False
+        try:
+            yield
+        except BaseException:
+            self._window = was_open
+            raise
+        self._window = was_open
+        if was_open and self.first is not None:
+            self._window = False
+            raise Interrupted(self.first)
+
     def __enter__(self) -> Self:
         global _active
         if threading.current_thread() is threading.main_thread():
@@ -102,6 +117,11 @@ _active: StopSignals | None = None
 def _interruptible() -> contextlib.AbstractContextManager[None]:
     """The active StopSignals' interruptible stretch (without one, Python's own Ctrl-C handling applies)."""
     return _active.interruptible() if _active is not None else contextlib.nullcontext()
+
+
+def _deferred() -> contextlib.AbstractContextManager[None]:
+    """The active StopSignals' uncuttable stretch (without one, nothing changes)."""
+    return _active.deferred() if _active is not None else contextlib.nullcontext()
 
 
 @dataclass
@@ -197,7 +217,8 @@ def _run_in_order(engine: Engine, scenario: Scenario, batches: Iterable[range], 
         for outcome in engine.run(scenario, batch, keep_logs):
             arrived[outcome.replication] = outcome
             while len(taken.rows) in arrived:
-                taken.add(arrived.pop(len(taken.rows)))
+                with _deferred():  # a replication's row, log and counts are taken whole or not at all
+                    taken.add(arrived.pop(len(taken.rows)))
                 if progress:
                     progress(len(taken.rows))
                 if done(taken.rows):

@@ -338,6 +338,21 @@ def test_stop_signals_are_deferred_outside_the_replications():
     assert signal.getsignal(signal.SIGTERM) is previous
 
 
+def test_a_signal_inside_a_deferred_stretch_is_raised_when_it_ends():
+    """Taking one replication (its row, log and counts) is never cut in two: the signal waits for its end."""
+    from clustersim.run import Interrupted, StopSignals
+
+    done = []
+    with StopSignals() as stops, pytest.raises(Interrupted) as raised, stops.interruptible():
+        with stops.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+            done.append("row")
+            done.append("log")
+        done.append("next replication")  # never reached
+    assert done == ["row", "log"] and raised.value.signum == signal.SIGTERM
+
+
 @pytest.mark.parametrize("module", ["clustersim/stats.py", "clustersim/report/results.py"])
 def test_no_numpy_comparison_with_an_enum_member(module: str):
     """numpy swallows a KeyboardInterrupt raised while it compares an array with an IntEnum member."""
