@@ -106,9 +106,8 @@ def analytic_mtbf_hours(scenario: Scenario, job_index: int) -> float | None:
     if (not exponential or scenario.chaos or scenario.nodes.lemon_count or scenario.repair.leaves_faults
             or preempted):
         return None
-    gpus = scenario.nodes.gpus_per_node
-    rate = job.nodes * sum((gpus if m.scope == "gpu" else 1) / m.time_to_failure.mean_hours for m in modes)
     layout = layout_of(scenario)
+    rate = job.nodes * layout.clocks.mean_rate_per_node
     job_nodes = layout.job_positions[job_index]  # the nodes that start in the job's positions
     for d, domain in enumerate(domains):
         groups = sum(1 for instance in layout.domains

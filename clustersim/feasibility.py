@@ -94,8 +94,7 @@ def _events_per_replication(scenario: Scenario) -> float:
     """Rows of the state-change log one replication writes, from rates × horizon × components."""
     horizon = scenario.simulation.horizon
     nodes = scenario.nodes
-    per_node_rate = sum((nodes.gpus_per_node if m.scope == "gpu" else 1) / m.time_to_failure.mean_hours
-                        for m in nodes.failure_modes)
+    per_node_rate = layout_of(scenario).clocks.mean_rate_per_node
     multiplier = max([1.0] + [nodes.lemon_multiplier(i) for i in range(len(nodes.failure_modes))])
     rate = per_node_rate * (nodes.count + nodes.lemon_count * (multiplier - 1))
     events = ROWS_PER_FAILURE * rate * horizon + 2.0 * nodes.count

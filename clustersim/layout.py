@@ -52,6 +52,7 @@ class ClockLayout:
 
     exponential: tuple[tuple[int, float], ...]  # (mode, rate per node-hour) of every exponential mode
     part_modes: tuple[int, ...]                 # the mode of each clocked part, parts of a mode adjacent
+    mean_rate_per_node: float                   # failures per operating node-hour, every mode (its clocks / mean)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,7 @@ def _clock_layout(scenario: Scenario) -> ClockLayout:
         exponential=tuple((i, n / modes[i].time_to_failure.mean_hours) for i, n in clocks
                           if modes[i].time_to_failure.is_exponential),
         part_modes=tuple(i for i, n in clocks if not modes[i].time_to_failure.is_exponential for _ in range(n)),
+        mean_rate_per_node=sum(n / modes[i].time_to_failure.mean_hours for i, n in clocks),
     )
 
 
