@@ -107,10 +107,8 @@ def _refuse_beyond_machine(args: argparse.Namespace, scenario, runs: int = 1) ->
     if args.force:
         return
     workers = (os.cpu_count() or 1) if scenario.simulation.engine == "fast" else 1
-    work = estimate_work(scenario, workers)
+    work = estimate_work(scenario, workers, runs)
     reasons = work.too_big(machine_memory_bytes())
-    if work.seconds * runs > 24 * 3600.0 and not any("computing" in r for r in reasons):
-        reasons.insert(0, f"~{work.seconds * runs / 86400.0:,.3g} days of computing over {runs} runs")
     if reasons:
         raise ScenarioError(args.scenario.name, [
             f"simulation: this run would need {' and '.join(reasons)} (~{work.events_per_replication:,.3g} model "

@@ -69,8 +69,9 @@ def degenerate_problems(scenario: Scenario) -> list[str]:
     return problems
 
 
-def estimate_work(scenario: Scenario, workers: int = 1) -> WorkEstimate:
-    """Events, peak memory and seconds of the run ``scenario`` asks for (its engine, ``workers`` cores)."""
+def estimate_work(scenario: Scenario, workers: int = 1, runs: int = 1) -> WorkEstimate:
+    """Events, peak memory and seconds of the run ``scenario`` asks for (its engine, ``workers`` cores),
+    repeated ``runs`` times (the points of a sweep: one at a time, so memory does not add up)."""
     sim = scenario.simulation
     engine = sim.engine
     events = _events_per_replication(scenario)
@@ -78,7 +79,7 @@ def estimate_work(scenario: Scenario, workers: int = 1) -> WorkEstimate:
     parts = len(layout_of(scenario).clocks.part_modes) * scenario.nodes.count
     model_bytes = BYTES_PER_NODE[engine] * scenario.nodes.count + BYTES_PER_PART[engine] * parts
     log_bytes = BYTES_PER_ROW_KEPT * events if engine == "simpy" else 0.0
-    seconds = events * replications / EVENTS_PER_SECOND[engine] / max(1, workers)
+    seconds = runs * events * replications / EVENTS_PER_SECOND[engine] / max(1, workers)
     return WorkEstimate(events, replications, model_bytes * max(1, workers) + log_bytes, seconds)
 
 
