@@ -146,10 +146,11 @@ def _intervals_hours(text: str, source: str) -> list[float]:
     return hours
 
 
-def _out_dir(text: str | None, default: Path) -> Path:
-    """``--out DIR`` as a path (``default`` without it); an empty one is refused, not read as the current folder."""
+def _out_dir(text: str | None, name: str, prefix: str = "") -> Path:
+    """``--out DIR`` as a path (without it, the default of ``_default_out``); an empty one is refused, not read
+    as the current folder."""
     if text is None:
-        return default
+        return _default_out(name, prefix)
     if not text.strip():
         raise ClusterSimError("--out: an empty path; name the directory to write the results into")
     return Path(text)
@@ -169,7 +170,7 @@ def _prepare_engine(scenario: Scenario, terminal: Terminal, stops: StopSignals) 
 
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args)  # read and checked before the heavy imports: a refusal comes at once
-    out = _out_dir(args.out, _default_out(scenario.name))
+    out = _out_dir(args.out, scenario.name)
     _refuse_beyond_machine(args, scenario)
     from clustersim.report.files import ResultsDirectory
     from clustersim.report.results import Invocation, write_results
@@ -195,7 +196,7 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
     scenario = _load(args)
     source = args.scenario.name
     intervals = None if args.intervals is None else _intervals_hours(args.intervals, source)
-    out = _out_dir(args.out, _default_out(scenario.name, f"optimize-checkpoint-{args.job}-"))
+    out = _out_dir(args.out, scenario.name, f"optimize-checkpoint-{args.job}-")
     from clustersim.checkpointing import DEFAULT_GRID_POINTS
 
     _refuse_beyond_machine(args, scenario, runs=len(intervals) if intervals else DEFAULT_GRID_POINTS)
