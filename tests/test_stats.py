@@ -7,20 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from clustersim.stats import estimate, time_at_level, time_weighted_mean
-
-
-def test_time_weighted_mean_of_a_step_function():
-    # level 4 on [0, 2), 3 on [2, 5), 4 on [5, 10)
-    times, deltas = np.array([2.0, 5.0]), np.array([-1.0, 1.0])
-    assert time_weighted_mean(times, deltas, 4.0, 0.0, 10.0) == pytest.approx((8 + 9 + 20) / 10)
-    # window [3, 10): 3 on [3, 5), 4 on [5, 10)
-    assert time_weighted_mean(times, deltas, 4.0, 3.0, 10.0) == pytest.approx((6 + 20) / 7)
-
-
-def test_time_at_level_counts_only_the_window():
-    times, levels = np.array([2.0, 5.0, 12.0]), np.array([0.0, 1.0, 0.0])
-    assert time_at_level(times, levels, 1.0, 1.0, 10.0, lambda v: v == 0) == pytest.approx(3.0)
+from clustersim.stats import estimate
 
 
 def test_student_t_interval():

@@ -1,0 +1,572 @@
+"""One replication's metrics, accumulated from its records as they stream in (O(components) state).
+
+The model emits rows in the schema of ``clustersim.model.records`` in time order; ``Measures``
+takes them in chunks of any size and keeps only what the metric plan needs: levels integrated
+over [warmup, horizon), counts of events in that window, intervals still open per component,
+the first time something happened. ``Measures.metrics()`` then reads one method per
+``MetricSpec.quantity`` (the fast kernel's ``_KernelMeasures`` has the same methods). Sums are
+exact (``ExactSum``, rounded once at the end), so no number depends on how the rows were chunked.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from clustersim.layout import MetricSpec, layout_of
+from clustersim.model.records import EventCode, JobState, Kind, NodeState, RepairState, SlotState
+from clustersim.scenario.schema import Scenario
+
+T, KIND, COMP, FROM, TO, CAUSE = range(6)
+ROW_VALUES = 6
+
+# The codes as plain ints: numpy compares an array with an IntEnum member through Enum attribute
+# look-ups, and swallows a KeyboardInterrupt raised inside them (a Ctrl-C would be lost).
+NODE, REPAIR, SLOT, POOL, CREWS, FAILURE, EVENT, WARM, LEMON, JOB, WORK, LOST = (int(k) for k in (
+    Kind.NODE, Kind.REPAIR, Kind.SLOT, Kind.POOL, Kind.CREWS, Kind.FAILURE, Kind.EVENT, Kind.WARM, Kind.LEMON,
+    Kind.JOB, Kind.WORK, Kind.LOST))
+UP, DOWN = int(NodeState.UP), int(NodeState.DOWN)
+REPAIR_WAITING, REPAIRING, RETIRED = int(RepairState.WAITING), int(RepairState.REPAIRING), int(RepairState.RETIRED)
+FILLED, SLOT_WAITING = int(SlotState.FILLED), int(SlotState.WAITING)
+JOB_WAITING, RESTARTING, COMPUTING, CHECKPOINTING, DONE = (int(s) for s in (
+    JobState.WAITING, JobState.RESTARTING, JobState.COMPUTING, JobState.CHECKPOINTING, JobState.DONE))
+STAGE_ENTERED, ESCALATED, FALSE_SUCCESS, UNDIAGNOSED, MISDIAGNOSED, RECURRED = (int(c) for c in (
+    EventCode.STAGE_ENTERED, EventCode.ESCALATED, EventCode.FALSE_SUCCESS, EventCode.UNDIAGNOSED,
+    EventCode.MISDIAGNOSED, EventCode.RECURRED))
+RUNNING = (RESTARTING, COMPUTING, CHECKPOINTING)
+
+_UNIT_EXPONENT = 1126  # ExactSum counts in units of 2**-1126: every float64's mantissa bits are whole units
+_HALF_BITS = 26        # a 53-bit mantissa split in two halves whose sums stay exact in float64 bins
+
+
+class ExactSum:
+    """The exact sum of float64 values, whatever their order or grouping, rounded once when read."""
+
+    __slots__ = ("_units", "_special")
+
+    def __init__(self) -> None:
+        self._units = 0          # the sum of the finite values, in units of 2**-1126 (a Python int: exact)
+        self._special = 0.0      # the sum of non-finite values (inf, nan), if any
+
+    def add(self, values: np.ndarray) -> None:
+        """Add every element of ``values``."""
+        values = np.asarray(values, dtype=np.float64).ravel()
+        if values.size == 0:
+            return
+        finite = np.isfinite(values)
+        if not finite.all():
+            self._special += float(np.sum(values[~finite]))
+            values = values[finite]
+        mantissa, exponent = np.frexp(values)  # values = mantissa * 2**exponent, 0.5 <= |mantissa| < 1
+        whole = (mantissa * 2.0 ** 53).astype(np.int64)  # exact: the mantissa as a 53-bit integer
+        shift = exponent.astype(np.int64) + (_UNIT_EXPONENT - 53)  # value = whole * 2**(shift - 1126)
+        low = int(shift.min())
+        bins = shift - low
+        # per exponent, the sums of each half: |half| < 2**27, so bins stay exact below 2**26 values
+        high_sums = np.bincount(bins, weights=(whole >> _HALF_BITS).astype(np.float64))
+        low_sums = np.bincount(bins, weights=(whole & ((1 << _HALF_BITS) - 1)).astype(np.float64))
+        for b in np.flatnonzero((high_sums != 0) | (low_sums != 0)).tolist():
+            self._units += ((int(high_sums[b]) << _HALF_BITS) + int(low_sums[b])) << (low + b)
+
+    def add_value(self, value: float) -> None:
+        """Add one number."""
+        self.add(np.array([value]))
+
+    @property
+    def value(self) -> float:
+        """The sum, correctly rounded (Python's int division is)."""
+        return self._units / (1 << _UNIT_EXPONENT) + self._special
+
+
+class _Level:
+    """A piecewise-constant level over [start, stop): its integral and, optionally, the hours it satisfies ``low``.
+
+    The level starts at ``initial``; ``jumps`` takes changes (deltas, summed as ``np.cumsum`` does), ``levels``
+    takes the level after each change. Times before ``start`` or after ``stop`` count for nothing.
+    """
+
+    def __init__(self, initial: float, start: float, stop: float,
+                 low: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        self.initial, self.start, self.stop, self.low = initial, start, stop, low
+        self._cumulative = 0.0   # np.cumsum of every delta so far
+        self.level = initial     # the level now
+        self._edge = start       # when it took that level (clipped to the window)
+        self.area = ExactSum()
+        self.low_hours = ExactSum()
+
+    def jumps(self, times: np.ndarray, deltas: np.ndarray) -> None:
+        """The level changes by ``deltas`` at ``times``."""
+        if len(times):
+            cumulative = np.cumsum(np.concatenate(([self._cumulative], deltas)))[1:]
+            self._cumulative = float(cumulative[-1])
+            self.levels(times, self.initial + cumulative)
+
+    def levels(self, times: np.ndarray, levels_after: np.ndarray) -> None:
+        """The level becomes ``levels_after[i]`` at ``times[i]``."""
+        if not len(times):
+            return
+        edges = np.clip(np.concatenate(([self._edge], times)), self.start, self.stop)
+        held = np.concatenate(([self.level], levels_after[:-1]))
+        self._add(held, np.diff(edges))
+        self._edge, self.level = float(edges[-1]), float(levels_after[-1])
+
+    def _add(self, held: np.ndarray, spans: np.ndarray) -> None:
+        self.area.add(held * spans)
+        if self.low is not None:
+            self.low_hours.add(spans[self.low(held)])
+
+    def finish(self) -> None:
+        """Close the last piece at ``stop``."""
+        self._add(np.array([self.level]), np.array([self.stop - self._edge]))
+        self._edge = self.stop
+
+    def mean(self) -> float:
+        """The time-weighted mean over the window (after ``finish``)."""
+        return self.area.value / (self.stop - self.start)
+
+
+def _by_component(comp: np.ndarray) -> np.ndarray:
+    """The order that groups rows by component, keeping each component's rows in time order."""
+    return np.lexsort((np.arange(len(comp)), comp))
+
+
+class _Intervals:
+    """Intervals per component from a row into ``start_to`` to the next row out of ``end_from`` (into ``end_to``):
+    those that begin in the window, their count and exact total length."""
+
+    def __init__(self, start_to: int, end_from: int, end_to: int | None, window: tuple[float, float]) -> None:
+        self.start_to, self.end_from, self.end_to, self.window = start_to, end_from, end_to, window
+        self._open_comp = np.empty(0)   # starts in the window not yet ended: component, time
+        self._open_t = np.empty(0)
+        self.total, self.count = ExactSum(), 0
+        self.seen = False
+
+    def consume(self, rows: np.ndarray) -> None:
+        if not len(rows):
+            return
+        self.seen = True
+        opened = len(self._open_t)
+        comp = np.concatenate((self._open_comp, rows[:, COMP]))
+        t = np.concatenate((self._open_t, rows[:, T]))
+        is_start = np.concatenate((np.ones(opened, bool), rows[:, TO] == self.start_to))
+        is_end = rows[:, FROM] == self.end_from
+        if self.end_to is not None:
+            is_end &= rows[:, TO] == self.end_to
+        is_end = np.concatenate((np.zeros(opened, bool), is_end))
+        order = _by_component(comp)
+        comp, t, is_start, is_end = comp[order], t[order], is_start[order], is_end[order]
+        starts = np.flatnonzero(is_start & (t >= self.window[0]) & (t < self.window[1]))
+        end_idx = np.flatnonzero(is_end)
+        following = np.searchsorted(end_idx, starts, side="right")
+        has_end = following < len(end_idx)
+        if len(end_idx):
+            ends = end_idx[np.minimum(following, len(end_idx) - 1)]
+            has_end &= comp[ends] == comp[starts]
+        else:
+            ends = following
+        matched, unmatched = starts[has_end], starts[~has_end]
+        self.total.add(t[ends[has_end]] - t[matched])
+        self.count += len(matched)
+        self._open_comp, self._open_t = comp[unmatched], t[unmatched]
+
+    def mean(self) -> float:
+        """Mean length (NaN when no row of the kind was logged or no interval completed)."""
+        if not self.seen or self.count == 0:
+            return math.nan
+        return self.total.value / self.count
+
+
+class _FirstWait:
+    """When a working position first waited for a spare for a positive time (from a SlotState.WAITING row to
+    that slot's next row, or to the horizon)."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start, self.end = start, end
+        self.first = end
+        self._open_comp = np.empty(0)  # slots whose last row was WAITING: component, time
+        self._open_t = np.empty(0)
+
+    def consume(self, rows: np.ndarray) -> None:
+        if not len(rows):
+            return
+        opened = len(self._open_t)
+        comp = np.concatenate((self._open_comp, rows[:, COMP]))
+        t = np.concatenate((self._open_t, rows[:, T]))
+        waiting = np.concatenate((np.ones(opened, bool), rows[:, TO] == SLOT_WAITING))
+        order = _by_component(comp)
+        comp, t, waiting = comp[order], t[order], waiting[order]
+        waits = np.flatnonzero(waiting)
+        has_next = waits + 1 < len(comp)
+        nxt = np.minimum(waits + 1, len(comp) - 1)
+        has_next &= comp[nxt] == comp[waits]
+        self._note(t[waits[has_next]], t[nxt[has_next]])
+        still = waits[~has_next]
+        self._open_comp, self._open_t = comp[still], t[still]
+
+    def _note(self, began: np.ndarray, ended: np.ndarray) -> None:
+        hit = (ended > began) & (ended > self.start)
+        if hit.any():
+            self.first = min(self.first, float(np.maximum(began[hit], self.start).min()))
+
+    def finish(self) -> None:
+        self._note(self._open_t, np.full(len(self._open_t), self.end))
+
+    def hours(self) -> float:
+        return float(self.first - self.start)
+
+
+class _Job:
+    """What one training job did in [warmup, min(horizon, its finish))."""
+
+    def __init__(self, scenario: Scenario, j: int, start: float, end: float) -> None:
+        self.j, self.start, self.end = j, start, end
+        self.size = scenario.training[j].nodes
+        self.first_slot = scenario.job_offsets[j]
+        self.finished_at = math.inf
+        self.useful, self.lost = ExactSum(), ExactSum()
+        self.stops = 0
+        self.stop_causes: dict[int, int] = {}
+        self._edge, self._state = start, float(JOB_WAITING)
+        self.down_hours, self.checkpoint_hours = ExactSum(), ExactSum()
+        self.allocated_level = _Level(float(self.size), start, end)
+
+    @property
+    def stop(self) -> float:
+        return min(self.end, self.finished_at)
+
+    def consume(self, job: np.ndarray, work: np.ndarray, lost: np.ndarray, slots: np.ndarray) -> None:
+        """One chunk's rows of each kind (already this job's; slots: every SLOT row)."""
+        done = job[job[:, TO] == DONE, T]
+        if len(done) and self.finished_at == math.inf:
+            self.finished_at = float(done[0])
+        start, stop = self.start, self.stop
+        self.allocated_level.stop = stop
+        if len(work):
+            credited = work[(work[:, T] > start) & (work[:, T] <= stop)]
+            self.useful.add(credited[:, TO] - credited[:, FROM])
+        if len(lost):
+            self.lost.add(lost[(lost[:, T] >= start) & (lost[:, T] < stop), TO])
+        if len(job):
+            t = job[:, T]
+            in_window = (t >= start) & (t < stop)
+            stopped = job[in_window & (job[:, TO] == JOB_WAITING) & np.isin(job[:, FROM], RUNNING)]
+            self.stops += len(stopped)
+            for cause, n in zip(*np.unique(stopped[:, CAUSE], return_counts=True)):
+                self.stop_causes[int(cause)] = self.stop_causes.get(int(cause), 0) + int(n)
+            edges = np.clip(np.concatenate(([self._edge], t)), start, stop)
+            held = np.concatenate(([self._state], job[:-1, TO]))
+            self._add_states(held, np.diff(edges))
+            self._edge, self._state = float(edges[-1]), float(job[-1, TO])
+        if len(slots):
+            comp = slots[:, COMP]
+            mine = slots[(comp >= self.first_slot) & (comp < self.first_slot + self.size)]
+            mine = mine[(mine[:, FROM] == FILLED) | (mine[:, TO] == FILLED)]
+            self.allocated_level.jumps(mine[:, T], np.where(mine[:, TO] == FILLED, 1.0, -1.0))
+
+    def _add_states(self, held: np.ndarray, spans: np.ndarray) -> None:
+        self.down_hours.add(spans[(held == JOB_WAITING) | (held == RESTARTING)])
+        self.checkpoint_hours.add(spans[held == CHECKPOINTING])
+
+    def finish(self) -> None:
+        stop = self.stop
+        self._add_states(np.array([self._state]), np.array([max(stop, self.start) - self._edge]))
+        self.allocated_level.stop = stop
+        self.allocated_level.finish()
+
+    @property
+    def measured(self) -> bool:
+        """Was the job still running when the window began (else nothing to measure in it)?"""
+        return self.stop > self.start
+
+    @property
+    def wall(self) -> float:
+        return self.stop - self.start
+
+    @property
+    def allocated(self) -> float:
+        """Node-hours the job's positions were held by an up node over its window."""
+        return self.allocated_level.mean() * (self.stop - self.start)
+
+
+class Measures:
+    """One method per ``MetricSpec.quantity`` of the metric plan, over one replication's rows fed by ``consume``
+    (in time order, in chunks of any size) and closed by ``finish``; what several metrics share is kept once."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.plan = layout_of(scenario).metrics
+        self.start, self.end = start, end = scenario.simulation.warmup, scenario.simulation.horizon
+        self.events = 0
+        self._held = np.empty((0, ROW_VALUES))  # the last instant's rows, until a later instant shows it is whole
+        self._finished = False
+        nodes = scenario.nodes
+        self._up = _Level(float(nodes.count), start, end)
+        self._failures = 0
+        self._failures_by_cause = np.zeros(len(scenario.cause_names), dtype=np.int64)
+        self._outage = _Intervals(DOWN, DOWN, UP, (start, end))
+        self._crew_wait = _Intervals(REPAIR_WAITING, REPAIR_WAITING, REPAIRING, (start, end))
+        self._crews = {spec.index: _Level(0.0, start, end) for spec in self.plan if spec.quantity == "crew_utilization"}
+        self._event_counts: dict[tuple[int, int], int] = {}  # (code, cause) -> EVENT rows in the window
+        self._lemons: set[int] = set()
+        self._retired_in_window: list[int] = []
+        self._retired_ever: set[int] = set()
+        working = scenario.working_nodes
+        self._with_spares = bool(scenario.spares.hot + scenario.spares.cold)
+        self._capacity = _Level(float(working), start, end, low=lambda v: v < working)
+        self._pool = _Level(float(scenario.spares.hot + scenario.spares.cold), start, end, low=lambda v: v == 0)
+        self._pool_at_start: float | None = None
+        self._pool_first_empty = math.inf
+        self._first_wait = _FirstWait(start, end)
+        self._warm = _Level(float(scenario.spares.warm), start, end)
+        self._jobs = [_Job(scenario, j, start, end) for j in range(len(scenario.training))]
+
+    # --- feeding ---------------------------------------------------------------------------------
+
+    def consume(self, rows: np.ndarray) -> None:
+        """Take the next rows of the log (shape (n, 6), in time order)."""
+        if self._finished:
+            raise RuntimeError("Measures.consume after finish")
+        if not len(rows):
+            return
+        self.events += len(rows)
+        rows = np.concatenate((self._held, rows)) if len(self._held) else rows
+        # hold back the rows of the last instant: a later chunk may hold more rows of it
+        cut = int(np.searchsorted(rows[:, T], rows[-1, T], side="left"))
+        self._held = np.array(rows[cut:])
+        if cut:
+            self._take(rows[:cut])
+
+    def finish(self) -> Measures:
+        """The log is complete: close open levels and intervals."""
+        if not self._finished:
+            if len(self._held):
+                self._take(self._held)
+                self._held = np.empty((0, ROW_VALUES))
+            self._finished = True
+            for level in (self._up, self._capacity, self._warm, *self._crews.values()):
+                level.finish()
+            if self._pool_at_start is None:
+                self._pool_at_start = self._pool.level
+            self._pool.finish()
+            self._first_wait.finish()
+            for job in self._jobs:
+                job.finish()
+        return self
+
+    def _take(self, rows: np.ndarray) -> None:
+        """Rows holding every row of each of their instants."""
+        kind = rows[:, KIND]
+        t = rows[:, T]
+        in_window = (t >= self.start) & (t < self.end)
+        of = {k: rows[kind == k] for k in (NODE, REPAIR, SLOT, POOL, CREWS, EVENT, WARM, LEMON, JOB, WORK, LOST)}
+        nodes = of[NODE]
+        self._up.jumps(nodes[:, T], np.where(nodes[:, TO] == UP, 1.0, -1.0))
+        self._outage.consume(nodes)
+        failures = rows[in_window & (kind == FAILURE)]
+        self._failures += len(failures)
+        by_cause = np.bincount(failures[:, CAUSE].astype(np.int64), minlength=len(self._failures_by_cause))
+        if len(by_cause) > len(self._failures_by_cause):
+            by_cause[: len(self._failures_by_cause)] += self._failures_by_cause
+            self._failures_by_cause = by_cause
+        else:
+            self._failures_by_cause += by_cause
+        repair = of[REPAIR]
+        self._crew_wait.consume(repair)
+        retired = repair[repair[:, TO] == RETIRED]
+        if len(retired):
+            window = (retired[:, T] >= self.start) & (retired[:, T] < self.end)
+            self._retired_in_window += retired[window, COMP].astype(np.int64).tolist()
+            self._retired_ever.update(retired[retired[:, T] < self.end, COMP].astype(np.int64).tolist())
+        crews = of[CREWS]
+        for pool, level in self._crews.items():
+            mine = crews[crews[:, COMP] == pool]
+            level.jumps(mine[:, T], mine[:, TO] - mine[:, FROM])
+        events = rows[in_window & (kind == EVENT)]
+        if len(events):
+            keys, counts = np.unique(events[:, [TO, CAUSE]], axis=0, return_counts=True)
+            for (code, cause), n in zip(keys.tolist(), counts.tolist()):
+                key = (int(code), int(cause))
+                self._event_counts[key] = self._event_counts.get(key, 0) + n
+        lemons = of[LEMON]
+        self._lemons.update(lemons[lemons[:, FROM] == 0, COMP].astype(np.int64).tolist())
+        slots = of[SLOT]
+        if self._with_spares:
+            touches = slots[(slots[:, FROM] == FILLED) | (slots[:, TO] == FILLED)]
+            self._capacity.jumps(touches[:, T], np.where(touches[:, TO] == FILLED, 1.0, -1.0))
+        else:
+            working = nodes[nodes[:, COMP] < self.scenario.working_nodes]
+            self._capacity.jumps(working[:, T], np.where(working[:, TO] == UP, 1.0, -1.0))
+        self._take_pool(of[POOL])
+        self._first_wait.consume(slots)
+        warm = of[WARM]
+        self._warm.jumps(warm[:, T], warm[:, TO] - warm[:, FROM])
+        job, work, lost = of[JOB], of[WORK], of[LOST]
+        for j, tracked in enumerate(self._jobs):
+            tracked.consume(job[job[:, COMP] == j], work[work[:, COMP] == j], lost[lost[:, COMP] == j], slots)
+
+    def _take_pool(self, rows: np.ndarray) -> None:
+        """Usable spares: the level is logged as is (to_state); the first empty instant in the window."""
+        if not len(rows):
+            return
+        if self._pool_at_start is None:
+            before = rows[rows[:, T] < self.start]
+            if len(before) < len(rows):  # this chunk reaches the window: the level just before it
+                self._pool_at_start = float(before[-1, TO]) if len(before) else self._pool.level
+        self._pool.levels(rows[:, T], rows[:, TO])
+        empty = rows[(rows[:, T] >= self.start) & (rows[:, TO] == 0), T]
+        if len(empty) and self._pool_first_empty == math.inf:
+            self._pool_first_empty = float(empty[0])
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def metrics(self) -> dict[str, float]:
+        """Every metric of the plan measurable in this replication, by name in plan order."""
+        self.finish()
+        metrics: dict[str, float] = {}
+        for spec in self.plan:
+            value = self.measure(spec)
+            if value is not None:
+                metrics[spec.name] = value
+        return metrics
+
+    def measure(self, spec: MetricSpec) -> float | None:
+        """The value of ``spec`` in this replication (None: not measurable in it)."""
+        return getattr(self, spec.quantity)(spec)
+
+    def _event_count(self, code: int, cause: int | None = None) -> float:
+        return float(sum(n for (c, k), n in self._event_counts.items() if c == code and (cause is None or k == cause)))
+
+    # nodes
+    def availability(self, spec: MetricSpec) -> float:
+        return self._up.mean() / self.scenario.nodes.count
+
+    def up_mean(self, spec: MetricSpec) -> float:
+        return self._up.mean()
+
+    def failures(self, spec: MetricSpec) -> float:
+        return float(self._failures)
+
+    def failures_of_cause(self, spec: MetricSpec) -> float:
+        return float(self._failures_by_cause[spec.index])
+
+    def outage_mean(self, spec: MetricSpec) -> float:
+        return self._outage.mean()
+
+    # repair
+    def crew_wait_mean(self, spec: MetricSpec) -> float:
+        return self._crew_wait.mean()
+
+    def crew_utilization(self, spec: MetricSpec) -> float:
+        repair = self.scenario.repair
+        crews = repair.crews if spec.index == 0 else repair.stages[spec.index - 1].crews
+        assert crews is not None  # the plan lists finite crew pools only
+        return self._crews[spec.index].mean() / crews
+
+    def stage_entries(self, spec: MetricSpec) -> float:
+        return self._event_count(STAGE_ENTERED, self.scenario.stage_cause(spec.index))
+
+    def escalations(self, spec: MetricSpec) -> float:
+        return self._event_count(ESCALATED)
+
+    def false_successes(self, spec: MetricSpec) -> float:
+        return self._event_count(FALSE_SUCCESS)
+
+    def undiagnosed(self, spec: MetricSpec) -> float:
+        return self._event_count(UNDIAGNOSED)
+
+    def misdiagnoses(self, spec: MetricSpec) -> float:
+        return self._event_count(MISDIAGNOSED)
+
+    def recurrences(self, spec: MetricSpec) -> float:
+        return self._event_count(RECURRED)
+
+    # retirement
+    def retired(self, spec: MetricSpec) -> float:
+        return float(len(self._retired_in_window))
+
+    def retired_healthy(self, spec: MetricSpec) -> float:
+        return float(sum(1 for node in self._retired_in_window if node not in self._lemons))
+
+    def lemons_retired_fraction(self, spec: MetricSpec) -> float:
+        return len(self._retired_ever & self._lemons) / self.scenario.nodes.lemon_count
+
+    # capacity and spares
+    def capacity_availability(self, spec: MetricSpec) -> float:
+        return self._capacity.mean() / self.scenario.working_nodes
+
+    def capacity_shortfall(self, spec: MetricSpec) -> float:
+        return self._capacity.low_hours.value
+
+    def spares_available_mean(self, spec: MetricSpec) -> float:
+        return self._pool.mean()
+
+    def spares_exhausted(self, spec: MetricSpec) -> float:
+        return self._pool.low_hours.value
+
+    def spares_first_exhausted(self, spec: MetricSpec) -> float:
+        if self._pool_at_start == 0:
+            return 0.0
+        first = self._pool_first_empty
+        return float(first) - self.start if first != math.inf else self.end - self.start
+
+    def capacity_first_short(self, spec: MetricSpec) -> float:
+        return self._first_wait.hours()
+
+    def spares_warm_mean(self, spec: MetricSpec) -> float:
+        return self._warm.mean()
+
+    # training jobs
+    def job_completion_hours(self, spec: MetricSpec) -> float:
+        finished_at = self._jobs[spec.index].finished_at
+        return finished_at if finished_at < self.end else math.nan
+
+    def job_completed(self, spec: MetricSpec) -> float:
+        return 1.0 if self._jobs[spec.index].finished_at < self.end else 0.0
+
+    def job_ettr(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        return job.useful.value / job.wall if job.measured else None
+
+    def job_goodput(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        if not job.measured:
+            return None
+        allocated = job.allocated
+        return job.useful.value * job.size / allocated if allocated > 0 else math.nan
+
+    def job_interruptions(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        return float(job.stops) if job.measured else None
+
+    def job_interruptions_of_cause(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        return float(job.stop_causes.get(spec.cause, 0)) if job.measured else None
+
+    def job_lost_work_hours(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        return job.lost.value if job.measured else None
+
+    def job_downtime_per_interruption_hours(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        if not job.measured:
+            return None
+        return job.down_hours.value / job.stops if job.stops else math.nan
+
+    def job_gpu_hours_wasted(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        if not job.measured:
+            return None
+        return (job.allocated - job.useful.value * job.size) * self.scenario.nodes.gpus_per_node
+
+    def job_checkpoint_overhead_fraction(self, spec: MetricSpec) -> float | None:
+        job = self._jobs[spec.index]
+        return job.checkpoint_hours.value / job.wall if job.measured else None
+
+
+def measure_log(scenario: Scenario, log: np.ndarray, chunk_rows: int = 65536) -> dict[str, float]:
+    """Every metric of the plan from a whole stored log, fed through ``Measures`` ``chunk_rows`` rows at a time."""
+    measures = Measures(scenario)
+    for first in range(0, len(log), chunk_rows):
+        measures.consume(log[first:first + chunk_rows])
+    return measures.metrics()
