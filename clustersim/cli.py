@@ -173,7 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = _out_dir(args.out, scenario.name)
     _refuse_beyond_machine(args, scenario)
     from clustersim.report.files import ResultsDirectory
-    from clustersim.report.results import Invocation, write_results
+    from clustersim.report.results import EventsFile, Invocation, write_results
     from clustersim.report.terminal import Terminal
     from clustersim.run import StopSignals, run_scenario
 
@@ -182,11 +182,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     with StopSignals() as stops, ResultsDirectory(out, overwrite=args.overwrite) as results:  # refused before
         terminal = Terminal(quiet=args.quiet)  # simulating: reused, locked or unwritable
         _prepare_engine(scenario, terminal, stops)
+        events = EventsFile(results.path, scenario) if args.events else None  # the log streams into it
         with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance:
-            result = run_scenario(scenario, keep_logs=args.events, progress=advance, source=args.scenario.name)
+            result = run_scenario(scenario, keep_logs=events or False, progress=advance, source=args.scenario.name)
         invocation = Invocation(command_line=("python", "-m", "clustersim", *sys.argv[1:]),
                                 overrides=_overrides(args))
-        write_results(results.path, result, with_events=args.events, invocation=invocation)
+        write_results(results.path, result, with_events=args.events, invocation=invocation, events=events)
         results.commit()
         terminal.show_summary(result, out)
     return stops.exit_status or (0 if result.complete else 130)

@@ -20,7 +20,7 @@ from clustersim.adaptive import (
     unknown_metric_problems,
 )
 from clustersim.model.records import ReplicationRecords
-from clustersim.engine.base import Engine, ReplicationOutcome
+from clustersim.engine.base import Engine, LogSink, ReplicationOutcome
 from clustersim.engine.select import engine_for
 from clustersim.errors import ScenarioError
 from clustersim.layout import layout_of
@@ -146,6 +146,7 @@ class _Taken:
     logs: list[ReplicationRecords] = field(default_factory=list)
     simulate_s: float = 0.0
     events: int = 0
+    sink: LogSink | None = None  # where the logs stream (--events), told which replications are kept
 
     def add(self, outcome: ReplicationOutcome) -> None:
         """Keep one replication's metrics, log, events and simulating time."""
@@ -154,9 +155,11 @@ class _Taken:
         self.events += outcome.events
         if outcome.records is not None:
             self.logs.append(outcome.records)
+        if self.sink is not None:
+            self.sink.keep(outcome.replication)
 
 
-def run_scenario(scenario: Scenario, keep_logs: bool = False, progress: Progress | None = None,
+def run_scenario(scenario: Scenario, keep_logs: bool | LogSink = False, progress: Progress | None = None,
                  batch_size: int | None = None, source: str = "<scenario>") -> RunResult:
     """Run the replications the scenario asks for; on Ctrl-C (or a stop signal of an active ``StopSignals``),
     return what finished so far marked incomplete.
@@ -164,13 +167,15 @@ def run_scenario(scenario: Scenario, keep_logs: bool = False, progress: Progress
     ``batch_size`` is how many replications to request from the engine at a time (an adaptive
     run's first request is always min_replications); None asks for a fixed run's replications at
     once and for growing batches in an adaptive run. It changes no number in the result.
-    ``source`` names the scenario file in a ScenarioError about ``precision_metrics``.
+    ``source`` names the scenario file in a ScenarioError about ``precision_metrics``. ``keep_logs``: True keeps
+    every replication's state-change log in ``RunResult.logs``; a ``LogSink`` (the --events file) takes the rows
+    as they are simulated and is told which replications the run keeps; False keeps none.
     """
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     engine = engine_for(scenario)
     target = precision_target(scenario.simulation)
-    taken = _Taken()
+    taken = _Taken(sink=None if isinstance(keep_logs, bool) else keep_logs)
     complete = True
     try:
         with _interruptible():
@@ -205,8 +210,8 @@ def _adaptive_done(rows: list[dict[str, float]], target: PrecisionTarget, source
     return should_stop(rows, target)
 
 
-def _run_in_order(engine: Engine, scenario: Scenario, batches: Iterable[range], keep_logs: bool, taken: _Taken,
-                  progress: Progress | None, done: Callable[[list[dict[str, float]]], bool]) -> None:
+def _run_in_order(engine: Engine, scenario: Scenario, batches: Iterable[range], keep_logs: bool | LogSink,
+                  taken: _Taken, progress: Progress | None, done: Callable[[list[dict[str, float]]], bool]) -> None:
     """Request batch after batch and take outcomes in index order until ``done``; later outcomes are dropped.
 
     An engine may yield a batch's outcomes in any order (a parallel one yields them as they finish),

@@ -353,7 +353,7 @@ def test_a_signal_inside_a_deferred_stretch_is_raised_when_it_ends():
     assert done == ["row", "log"] and raised.value.signum == signal.SIGTERM
 
 
-@pytest.mark.parametrize("module", ["clustersim/stats.py", "clustersim/report/results.py"])
+@pytest.mark.parametrize("module", ["clustersim/stats.py", "clustersim/measures.py", "clustersim/report/results.py"])
 def test_no_numpy_comparison_with_an_enum_member(module: str):
     """numpy swallows a KeyboardInterrupt raised while it compares an array with an IntEnum member."""
     enums = "Kind|NodeState|RepairState|SlotState|JobState|EventCode"

@@ -1,16 +1,22 @@
-"""The full engine: one SimPy environment per replication, the Cluster model and its jobs, the record log."""
+"""The full engine: one SimPy environment per replication, the Cluster model and its jobs, the record stream.
+
+The model's rows go, a chunk at a time, to ``clustersim.measures.Measures`` (the replication's
+metrics) and, when asked, to a log sink (the --events file, or a log kept in memory); the
+whole log is never held otherwise.
+"""
 from __future__ import annotations
 
 import gc
 from array import array
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
 import simpy
 
-from clustersim.engine.base import ReplicationOutcome
+from clustersim.engine.base import LogSink, ReplicationOutcome
+from clustersim.measures import Measures
 from clustersim.model.records import COLUMNS, ReplicationRecords
 from clustersim.model.base import Context
 from clustersim.model.cluster import Cluster
@@ -18,43 +24,99 @@ from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
 from clustersim.workloads.training import close_training, start_training
 
+CHUNK_ROWS = 8192  # rows buffered before they are handed on (384 kB): small beside the model, few numpy calls
+
+Rows = Callable[[np.ndarray], None]  # takes the next rows (shape (n, 6)) of one replication's log
+
 
 class SimpyEngine:
-    """The full model, one SimPy environment per replication; metrics from the record log."""
+    """The full model, one SimPy environment per replication; metrics measured as its rows stream."""
 
     name = "simpy"
     keeps_logs = True
 
     def run(self, scenario: Scenario, replications: Sequence[int],
-            keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
-        from clustersim.stats import replication_metrics  # scipy: imported only when a run starts
-
+            keep_logs: bool | LogSink = False) -> Iterator[ReplicationOutcome]:
+        """Outcomes of ``replications`` in order; ``keep_logs``: True keeps each log in the outcome, a LogSink
+        is handed each replication's rows as they come."""
         for k in replications:
-            records = run_replication(scenario, k)
-            yield ReplicationOutcome(k, replication_metrics(scenario, records), records.events,
-                                     records.simulate_s, records if keep_logs else None)
+            kept: list[np.ndarray] = []
+            to: list[Rows] = []
+            if keep_logs is True:
+                to.append(kept.append)
+            elif keep_logs is not False:
+                to.append(_rows_of(keep_logs, k))
+            measures, simulate_s = simulate_replication(scenario, k, to)
+            records = ReplicationRecords(k, _joined(kept), simulate_s) if keep_logs is True else None
+            yield ReplicationOutcome(k, measures.metrics(), measures.events, simulate_s, records)
 
 
 def run_replication(scenario: Scenario, replication: int) -> ReplicationRecords:
-    """Simulate replication ``replication`` of ``scenario`` over [0, horizon)."""
+    """Simulate replication ``replication`` of ``scenario`` over [0, horizon), keeping its whole log."""
+    kept: list[np.ndarray] = []
+    _, simulate_s = simulate_replication(scenario, replication, [kept.append])
+    return ReplicationRecords(replication=replication, log=_joined(kept), simulate_s=simulate_s)
+
+
+def simulate_replication(scenario: Scenario, replication: int, to: Sequence[Rows] = (),
+                         chunk_rows: int = CHUNK_ROWS) -> tuple[Measures, float]:
+    """Simulate one replication, measuring it as it runs; each chunk of rows also goes to every one of ``to``.
+
+    Returns the finished ``Measures`` and the seconds it took (measuring included)."""
     started = time.perf_counter()
+    measures = Measures(scenario)
     with _young_garbage_collected_at_end():
-        values = array("d")  # the log's rows, one after another, flattened: 8 bytes a value, not a float object
+        stream = _RowStream([measures.consume, *to], chunk_rows)
         env = simpy.Environment()
-        ctx = Context(env, values.extend)
+        ctx = Context(env, stream.record)
         cluster = Cluster(ctx, scenario, Streams(scenario.simulation.seed, replication))
         jobs = start_training(ctx, scenario, cluster.slots)
         env.run(until=scenario.simulation.horizon)
         close_training(jobs)
-        log = _log_array(values)
-        del env, values, ctx, cluster, jobs
-    simulate_s = time.perf_counter() - started
-    return ReplicationRecords(replication=replication, log=log, simulate_s=simulate_s)
+        stream.flush()
+        measures.finish()
+        del env, ctx, cluster, jobs, stream
+    return measures, time.perf_counter() - started
 
 
-def _log_array(values: array) -> np.ndarray:
-    """The flattened rows -> the (rows, 6) float64 log, sharing the array's memory (no copy)."""
-    return np.frombuffer(values, dtype=np.float64).reshape(-1, len(COLUMNS))
+class _RowStream:
+    """The record callback: rows into a small flat buffer (8 bytes a value, no float objects), handed on
+    to every consumer a chunk at a time."""
+
+    __slots__ = ("_values", "_limit", "_to")
+
+    def __init__(self, to: Sequence[Rows], chunk_rows: int) -> None:
+        self._values = array("d")
+        self._limit = chunk_rows * len(COLUMNS)
+        self._to = tuple(to)
+
+    def record(self, row: tuple) -> None:
+        """Append one (time, kind, component, from, to, cause) row."""
+        values = self._values
+        values.extend(row)
+        if len(values) >= self._limit:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the buffered rows on (a fresh buffer takes the next: consumers may keep a view)."""
+        if not self._values:
+            return
+        rows = np.frombuffer(self._values, dtype=np.float64).reshape(-1, len(COLUMNS))
+        self._values = array("d")
+        for take in self._to:
+            take(rows)
+
+
+def _rows_of(sink: LogSink, replication: int) -> Rows:
+    """The callback that hands ``sink`` the rows of replication ``replication``."""
+    def take(rows: np.ndarray) -> None:
+        sink.rows(replication, rows)
+    return take
+
+
+def _joined(chunks: list[np.ndarray]) -> np.ndarray:
+    """A kept log's chunks as one (rows, 6) array."""
+    return np.concatenate(chunks) if chunks else np.empty((0, len(COLUMNS)))
 
 
 @contextmanager

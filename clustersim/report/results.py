@@ -1,18 +1,23 @@
-"""The results contract: summary.json, replications.csv, scenario.resolved.toml, events.parquet."""
+"""The results contract: summary.json, replications.csv, scenario.resolved.toml, events.parquet.
+
+pandas and pyarrow are imported only inside the functions that write (they are not in memory while
+replications run). events.parquet is written as the run goes (``EventsFile``), by row groups.
+"""
 from __future__ import annotations
 
-import io
 import json
 import math
+import os
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from clustersim import __version__
 from clustersim.adaptive import PrecisionOutcome
+from clustersim.errors import ResultsError
 from clustersim.model.records import (
     COLUMNS, EventCode, JobState, Kind, NodeState, RepairState, ReplicationRecords, SlotState,
 )
@@ -22,6 +27,10 @@ from clustersim.scenario.load import dump_scenario_toml
 from clustersim.scenario.schema import Scenario
 from clustersim.run import RunResult
 from clustersim.stats import Estimate
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow.parquet as pq
 
 SUMMARY = "summary.json"
 REPLICATIONS = "replications.csv"
@@ -88,6 +97,9 @@ def precision_dict(outcome: PrecisionOutcome) -> dict:
 
 
 def replications_frame(result: RunResult) -> pd.DataFrame:
+    """replications.csv: one row per replication, its index first, then every metric."""
+    import pandas as pd
+
     frame = pd.DataFrame(result.rows, columns=list(result.estimates))
     frame.insert(0, "replication", range(len(result.rows)))
     return frame
@@ -95,6 +107,8 @@ def replications_frame(result: RunResult) -> pd.DataFrame:
 
 def events_frame(scenario: Scenario, logs: list[ReplicationRecords]) -> pd.DataFrame:
     """The state-change log of every replication, with readable names for kinds and causes."""
+    import pandas as pd
+
     if logs:
         stacked = np.vstack([r.log for r in logs])
         reps = np.concatenate([np.full(r.events, r.replication) for r in logs])
@@ -133,6 +147,8 @@ _STATE_LABELS = sorted({m.name.lower() for enum in _LABELLED_ENUMS for m in enum
 
 def _state_labels(kinds: np.ndarray, states: np.ndarray, to_side: bool) -> pd.Categorical:
     """Readable names of the state codes (dictionary-encoded); missing where a state is an amount."""
+    import pandas as pd
+
     codes = np.full(len(kinds), -1, dtype=np.int16)
     index = {label: i for i, label in enumerate(_STATE_LABELS)}
     tables: dict[int, dict[int, str]] = {
@@ -152,19 +168,113 @@ def _state_labels(kinds: np.ndarray, states: np.ndarray, to_side: bool) -> pd.Ca
     return pd.Categorical.from_codes(codes, categories=_STATE_LABELS)
 
 
+ROW_GROUP_ROWS = 1 << 17  # rows per Parquet row group (~6 MB of log, ~10 MB as a frame while written)
+
+
+class EventsFile:
+    """events.parquet written while the run goes (a ``LogSink``): memory stays flat in replications and horizon.
+
+    A replication's rows are spilled, as they come, to a raw file beside it (``.events-<k>.rows``);
+    when the run keeps that replication its rows move into the Parquet file, ``ROW_GROUP_ROWS`` at a
+    time, in replication order as the run keeps them. Rows of a replication the run never keeps (cut
+    by a stop signal) are thrown away at ``close``. The file holds what ``events_frame`` gives.
+    """
+
+    def __init__(self, out_dir: Path, scenario: Scenario) -> None:
+        self.path = Path(out_dir) / EVENTS
+        self.scenario = scenario
+        self._spills: dict[int, tuple[Path, IO[bytes]]] = {}
+        self._writer: pq.ParquetWriter | None = None
+
+    def rows(self, replication: int, rows: np.ndarray) -> None:
+        """The next rows of replication ``replication``: appended to its spill file."""
+        try:
+            if replication not in self._spills:
+                spill = self.path.with_name(f".events-{replication}.rows")
+                self._spills[replication] = (spill, open(spill, "wb"))
+            self._spills[replication][1].write(np.ascontiguousarray(rows, dtype=np.float64).data)
+        except OSError as err:
+            raise ResultsError(f"{self.path.parent}: cannot write the event log: {err.strerror or err}") from None
+
+    def keep(self, replication: int) -> None:
+        """The run keeps replication ``replication``: its spilled rows go into the Parquet file."""
+        if replication not in self._spills:
+            return  # no row at all
+        spill, handle = self._spills.pop(replication)
+        handle.close()
+        with open(spill, "rb") as source:
+            while True:
+                piece = np.fromfile(source, dtype=np.float64, count=ROW_GROUP_ROWS * len(COLUMNS))
+                if not piece.size:
+                    break
+                self._write(replication, piece.reshape(-1, len(COLUMNS)))
+        spill.unlink()
+
+    def write_log(self, records: ReplicationRecords) -> None:
+        """A log kept whole in memory (``keep_logs=True``), written by row groups."""
+        for first in range(0, records.events, ROW_GROUP_ROWS):
+            self._write(records.replication, records.log[first:first + ROW_GROUP_ROWS])
+
+    def _write(self, replication: int, rows: np.ndarray) -> None:
+        import pyarrow.parquet as pq
+
+        table = _events_table(self.scenario, [ReplicationRecords(replication, rows, 0.0)])
+        try:
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self.path, table.schema)
+            self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        except OSError as err:
+            raise ResultsError(f"{self.path}: cannot write: {err}") from None
+
+    def close(self) -> Path:
+        """Finish the file (a table with no rows when no replication had any), fsynced; drop untaken spills."""
+        for spill, handle in self._spills.values():
+            handle.close()
+            spill.unlink(missing_ok=True)
+        self._spills.clear()
+        if self._writer is None:
+            import pyarrow.parquet as pq
+
+            table = _events_table(self.scenario, [])
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+            self._writer.write_table(table)
+        self._writer.close()
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return self.path
+
+
+def _events_table(scenario: Scenario, logs: list[ReplicationRecords]):
+    """``events_frame`` as an Arrow table, as ``DataFrame.to_parquet`` makes it (its attrs in the metadata)."""
+    import pyarrow as pa
+
+    frame = events_frame(scenario, logs)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if frame.attrs:
+        table = table.replace_schema_metadata({**table.schema.metadata, "PANDAS_ATTRS": json.dumps(frame.attrs)})
+    return table
+
+
 def write_results(out_dir: Path, result: RunResult, with_events: bool,
-                  invocation: Invocation | None = None) -> list[Path]:
+                  invocation: Invocation | None = None, events: EventsFile | None = None) -> list[Path]:
     """Write every results file, fsynced, into ``out_dir`` (a staging directory: see ``report.files``);
-    returns the paths written."""
+    returns the paths written.
+
+    ``with_events``: also events.parquet, finished from ``events`` (the run's streamed log) or, without
+    it, written from the logs the result kept in memory."""
     out_dir = Path(out_dir)
     written = [out_dir / RESOLVED, out_dir / REPLICATIONS]
     write_synced(written[0], dump_scenario_toml(result.scenario))
     write_synced(written[1], replications_frame(result).to_csv(index=False))
     if with_events:
-        buffer = io.BytesIO()
-        events_frame(result.scenario, result.logs).to_parquet(buffer, index=False)
-        written.append(out_dir / EVENTS)
-        write_synced(written[-1], buffer.getvalue())
+        if events is None:
+            events = EventsFile(out_dir, result.scenario)
+            for records in result.logs:
+                events.write_log(records)
+        written.append(events.close())
     written.append(out_dir / SUMMARY)
     write_synced(written[-1], json.dumps(summary_dict(result, invocation), indent=2) + "\n")
     return written

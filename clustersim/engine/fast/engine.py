@@ -28,7 +28,7 @@ from clustersim.engine.fast.tables import (
     L_LOW_HOURS,
 )
 from clustersim.engine.fast.support import refusal, unsupported_features
-from clustersim.engine.base import ReplicationOutcome, require_event_log
+from clustersim.engine.base import LogSink, ReplicationOutcome, require_event_log
 from clustersim.errors import ClusterSimError
 from clustersim.layout import MetricSpec, layout_of
 from clustersim.rng import Streams
@@ -276,7 +276,7 @@ class FastEngine:
         self.workers = workers  # None: numba.get_num_threads()
 
     def run(self, scenario: Scenario, replications: Sequence[int],
-            keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
+            keep_logs: bool | LogSink = False) -> Iterator[ReplicationOutcome]:
         """Outcomes of ``replications`` in order; refuses at once what the engine cannot do."""
         if keep_logs:
             require_event_log(self)
