@@ -25,7 +25,6 @@ ROWS_PER_FAILURE = 15
 ROWS_PER_SEGMENT = 3        # a job computes, checkpoints, credits its work
 ROWS_PER_INJECTION = 6
 EVENTS_PER_SECOND = {"simpy": 2.0e5, "fast": 2.0e7}   # one core, measured (benchmarks/), rounded down
-BYTES_PER_ROW_KEPT = 240    # SimPy: a row is six Python floats in a list, then six float64s
 BYTES_PER_NODE = {"simpy": 6_000, "fast": 400}
 BYTES_PER_PART = {"simpy": 120, "fast": 16}   # a non-exponential failure clock (one per GPU for scope "gpu")
 MAX_SECONDS = 24 * 3600.0   # beyond a day of computing, a run is refused without --force
@@ -78,9 +77,9 @@ def estimate_work(scenario: Scenario, workers: int = 1, runs: int = 1) -> WorkEs
     replications = sim.replications_limit or 1
     parts = len(layout_of(scenario).clocks.part_modes) * scenario.nodes.count
     model_bytes = BYTES_PER_NODE[engine] * scenario.nodes.count + BYTES_PER_PART[engine] * parts
-    log_bytes = BYTES_PER_ROW_KEPT * events if engine == "simpy" else 0.0
     seconds = runs * events * replications / EVENTS_PER_SECOND[engine] / max(1, workers)
-    return WorkEstimate(events, replications, model_bytes * max(1, workers) + log_bytes, seconds)
+    # no term for the log: both engines measure a replication as it runs (--events spills it to disk)
+    return WorkEstimate(events, replications, model_bytes * max(1, workers), seconds)
 
 
 def machine_memory_bytes() -> float:
