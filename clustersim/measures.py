@@ -54,20 +54,25 @@ class ExactSum:
         values = np.asarray(values, dtype=np.float64).ravel()
         if values.size == 0:
             return
-        finite = np.isfinite(values)
-        if not finite.all():
+        if not math.isfinite(float(np.sum(values))):  # an inf or nan among them (or a sum beyond float64)
+            finite = np.isfinite(values)
             self._special += float(np.sum(values[~finite]))
             values = values[finite]
+            if values.size == 0:
+                return
         mantissa, exponent = np.frexp(values)  # values = mantissa * 2**exponent, 0.5 <= |mantissa| < 1
         whole = (mantissa * 2.0 ** 53).astype(np.int64)  # exact: the mantissa as a 53-bit integer
-        shift = exponent.astype(np.int64) + (_UNIT_EXPONENT - 53)  # value = whole * 2**(shift - 1126)
-        low = int(shift.min())
-        bins = shift - low
+        low = int(exponent.min())
+        bins = exponent - low
         # per exponent, the sums of each half: |half| < 2**27, so bins stay exact below 2**26 values
         high_sums = np.bincount(bins, weights=(whole >> _HALF_BITS).astype(np.float64))
         low_sums = np.bincount(bins, weights=(whole & ((1 << _HALF_BITS) - 1)).astype(np.float64))
-        for b in np.flatnonzero((high_sums != 0) | (low_sums != 0)).tolist():
-            self._units += ((int(high_sums[b]) << _HALF_BITS) + int(low_sums[b])) << (low + b)
+        shift = low + (_UNIT_EXPONENT - 53)  # value = whole * 2**(exponent + 1126 - 53) units
+        units = 0
+        for b, (high, lo) in enumerate(zip(high_sums.tolist(), low_sums.tolist())):
+            if high or lo:
+                units += ((int(high) << _HALF_BITS) + int(lo)) << (shift + b)
+        self._units += units
 
     def add_value(self, value: float) -> None:
         """Add one number."""
@@ -289,6 +294,14 @@ class _Job:
         return self.allocated_level.mean() * (self.stop - self.start)
 
 
+def _rows_by_kind(rows: np.ndarray) -> list[np.ndarray]:
+    """``rows`` of each kind (indexed by the Kind code), each in time order."""
+    codes = rows[:, KIND].astype(np.int16)
+    ordered = rows[np.argsort(codes, kind="stable")]
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(Kind))))).tolist()
+    return [ordered[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
+
+
 class Measures:
     """One method per ``MetricSpec.quantity`` of the metric plan, over one replication's rows fed by ``consume``
     (in time order, in chunks of any size) and closed by ``finish``; what several metrics share is kept once."""
@@ -359,7 +372,7 @@ class Measures:
         kind = rows[:, KIND]
         t = rows[:, T]
         in_window = (t >= self.start) & (t < self.end)
-        of = {k: rows[kind == k] for k in (NODE, REPAIR, SLOT, POOL, CREWS, EVENT, WARM, LEMON, JOB, WORK, LOST)}
+        of = _rows_by_kind(rows)
         nodes = of[NODE]
         self._up.jumps(nodes[:, T], np.where(nodes[:, TO] == UP, 1.0, -1.0))
         self._outage.consume(nodes)

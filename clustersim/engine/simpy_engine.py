@@ -24,7 +24,7 @@ from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
 from clustersim.workloads.training import close_training, start_training
 
-CHUNK_ROWS = 8192  # rows buffered before they are handed on (384 kB): small beside the model, few numpy calls
+CHUNK_ROWS = 32768  # rows buffered before they are handed on (1.5 MB): small beside the model, few numpy calls
 
 Rows = Callable[[np.ndarray], None]  # takes the next rows (shape (n, 6)) of one replication's log
 
