@@ -1,4 +1,4 @@
-"""What every component shares: the environment, the record log and typed failure causes."""
+"""What every component shares: the environment, the record stream and typed failure causes."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import simpy
 
-Record = Callable[[tuple], None]
+Record = Callable[[tuple], None]  # takes one row; rows come in time order (the engine measures them as they come)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class Blame:
 
 @dataclass(slots=True)
 class Context:
-    """The shared run state a component needs: env and the log to append rows to."""
+    """The shared run state a component needs: env and the record stream to hand rows to."""
 
     env: simpy.Environment
-    record: Record  # appends one (time, kind, component, from, to, cause) row
+    record: Record  # hands on one (time, kind, component, from, to, cause) row
