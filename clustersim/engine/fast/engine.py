@@ -96,7 +96,7 @@ def replication_metrics(scenario: Scenario, run: KernelRun) -> dict[str, float]:
 
 
 class _KernelMeasures:
-    """One method per ``MetricSpec.quantity`` (as ``stats._LogMeasures`` has), reading the accumulators."""
+    """One method per ``MetricSpec.quantity`` (as ``measures.Measures`` has), reading the accumulators."""
 
     def __init__(self, scenario: Scenario, run: KernelRun) -> None:
         self.scenario, self.run, self.acc = scenario, run, run.acc
