@@ -38,6 +38,7 @@ RUNNING = (RESTARTING, COMPUTING, CHECKPOINTING)
 
 _UNIT_EXPONENT = 1126  # ExactSum counts in units of 2**-1126: every float64's mantissa bits are whole units
 _HALF_BITS = 26        # a 53-bit mantissa split in two halves whose sums stay exact in float64 bins
+_MAX_VALUES = 1 << 25  # values added at once: a bin's sum of halves stays below 2**52
 
 
 class ExactSum:
@@ -53,6 +54,10 @@ class ExactSum:
         """Add every element of ``values``."""
         values = np.asarray(values, dtype=np.float64).ravel()
         if values.size == 0:
+            return
+        if values.size > _MAX_VALUES:  # beyond what the float64 bins below hold exactly: in parts
+            for first in range(0, values.size, _MAX_VALUES):
+                self.add(values[first:first + _MAX_VALUES])
             return
         if not math.isfinite(float(np.sum(values))):  # an inf or nan among them (or a sum beyond float64)
             finite = np.isfinite(values)
@@ -73,10 +78,6 @@ class ExactSum:
             if high or lo:
                 units += ((int(high) << _HALF_BITS) + int(lo)) << (shift + b)
         self._units += units
-
-    def add_value(self, value: float) -> None:
-        """Add one number."""
-        self.add(np.array([value]))
 
     @property
     def value(self) -> float:

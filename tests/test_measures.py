@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clustersim import measures
 from clustersim.engine.simpy_engine import SimpyEngine, run_replication, simulate_replication
 from clustersim.measures import ExactSum, Measures, _Level, measure_log
 from clustersim.model.records import JobState, Kind, NodeState, ReplicationRecords
@@ -62,6 +63,14 @@ def test_exact_sum_is_the_correctly_rounded_sum_in_any_order_and_grouping():
     special = ExactSum()
     special.add(np.array([1.0, math.inf]))
     assert special.value == math.inf
+
+
+def test_exact_sum_takes_a_large_array_in_parts(monkeypatch):
+    monkeypatch.setattr(measures, "_MAX_VALUES", 7)  # the float64 bins hold 2**25 values exactly; here 7
+    values = np.random.default_rng(1).normal(size=100) * 1e6
+    total = ExactSum()
+    total.add(values)
+    assert total.value == math.fsum(values.tolist())
 
 
 def tiny_scenario():
