@@ -56,6 +56,12 @@ class ClockLayout:
     load_factors: tuple[tuple[float, float, float], ...] = ()  # per mode: ageing rate idle, working, computing
     computing_modes: tuple[int, ...] = ()       # modes that age with the job's computing (a job's LoadGroup)
 
+    def own_factors(self, mode: int) -> tuple[float, float, float]:
+        """A mode's ageing rate on a node's own timer when idle, working, or in a running job's group
+        (0 there for a computing-aged mode: the job's group keeps its clocks)."""
+        idle, working, _ = self.load_factors[mode] if self.load_factors else (1.0, 1.0, 1.0)
+        return (idle, working, 0.0 if mode in self.computing_modes else working)
+
     @property
     def load_dependent(self) -> bool:
         """Does any mode's ageing depend on what the node does (ages = working or computing)?"""

@@ -58,7 +58,7 @@ class ClockPlan:
         self.modes = modes
         self.load_dependent = layout.load_dependent
         self.computing_modes = list(layout.computing_modes)
-        factors = [self._factors(layout, m) for m in range(len(modes))]  # per mode: rate per own load
+        factors = [layout.own_factors(m) for m in range(len(modes))]  # per mode: rate per own load
         self.part_modes = list(layout.part_modes)  # one clock per part of a non-exponential mode
         self.exp: dict[tuple[bool, int], _Superposed] = {}
         self.part_speeds: dict[tuple[bool, int], list[float]] = {}
@@ -75,13 +75,6 @@ class ClockPlan:
         self.mode_parts = {m: [k for k, pm in enumerate(self.part_modes) if pm == m] for m in self.computing_modes}
         self.multipliers = lemon_multipliers
 
-    @staticmethod
-    def _factors(layout: ClockLayout, mode: int) -> tuple[float, float, float]:
-        """A mode's ageing rate on the node's own timer, idle / working / in a LoadGroup (0: the group keeps it)."""
-        if not layout.load_factors:
-            return (1.0, 1.0, 1.0)
-        idle, working, _ = layout.load_factors[mode]
-        return (idle, working, 0.0 if mode in layout.computing_modes else working)
 
 
 class NodeClocks:
