@@ -82,6 +82,9 @@ Plan = namedtuple("Plan", [
     # training jobs
     "job_first", "job_size", "job_work", "job_segment", "job_checkpoint", "job_snapshot", "job_restart",
     "job_mode", "job_elastic", "job_min_nodes",
+    # per job, a min-tree over its positions (a job's LoadGroup's next member failure): its offset
+    # in State.g_tval / g_tidx and its number of leaves (a power of two); the trees' total size
+    "job_tree_off", "job_tree_p", "tree_size",
 ])
 
 
@@ -309,4 +312,12 @@ def _jobs(scenario: Scenario) -> Fields:
         "job_mode": _ints([CKPT_CODES[j.checkpoint_mode] for j in jobs]),
         "job_elastic": _ints([j.on_failure == "shrink" for j in jobs]),
         "job_min_nodes": _ints([j.min_nodes or j.nodes for j in jobs]),
+        **_job_trees([j.nodes for j in jobs]),
     }
+
+
+def _job_trees(sizes: list[int]) -> Fields:
+    """Each job's min-tree over its positions: leaves a power of two >= its size, 2 x leaves entries."""
+    leaves = [1 << max(size - 1, 0).bit_length() for size in sizes]
+    offsets = np.cumsum([0] + [2 * p for p in leaves])
+    return {"job_tree_off": _ints(offsets[:-1]), "job_tree_p": _ints(leaves), "tree_size": int(offsets[-1]) or 1}

@@ -54,6 +54,26 @@ def _job_set_state(plan, st, job, state, cause, t):
 
 
 @helper
+def _g_set_threshold(plan, st, job, g, slot, value):
+    """A member's threshold of group mode ``g``; the job's min-tree follows (the first of equals wins,
+    as np.argmin)."""
+    st.g_thresh[slot, g] = value
+    off, leaves = plan.job_tree_off[job], plan.job_tree_p[job]
+    i = leaves + slot - plan.job_first[job]
+    st.g_tval[g, off + i] = value
+    i >>= 1
+    while i >= 1:
+        left, right = off + 2 * i, off + 2 * i + 1
+        if st.g_tval[g, right] < st.g_tval[g, left]:
+            st.g_tval[g, off + i] = st.g_tval[g, right]
+            st.g_tidx[g, off + i] = st.g_tidx[g, right]
+        else:
+            st.g_tval[g, off + i] = st.g_tval[g, left]
+            st.g_tidx[g, off + i] = st.g_tidx[g, left]
+        i >>= 1
+
+
+@helper
 def _g_advance(plan, st, job, t):
     last = st.job_f[job, JF_G_LAST]
     if t > last:
@@ -154,7 +174,7 @@ def _g_enter(plan, st, gen, node, t):
     _g_advance(plan, st, job, t)
     for g in range(plan.gmode_mode.shape[0]):
         st.g_entered[slot, g] = st.g_odo[job, g]
-        st.g_thresh[slot, g] = st.g_odo[job, g] + _g_draw(plan, st, gen, node, g)
+        _g_set_threshold(plan, st, job, g, slot, st.g_odo[job, g] + _g_draw(plan, st, gen, node, g))
     _g_schedule(plan, st, job, t)
 
 
@@ -173,7 +193,7 @@ def _g_leave(plan, st, gen, node, t):
             for g in range(plan.gmode_mode.shape[0]):
                 _g_consume(plan, st, node, g, st.g_odo[job, g] - st.g_entered[slot, g])
         for g in range(plan.gmode_mode.shape[0]):
-            st.g_thresh[slot, g] = math.inf
+            _g_set_threshold(plan, st, job, g, slot, math.inf)
     ni[node, N_GROUP_JOB] = -1
     ni[node, N_GROUP_SLOT] = -1
     _replan(plan, st, node, t)
@@ -186,15 +206,11 @@ def _g_schedule(plan, st, job, t):
     st.job_i[job, J_G_TOKEN] = -1
     best = math.inf
     best_g = -1
-    first = plan.job_first[job]
+    root = plan.job_tree_off[job] + 1
     for g in range(plan.gmode_mode.shape[0]):
         rate = st.g_rate[job, g]
         if rate > 0.0:
-            low = math.inf
-            for slot in range(first, first + plan.job_size[job]):
-                if st.g_thresh[slot, g] < low:
-                    low = st.g_thresh[slot, g]
-            due = (low - st.g_odo[job, g]) / rate
+            due = (st.g_tval[g, root] - st.g_odo[job, g]) / rate
             if due < best:
                 best, best_g = due, g
     if best < math.inf:
@@ -207,18 +223,14 @@ def _g_due(plan, st, gen, job, t):
     """A member's failure of a computing-aged mode is due: it fails (LoadGroup._due)."""
     _g_advance(plan, st, job, t)
     g = st.job_i[job, J_G_MODE]
-    first = plan.job_first[job]
-    slot = first
-    for s in range(first, first + plan.job_size[job]):  # the first of equals, as np.argmin
-        if st.g_thresh[s, g] < st.g_thresh[slot, g]:
-            slot = s
+    slot = st.g_tidx[g, plan.job_tree_off[job] + 1]  # the first of equals, as np.argmin
     node = st.slot_i[slot, S_NODE]
     for other in range(plan.gmode_mode.shape[0]):  # its other computing-aged modes aged until now
         if other != g:
             _g_consume(plan, st, node, other, st.g_odo[job, other] - st.g_entered[slot, other])
     recurred = _g_fire(plan, st, gen, node, g)
     for other in range(plan.gmode_mode.shape[0]):
-        st.g_thresh[slot, other] = math.inf
+        _g_set_threshold(plan, st, job, other, slot, math.inf)
     st.node_i[node, N_GROUP_KEPT] = 0  # it stays the group's until its position empties (_g_leave)
     _g_schedule(plan, st, job, t)
     if st.node_i[node, N_RUNNING] == 1 and st.node_i[node, N_BLAME_MODE] < 0:

@@ -104,7 +104,15 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             g_idx=np.full((nodes, gm), -1, dtype=np.int64),
             g_thresh=np.full((max(working, 1), gm), math.inf), g_entered=np.zeros((max(working, 1), gm)),
             g_odo=np.zeros((jobs, gm)), g_rate=np.zeros((jobs, gm)),
+            g_tval=np.full((gm, plan.tree_size), math.inf), g_tidx=np.zeros((gm, plan.tree_size), dtype=np.int64),
         )
+        for job in range(jobs if gm > 0 else 0):  # each tree's entries: its leftmost position below it
+            off, leaves = plan.job_tree_off[job], plan.job_tree_p[job]
+            for g in range(gm):
+                for k in range(leaves):
+                    st.g_tidx[g, off + leaves + k] = plan.job_first[job] + k
+                for i in range(leaves - 1, 0, -1):
+                    st.g_tidx[g, off + i] = st.g_tidx[g, off + 2 * i]
         for node in range(nodes):
             node_i[node, N_HOLDS] = 0
             node_i[node, N_ROLE] = plan.node_role[node]

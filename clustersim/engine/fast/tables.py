@@ -125,4 +125,6 @@ State = namedtuple("State", [
     # drawn on entering a group, their source and index; per position the odometer value at its
     # member's failure and on its entering; per job each odometer and its current rate
     "g_pend", "g_src", "g_idx", "g_thresh", "g_entered", "g_odo", "g_rate",
+    # per computing-aged mode, each job's min-tree of g_thresh over its positions (value, position)
+    "g_tval", "g_tidx",
 ])
