@@ -14,7 +14,7 @@ import pytest
 from clustersim.engine.fast.compile import compile_plan
 from clustersim.engine.fast.engine import run_kernel
 from clustersim.engine.simpy_engine import run_replication
-from clustersim.model.records import Kind
+from clustersim.model.records import Kind, RepairState
 from clustersim.scenario import scenario_from_dict
 from conftest import assert_within_ci, base_scenario, simulate
 
@@ -145,3 +145,40 @@ def test_engines_agree_on_a_weibull_mode_with_an_idle_rate():
         print(f"{metric}: simpy {a.mean:.5g} ± {a.half_width:.3g}, fast {b.mean:.5g} ± {b.half_width:.3g}")
         assert gap <= tolerance, metric
     assert np.isfinite(fast["training.job.completion_hours"].mean)
+
+
+def test_any_retirement_retires_by_either_rule_on_both_engines():
+    """Three nodes, deterministic: node faults every 10 h (reboot 1 h). Score 100, -30 per blamed failure,
+    +10 per 24 h up: the score rule (<= 20) retires a node at its 3rd failure (t = 32: 100 - 90 = 10),
+    the threshold rule (2 in 15 h) at its 2nd (t = 21); "any" retires at the earlier of the two."""
+    def retired_at(retirement: dict) -> list[list[float]]:
+        mode = {"name": "fault", "time_to_failure": _det(10), "recovery": "reboot", "time_to_repair": _det(1)}
+        raw = base_scenario(simulation={"horizon": "100 h", "replications": 1},
+                            nodes={"count": 3, "nodes_per_rack": 3, "failure_modes": [mode]},
+                            repair={"retirement": retirement})
+        scenario = scenario_from_dict(raw, source="test")
+        logs = (run_replication(scenario, 0).log,
+                run_kernel(compile_plan(scenario), scenario.simulation.seed, 0, trace=True).trace)
+        return [sorted(float(row[0]) for row in log if row[1] == Kind.REPAIR and row[4] == RepairState.RETIRED)
+                for log in logs]
+
+    assert retired_at({"policy": "scored", "threshold": 20}) == [[33.0] * 3] * 2
+    assert retired_at({"policy": "threshold", "max_failures": 2, "window": "15 h"}) == [[22.0] * 3] * 2
+    assert retired_at({"policy": "any", "max_failures": 2, "window": "15 h", "threshold": 20}) == [[22.0] * 3] * 2
+    assert retired_at({"policy": "any", "max_failures": 3, "window": "50 h", "threshold": 50}) == [[22.0] * 3] * 2
+
+
+def test_start_overhead_is_paid_once_before_the_first_computation():
+    """10 h of work, a 2 h start (AIReSim's host selection at the start), a node failing after 6 h of
+    computing (reboot 1 h, the job waits for its own node), restart 0.5 h: it starts over [0, 2),
+    computes [2, 8), waits [8, 9), restarts [9, 9.5) and computes the 4 h left: done at 13.5 h."""
+    mode = {"name": "fault", "time_to_failure": _det(6), "recovery": "reboot", "time_to_repair": _det(1),
+            "ages": "computing"}
+    raw = base_scenario(simulation={"horizon": "100 h", "replications": 1},
+                        nodes={"count": 1, "nodes_per_rack": 1, "failure_modes": [mode]},
+                        training=[{"name": "job", "nodes": 1, "work": "10 h", "checkpoint_mode": "continuous",
+                                   "on_failure": "wait", "restart_overhead": "30 min", "start_overhead": "2 h"}])
+    for engine in ("simpy", "fast"):
+        estimates = simulate({**raw, "simulation": {**raw["simulation"], "engine": engine}})
+        assert estimates["training.job.completion_hours"].mean == pytest.approx(13.5)
+        assert estimates["training.job.interruptions"].mean == 1

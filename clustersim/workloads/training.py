@@ -57,6 +57,7 @@ class TrainingJob:
         self.checkpoint_hours = spec.checkpoint_hours
         self.snapshot_hours = spec.snapshot_cost or 0.0
         self.restart_hours = spec.restart_hours
+        self.start_hours = spec.start_overhead
         self.state = WAITING
         self.elastic = spec.on_failure == "shrink"
         self.filled = len(members)   # member positions held by an up node (all, at the start)
@@ -291,6 +292,10 @@ def job_life(ctx: Context, job: TrainingJob):
             if restart:
                 job._set_state(RESTARTING)
                 yield env.timeout(job.restart_hours)
+            elif job.start_hours > 0:  # the first start: selecting hosts, starting
+                restart = True
+                job._set_state(RESTARTING)
+                yield env.timeout(job.start_hours)
             restart = True
             if job.spec.checkpoint_mode == "continuous":
                 job._set_state(COMPUTING)

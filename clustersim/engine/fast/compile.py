@@ -24,7 +24,8 @@ from clustersim.distributions import (
 )
 from clustersim.engine.fast.codes import (
     CKPT_ASYNC, CKPT_CONTINUOUS, CKPT_SYNC, LAW_DETERMINISTIC, LAW_EMPIRICAL, LAW_EXPONENTIAL, LAW_GAMMA,
-    LAW_LOGNORMAL, LAW_UNIFORM, LAW_WEIBULL, NO_LAW, RECOVERY_REBOOT, RECOVERY_REPAIR, RETIRE_NEVER, RETIRE_SCORED,
+    LAW_LOGNORMAL, LAW_UNIFORM, LAW_WEIBULL, NO_LAW, RECOVERY_REBOOT, RECOVERY_REPAIR, RETIRE_ANY, RETIRE_NEVER,
+    RETIRE_SCORED,
     RETIRE_THRESHOLD, ROLE_COLD, ROLE_HOT, ROLE_WORK, SELECT_FEWEST_FAILURES, SELECT_FIFO, SELECT_HIGHEST_SCORE,
     SELECT_RANDOM, UNLIMITED,
 )
@@ -33,7 +34,7 @@ from clustersim.scenario.schema import Scenario
 
 # The schema's choices as the kernel's codes (tests/test_fast_codes.py ties the keys to the schema).
 ROLE_CODES = {"work": ROLE_WORK, "hot": ROLE_HOT, "cold": ROLE_COLD}  # the layout's initial roles
-RETIREMENT_CODES = {"never": RETIRE_NEVER, "threshold": RETIRE_THRESHOLD, "scored": RETIRE_SCORED}
+RETIREMENT_CODES = {"never": RETIRE_NEVER, "threshold": RETIRE_THRESHOLD, "scored": RETIRE_SCORED, "any": RETIRE_ANY}
 SELECTION_CODES = {"fifo": SELECT_FIFO, "random": SELECT_RANDOM, "fewest_failures": SELECT_FEWEST_FAILURES,
                    "highest_score": SELECT_HIGHEST_SCORE}
 CKPT_CODES = {"sync": CKPT_SYNC, "async": CKPT_ASYNC, "continuous": CKPT_CONTINUOUS}
@@ -80,7 +81,7 @@ Plan = namedtuple("Plan", [
     # the cause code of such a preemption
     "slot_rank", "slot_job", "slot_own", "slot_watched", "slot_preempt", "preemption_cause",
     # training jobs
-    "job_first", "job_size", "job_work", "job_segment", "job_checkpoint", "job_snapshot", "job_restart",
+    "job_first", "job_size", "job_work", "job_segment", "job_checkpoint", "job_snapshot", "job_restart", "job_start",
     "job_mode", "job_elastic", "job_min_nodes",
     # per job, a min-tree over its positions (a job's LoadGroup's next member failure): its offset
     # in State.g_tval / g_tidx and its number of leaves (a power of two); the trees' total size
@@ -309,6 +310,7 @@ def _jobs(scenario: Scenario) -> Fields:
         "job_checkpoint": _floats([j.checkpoint_hours for j in jobs]),
         "job_snapshot": _floats([j.snapshot_cost or 0.0 for j in jobs]),
         "job_restart": _floats([j.restart_hours for j in jobs]),
+        "job_start": _floats([j.start_overhead for j in jobs]),
         "job_mode": _ints([CKPT_CODES[j.checkpoint_mode] for j in jobs]),
         "job_elastic": _ints([j.on_failure == "shrink" for j in jobs]),
         "job_min_nodes": _ints([j.min_nodes or j.nodes for j in jobs]),

@@ -383,6 +383,11 @@ def _job_go(plan, st, gen, job, step, t):
                 _job_set_state(plan, st, job, J_RESTARTING, NO_CAUSE, t)
                 _job_wait(st, job, t + plan.job_restart[job], PH_RESTART)
                 step = GO_STOP
+            elif plan.job_start[job] > 0.0:  # the first start: selecting hosts, starting
+                ji[job, J_RESTARTED] = 1
+                _job_set_state(plan, st, job, J_RESTARTING, NO_CAUSE, t)
+                _job_wait(st, job, t + plan.job_start[job], PH_RESTART)
+                step = GO_STOP
             else:
                 ji[job, J_RESTARTED] = 1
                 step = GO_RUN

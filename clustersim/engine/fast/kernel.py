@@ -36,7 +36,7 @@ from numba import njit
 
 from clustersim.engine.fast.clocks import _schedule_failure, _start_clocks
 from clustersim.engine.fast.codes import (
-    CKPT_CONTINUOUS, FILLED, K_LEMON, NO_CAUSE, RETIRE_THRESHOLD, ROLE_COLD, ROLE_WARM, R_OK, WAITING,
+    CKPT_CONTINUOUS, FILLED, K_LEMON, NO_CAUSE, RETIRE_ANY, RETIRE_THRESHOLD, ROLE_COLD, ROLE_WARM, R_OK, WAITING,
 )
 from clustersim.engine.fast.domains import _domain_event
 from clustersim.engine.fast.draws import _draw, _uniform_index
@@ -83,7 +83,7 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             pool_i[LIST_COLS * tier + P_TAIL] = -1
         bits = np.zeros(1)
         gm = plan.gmode_mode.shape[0]  # modes that age with computing
-        ring = plan.retire_max_failures if plan.retirement == RETIRE_THRESHOLD else 0
+        ring = plan.retire_max_failures if plan.retirement == RETIRE_THRESHOLD or plan.retirement == RETIRE_ANY else 0
         st = State(
             node_i=node_i, node_f=node_f, remaining=np.zeros((nodes, plan.parts)),
             latent=np.zeros((nodes, plan.modes)), latent_stamp=np.full((nodes, plan.modes), -1, dtype=np.int64),

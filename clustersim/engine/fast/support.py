@@ -39,7 +39,8 @@ SUPPORTED = frozenset({
     "training", "training.name", "training.nodes", "training.work", "training.checkpoint_mode",
     "training.checkpoint_interval", "training.checkpoint_cost", "training.checkpoint_size",
     "training.checkpoint_bandwidth", "training.restore_bandwidth", "training.snapshot_cost",
-    "training.restart_overhead", "training.reschedule_time", "training.init_time", "training.on_failure",
+    "training.restart_overhead", "training.start_overhead", "training.reschedule_time", "training.init_time",
+    "training.on_failure",
     "training.min_nodes", "training.priority", "training.preempt",
 })
 # Distribution laws the kernel samples (compile.py converts each).

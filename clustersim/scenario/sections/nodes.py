@@ -104,7 +104,7 @@ class NodeScore(Section):
 
 def reads_score(policy: Any, selection: Any) -> bool:
     """Does a retirement policy or spare selection read the node score (so [nodes.score] applies)?"""
-    return policy == "scored" or selection == "highest_score"
+    return policy in ("scored", "any") or selection == "highest_score"
 
 
 class Nodes(Section):
