@@ -53,6 +53,19 @@ class ClockLayout:
     exponential: tuple[tuple[int, float], ...]  # (mode, rate per node-hour) of every exponential mode
     part_modes: tuple[int, ...]                 # the mode of each clocked part, parts of a mode adjacent
     mean_rate_per_node: float                   # failures per operating node-hour, every mode (its clocks / mean)
+    load_factors: tuple[tuple[float, float, float], ...] = ()  # per mode: ageing rate idle, working, computing
+    computing_modes: tuple[int, ...] = ()       # modes that age with the job's computing (a job's LoadGroup)
+
+    def own_factors(self, mode: int) -> tuple[float, float, float]:
+        """A mode's ageing rate on a node's own timer when idle, working, or in a running job's group
+        (0 there for a computing-aged mode: the job's group keeps its clocks)."""
+        idle, working, _ = self.load_factors[mode] if self.load_factors else (1.0, 1.0, 1.0)
+        return (idle, working, 0.0 if mode in self.computing_modes else working)
+
+    @property
+    def load_dependent(self) -> bool:
+        """Does any mode's ageing depend on what the node does (ages = working or computing)?"""
+        return any(factors != (1.0, 1.0, 1.0) for factors in self.load_factors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +186,8 @@ def _clock_layout(scenario: Scenario) -> ClockLayout:
                           if modes[i].time_to_failure.is_exponential),
         part_modes=tuple(i for i, n in clocks if not modes[i].time_to_failure.is_exponential for _ in range(n)),
         mean_rate_per_node=sum(n / modes[i].time_to_failure.mean_hours for i, n in clocks),
+        load_factors=tuple(mode.load_factors for mode in modes),
+        computing_modes=tuple(i for i, mode in enumerate(modes) if mode.load_factors[1] != mode.load_factors[2]),
     )
 
 

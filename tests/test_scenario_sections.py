@@ -42,7 +42,7 @@ def scenario(**sections: typing.Any) -> dict:
 
 @pytest.mark.parametrize("union, key, what, today", [
     (Distribution, "dist", "distribution", "exponential, weibull, lognormal, gamma, deterministic, uniform, empirical"),
-    (schema.Retirement, "policy", "policy", "never, threshold, scored"),
+    (schema.Retirement, "policy", "policy", "never, threshold, scored, any"),
 ])
 def test_missing_tag_lists_exactly_the_unions_tags(union, key, what, today):
     assert union_tags(union) == (key, tuple(tags_of(union, key)))

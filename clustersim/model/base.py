@@ -25,6 +25,14 @@ class Blame:
     mode: int       # the failure mode it is blamed for
 
 
+@dataclass(frozen=True, slots=True)
+class GroupFailure:
+    """The cause an interrupt carries when a computing-aged mode fails a node in its job's group (model/load.py)."""
+
+    mode: int
+    recurred: bool  # a fault left in place struck again
+
+
 @dataclass(slots=True)
 class Context:
     """The shared run state a component needs: env and the record stream to hand rows to."""

@@ -12,6 +12,17 @@ multiplied exactly and any other law is compressed in time (an accelerated-failu
 A fault left in place (undiagnosed, blamed on another node, falsely repaired) is a *latent*
 fault of its mode: it strikes again after its own ``recurrence`` operating time, unless a
 repair of that mode truly fixes it first.
+
+Load-dependent ageing (a mode's ``ages``): every clock of a mode runs on that mode's operating
+time, the integral over wall time of its rate factor — 1 while the node does what the mode ages
+with, ``idle_rate_factor`` otherwise. A node's *load* is idle (no working position), working
+(holds one) or, for modes that age with computing, its job's state. The node's own timer runs
+its clocks at the rate factors of its own load (``LOAD_IDLE`` or ``LOAD_WORKING``); while the node
+is a member of a running job, the job's ``LoadGroup`` keeps the clocks of the modes that age with
+computing instead, on one odometer per mode shared by all its members (their ageing rate changes
+together when the job starts or stops computing, so no member is rescheduled). A clock keeps
+its age across every pause, whatever its law: time to failure is drawn in operating time and
+converted to wall time through the node's load history.
 """
 from __future__ import annotations
 
@@ -24,6 +35,9 @@ from clustersim.layout import ClockLayout
 from clustersim.scenario.schema import FailureMode
 
 _NONE, _EXP, _PART, _LATENT = range(4)
+# A node's own timer's configuration: idle, holding a working position, or a member of a running
+# job's LoadGroup (which then keeps the clocks of the modes that age with computing).
+LOAD_IDLE, LOAD_WORKING, LOAD_GROUPED = range(3)
 
 
 class _Superposed:
@@ -42,13 +56,25 @@ class ClockPlan:
 
     def __init__(self, modes: list[FailureMode], layout: ClockLayout, lemon_multipliers: list[float]):
         self.modes = modes
-        exp_modes = [mode for mode, _ in layout.exponential]
-        rates = [rate for _, rate in layout.exponential]
-        self.exp = {False: _Superposed(exp_modes, rates),
-                    True: _Superposed(exp_modes, [r * lemon_multipliers[i] for r, i in zip(rates, exp_modes)])}
+        self.load_dependent = layout.load_dependent
+        self.computing_modes = list(layout.computing_modes)
+        factors = [layout.own_factors(m) for m in range(len(modes))]  # per mode: rate per own load
         self.part_modes = list(layout.part_modes)  # one clock per part of a non-exponential mode
-        self.part_speeds = {False: [1.0] * len(self.part_modes),
-                            True: [lemon_multipliers[i] for i in self.part_modes]}
+        self.exp: dict[tuple[bool, int], _Superposed] = {}
+        self.part_speeds: dict[tuple[bool, int], list[float]] = {}
+        for lemon in (False, True):
+            multiplier = [lemon_multipliers[m] if lemon else 1.0 for m in range(len(modes))]
+            for load in (LOAD_IDLE, LOAD_WORKING, LOAD_GROUPED):
+                exp = [(m, rate * multiplier[m] * factors[m][load]) for m, rate in layout.exponential
+                       if factors[m][load] > 0]
+                self.exp[lemon, load] = _Superposed([m for m, _ in exp], [r for _, r in exp])
+                self.part_speeds[lemon, load] = [multiplier[m] * factors[m][load] for m in self.part_modes]
+        self.latent_factors = [[factors[m][load] for m in range(len(modes))] for load in range(3)]
+        # a mode that ages with computing, inside a LoadGroup: its exponential rate and parts
+        self.exp_rate = dict(layout.exponential)
+        self.mode_parts = {m: [k for k, pm in enumerate(self.part_modes) if pm == m] for m in self.computing_modes}
+        self.multipliers = lemon_multipliers
+
 
 
 class NodeClocks:
@@ -58,9 +84,10 @@ class NodeClocks:
     reaches it (``fire``) or is interrupted first and ages by the time that passed (``advance``).
     """
 
-    __slots__ = ("plan", "rng", "remaining", "latent", "_lifetimes", "_exp", "_speeds", "_pending")
+    __slots__ = ("plan", "rng", "remaining", "latent", "_lifetimes", "_exp", "_speeds", "_pending", "lemon",
+                 "load", "since", "running", "_latent_factors", "group_pending")
 
-    def __init__(self, plan: ClockPlan, rng: np.random.Generator, lemon: bool):
+    def __init__(self, plan: ClockPlan, rng: np.random.Generator, lemon: bool, load: int = LOAD_WORKING):
         self.plan = plan
         self.rng = rng
         # one lifetime sampler per part, built once: renewing a part draws from it
@@ -68,12 +95,30 @@ class NodeClocks:
         self.remaining = [lifetime() for lifetime in self._lifetimes]  # base-law hours left per part
         self.latent: dict[int, float] = {}  # mode -> operating hours until its fault left in place recurs
         self._pending = (math.inf, _NONE, -1)
+        self.load = load
+        self.since = 0.0        # when the own timer's clocks were last aged (load-dependent ageing)
+        self.running = False    # node_life waits on the own timer (so its clocks age)
+        # per mode that ages with computing, while in a LoadGroup: (operating hours drawn, source, index)
+        self.group_pending: dict[int, tuple[float, int, int]] = {}
         self.set_lemon(lemon)
 
     def set_lemon(self, lemon: bool) -> None:
         """Run the clocks at a lemon's speeds (or back at base speed, once cured)."""
-        self._exp = self.plan.exp[lemon]
-        self._speeds = self.plan.part_speeds[lemon]
+        self.lemon = lemon
+        self.set_load(self.load)
+
+    def set_load(self, load: int) -> None:
+        """Run the own timer's clocks at the rate factors of ``load`` (age them up to now first)."""
+        self.load = load
+        self._exp = self.plan.exp[self.lemon, load]
+        self._speeds = self.plan.part_speeds[self.lemon, load]
+        self._latent_factors = self.plan.latent_factors[load]
+
+    def sync(self, now: float) -> None:
+        """Age the own timer's clocks up to ``now`` (only while node_life waits on them)."""
+        if self.running:
+            self.advance(now - self.since)
+        self.since = now
 
     def next_failure(self) -> float:
         """Operating hours until the next failure (inf if none ever comes); remembered for ``fire``."""
@@ -82,10 +127,15 @@ class NodeClocks:
                                else (math.inf, _NONE, -1))
         speeds = self._speeds
         for k, left in enumerate(self.remaining):
+            if speeds[k] == 0:  # (a paused clock: load-dependent ageing)
+                continue
             dt = left / speeds[k]
             if dt < best:
                 best, source, index = dt, _PART, k
+        factors = self._latent_factors
         for mode, left in self.latent.items():
+            if factors[mode] != 1.0:
+                left = left / factors[mode] if factors[mode] > 0 else math.inf
             if left < best:
                 best, source, index = left, _LATENT, mode
         self._pending = (best, source, index)
@@ -112,8 +162,50 @@ class NodeClocks:
         remaining, speeds = self.remaining, self._speeds
         for k in range(len(remaining)):
             remaining[k] -= hours * speeds[k]
+        factors = self._latent_factors
         for mode in self.latent:
+            self.latent[mode] -= hours if factors[mode] == 1.0 else hours * factors[mode]
+
+    # --- the clocks of a mode that ages with computing, kept by a LoadGroup ------------------------
+
+    def group_draw(self, mode: int) -> float:
+        """Operating hours of ``mode`` until its next failure, on entering a LoadGroup (remembered)."""
+        plan = self.plan
+        multiplier = plan.multipliers[mode] if self.lemon else 1.0
+        rate = plan.exp_rate.get(mode, 0.0) * multiplier
+        best, source, index = (self.rng.exponential(1.0 / rate), _EXP, -1) if rate > 0 else (math.inf, _NONE, -1)
+        for k in plan.mode_parts[mode]:
+            dt = self.remaining[k] / multiplier
+            if dt < best:
+                best, source, index = dt, _PART, k
+        left = self.latent.get(mode)
+        if left is not None and left < best:
+            best, source, index = left, _LATENT, mode
+        self.group_pending[mode] = (best, source, index)
+        return best
+
+    def group_consume(self, mode: int, hours: float) -> None:
+        """``hours`` of ``mode``'s operating time passed in the group without its failure."""
+        self.group_pending.pop(mode, None)
+        if hours <= 0:
+            return
+        multiplier = self.plan.multipliers[mode] if self.lemon else 1.0
+        for k in self.plan.mode_parts[mode]:
+            self.remaining[k] -= hours * multiplier
+        if mode in self.latent:
             self.latent[mode] -= hours
+
+    def group_fire(self, mode: int) -> bool:
+        """``mode``'s proposed failure in the group happens: age its clocks, renew the part; was a recurrence."""
+        hours, source, index = self.group_pending[mode]
+        self.group_consume(mode, hours)
+        if source == _PART:
+            self.remaining[index] = self._lifetimes[index]()
+            return False
+        if source == _LATENT:
+            del self.latent[mode]
+            return True
+        return False
 
     def leave_fault(self, mode: int, recurs_after_hours: float) -> None:
         """A fault of ``mode`` stays in place and strikes again after ``recurs_after_hours`` of operation."""

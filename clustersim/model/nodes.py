@@ -18,8 +18,8 @@ import numpy as np
 import simpy
 
 from clustersim.model.records import Kind, NodeState, RepairState
-from clustersim.model.base import Blame, Context, Failure
-from clustersim.model.clocks import ClockPlan, NodeClocks
+from clustersim.model.base import Blame, Context, Failure, GroupFailure
+from clustersim.model.clocks import LOAD_IDLE, LOAD_WORKING, ClockPlan, NodeClocks
 
 
 class Recovery(Protocol):
@@ -31,6 +31,18 @@ class Recovery(Protocol):
 
     def after_blame(self, node: Node, mode: int) -> Generator[simpy.Event, Any, None]:
         """SimPy sub-process: the node was wrongly blamed for a failure of ``mode``; repair it."""
+        ...
+
+
+class LoadKeeper(Protocol):
+    """A job's group that keeps the clocks of modes ageing with computing (model/load.LoadGroup)."""
+
+    def enter(self, node: Node) -> None:
+        """The member's clocks (just started) run on the group's odometers."""
+        ...
+
+    def leave(self, node: Node) -> None:
+        """The node no longer fills its member position."""
         ...
 
 
@@ -58,7 +70,7 @@ class Node:
 
     __slots__ = ("index", "rack", "holds", "role", "slot", "powered", "rng", "lemon", "clocks", "process",
                  "repair_state", "blamed_times", "score_base", "up_since", "warming", "samplers", "speed",
-                 "blame_pending")
+                 "blame_pending", "load_group", "group_member")
 
     def __init__(self, index: int, rack: int, role: str, rng: np.random.Generator, powered: simpy.Event | None):
         self.index = index
@@ -79,6 +91,8 @@ class Node:
         self.samplers: dict[object, Callable[[], float]] = {}  # repair-time samplers on its stream, by law
         self.speed = 1.0          # fraction of full speed it runs at (gray failures)
         self.blame_pending = False  # wrongly blamed this instant; its process has not heard yet
+        self.load_group: LoadKeeper | None = None  # the running job's group keeping its computing-aged clocks
+        self.group_member = -1    # its member index in that group
 
     @property
     def up(self) -> bool:
@@ -172,6 +186,9 @@ def node_life(ctx: Context, node: Node, plan: ClockPlan, shop: Recovery):
     env = ctx.env
     if node.powered is not None:
         yield node.powered
+    if plan.load_dependent:
+        yield from _loaded_life(ctx, node, plan, shop)
+        return
     clocks = node.clocks = NodeClocks(plan, node.rng, node.lemon)
     while node.role != "retired":
         operating_hours = clocks.next_failure()
@@ -184,5 +201,31 @@ def node_life(ctx: Context, node: Node, plan: ClockPlan, shop: Recovery):
             clocks.advance(env.now - started)
             yield from shop.after_blame(node, blame.mode)
             continue
+        mode, recurred = clocks.fire()
+        yield from shop.after_failure(node, mode, recurred)
+
+
+def _loaded_life(ctx: Context, node: Node, plan: ClockPlan, shop: Recovery):
+    """node_life when ageing depends on load: the own timer is planned again when the node's load
+    changes (model/load.replan), and its job's group may fail it by a computing-aged mode."""
+    env = ctx.env
+    clocks = node.clocks = NodeClocks(plan, node.rng, node.lemon, LOAD_WORKING if node.role == "work" else LOAD_IDLE)
+    if node.load_group is not None:
+        node.load_group.enter(node)
+    while node.role != "retired":
+        wall_hours = clocks.next_failure()
+        clocks.since, clocks.running = env.now, True
+        try:
+            yield env.timeout(wall_hours) if wall_hours < math.inf else env.event()
+        except simpy.Interrupt as interrupt:
+            cause = interrupt.cause
+            clocks.sync(env.now)
+            clocks.running = False
+            if isinstance(cause, Blame):
+                yield from shop.after_blame(node, cause.mode)
+            elif isinstance(cause, GroupFailure):  # a computing-aged mode failed it in its job's group
+                yield from shop.after_failure(node, cause.mode, cause.recurred)
+            continue  # else its load changed: plan the timer again
+        clocks.running = False
         mode, recurred = clocks.fire()
         yield from shop.after_failure(node, mode, recurred)

@@ -87,15 +87,25 @@ class ScoredRetirement:
         return self.scorer.score(node, now) <= self.threshold
 
 
+class AnyRetirement:
+    """Retire a node that any of its policies would retire."""
+
+    def __init__(self, policies: list[RetirementPolicy]):
+        self.policies = policies
+
+    def should_retire(self, node: Node, now: float) -> bool:
+        return any(policy.should_retire(node, now) for policy in self.policies)
+
+
 def _threshold(retirement: section.Retirement, scorer: NodeScorer | None) -> RetirementPolicy:
     """The policy of a ``threshold`` table: retire after max_failures blamed failures in window."""
-    assert isinstance(retirement, section.ThresholdRetirement)
+    assert isinstance(retirement, section.ThresholdRetirement | section.AnyRetirement)
     return ThresholdRetirement(retirement.max_failures, retirement.window)
 
 
 def _scored(retirement: section.Retirement, scorer: NodeScorer | None) -> RetirementPolicy:
     """The policy of a ``scored`` table: retire at or below its score threshold."""
-    assert isinstance(retirement, section.ScoredRetirement)
+    assert isinstance(retirement, section.ScoredRetirement | section.AnyRetirement)
     assert scorer is not None  # the schema writes out [nodes.score] when a policy reads it
     return ScoredRetirement(scorer, retirement.threshold)
 
@@ -104,6 +114,7 @@ RETIREMENT: dict[str, Callable[[section.Retirement, NodeScorer | None], Retireme
     "never": lambda retirement, scorer: NeverRetire(),
     "threshold": _threshold,
     "scored": _scored,
+    "any": lambda retirement, scorer: AnyRetirement([_threshold(retirement, scorer), _scored(retirement, scorer)]),
 }
 
 

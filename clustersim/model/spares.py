@@ -22,6 +22,7 @@ import simpy
 from clustersim.layout import Position
 from clustersim.model.records import Kind, SlotState
 from clustersim.model.base import Context, Failure
+from clustersim.model.load import replan
 from clustersim.model.nodes import Node
 from clustersim.model.policies import SelectionPolicy
 
@@ -186,6 +187,7 @@ class SparePool:
     def _hand_over(self, node: Node, tier: str, slot: Slot) -> tuple[Node, float, bool]:
         self._stop_warming(node)
         node.slot, node.role = slot, "work"
+        replan(node)
         return node, self.join_hours[tier], tier == "cold"
 
     def _stop_warming(self, node: Node) -> None:
@@ -288,6 +290,7 @@ def slot_life(ctx: Context, slot: Slot, pool: SparePool, detection_hours: float)
             node.slot = None
             if node.role != "retired":
                 node.role = "loose"
+                replan(node)
         slot.node = yield from _refill(ctx, slot, pool)
         _set_state(ctx, slot, FILLED, -1)
 
@@ -330,3 +333,4 @@ def _give_back(spare: Node, cold: bool) -> None:
     spare.slot = None
     if spare.role != "retired":
         spare.role = "cold" if cold else "loose"
+        replan(spare)

@@ -114,8 +114,8 @@ def _pipeline_used(nodes: Nodes, repair: Repair) -> list[str]:
 def _score_read(nodes: Nodes, repair: Repair, spares: Spares) -> list[str]:
     """[nodes.score] is given only when something reads it."""
     if nodes.score is not None and not reads_score(repair.retirement.policy, spares.selection):
-        return [('nodes.score: only repair.retirement policy = "scored" or spares.selection = "highest_score" '
-                "read the score; neither is set")]
+        return [('nodes.score: only repair.retirement policy = "scored" (or "any") or spares.selection = '
+                '"highest_score" read the score; neither is set')]
     return []
 
 

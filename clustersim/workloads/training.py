@@ -29,6 +29,7 @@ import simpy
 from clustersim.model.records import JobState, Kind, SlotState
 from clustersim.layout import layout_of
 from clustersim.model.base import Context
+from clustersim.model.load import LoadGroup
 from clustersim.scenario.schema import Scenario, Training
 
 if TYPE_CHECKING:
@@ -44,8 +45,10 @@ _LOST, _SPEED = "lost", "speed"
 class TrainingJob:
     """One job's state; ``job_life`` drives it; its positions notify it (it is their ``PositionListener``)."""
 
-    def __init__(self, ctx: Context, index: int, spec: Training, members: list[Slot]):
+    def __init__(self, ctx: Context, index: int, spec: Training, members: list[Slot], group: LoadGroup | None = None):
         self.ctx = ctx
+        self.group = group       # keeps its members' clocks of modes that age with computing
+        self.first = members[0].index if members else 0
         self.index = index
         self.spec = spec
         self.members = members
@@ -54,6 +57,7 @@ class TrainingJob:
         self.checkpoint_hours = spec.checkpoint_hours
         self.snapshot_hours = spec.snapshot_cost or 0.0
         self.restart_hours = spec.restart_hours
+        self.start_hours = spec.start_overhead
         self.state = WAITING
         self.elastic = spec.on_failure == "shrink"
         self.filled = len(members)   # member positions held by an up node (all, at the start)
@@ -73,8 +77,18 @@ class TrainingJob:
         for slot in members:
             slot.owner = self
             slot.active = True
+            self._regroup(slot)
 
     # --- notifications --------------------------------------------------------------------------
+
+    def _regroup(self, slot: Slot) -> None:
+        """The group keeps the clocks of the node filling an active member position (and only those)."""
+        if self.group is None:
+            return
+        if slot.state == FILLED and slot.active:
+            self.group.join(slot.index - self.first, slot.node)
+        elif slot.node.load_group is self.group and slot.node.group_member == slot.index - self.first:
+            self.group.leave(slot.node)
 
     def member_changed(self, slot: Slot, before: int, cause: int) -> None:
         """A member position changed state: stop on losing an active member, else maybe restart."""
@@ -85,6 +99,8 @@ class TrainingJob:
             self.filled += 1
             if slot.node.speed < 1.0:
                 self.slow[slot] = slot.node.speed
+        if (before == FILLED) != (slot.state == FILLED):
+            self._regroup(slot)
         if self.state == DONE:
             return
         if slot.state == EMPTY and slot.active and self.state in RUNNING:
@@ -144,6 +160,8 @@ class TrainingJob:
     def _set_state(self, state: int, cause: int = -1) -> None:
         self.ctx.record((self.ctx.env.now, JOB, self.index, self.state, state, cause))
         self.state = state
+        if self.group is not None:
+            self.group.set_computing(state in (COMPUTING, CHECKPOINTING))
 
     def _set_speed(self, speed: float) -> None:
         if speed != self.speed:
@@ -163,6 +181,7 @@ class TrainingJob:
         if self.elastic:  # it runs on the positions filled now; the others rejoin at a checkpoint
             for slot in self.members:
                 slot.active = slot.state == FILLED
+                self._regroup(slot)
             self.active_count = self.filled
         self._set_speed(self._pace())
 
@@ -273,6 +292,10 @@ def job_life(ctx: Context, job: TrainingJob):
             if restart:
                 job._set_state(RESTARTING)
                 yield env.timeout(job.restart_hours)
+            elif job.start_hours > 0:  # the first start: selecting hosts, starting
+                restart = True
+                job._set_state(RESTARTING)
+                yield env.timeout(job.start_hours)
             restart = True
             if job.spec.checkpoint_mode == "continuous":
                 job._set_state(COMPUTING)
@@ -301,7 +324,9 @@ def start_training(ctx: Context, scenario: Scenario, slots: list[Slot]) -> list[
     """Attach every training job to its working positions and start it (after the cluster's own processes,
     so that events at one instant tie as they always have)."""
     layout = layout_of(scenario)
-    jobs = [TrainingJob(ctx, j, spec, [slots[i] for i in layout.job_positions[j]])
+    clocks = layout.clocks
+    jobs = [TrainingJob(ctx, j, spec, [slots[i] for i in layout.job_positions[j]],
+                        LoadGroup(ctx, clocks, spec.nodes) if clocks.computing_modes else None)
             for j, spec in enumerate(scenario.training)]
     env, warmup = ctx.env, scenario.simulation.warmup
     for job in jobs:

@@ -1,5 +1,7 @@
 """Failure clocks (model/clocks.py): a superposed exponential clock, one lifetime per part, and
-the latent faults left in place; a lemon consumes them faster.
+the latent faults left in place; a lemon consumes them faster. With load-dependent ageing the
+own timer runs them at the rate factors of the node's load (N_LOAD), and is planned again when
+that changes (``_replan``, as model/load.replan).
 """
 from __future__ import annotations
 
@@ -7,11 +9,13 @@ import math
 
 from clustersim.engine.fast.draws import _draw
 from clustersim.engine.fast.jit import helper
-from clustersim.engine.fast.queue import EV_NODE_FAIL, NORMAL, _push
+from clustersim.engine.fast.queue import EV_NODE_FAIL, EV_NODE_REPLAN, NORMAL, URGENT, _push
 from clustersim.engine.fast.tables import (
-    CT_LATENT_STAMP, N_FAIL_SEQ, N_LEMON, N_OPERATING, N_OPERATING_SINCE, N_PENDING_HOURS, N_PENDING_INDEX,
-    N_PENDING_SOURCE, SOURCE_EXP, SOURCE_LATENT, SOURCE_NONE, SOURCE_PART,
+    CT_LATENT_STAMP, LOAD_GROUPED, LOAD_IDLE, LOAD_WORKING, N_BLAME_MODE, N_FAIL_SEQ, N_GROUP_JOB, N_LEMON, N_LOAD,
+    N_OPERATING, N_OPERATING_SINCE, N_PENDING_HOURS, N_PENDING_INDEX, N_PENDING_SOURCE, N_ROLE, N_RUNNING,
+    SOURCE_EXP, SOURCE_LATENT, SOURCE_NONE, SOURCE_PART,
 )
+from clustersim.engine.fast.codes import ROLE_WORK
 
 
 @helper
@@ -26,49 +30,62 @@ def _advance(plan, st, node, hours):
     """``hours`` of operation pass without a failure (NodeClocks.advance)."""
     if hours <= 0.0:
         return
-    lemon = st.node_i[node, N_LEMON] == 1
+    config = 3 * st.node_i[node, N_LEMON] + st.node_i[node, N_LOAD]
     for p in range(plan.parts):
-        st.remaining[node, p] -= hours * (plan.part_lemon_speed[p] if lemon else 1.0)
+        st.remaining[node, p] -= hours * plan.part_speed[config, p]
+    load = st.node_i[node, N_LOAD]
     for m in range(plan.modes):
         if st.latent_stamp[node, m] >= 0:
-            st.latent[node, m] -= hours
+            factor = plan.mode_load_factor[load, m]
+            st.latent[node, m] -= hours if factor == 1.0 else hours * factor
 
 
 @helper
 def _schedule_failure(plan, st, gen, node, t):
     """Propose the node's next own failure (NodeClocks.next_failure) and wait for it."""
-    lemon = st.node_i[node, N_LEMON]
+    config = 3 * st.node_i[node, N_LEMON] + st.node_i[node, N_LOAD]
     best = math.inf
     source = SOURCE_NONE
     index = -1
-    if plan.exp_total_rate[lemon] > 0.0:
-        best = gen.exponential(plan.exp_scale[lemon])
+    if plan.exp_total_rate[config] > 0.0:
+        best = gen.exponential(plan.exp_scale[config])
         source = SOURCE_EXP
     for p in range(plan.parts):
-        dt = st.remaining[node, p] / (plan.part_lemon_speed[p] if lemon == 1 else 1.0)
+        speed = plan.part_speed[config, p]
+        if speed == 0.0:  # (a paused clock: load-dependent ageing)
+            continue
+        dt = st.remaining[node, p] / speed
         if dt < best:
             best, source, index = dt, SOURCE_PART, p
     # latent faults in the order they were left (a dict's order in SimPy): the first of equals wins
+    load = st.node_i[node, N_LOAD]
     chosen = -1
+    chosen_left = math.inf
     for m in range(plan.modes):
         stamp = st.latent_stamp[node, m]
         if stamp >= 0:
+            factor = plan.mode_load_factor[load, m]
             left = st.latent[node, m]
-            if left < best and (chosen < 0 or left < st.latent[node, chosen]
-                                or (left == st.latent[node, chosen] and stamp < st.latent_stamp[node, chosen])):
+            if factor != 1.0:
+                left = left / factor if factor > 0.0 else math.inf
+            if left < best and (chosen < 0 or left < chosen_left
+                                or (left == chosen_left and stamp < st.latent_stamp[node, chosen])):
                 chosen = m
+                chosen_left = left
     if chosen >= 0:
-        best, source, index = st.latent[node, chosen], SOURCE_LATENT, chosen
+        best, source, index = chosen_left, SOURCE_LATENT, chosen
     st.node_i[node, N_PENDING_SOURCE] = source
     st.node_i[node, N_PENDING_INDEX] = index
     st.node_f[node, N_PENDING_HOURS] = best
     st.node_f[node, N_OPERATING_SINCE] = t
+    st.node_i[node, N_RUNNING] = 1
     st.node_i[node, N_FAIL_SEQ] = _push(st, t + best, NORMAL, EV_NODE_FAIL, node) if best < math.inf else -1
 
 
 @helper
 def _fire(plan, st, gen, node):
     """The proposed failure happens (NodeClocks.fire): returns (mode, was a recurrence)."""
+    st.node_i[node, N_RUNNING] = 0
     hours = st.node_f[node, N_PENDING_HOURS]
     source = st.node_i[node, N_PENDING_SOURCE]
     index = st.node_i[node, N_PENDING_INDEX]
@@ -79,13 +96,44 @@ def _fire(plan, st, gen, node):
     if source == SOURCE_LATENT:
         st.latent_stamp[node, index] = -1
         return index, True
-    lemon = st.node_i[node, N_LEMON]
-    cumulative = plan.exp_cumulative[lemon]
-    x = gen.random() * plan.exp_total_rate[lemon]
+    config = 3 * st.node_i[node, N_LEMON] + st.node_i[node, N_LOAD]
+    cumulative = plan.exp_cumulative[config]
+    x = gen.random() * plan.exp_total_rate[config]
     pick = 0
     while pick < cumulative.shape[0] and cumulative[pick] <= x:  # bisect_right
         pick += 1
     return plan.exp_modes[min(pick, cumulative.shape[0] - 1)], False
+
+
+@helper
+def _sync(plan, st, node, t):
+    """Age the own timer's clocks up to ``t`` (only while the node's life waits on them)."""
+    if st.node_i[node, N_RUNNING] == 1:
+        _advance(plan, st, node, t - st.node_f[node, N_OPERATING_SINCE])
+    st.node_f[node, N_OPERATING_SINCE] = t
+
+
+@helper
+def _own_load(st, node):
+    if st.node_i[node, N_GROUP_JOB] >= 0:
+        return LOAD_GROUPED
+    return LOAD_WORKING if st.node_i[node, N_ROLE] == ROLE_WORK else LOAD_IDLE
+
+
+@helper
+def _replan(plan, st, node, t):
+    """The node's load may have changed (model/load.replan): age its clocks, and if it changed plan its timer again."""
+    if not plan.load_dependent or st.node_i[node, N_OPERATING] == 0:
+        return
+    load = _own_load(st, node)
+    if load == st.node_i[node, N_LOAD]:
+        return
+    _sync(plan, st, node, t)
+    st.node_i[node, N_LOAD] = load
+    if st.node_i[node, N_RUNNING] == 1 and st.node_i[node, N_BLAME_MODE] < 0:
+        st.node_i[node, N_RUNNING] = 0  # one interrupt: its life plans again when it handles it
+        st.node_i[node, N_FAIL_SEQ] = -1
+        _push(st, t, URGENT, EV_NODE_REPLAN, node)
 
 
 @helper

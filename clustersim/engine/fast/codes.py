@@ -33,7 +33,7 @@ ROLE_WORK, ROLE_HOT, ROLE_COLD, ROLE_LOOSE, ROLE_WARM, ROLE_RETIRED = _i64(*rang
 RECOVERY_REBOOT, RECOVERY_REPAIR = _i64(*range(2))
 
 # Retirement policies and spare selection policies (model/policies.py registries).
-RETIRE_NEVER, RETIRE_THRESHOLD, RETIRE_SCORED = _i64(*range(3))
+RETIRE_NEVER, RETIRE_THRESHOLD, RETIRE_SCORED, RETIRE_ANY = _i64(*range(4))
 SELECT_FIFO, SELECT_RANDOM, SELECT_FEWEST_FAILURES, SELECT_HIGHEST_SCORE = _i64(*range(4))
 
 # Checkpoint modes of a training job.

@@ -24,7 +24,8 @@ from clustersim.distributions import (
 )
 from clustersim.engine.fast.codes import (
     CKPT_ASYNC, CKPT_CONTINUOUS, CKPT_SYNC, LAW_DETERMINISTIC, LAW_EMPIRICAL, LAW_EXPONENTIAL, LAW_GAMMA,
-    LAW_LOGNORMAL, LAW_UNIFORM, LAW_WEIBULL, NO_LAW, RECOVERY_REBOOT, RECOVERY_REPAIR, RETIRE_NEVER, RETIRE_SCORED,
+    LAW_LOGNORMAL, LAW_UNIFORM, LAW_WEIBULL, NO_LAW, RECOVERY_REBOOT, RECOVERY_REPAIR, RETIRE_ANY, RETIRE_NEVER,
+    RETIRE_SCORED,
     RETIRE_THRESHOLD, ROLE_COLD, ROLE_HOT, ROLE_WORK, SELECT_FEWEST_FAILURES, SELECT_FIFO, SELECT_HIGHEST_SCORE,
     SELECT_RANDOM, UNLIMITED,
 )
@@ -33,7 +34,7 @@ from clustersim.scenario.schema import Scenario
 
 # The schema's choices as the kernel's codes (tests/test_fast_codes.py ties the keys to the schema).
 ROLE_CODES = {"work": ROLE_WORK, "hot": ROLE_HOT, "cold": ROLE_COLD}  # the layout's initial roles
-RETIREMENT_CODES = {"never": RETIRE_NEVER, "threshold": RETIRE_THRESHOLD, "scored": RETIRE_SCORED}
+RETIREMENT_CODES = {"never": RETIRE_NEVER, "threshold": RETIRE_THRESHOLD, "scored": RETIRE_SCORED, "any": RETIRE_ANY}
 SELECTION_CODES = {"fifo": SELECT_FIFO, "random": SELECT_RANDOM, "fewest_failures": SELECT_FEWEST_FAILURES,
                    "highest_score": SELECT_HIGHEST_SCORE}
 CKPT_CODES = {"sync": CKPT_SYNC, "async": CKPT_ASYNC, "continuous": CKPT_CONTINUOUS}
@@ -51,11 +52,17 @@ Plan = namedtuple("Plan", [
     "mode_ttf", "mode_ttr", "mode_recovery", "mode_stage_first", "mode_stage_count",
     # repair stages (the pipeline's, then one per "replace" mode): law, crew pool, outcomes, EVENT cause
     "stage_law", "stage_pool", "stage_escalate", "stage_false_success", "stage_cause",
-    # exponential modes superposed, for a good node [0] and a lemon [1]: mode indices,
-    # cumulative rates, total rate, scale = 1 / total rate (0: none)
+    # exponential modes superposed on a node's own timer, per [3 * lemon + load] (load: idle,
+    # working, in a job's group): mode indices, cumulative rates, total rate, scale = 1 / total (0: none)
     "exp_modes", "exp_cumulative", "exp_total_rate", "exp_scale",
-    # clocked parts of every node: mode, lifetime law, and how fast a lemon consumes it
-    "part_mode", "part_law", "part_lemon_speed",
+    # clocked parts of every node: mode, lifetime law, how fast a lemon consumes it, and how fast
+    # the own timer consumes it per [3 * lemon + load]
+    "part_mode", "part_law", "part_lemon_speed", "part_speed",
+    # load-dependent ageing: any mode depends on load; per [load, mode] the own timer's rate (latent
+    # faults); the modes that age with computing (kept by a job's group): their mode, rate while
+    # the job does not compute, exponential rate (0: another law); each mode's group index (-1)
+    "load_dependent", "mode_load_factor", "gmode_mode", "gmode_idle_rate", "gmode_exp_rate", "mode_gmode",
+    "mode_lemon_speed",
     # initial role of every node
     "node_role",
     # failure-domain instances: failure cause, laws, members node_ptr[j]:node_ptr[j+1] of domain_nodes
@@ -74,8 +81,11 @@ Plan = namedtuple("Plan", [
     # the cause code of such a preemption
     "slot_rank", "slot_job", "slot_own", "slot_watched", "slot_preempt", "preemption_cause",
     # training jobs
-    "job_first", "job_size", "job_work", "job_segment", "job_checkpoint", "job_snapshot", "job_restart",
+    "job_first", "job_size", "job_work", "job_segment", "job_checkpoint", "job_snapshot", "job_restart", "job_start",
     "job_mode", "job_elastic", "job_min_nodes",
+    # per job, a min-tree over its positions (a job's LoadGroup's next member failure): its offset
+    # in State.g_tval / g_tidx and its number of leaves (a power of two); the trees' total size
+    "job_tree_off", "job_tree_p", "tree_size",
 ])
 
 
@@ -208,16 +218,29 @@ def _clocks(scenario: Scenario, mode_ttf: np.ndarray) -> Fields:
     lemon_speed = [nodes.lemon_multiplier(i) for i in range(len(nodes.failure_modes))]
     clocks = layout_of(scenario).clocks
     exp_rates, part_mode = clocks.exponential, clocks.part_modes
-    exp_cumulative = [np.cumsum([r * (lemon_speed[i] if lemon else 1.0) for i, r in exp_rates]) if exp_rates
-                      else np.empty(0) for lemon in (False, True)]
+    factors = [[clocks.own_factors(m)[load] for m in range(len(nodes.failure_modes))] for load in range(3)]
+    configs = [(lemon, load) for lemon in (False, True) for load in range(3)]
+    exp_cumulative = [np.cumsum([r * (lemon_speed[i] if lemon else 1.0) * factors[load][i] for i, r in exp_rates])
+                      if exp_rates else np.empty(0) for lemon, load in configs]
     exp_total = [float(c[-1]) if exp_rates else 0.0 for c in exp_cumulative]
+    gmodes = list(clocks.computing_modes)
+    exp_rate = dict(exp_rates)
     return {
         "exp_modes": _ints([i for i, _ in exp_rates]),
-        "exp_cumulative": _floats(exp_cumulative).reshape(2, len(exp_rates)),
+        "exp_cumulative": _floats(exp_cumulative).reshape(len(configs), len(exp_rates)),
         "exp_total_rate": _floats(exp_total), "exp_scale": _floats([1.0 / t if t > 0 else 0.0 for t in exp_total]),
         "parts": len(part_mode), "part_mode": _ints(part_mode), "part_law": _ints([mode_ttf[m] for m in part_mode]),
         "part_lemon_speed": _floats([lemon_speed[m] for m in part_mode]),
+        "part_speed": _floats([[(lemon_speed[m] if lemon else 1.0) * factors[load][m] for m in part_mode]
+                               for lemon, load in configs]).reshape(len(configs), len(part_mode)),
+        "load_dependent": clocks.load_dependent,
+        "mode_load_factor": _floats(factors).reshape(3, len(nodes.failure_modes)),
+        "gmode_mode": _ints(gmodes), "gmode_idle_rate": _floats([clocks.load_factors[m][1] for m in gmodes]),
+        "gmode_exp_rate": _floats([exp_rate.get(m, 0.0) for m in gmodes]),
+        "mode_gmode": _ints([gmodes.index(m) if m in gmodes else -1 for m in range(len(nodes.failure_modes))]),
+        "mode_lemon_speed": _floats(lemon_speed),
     }
+
 
 
 def _domains(scenario: Scenario, laws: _Laws) -> Fields:
@@ -287,7 +310,16 @@ def _jobs(scenario: Scenario) -> Fields:
         "job_checkpoint": _floats([j.checkpoint_hours for j in jobs]),
         "job_snapshot": _floats([j.snapshot_cost or 0.0 for j in jobs]),
         "job_restart": _floats([j.restart_hours for j in jobs]),
+        "job_start": _floats([j.start_overhead for j in jobs]),
         "job_mode": _ints([CKPT_CODES[j.checkpoint_mode] for j in jobs]),
         "job_elastic": _ints([j.on_failure == "shrink" for j in jobs]),
         "job_min_nodes": _ints([j.min_nodes or j.nodes for j in jobs]),
+        **_job_trees([j.nodes for j in jobs]),
     }
+
+
+def _job_trees(sizes: list[int]) -> Fields:
+    """Each job's min-tree over its positions: leaves a power of two >= its size, 2 x leaves entries."""
+    leaves = [1 << max(size - 1, 0).bit_length() for size in sizes]
+    offsets = np.cumsum([0] + [2 * p for p in leaves])
+    return {"job_tree_off": _ints(offsets[:-1]), "job_tree_p": _ints(leaves), "tree_size": int(offsets[-1]) or 1}

@@ -18,17 +18,21 @@ from clustersim.engine.fast.codes import (
     CKPT_CONTINUOUS, CKPT_SYNC, EMPTY, FILLED, J_CHECKPOINTING, J_COMPUTING, J_DONE, J_RESTARTING, J_WAITING,
     K_JOB_SPEED, NO_CAUSE,
 )
+from clustersim.engine.fast.clocks import _replan, _sync
+from clustersim.engine.fast.draws import _draw
 from clustersim.engine.fast.jit import helper
 from clustersim.engine.fast.queue import (
-    EV_JOB_INTERRUPT, EV_JOB_PERSISTED, EV_JOB_READY, EV_JOB_TIMEOUT, INF_BITS, NORMAL, SEQ_MASK, URGENT, _push,
-    _set_timer,
+    EV_JOB_GROUP_DUE, EV_JOB_INTERRUPT, EV_JOB_PERSISTED, EV_JOB_READY, EV_JOB_TIMEOUT, EV_NODE_GROUP_FAIL, INF_BITS,
+    NORMAL, SEQ_MASK, URGENT, _push, _set_timer,
 )
 from clustersim.engine.fast.recording import _job_state_hours, _level_to, _rec_job, _rec_lost, _rec_work, _row
 from clustersim.engine.fast.tables import (
     CT_SEQ, JA_END, JF_COMPUTED, JF_CREDITED, JF_PERSISTING, JF_PERSIST_DONE_AT, JF_PERSIST_HOURS, JF_RUN_STARTED,
     JF_SEGMENT, JF_SPEED, JF_STARTED, JF_TARGET, JOB_ACC_COLS, J_ACTIVE, J_FILLED, J_PENDING, J_PENDING_CAUSE,
     J_PERSIST_TOKEN, J_PHASE, J_READY, J_RESTARTED, J_STARVED, J_STATE, J_TIMER_BITS, J_TOKEN, L_VALUE, S_ACTIVE,
-    S_PHASE,
+    S_PHASE, JF_G_LAST, J_G_COMPUTING, J_G_MODE, J_G_TOKEN, N_BLAME_MODE, N_FAIL_SEQ, N_GROUP_JOB, N_GROUP_KEPT,
+    N_GROUP_SLOT, N_LEMON, N_OPERATING, N_PENDING_INDEX, N_PENDING_SOURCE, N_RUNNING, S_NODE, SOURCE_EXP,
+    SOURCE_LATENT, SOURCE_NONE, SOURCE_PART,
 )
 
 
@@ -42,6 +46,212 @@ READY_NONE, READY_WAITING, READY_DUE = (np.int64(v) for v in range(3))
 def _job_set_state(plan, st, job, state, cause, t):
     _rec_job(plan, st, t, job, st.job_i[job, J_STATE], state, cause)
     st.job_i[job, J_STATE] = state
+    if plan.gmode_mode.shape[0] > 0:
+        _g_set_computing(plan, st, job, 1 if state == J_COMPUTING or state == J_CHECKPOINTING else 0, t)
+
+
+# --- the job's LoadGroup (model/load.py): its members' clocks of computing-aged modes ------------
+
+
+@helper
+def _g_set_threshold(plan, st, job, g, slot, value):
+    """A member's threshold of group mode ``g``; the job's min-tree follows (the first of equals wins,
+    as np.argmin)."""
+    st.g_thresh[slot, g] = value
+    off, leaves = plan.job_tree_off[job], plan.job_tree_p[job]
+    i = leaves + slot - plan.job_first[job]
+    st.g_tval[g, off + i] = value
+    i >>= 1
+    while i >= 1:
+        left, right = off + 2 * i, off + 2 * i + 1
+        if st.g_tval[g, right] < st.g_tval[g, left]:
+            st.g_tval[g, off + i] = st.g_tval[g, right]
+            st.g_tidx[g, off + i] = st.g_tidx[g, right]
+        else:
+            st.g_tval[g, off + i] = st.g_tval[g, left]
+            st.g_tidx[g, off + i] = st.g_tidx[g, left]
+        i >>= 1
+
+
+@helper
+def _g_advance(plan, st, job, t):
+    last = st.job_f[job, JF_G_LAST]
+    if t > last:
+        for g in range(plan.gmode_mode.shape[0]):
+            st.g_odo[job, g] += (t - last) * st.g_rate[job, g]
+    st.job_f[job, JF_G_LAST] = t
+
+
+@helper
+def _g_set_computing(plan, st, job, computing, t):
+    """The job starts or stops computing: its members' computing-aged clocks speed up or slow down."""
+    if st.job_i[job, J_G_COMPUTING] == computing:
+        return
+    _g_advance(plan, st, job, t)
+    st.job_i[job, J_G_COMPUTING] = computing
+    for g in range(plan.gmode_mode.shape[0]):
+        st.g_rate[job, g] = 1.0 if computing == 1 else plan.gmode_idle_rate[g]
+    _g_schedule(plan, st, job, t)
+
+
+@helper
+def _g_draw(plan, st, gen, node, g):
+    """Operating hours of group mode ``g`` until its next failure (NodeClocks.group_draw), remembered."""
+    mode = plan.gmode_mode[g]
+    multiplier = plan.mode_lemon_speed[mode] if st.node_i[node, N_LEMON] == 1 else 1.0
+    rate = plan.gmode_exp_rate[g] * multiplier
+    best = math.inf
+    source = SOURCE_NONE
+    index = -1
+    if rate > 0.0:
+        best = gen.exponential(1.0 / rate)
+        source = SOURCE_EXP
+    for p in range(plan.parts):
+        if plan.part_mode[p] == mode:
+            dt = st.remaining[node, p] / multiplier
+            if dt < best:
+                best, source, index = dt, SOURCE_PART, p
+    if st.latent_stamp[node, mode] >= 0 and st.latent[node, mode] < best:
+        best, source, index = st.latent[node, mode], SOURCE_LATENT, mode
+    st.g_pend[node, g] = best
+    st.g_src[node, g] = source
+    st.g_idx[node, g] = index
+    return best
+
+
+@helper
+def _g_consume(plan, st, node, g, hours):
+    """``hours`` of group mode ``g``'s operating time passed without its failure (NodeClocks.group_consume)."""
+    st.g_src[node, g] = -1
+    if hours <= 0.0:
+        return
+    mode = plan.gmode_mode[g]
+    multiplier = plan.mode_lemon_speed[mode] if st.node_i[node, N_LEMON] == 1 else 1.0
+    for p in range(plan.parts):
+        if plan.part_mode[p] == mode:
+            st.remaining[node, p] -= hours * multiplier
+    if st.latent_stamp[node, mode] >= 0:
+        st.latent[node, mode] -= hours
+
+
+@helper
+def _g_fire(plan, st, gen, node, g):
+    """Group mode ``g``'s proposed failure happens (NodeClocks.group_fire): was it a recurrence?"""
+    source = st.g_src[node, g]
+    index = st.g_idx[node, g]
+    _g_consume(plan, st, node, g, st.g_pend[node, g])
+    if source == SOURCE_PART:
+        st.remaining[node, index] = _draw(plan, gen, plan.part_law[index])
+        return False
+    if source == SOURCE_LATENT:
+        st.latent_stamp[node, index] = -1
+        return True
+    return False
+
+
+@helper
+def _g_join(plan, st, gen, job, slot, node, t):
+    """``node`` fills member position ``slot``: the group keeps its computing-aged clocks (LoadGroup.join)."""
+    ni = st.node_i
+    if ni[node, N_GROUP_JOB] == job and ni[node, N_GROUP_SLOT] == slot and ni[node, N_GROUP_KEPT] == 1:
+        return
+    if ni[node, N_GROUP_JOB] >= 0:
+        _g_leave(plan, st, gen, node, t)
+    _g_advance(plan, st, job, t)
+    ni[node, N_GROUP_JOB] = job
+    ni[node, N_GROUP_SLOT] = slot
+    ni[node, N_GROUP_KEPT] = 1
+    if ni[node, N_OPERATING] == 1:  # (a cold spare's clocks start once provisioned: then _g_enter)
+        _g_enter(plan, st, gen, node, t)
+
+
+@helper
+def _g_enter(plan, st, gen, node, t):
+    """The member's clocks start running on the group's odometers (LoadGroup.enter)."""
+    _replan(plan, st, node, t)
+    job = st.node_i[node, N_GROUP_JOB]
+    slot = st.node_i[node, N_GROUP_SLOT]
+    _g_advance(plan, st, job, t)
+    for g in range(plan.gmode_mode.shape[0]):
+        st.g_entered[slot, g] = st.g_odo[job, g]
+        _g_set_threshold(plan, st, job, g, slot, st.g_odo[job, g] + _g_draw(plan, st, gen, node, g))
+    _g_schedule(plan, st, job, t)
+
+
+@helper
+def _g_leave(plan, st, gen, node, t):
+    """``node`` no longer fills its member position: its clocks go back to its own timer (LoadGroup.leave)."""
+    ni = st.node_i
+    job = ni[node, N_GROUP_JOB]
+    if job < 0:
+        return
+    slot = ni[node, N_GROUP_SLOT]
+    _g_advance(plan, st, job, t)
+    if ni[node, N_GROUP_KEPT] == 1:
+        ni[node, N_GROUP_KEPT] = 0
+        if plan.gmode_mode.shape[0] > 0 and st.g_src[node, 0] >= 0:
+            for g in range(plan.gmode_mode.shape[0]):
+                _g_consume(plan, st, node, g, st.g_odo[job, g] - st.g_entered[slot, g])
+        for g in range(plan.gmode_mode.shape[0]):
+            _g_set_threshold(plan, st, job, g, slot, math.inf)
+    ni[node, N_GROUP_JOB] = -1
+    ni[node, N_GROUP_SLOT] = -1
+    _replan(plan, st, node, t)
+    _g_schedule(plan, st, job, t)
+
+
+@helper
+def _g_schedule(plan, st, job, t):
+    """Wait for the first member failure due at the current rates (LoadGroup._schedule)."""
+    st.job_i[job, J_G_TOKEN] = -1
+    best = math.inf
+    best_g = -1
+    root = plan.job_tree_off[job] + 1
+    for g in range(plan.gmode_mode.shape[0]):
+        rate = st.g_rate[job, g]
+        if rate > 0.0:
+            due = (st.g_tval[g, root] - st.g_odo[job, g]) / rate
+            if due < best:
+                best, best_g = due, g
+    if best < math.inf:
+        st.job_i[job, J_G_MODE] = best_g
+        st.job_i[job, J_G_TOKEN] = _push(st, t + max(best, 0.0), NORMAL, EV_JOB_GROUP_DUE, job)
+
+
+@helper
+def _g_due(plan, st, gen, job, t):
+    """A member's failure of a computing-aged mode is due: it fails (LoadGroup._due)."""
+    _g_advance(plan, st, job, t)
+    g = st.job_i[job, J_G_MODE]
+    slot = st.g_tidx[g, plan.job_tree_off[job] + 1]  # the first of equals, as np.argmin
+    node = st.slot_i[slot, S_NODE]
+    for other in range(plan.gmode_mode.shape[0]):  # its other computing-aged modes aged until now
+        if other != g:
+            _g_consume(plan, st, node, other, st.g_odo[job, other] - st.g_entered[slot, other])
+    recurred = _g_fire(plan, st, gen, node, g)
+    for other in range(plan.gmode_mode.shape[0]):
+        _g_set_threshold(plan, st, job, other, slot, math.inf)
+    st.node_i[node, N_GROUP_KEPT] = 0  # it stays the group's until its position empties (_g_leave)
+    _g_schedule(plan, st, job, t)
+    if st.node_i[node, N_RUNNING] == 1 and st.node_i[node, N_BLAME_MODE] < 0:
+        _sync(plan, st, node, t)
+        st.node_i[node, N_RUNNING] = 0
+        st.node_i[node, N_FAIL_SEQ] = -1
+        st.node_i[node, N_PENDING_INDEX] = plan.gmode_mode[g]
+        st.node_i[node, N_PENDING_SOURCE] = 1 if recurred else 0
+        _push(st, t, URGENT, EV_NODE_GROUP_FAIL, node)
+
+
+@helper
+def _g_regroup(plan, st, gen, job, slot, t):
+    """The group keeps the clocks of the node filling an active member position, and only those."""
+    if plan.gmode_mode.shape[0] == 0:
+        return
+    node = st.slot_i[slot, S_NODE]
+    if st.slot_i[slot, S_PHASE] == FILLED and st.slot_i[slot, S_ACTIVE] == 1:
+        _g_join(plan, st, gen, job, slot, node, t)
+    elif st.node_i[node, N_GROUP_JOB] == job and st.node_i[node, N_GROUP_SLOT] == slot:
+        _g_leave(plan, st, gen, node, t)
 
 
 @helper
@@ -111,13 +321,15 @@ def _job_maybe_ready(plan, st, job, t):
 
 
 @helper
-def _job_member_changed(plan, st, job, slot, before, cause, t):
+def _job_member_changed(plan, st, gen, job, slot, before, cause, t):
     """A member position changed state: stop on losing an active member, else maybe restart."""
     phase = st.slot_i[slot, S_PHASE]
     if before == FILLED:
         st.job_i[job, J_FILLED] -= 1
     if phase == FILLED:
         st.job_i[job, J_FILLED] += 1
+    if (before == FILLED) != (phase == FILLED):
+        _g_regroup(plan, st, gen, job, slot, t)
     state = st.job_i[job, J_STATE]
     if state == J_DONE:
         return
@@ -147,7 +359,7 @@ def _job_member_starved(plan, st, job, delta, t):
 
 
 @helper
-def _job_go(plan, st, job, step, t):
+def _job_go(plan, st, gen, job, step, t):
     """Run job_life from ``step`` until it waits (a timeout, its members) or is done."""
     ji, jf = st.job_i, st.job_f
     while step != GO_STOP:
@@ -164,11 +376,17 @@ def _job_go(plan, st, job, step, t):
                 first = plan.job_first[job]
                 for slot in range(first, first + size):
                     st.slot_i[slot, S_ACTIVE] = 1 if st.slot_i[slot, S_PHASE] == FILLED else 0
+                    _g_regroup(plan, st, gen, job, slot, t)
                 ji[job, J_ACTIVE] = ji[job, J_FILLED]
             _job_set_speed(plan, st, job, 1.0 * ji[job, J_ACTIVE] / size, t)
             if ji[job, J_RESTARTED] == 1:
                 _job_set_state(plan, st, job, J_RESTARTING, NO_CAUSE, t)
                 _job_wait(st, job, t + plan.job_restart[job], PH_RESTART)
+                step = GO_STOP
+            elif plan.job_start[job] > 0.0:  # the first start: selecting hosts, starting
+                ji[job, J_RESTARTED] = 1
+                _job_set_state(plan, st, job, J_RESTARTING, NO_CAUSE, t)
+                _job_wait(st, job, t + plan.job_start[job], PH_RESTART)
                 step = GO_STOP
             else:
                 ji[job, J_RESTARTED] = 1
@@ -310,8 +528,12 @@ def _job_interrupted(plan, st, job, t):
 
 
 @helper
-def _job_event(plan, st, etype, job, key, t):
+def _job_event(plan, st, gen, etype, job, key, t):
     step = GO_STOP
+    if etype == EV_JOB_GROUP_DUE:
+        if st.job_i[job, J_G_TOKEN] == (key & SEQ_MASK):
+            _g_due(plan, st, gen, job, t)
+        return
     if etype == EV_JOB_TIMEOUT:
         if st.job_i[job, J_TOKEN] == (key & SEQ_MASK):
             step = _job_resume_step(plan, st, job, t)
@@ -326,11 +548,11 @@ def _job_event(plan, st, etype, job, key, t):
             _job_persisted(plan, st, job, st.job_f[job, JF_PERSIST_HOURS], t)
     else:  # EV_JOB_FLUSH: the warm-up
         _job_flush(plan, st, job, t)
-    _job_go(plan, st, job, step, t)
+    _job_go(plan, st, gen, job, step, t)
 
 
 @helper
-def _job_start(plan, st, job, t):
+def _job_start(plan, st, gen, job, t):
     """job_life's first step, at time 0: every member is filled."""
     size = plan.job_size[job]
     st.job_i[job, J_STATE] = J_WAITING
@@ -341,7 +563,7 @@ def _job_start(plan, st, job, t):
     st.job_f[job, JF_SPEED] = 1.0
     st.job_i[job, J_TIMER_BITS] = INF_BITS
     st.job_f[job, JF_PERSIST_DONE_AT] = -math.inf
-    _job_go(plan, st, job, GO_WAIT_MEMBERS, t)
+    _job_go(plan, st, gen, job, GO_WAIT_MEMBERS, t)
 
 
 @helper

@@ -36,7 +36,7 @@ from numba import njit
 
 from clustersim.engine.fast.clocks import _schedule_failure, _start_clocks
 from clustersim.engine.fast.codes import (
-    CKPT_CONTINUOUS, FILLED, K_LEMON, NO_CAUSE, RETIRE_THRESHOLD, ROLE_COLD, ROLE_WARM, R_OK, WAITING,
+    CKPT_CONTINUOUS, FILLED, K_LEMON, NO_CAUSE, RETIRE_ANY, RETIRE_THRESHOLD, ROLE_COLD, ROLE_WARM, R_OK, WAITING,
 )
 from clustersim.engine.fast.domains import _domain_event
 from clustersim.engine.fast.draws import _draw, _uniform_index
@@ -48,12 +48,13 @@ from clustersim.engine.fast.queue import (
     _push,
 )
 from clustersim.engine.fast.recording import _level_to, _row, _wait_ended
-from clustersim.engine.fast.repair import _node_event, _pool_event
+from clustersim.engine.fast.repair import _node_event, _pool_event, _start_load
 from clustersim.engine.fast.slots import _slot_event
 from clustersim.engine.fast.tables import (
     ACC_SIZE, A_CAPACITY, A_FIRST_EMPTY, A_FIRST_SHORT, A_POOL, A_POOL_AT_START, A_UP, A_WARM, CREW_ACC_COLS,
     CREW_I_COLS, CTR_COLS, CT_FINGERPRINT, CT_STATUS, CT_TIMER_JOB, JA_DONE_AT, JA_END, JA_STATE_LAST, JOB_ACC_COLS,
-    JOB_F_COLS, JOB_I_COLS, J_TIMER_BITS, LIST_COLS, L_BELOW, L_LAST, L_VALUE, NODE_F_COLS, NODE_I_COLS, N_BLAMED,
+    JOB_F_COLS, JOB_I_COLS, J_G_COMPUTING, J_G_TOKEN, J_TIMER_BITS, LIST_COLS, LOAD_IDLE, LOAD_WORKING, N_GROUP_JOB,
+    N_GROUP_KEPT, N_GROUP_SLOT, N_LOAD, N_RUNNING, L_BELOW, L_LAST, L_VALUE, NODE_F_COLS, NODE_I_COLS, N_BLAMED,
     N_FAIL_SEQ, N_HOLDS, N_LEMON, N_OPERATING, N_REPAIR, N_ROLE, N_SCORE_BASE, N_SLOT, N_WAS_LEMON, POOL_I_COLS,
     P_HEAD, P_TAIL, SLOT_I_COLS, S_ACTIVE, S_ATTACHED, S_NODE, S_PHASE, S_SPARE, S_SWAP_SEQ, State, TIER_COLD,
     TIER_HOT, TIER_WARM,
@@ -81,7 +82,8 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             pool_i[LIST_COLS * tier + P_HEAD] = -1
             pool_i[LIST_COLS * tier + P_TAIL] = -1
         bits = np.zeros(1)
-        ring = plan.retire_max_failures if plan.retirement == RETIRE_THRESHOLD else 0
+        gm = plan.gmode_mode.shape[0]  # modes that age with computing
+        ring = plan.retire_max_failures if plan.retirement == RETIRE_THRESHOLD or plan.retirement == RETIRE_ANY else 0
         st = State(
             node_i=node_i, node_f=node_f, remaining=np.zeros((nodes, plan.parts)),
             latent=np.zeros((nodes, plan.modes)), latent_stamp=np.full((nodes, plan.modes), -1, dtype=np.int64),
@@ -98,7 +100,19 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             ctr=np.zeros(CTR_COLS, dtype=np.int64), acc=np.zeros(ACC_SIZE), cause_count=np.zeros(plan.causes),
             crew_acc=np.zeros(pools * CREW_ACC_COLS), job_acc=np.zeros(jobs * JOB_ACC_COLS),
             job_cause=np.zeros((jobs, plan.preemption_cause + 1)), trace=trace,
+            g_pend=np.zeros((nodes, gm)), g_src=np.full((nodes, gm), -1, dtype=np.int64),
+            g_idx=np.full((nodes, gm), -1, dtype=np.int64),
+            g_thresh=np.full((max(working, 1), gm), math.inf), g_entered=np.zeros((max(working, 1), gm)),
+            g_odo=np.zeros((jobs, gm)), g_rate=np.zeros((jobs, gm)),
+            g_tval=np.full((gm, plan.tree_size), math.inf), g_tidx=np.zeros((gm, plan.tree_size), dtype=np.int64),
         )
+        for job in range(jobs if gm > 0 else 0):  # each tree's entries: its leftmost position below it
+            off, leaves = plan.job_tree_off[job], plan.job_tree_p[job]
+            for g in range(gm):
+                for k in range(leaves):
+                    st.g_tidx[g, off + leaves + k] = plan.job_first[job] + k
+                for i in range(leaves - 1, 0, -1):
+                    st.g_tidx[g, off + i] = st.g_tidx[g, off + 2 * i]
         for node in range(nodes):
             node_i[node, N_HOLDS] = 0
             node_i[node, N_ROLE] = plan.node_role[node]
@@ -108,6 +122,9 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             node_i[node, N_BLAMED] = 0
             node_i[node, N_FAIL_SEQ] = -1
             node_i[node, N_OPERATING] = 0
+            node_i[node, N_LOAD] = LOAD_WORKING if node < working else LOAD_IDLE
+            node_i[node, N_RUNNING] = 0
+            node_i[node, N_GROUP_KEPT] = 0
             node_f[node, N_SCORE_BASE] = plan.score_initial
         for slot in range(working):
             slot_i[slot, S_NODE] = slot
@@ -144,6 +161,10 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             st.job_acc[block + JA_DONE_AT] = math.inf
         for job in range(jobs):
             st.job_i[job, J_TIMER_BITS] = INF_BITS
+            st.job_i[job, J_G_COMPUTING] = 0
+            st.job_i[job, J_G_TOKEN] = -1
+            for g in range(gm):
+                st.g_rate[job, g] = plan.gmode_idle_rate[g]
         st.ctr[CT_TIMER_JOB] = -1
         st.ctr[CT_FINGERPRINT] = fingerprint
         acc[A_POOL_AT_START] = plan.hot + plan.cold
@@ -185,13 +206,20 @@ def _run_entry(fingerprint: int) -> Dispatcher:
         # SimPy starts domains before nodes, then jobs; their first events tie in that order.
         for domain in range(plan.domain_cause.shape[0]):
             _push(st, _draw(plan, gen, plan.domain_ttf[domain]), NORMAL, EV_DOMAIN_FAIL, domain)
+        if plan.gmode_mode.shape[0] > 0:  # every job's members join its group (TrainingJob's constructor)
+            for job in range(plan.job_size.shape[0]):
+                for slot in range(plan.job_first[job], plan.job_first[job] + plan.job_size[job]):
+                    st.node_i[slot, N_GROUP_JOB] = job
+                    st.node_i[slot, N_GROUP_SLOT] = slot
+                    st.node_i[slot, N_GROUP_KEPT] = 1
         if plan.modes > 0:
             for node in range(plan.nodes):
                 if plan.node_role[node] != ROLE_COLD:  # cold spares age only once provisioned
                     _start_clocks(plan, st, gen, node)
+                    _start_load(plan, st, gen, node, 0.0)
                     _schedule_failure(plan, st, gen, node, 0.0)
         for job in range(plan.job_size.shape[0]):
-            _job_start(plan, st, job, 0.0)
+            _job_start(plan, st, gen, job, 0.0)
         horizon = plan.horizon
         while st.ctr[CT_STATUS] == STATUS_OK:
             found, t, key, item = _pop(st, horizon)
@@ -207,7 +235,7 @@ def _run_entry(fingerprint: int) -> Dispatcher:
             elif kind == KIND_DOMAIN:
                 _domain_event(plan, st, gen, etype, target, t)
             elif kind == KIND_JOB:
-                _job_event(plan, st, etype, target, key, t)
+                _job_event(plan, st, gen, etype, target, key, t)
             else:
                 _pool_event(plan, st, gen, etype, target, t)
         for job in range(plan.job_size.shape[0]):

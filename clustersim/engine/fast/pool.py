@@ -6,6 +6,7 @@ from __future__ import annotations
 from clustersim.engine.fast.codes import (
     FILLED, ROLE_COLD, ROLE_HOT, ROLE_WARM, ROLE_WORK, SELECT_FEWEST_FAILURES, SELECT_FIFO, SELECT_HIGHEST_SCORE,
 )
+from clustersim.engine.fast.clocks import _replan
 from clustersim.engine.fast.draws import _uniform_index
 from clustersim.engine.fast.jit import helper
 from clustersim.engine.fast.jobs import _job_member_starved
@@ -147,13 +148,14 @@ def _warmed(plan, st, node, t):
 
 
 @helper
-def _hand_over(st, node, tier, slot, t):
+def _hand_over(plan, st, node, tier, slot, t):
     """The spare becomes the slot's at once; the slot resumes when the hand-over event runs."""
     _stop_warming(st, node)
     st.slot_i[slot, S_SPARE] = node
     st.slot_i[slot, S_TIER] = tier
     st.node_i[node, N_SLOT] = slot
     st.node_i[node, N_ROLE] = ROLE_WORK
+    _replan(plan, st, node, t)
     _push(st, t, NORMAL, EV_SLOT_HANDED, slot)
 
 
@@ -167,7 +169,7 @@ def _take_spare(plan, st, gen, slot, t):
     node = _pick(plan, st, gen, tier, False, t)
     _list_remove(st, node)
     _log_pool(plan, st, before, warm_before, t)
-    _hand_over(st, node, tier, slot, t)
+    _hand_over(plan, st, node, tier, slot, t)
 
 
 @helper
@@ -234,7 +236,7 @@ def _pool_add(plan, st, gen, node, t):
     if st.pool_i[P_WAIT_N] > 0:
         _, slot = _wait_pop(st)
         _set_starved(plan, st, slot, False, t)
-        _hand_over(st, node, tier, slot, t)
+        _hand_over(plan, st, node, tier, slot, t)
         return
     before, warm_before = _usable(st), _warm_size(st)
     _list_append(st, tier, node)
@@ -324,4 +326,4 @@ def _preempt(plan, st, victim, slot, t):
     st.slot_i[victim, S_NOTICED] = 1
     st.slot_i[victim, S_SWAP_SEQ] = -1
     _push(st, t, URGENT, EV_SLOT_INTERRUPT, victim)
-    _hand_over(st, node, TIER_HOT, slot, t)
+    _hand_over(plan, st, node, TIER_HOT, slot, t)

@@ -3,7 +3,7 @@ and crews (model/nodes.py Crews): FIFO, granted as a simpy.Resource would grant 
 """
 from __future__ import annotations
 
-from clustersim.engine.fast.clocks import _advance, _fire, _leave_fault, _schedule_failure, _start_clocks
+from clustersim.engine.fast.clocks import _fire, _leave_fault, _own_load, _schedule_failure, _start_clocks, _sync
 from clustersim.engine.fast.codes import (
     E_ESCALATED, E_FALSE_SUCCESS, E_MISDIAGNOSED, E_RECURRED, E_STAGE_ENTERED, E_UNDIAGNOSED, FILLED, K_LEMON,
     NO_CAUSE, RECOVERY_REBOOT, ROLE_RETIRED, R_FAILED, R_OK, R_REBOOTING, R_REPAIRING, R_RETIRED, R_WAITING,
@@ -12,16 +12,18 @@ from clustersim.engine.fast.codes import (
 from clustersim.engine.fast.draws import _draw, _uniform_index
 from clustersim.engine.fast.holds import _node_back, _release, _strike
 from clustersim.engine.fast.jit import helper
+from clustersim.engine.fast.jobs import _g_enter
 from clustersim.engine.fast.pool import _dispatch, _warmed
 from clustersim.engine.fast.queue import (
-    EV_CREW_GRANTED, EV_CREW_RELEASED, EV_NODE_BLAMED, EV_NODE_DETECTED, EV_NODE_FAIL, EV_REBOOT_DONE, EV_STAGE_DONE,
-    EV_UNDIAGNOSED_DONE, EV_WARMED, NORMAL, SEQ_MASK, URGENT, _push,
+    EV_CREW_GRANTED, EV_CREW_RELEASED, EV_NODE_BLAMED, EV_NODE_DETECTED, EV_NODE_FAIL, EV_NODE_GROUP_FAIL,
+    EV_NODE_REPLAN, EV_REBOOT_DONE, EV_STAGE_DONE, EV_UNDIAGNOSED_DONE, EV_WARMED, NORMAL, SEQ_MASK, URGENT, _push,
 )
 from clustersim.engine.fast.recording import _rec_crews, _rec_event, _rec_repair, _row
 from clustersim.engine.fast.score import _blame, _should_retire
 from clustersim.engine.fast.tables import (
-    C_BUSY, C_GRANTED, C_QHEAD, C_QSIZE, N_BLAME_MODE, N_FAIL_SEQ, N_HOLDS, N_LEMON, N_MODE, N_OPERATING,
-    N_OPERATING_SINCE, N_REAL_FAULT, N_REPAIR, N_ROLE, N_SLOT, N_STAGE, N_WARMING, S_NODE, S_PHASE,
+    C_BUSY, C_GRANTED, C_QHEAD, C_QSIZE, N_BLAME_MODE, N_FAIL_SEQ, N_GROUP_JOB, N_HOLDS, N_LEMON, N_LOAD, N_MODE,
+    N_OPERATING, N_PENDING_INDEX, N_PENDING_SOURCE, N_REAL_FAULT, N_REPAIR, N_ROLE, N_RUNNING, N_SLOT, N_STAGE,
+    N_WARMING, S_NODE, S_PHASE,
 )
 
 
@@ -62,6 +64,12 @@ def _set_repair(plan, st, node, to, cause, t):
 def _node_fails(plan, st, gen, node, t):
     """The proposed failure strikes (RepairShop.after_failure up to detection)."""
     mode, recurred = _fire(plan, st, gen, node)
+    _node_struck(plan, st, gen, node, mode, recurred, t)
+
+
+@helper
+def _node_struck(plan, st, gen, node, mode, recurred, t):
+    """A failure of ``mode`` strikes: the repair shop takes the node (RepairShop.after_failure)."""
     st.node_i[node, N_MODE] = mode
     _set_repair(plan, st, node, R_FAILED, mode, t)
     if recurred:
@@ -144,7 +152,8 @@ def _innocent(st, slot, faulty):
 @helper
 def _node_blamed(plan, st, gen, node, t):
     """An up, innocent node is blamed for another's failure: taken out at once and repaired."""
-    _advance(plan, st, node, t - st.node_f[node, N_OPERATING_SINCE])
+    _sync(plan, st, node, t)
+    st.node_i[node, N_RUNNING] = 0
     st.node_i[node, N_FAIL_SEQ] = -1
     mode = st.node_i[node, N_BLAME_MODE]
     st.node_i[node, N_BLAME_MODE] = -1  # no blame pending any more
@@ -266,6 +275,21 @@ def _node_event(plan, st, gen, etype, node, key, t):
     elif etype == EV_WARMED:
         if st.node_i[node, N_WARMING] == (key & SEQ_MASK):
             _warmed(plan, st, node, t)
+    elif etype == EV_NODE_REPLAN:  # its load changed: its life plans its own timer again
+        _schedule_failure(plan, st, gen, node, t)
+    elif etype == EV_NODE_GROUP_FAIL:  # a computing-aged mode failed it in its job's group
+        _node_struck(plan, st, gen, node, st.node_i[node, N_PENDING_INDEX], st.node_i[node, N_PENDING_SOURCE] == 1, t)
     else:  # EV_NODE_POWERED: a provisioned cold spare starts operating and ageing
         _start_clocks(plan, st, gen, node)
+        _start_load(plan, st, gen, node, t)
         _schedule_failure(plan, st, gen, node, t)
+
+
+@helper
+def _start_load(plan, st, gen, node, t):
+    """Its clocks start at its own load; a job's group that it already fills keeps its computing-aged clocks."""
+    if not plan.load_dependent:
+        return
+    st.node_i[node, N_LOAD] = _own_load(st, node)
+    if st.node_i[node, N_GROUP_JOB] >= 0:
+        _g_enter(plan, st, gen, node, t)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from clustersim.engine.fast.codes import RETIRE_NEVER, RETIRE_THRESHOLD
+from clustersim.engine.fast.codes import RETIRE_ANY, RETIRE_NEVER, RETIRE_SCORED, RETIRE_THRESHOLD
 from clustersim.engine.fast.jit import helper
 from clustersim.engine.fast.tables import N_BLAMED, N_HOLDS, N_SCORE_BASE, N_UP_SINCE
 
@@ -38,11 +38,12 @@ def _should_retire(plan, st, node, t):
     policy = plan.retirement
     if policy == RETIRE_NEVER:
         return False
-    if policy == RETIRE_THRESHOLD:
+    if policy == RETIRE_THRESHOLD or policy == RETIRE_ANY:
         count = st.node_i[node, N_BLAMED]
         k = plan.retire_max_failures
-        if count < k:
-            return False
         # blame times only grow: k blames in the window iff the k-th most recent is in it
-        return st.blame_times[node, (count - k) % k] >= t - plan.retire_window
-    return _score(plan, st, node, t) <= plan.retire_threshold
+        if count >= k and st.blame_times[node, (count - k) % k] >= t - plan.retire_window:
+            return True
+    if policy == RETIRE_SCORED or policy == RETIRE_ANY:
+        return _score(plan, st, node, t) <= plan.retire_threshold
+    return False

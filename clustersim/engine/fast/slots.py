@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from clustersim.engine.fast.codes import EMPTY, FILLED, NO_CAUSE, ROLE_COLD, ROLE_LOOSE, ROLE_RETIRED, SWAPPING, WAITING
+from clustersim.engine.fast.clocks import _replan
 from clustersim.engine.fast.jit import helper
 from clustersim.engine.fast.jobs import _job_member_changed
 from clustersim.engine.fast.pool import _pool_take
@@ -16,22 +17,23 @@ from clustersim.engine.fast.tables import (
 
 
 @helper
-def _set_slot(plan, st, slot, state, cause, t):
+def _set_slot(plan, st, gen, slot, state, cause, t):
     """Log the slot's new state and tell its job."""
     before = st.slot_i[slot, S_PHASE]
     _rec_slot(plan, st, t, slot, before, state, cause)
     st.slot_i[slot, S_PHASE] = state
     job = plan.slot_job[slot]
     if job >= 0:
-        _job_member_changed(plan, st, job, slot, before, cause, t)
+        _job_member_changed(plan, st, gen, job, slot, before, cause, t)
 
 
 @helper
-def _give_back(st, spare, tier):
+def _give_back(plan, st, spare, tier, t):
     """A spare that failed before joining: it rejoins the pool (cold spares stay cold) once up."""
     st.node_i[spare, N_SLOT] = -1
     if st.node_i[spare, N_ROLE] != ROLE_RETIRED:
         st.node_i[spare, N_ROLE] = ROLE_COLD if tier == TIER_COLD else ROLE_LOOSE
+        _replan(plan, st, spare, t)
 
 
 @helper
@@ -39,10 +41,10 @@ def _slot_detected(plan, st, gen, slot, t):
     node = st.slot_i[slot, S_NODE]
     mine = st.node_i[node, N_SLOT] == slot
     if mine and st.node_i[node, N_HOLDS] == 0:  # back before anyone noticed
-        _set_slot(plan, st, slot, FILLED, NO_CAUSE, t)
+        _set_slot(plan, st, gen, slot, FILLED, NO_CAUSE, t)
         st.slot_i[slot, S_ATTACHED] = 1
         return
-    _set_slot(plan, st, slot, WAITING, st.slot_i[slot, S_CAUSE], t)
+    _set_slot(plan, st, gen, slot, WAITING, st.slot_i[slot, S_CAUSE], t)
     if plan.slot_own[slot] == 1 and mine and st.node_i[node, N_ROLE] != ROLE_RETIRED:
         st.slot_i[slot, S_NODE_BACK] = NODE_BACK_WAITING
         return
@@ -57,6 +59,7 @@ def _let_go(plan, st, gen, slot, t):
         st.node_i[node, N_SLOT] = -1
         if st.node_i[node, N_ROLE] != ROLE_RETIRED:
             st.node_i[node, N_ROLE] = ROLE_LOOSE
+            _replan(plan, st, node, t)
     _pool_take(plan, st, gen, slot, t)
 
 
@@ -65,24 +68,24 @@ def _slot_event(plan, st, gen, etype, slot, key, t):
     slots = st.slot_i
     if etype == EV_SLOT_INTERRUPT:
         if slots[slot, S_PHASE] == FILLED:
-            _set_slot(plan, st, slot, EMPTY, slots[slot, S_CAUSE], t)
+            _set_slot(plan, st, gen, slot, EMPTY, slots[slot, S_CAUSE], t)
             if plan.detection > 0.0 and slots[slot, S_NOTICED] == 0:
                 _push(st, t + plan.detection, NORMAL, EV_SLOT_DETECTED, slot)
             else:
                 _slot_detected(plan, st, gen, slot, t)
         else:  # the spare failed during its swap
-            _give_back(st, slots[slot, S_SPARE], slots[slot, S_TIER])
-            _set_slot(plan, st, slot, WAITING, slots[slot, S_CAUSE], t)
+            _give_back(plan, st, slots[slot, S_SPARE], slots[slot, S_TIER], t)
+            _set_slot(plan, st, gen, slot, WAITING, slots[slot, S_CAUSE], t)
             _pool_take(plan, st, gen, slot, t)
     elif etype == EV_SLOT_DETECTED:
         _slot_detected(plan, st, gen, slot, t)
     elif etype == EV_SLOT_HANDED:
         spare, tier = slots[slot, S_SPARE], slots[slot, S_TIER]
         if st.node_i[spare, N_HOLDS] > 0:  # failed the instant it was handed over
-            _give_back(st, spare, tier)
+            _give_back(plan, st, spare, tier, t)
             _pool_take(plan, st, gen, slot, t)
             return
-        _set_slot(plan, st, slot, SWAPPING, NO_CAUSE, t)
+        _set_slot(plan, st, gen, slot, SWAPPING, NO_CAUSE, t)
         slots[slot, S_ATTACHED] = 1
         join = plan.standby_swap_time if tier == TIER_WARM else (plan.provisioning if tier == TIER_COLD
                                                                   else plan.swap_time)
@@ -95,11 +98,11 @@ def _slot_event(plan, st, gen, etype, slot, key, t):
             _push(st, t, NORMAL, EV_NODE_POWERED, spare)
         slots[slot, S_NODE] = spare
         slots[slot, S_SWAP_SEQ] = -1
-        _set_slot(plan, st, slot, FILLED, NO_CAUSE, t)
+        _set_slot(plan, st, gen, slot, FILLED, NO_CAUSE, t)
     else:  # EV_SLOT_NODE_BACK: its own node is up again (or retired)
         slots[slot, S_NODE_BACK] = NODE_BACK_NONE
         if st.node_i[slots[slot, S_NODE], N_HOLDS] == 0:
             slots[slot, S_ATTACHED] = 1
-            _set_slot(plan, st, slot, FILLED, NO_CAUSE, t)
+            _set_slot(plan, st, gen, slot, FILLED, NO_CAUSE, t)
         else:
             _let_go(plan, st, gen, slot, t)

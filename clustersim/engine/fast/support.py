@@ -22,7 +22,7 @@ SUPPORTED = frozenset({
     "nodes.count", "nodes.gpus_per_node", "nodes.nodes_per_rack",
     "nodes.failure_modes.name", "nodes.failure_modes.scope", "nodes.failure_modes.time_to_failure",
     "nodes.failure_modes.recovery", "nodes.failure_modes.time_to_repair",
-    "nodes.failure_modes.lemon_rate_multiplier",
+    "nodes.failure_modes.lemon_rate_multiplier", "nodes.failure_modes.ages", "nodes.failure_modes.idle_rate_factor",
     "nodes.lemon_fraction", "nodes.lemon_rate_multiplier", "nodes.lemon_cured_by_repair",
     "nodes.score", "nodes.score.initial", "nodes.score.failure_penalty", "nodes.score.uptime_credit",
     "nodes.score.credit_period",
@@ -39,7 +39,8 @@ SUPPORTED = frozenset({
     "training", "training.name", "training.nodes", "training.work", "training.checkpoint_mode",
     "training.checkpoint_interval", "training.checkpoint_cost", "training.checkpoint_size",
     "training.checkpoint_bandwidth", "training.restore_bandwidth", "training.snapshot_cost",
-    "training.restart_overhead", "training.reschedule_time", "training.init_time", "training.on_failure",
+    "training.restart_overhead", "training.start_overhead", "training.reschedule_time", "training.init_time",
+    "training.on_failure",
     "training.min_nodes", "training.priority", "training.preempt",
 })
 # Distribution laws the kernel samples (compile.py converts each).

@@ -41,9 +41,16 @@ def columns(table: str, prefix: str, names: str,
 # N_BLAME_MODE: the mode of a blame pending, -1 if none; N_OPERATING: 1 once its clocks run (a
 # cold spare only once provisioned).
 ((N_HOLDS, N_ROLE, N_SLOT, N_MODE, N_NEXT, N_PREV, N_LIST, N_REPAIR, N_STAGE, N_REAL_FAULT, N_FAIL_SEQ,
-  N_PENDING_SOURCE, N_PENDING_INDEX, N_LEMON, N_WAS_LEMON, N_BLAMED, N_WARMING, N_BLAME_MODE, N_OPERATING),
+  N_PENDING_SOURCE, N_PENDING_INDEX, N_LEMON, N_WAS_LEMON, N_BLAMED, N_WARMING, N_BLAME_MODE, N_OPERATING,
+  N_LOAD, N_RUNNING, N_GROUP_JOB, N_GROUP_SLOT, N_GROUP_KEPT),
  NODE_I_COLS) = columns("node_i", "N", "holds role slot mode next prev list repair stage real_fault fail_seq "
-                        "pending_source pending_index lemon was_lemon blamed warming blame_mode operating")
+                        "pending_source pending_index lemon was_lemon blamed warming blame_mode operating "
+                        "load running group_job group_slot group_kept")
+# (load-dependent ageing, model/load.py) N_LOAD: the own timer's load (LOAD_IDLE, LOAD_WORKING,
+# LOAD_GROUPED); N_RUNNING: 1 while its life waits on the own timer; N_GROUP_JOB, N_GROUP_SLOT: the
+# job whose group keeps its computing-aged clocks and the position it fills (-1: none);
+# N_GROUP_KEPT: 1 while the group's thresholds hold its clocks.
+LOAD_IDLE, LOAD_WORKING, LOAD_GROUPED = _i64(0, 1, 2)
 # Columns of State.node_f.
 ((N_DOWN_SINCE, N_WAIT_SINCE, N_OPERATING_SINCE, N_PENDING_HOURS, N_SCORE_BASE, N_UP_SINCE),
  NODE_F_COLS) = columns("node_f", "N", "down_since wait_since operating_since pending_hours score_base up_since")
@@ -93,13 +100,15 @@ RANK_SHIFT = _i64(40)[0]
 
 # Columns of State.job_i and State.job_f (one row per training job; see jobs.py).
 ((J_STATE, J_PHASE, J_FILLED, J_STARVED, J_ACTIVE, J_PENDING, J_PENDING_CAUSE, J_TOKEN, J_READY, J_PERSIST_TOKEN,
-  J_RESTARTED, J_TIMER_BITS, J_TIMER_KEY),
+  J_RESTARTED, J_TIMER_BITS, J_TIMER_KEY, J_G_COMPUTING, J_G_TOKEN, J_G_MODE),
  JOB_I_COLS) = columns("job_i", "J", "state phase filled starved active pending pending_cause token ready "
-                       "persist_token restarted timer_bits timer_key")
+                       "persist_token restarted timer_bits timer_key g_computing g_token g_mode")
 ((JF_SPEED, JF_CREDITED, JF_COMPUTED, JF_PERSISTING, JF_PERSIST_DONE_AT, JF_RUN_STARTED, JF_STARTED, JF_TARGET,
-  JF_SEGMENT, JF_PERSIST_HOURS),
+  JF_SEGMENT, JF_PERSIST_HOURS, JF_G_LAST),
  JOB_F_COLS) = columns("job_f", "JF", "speed credited computed persisting persist_done_at run_started started "
-                       "target segment persist_hours")
+                       "target segment persist_hours g_last")
+# (J_G_*, JF_G_LAST: the job's LoadGroup — computing or not, its timer's sequence number and mode
+# index, when its odometers State.g_odo were last advanced.)
 
 State = namedtuple("State", [
     "node_i", "node_f", "remaining",       # per node: ints, floats, remaining lifetime of each clocked part
@@ -112,4 +121,10 @@ State = namedtuple("State", [
     "heap", "bits_f", "bits_i",            # the event heap (rows: time bits, key, item, -); a float <-> bits cast
     "ring_key", "ring_item", "clock",      # per priority, a FIFO ring of events at the current time; the time
     "ctr", "acc", "cause_count", "crew_acc", "job_acc", "job_cause", "trace",
+    # load-dependent ageing (model/load.py), per computing-aged mode g: per node the operating hours
+    # drawn on entering a group, their source and index; per position the odometer value at its
+    # member's failure and on its entering; per job each odometer and its current rate
+    "g_pend", "g_src", "g_idx", "g_thresh", "g_entered", "g_odo", "g_rate",
+    # per computing-aged mode, each job's min-tree of g_thresh over its positions (value, position)
+    "g_tval", "g_tidx",
 ])

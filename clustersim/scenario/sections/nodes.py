@@ -41,11 +41,34 @@ class FailureMode(Section):
     )
     speed: Speed | None = Field(default=None, description="slow (required) and leak (default 1): fraction of speed")
     time_to_crash: Distribution | None = Field(default=None, description="leak: from the leak starting to the crash")
+    ages: Literal["always", "working", "computing"] = Field(
+        default="always",
+        description="when this mode's clocks age: always (every operating node); working (while the node holds a "
+                    "working position); computing (while its job computes or checkpoints)",
+    )
+    idle_rate_factor: Probability | None = Field(
+        default=None, description="ages = working or computing: the clocks' ageing rate the rest of the time "
+                                  "(0 = never fails then; default 0)",
+    )
 
     def problems(self) -> list[str]:
-        """The repair time matches the recovery, and speed and time to crash match the effect."""
+        """The repair time matches the recovery, speed and time to crash match the effect, and an idle
+        rate belongs to load-dependent ageing."""
         return self._repair_time_problems() + self._speed_problems() + only_with(
-            "time_to_crash", self.time_to_crash, "effect", self.effect, "leak", "the time from the leak to the crash")
+            "time_to_crash", self.time_to_crash, "effect", self.effect, "leak", "the time from the leak to the crash"
+        ) + self._ageing_problems()
+
+    def _ageing_problems(self) -> list[str]:
+        """An idle rate factor applies only to a mode that ages with load."""
+        if self.ages == "always" and self.idle_rate_factor is not None:
+            return ['idle_rate_factor: applies to ages = "working" or "computing" only']
+        return []
+
+    @property
+    def load_factors(self) -> tuple[float, float, float]:
+        """The clocks' ageing rate on a node that is idle, holds a working position, or computes."""
+        idle = self.idle_rate_factor or 0.0
+        return {"always": (1.0, 1.0, 1.0), "working": (idle, 1.0, 1.0), "computing": (idle, idle, 1.0)}[self.ages]
 
     def _repair_time_problems(self) -> list[str]:
         """reboot and replace take time_to_repair; a pipeline takes its times from the stages."""
@@ -81,7 +104,7 @@ class NodeScore(Section):
 
 def reads_score(policy: Any, selection: Any) -> bool:
     """Does a retirement policy or spare selection read the node score (so [nodes.score] applies)?"""
-    return policy == "scored" or selection == "highest_score"
+    return policy in ("scored", "any") or selection == "highest_score"
 
 
 class Nodes(Section):

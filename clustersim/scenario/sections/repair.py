@@ -60,7 +60,18 @@ class ScoredRetirement(Section):
     threshold: float = Field(default=0.0, description="retire a node whose score is at or below this")
 
 
-Retirement = Annotated[NeverRetire | ThresholdRetirement | ScoredRetirement, Field(discriminator="policy")]
+class AnyRetirement(Section):
+    """Retire a node that either rule retires: max_failures blamed failures within window, or a score at
+    or below threshold (AIReSim's composite policy)."""
+
+    policy: Literal["any"] = Field(description="any: retire when the threshold rule or the score rule says so")
+    max_failures: PositiveCount = Field(description="blamed failures within window that retire the node")
+    window: PositiveDuration = Field(description="the sliding window over which blamed failures are counted")
+    threshold: float = Field(default=0.0, description="retire a node whose score ([nodes.score]) is at or below this")
+
+
+Retirement = Annotated[NeverRetire | ThresholdRetirement | ScoredRetirement | AnyRetirement,
+                       Field(discriminator="policy")]
 
 
 class Repair(Section):

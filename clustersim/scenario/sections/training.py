@@ -46,6 +46,10 @@ class Training(Section):
     restart_overhead: Duration | None = Field(
         default=None, description="from all members ready to computing again (or give reschedule_time + init_time)"
     )
+    start_overhead: Duration = Field(
+        default=0.0, description="before the first computation: selecting hosts and starting (AIReSim "
+                                 "host_selection_time); a failure during it makes the job restart"
+    )
     reschedule_time: Duration | None = Field(default=None, description="restart part: re-scheduling the job")
     init_time: Duration | None = Field(default=None, description="restart part: initialising (NCCL, data loaders)")
     on_failure: Literal["spare", "wait", "shrink"] = Field(
