@@ -157,18 +157,19 @@ class _Taken:
 
 
 def run_scenario(scenario: Scenario, keep_logs: bool = False, progress: Progress | None = None,
-                 batch_size: int | None = None, source: str = "<scenario>") -> RunResult:
+                 batch_size: int | None = None, source: str = "<scenario>", engine: Engine | None = None) -> RunResult:
     """Run the replications the scenario asks for; on Ctrl-C (or a stop signal of an active ``StopSignals``),
     return what finished so far marked incomplete.
 
     ``batch_size`` is how many replications to request from the engine at a time (an adaptive
     run's first request is always min_replications); None asks for a fixed run's replications at
     once and for growing batches in an adaptive run. It changes no number in the result.
-    ``source`` names the scenario file in a ScenarioError about ``precision_metrics``.
+    ``source`` names the scenario file in a ScenarioError about ``precision_metrics``. ``engine``: the engine
+    to run on (default ``engine_for(scenario)``), e.g. ``executors.ParallelEngine`` for a process pool.
     """
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    engine = engine_for(scenario)
+    engine = engine or engine_for(scenario)
     target = precision_target(scenario.simulation)
     taken = _Taken()
     complete = True

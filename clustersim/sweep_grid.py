@@ -57,6 +57,7 @@ class SweepPlan:
     keys: tuple[str, ...]
     points: tuple[SweepPoint, ...]
     fingerprint: str
+    axes: tuple[tuple[str, ...], ...] = ()  # the keys of each axis (a zip group's together), in grid order
 
 
 def value_text(value: Any) -> str:
@@ -284,5 +285,5 @@ def _points(name: str, raw: dict[str, Any], axes: list[Axis], source: str, base_
             problems.append(f"sweep: {len(bad) - SHOWN_BAD_POINTS} more problems")
         raise ScenarioError(source, problems)
     identity = "\n".join([name, *keys, *(p.fingerprint for p in points)])
-    return SweepPlan(name, keys, tuple(points), _fingerprint(identity))
+    return SweepPlan(name, keys, tuple(points), _fingerprint(identity), tuple(a.keys for a in axes))
 

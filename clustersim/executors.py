@@ -1,0 +1,279 @@
+"""Where work runs: a local process pool (the default) or a Dask cluster; the same numbers either way.
+
+Work goes out in chunks (several sweep points, or several replications, per task), so ten thousand
+small points do not drown in task overhead, and comes back as each chunk finishes, in any order:
+callers key results by point or replication index, never by arrival. Each worker process pays its
+start-up (imports, loading the fast kernel) once, on its first task. A worker runs one replication at
+a time (the fast engine's threads are set to one): the pool is the parallelism.
+
+``ParallelEngine`` puts a scenario's own replications on the pool: replication k draws from
+(seed, k) alone, so the numbers equal the serial run's bit for bit.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from clustersim.engine.base import ReplicationOutcome
+from clustersim.errors import ClusterSimError
+from clustersim.scenario.schema import Scenario
+
+CHUNKS_PER_WORKER = 8     # tasks per worker over a whole job: enough to balance, few enough to amortize
+MAX_CHUNK = 64            # points (or replications) per task at most: a kill loses at most this many per worker
+TASKS_AHEAD = 2           # tasks queued per worker beyond the running one
+
+
+def default_workers() -> int:
+    """Every core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def chunk_size(items: int, workers: int) -> int:
+    """Items per task: about CHUNKS_PER_WORKER tasks per worker, at most MAX_CHUNK items each."""
+    return max(1, min(MAX_CHUNK, math.ceil(items / max(1, workers * CHUNKS_PER_WORKER))))
+
+
+def chunked(items: Sequence[Any], size: int) -> list[list[Any]]:
+    """``items`` in consecutive lists of ``size`` (the last one shorter)."""
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def prepare_worker() -> None:
+    """In a worker: one replication at a time (the pool is the parallelism); safe to call on every task."""
+    global _prepared
+    if _prepared:
+        return
+    import numba
+
+    numba.set_num_threads(1)
+    _prepared = True
+
+
+_prepared = False
+
+
+def _local_worker_init() -> None:
+    """A local pool worker: Ctrl-C goes to the parent, which stops the pool; the worker never sees it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    prepare_worker()
+
+
+class Executor(Protocol):
+    """Runs ``fn`` over task arguments on workers; yields each task's result as it finishes."""
+
+    workers: int
+
+    def results(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        ...
+
+    def __enter__(self) -> Self:
+        ...
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        ...
+
+
+class LocalExecutor:
+    """A pool of ``workers`` processes on this machine (forkserver: started clean, without this process's threads)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or default_workers()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Self:
+        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                         initializer=_local_worker_init)
+        return self
+
+    def results(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        """Each task's result as it finishes; at most TASKS_AHEAD tasks per worker wait in the queue."""
+        assert self._pool is not None, "enter the executor first"
+        pool = self._pool
+        todo = iter(tasks)
+        pending: set[Future] = set()
+
+        def top_up() -> None:
+            while len(pending) < self.workers * (1 + TASKS_AHEAD):
+                task = next(todo, _DONE)
+                if task is _DONE:
+                    return
+                pending.add(pool.submit(fn, task))
+
+        top_up()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                pending.discard(future)
+                yield future.result()
+            top_up()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if kind is None:
+            pool.shutdown(wait=True)
+            return
+        # Stopped early (a signal, an error): drop what is queued and end the workers now.
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+
+
+_DONE = object()
+
+
+class DaskExecutor:
+    """Tasks on a Dask distributed cluster: the one at ``scheduler`` (``tcp://HOST:PORT``), or a LocalCluster
+    of ``workers`` single-threaded worker processes started for the job and stopped after it."""
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None) -> None:
+        self.scheduler = scheduler
+        self.workers = workers or default_workers()
+        self._client: Any = None
+        self._cluster: Any = None
+
+    def __enter__(self) -> Self:
+        import logging
+
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - a dependency of clustersim
+            raise ClusterSimError("--executor dask: the dask[distributed] package is not installed") from None
+        try:
+            if self.scheduler is None:
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None, silence_logs=logging.ERROR)
+                self._client = Client(self._cluster)
+            else:
+                self._client = Client(self.scheduler, timeout=30)
+                self.workers = max(1, sum(self._client.nthreads().values()))
+        except OSError as err:
+            self.__exit__(None, None, None)
+            raise ClusterSimError(f"--scheduler {self.scheduler}: cannot reach the Dask scheduler: {err}") from None
+        return self
+
+    def results(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        """Each task's result as it finishes (dask's as_completed); tasks are submitted as the queue drains."""
+        from distributed import as_completed
+
+        todo = iter(tasks)
+        window = self.workers * (1 + TASKS_AHEAD)
+        first = [self._client.submit(fn, task, pure=False) for task in _take(todo, window)]
+        if not first:
+            return
+        running = as_completed(first)
+        for future in running:
+            result = future.result()
+            future.release()
+            for task in _take(todo, 1):
+                running.add(self._client.submit(fn, task, pure=False))
+            yield result
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = None
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            if cluster is not None:
+                cluster.close()
+
+
+def _take(items: Iterator[Any], count: int) -> list[Any]:
+    out = []
+    for _ in range(count):
+        item = next(items, _DONE)
+        if item is _DONE:
+            break
+        out.append(item)
+    return out
+
+
+def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None) -> Executor:
+    """``local`` (a process pool) or ``dask`` (``scheduler``, or a LocalCluster without one)."""
+    if kind == "local":
+        if scheduler is not None:
+            raise ClusterSimError("--scheduler: only with --executor dask")
+        return LocalExecutor(workers)
+    if kind == "dask":
+        return DaskExecutor(scheduler, workers)
+    raise ClusterSimError(f"--executor: {kind!r} is not an executor; use local or dask")
+
+
+# --- a scenario's replications on a process pool -----------------------------------------------
+
+@dataclass(frozen=True)
+class _ReplicationTask:
+    scenario: Scenario
+    replications: tuple[int, ...]
+    keep_logs: bool
+
+
+def _run_replications(task: _ReplicationTask) -> list[ReplicationOutcome]:
+    """In a worker: the task's replications on the scenario's own (serial) engine."""
+    from clustersim.engine.select import engine_for
+
+    prepare_worker()
+    return list(engine_for(task.scenario).run(task.scenario, task.replications, task.keep_logs))
+
+
+class ParallelEngine:
+    """An engine whose replications run on a local process pool, chunked; outcomes come as chunks finish.
+
+    The pool starts on the first ``run`` and serves every later one (an adaptive run's batches); ``close``
+    (or leaving the ``with`` block) stops it.
+    """
+
+    def __init__(self, inner_name: str, keeps_logs: bool, workers: int) -> None:
+        self.name = inner_name
+        self.keeps_logs = keeps_logs
+        self.workers = workers
+        self._executor: LocalExecutor | None = None
+
+    def run(self, scenario: Scenario, replications: Sequence[int],
+            keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
+        if self._executor is None:
+            self._executor = LocalExecutor(self.workers).__enter__()
+        indices = list(replications)
+        size = max(1, min(MAX_CHUNK, math.ceil(len(indices) / (self.workers * 4))))
+        tasks = (_ReplicationTask(scenario, tuple(c), keep_logs) for c in chunked(indices, size))
+        try:
+            for outcomes in self._executor.results(_run_replications, tasks):
+                yield from outcomes
+        except BaseException:  # a stop signal, an error, or the caller done early: queued work is dropped
+            self.close(failed=True)
+            raise
+
+    def close(self, failed: bool = False) -> None:
+        """Stop the pool (at once, dropping queued work, when ``failed``)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            error = KeyboardInterrupt if failed else None
+            executor.__exit__(error, None, None)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close(failed=kind is not None)
