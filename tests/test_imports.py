@@ -29,8 +29,10 @@ STAGES: list[tuple[str, ...]] = [
     ("clustersim.run",),
     ("clustersim.checkpointing",),
     ("clustersim.checkpoint_sweep",),
+    ("clustersim.sweep_grid", "clustersim.executors", "clustersim.comparison", "clustersim.threshold_search"),
     ("clustersim.report",),
-    ("clustersim.cli", "clustersim.__main__"),
+    ("clustersim.sweep_run",),
+    ("clustersim.cli", "clustersim.cli_sweep", "clustersim.api", "clustersim.__main__"),
 ]
 
 
