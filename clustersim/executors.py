@@ -85,20 +85,26 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """A pool of ``workers`` processes on this machine (forkserver: started clean, without this process's threads)."""
+    """A pool of ``workers`` processes on this machine (forkserver: started clean, without this process's threads);
+    one worker runs the tasks in this process, in order, with no pool to start."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or default_workers()
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> Self:
-        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                         initializer=_local_worker_init)
+        if self.workers > 1:
+            context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                             initializer=_local_worker_init)
         return self
 
     def results(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         """Each task's result as it finishes; at most TASKS_AHEAD tasks per worker wait in the queue."""
+        if self.workers == 1:
+            for task in tasks:
+                yield fn(task)
+            return
         assert self._pool is not None, "enter the executor first"
         pool = self._pool
         todo = iter(tasks)
@@ -160,7 +166,7 @@ class DaskExecutor:
         try:
             if self.scheduler is None:
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None, silence_logs=logging.ERROR)
+                                             dashboard_address=":0", silence_logs=logging.ERROR)
                 self._client = Client(self._cluster)
             else:
                 self._client = Client(self.scheduler, timeout=30)

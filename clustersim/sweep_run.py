@@ -29,7 +29,7 @@ from clustersim import __version__
 from clustersim.errors import ResultsError
 from clustersim.executors import Executor, chunk_size, chunked, prepare_worker
 from clustersim.layout import layout_of
-from clustersim.report.files import DirectoryLock, remove_stale_temporaries, write_atomic
+from clustersim.report.files import DirectoryLock, fsync_directory, remove_stale_temporaries, write_atomic
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import Estimate, summarize
 from clustersim.sweep_grid import SweepPlan, SweepPoint, value_text
@@ -73,9 +73,11 @@ class SweepResult:
 
 def run_point(scenario: Scenario) -> tuple[list[dict[str, float]], float, int]:
     """One point's replications (its engine, one replication at a time): rows, simulating seconds, events."""
+    from clustersim.engine.fast.engine import FastEngine
     from clustersim.run import run_scenario
 
-    result = run_scenario(scenario)
+    # One replication at a time: the pool is the parallelism (the point was checked against its engine already).
+    result = run_scenario(scenario, engine=FastEngine(workers=1) if scenario.simulation.engine == "fast" else None)
     if not result.complete:
         raise KeyboardInterrupt
     return result.rows, result.simulate_s, result.events
@@ -205,7 +207,11 @@ class SweepStore:
         return done, corrupt
 
     def save(self, point: SweepPoint, outcome: PointOutcome) -> None:
-        write_atomic(point_file(self.out, point.index), encode_point(point, outcome))
+        """Write a point's file (whole or not at all); ``sync`` makes a batch of them durable."""
+        write_atomic(point_file(self.out, point.index), encode_point(point, outcome), sync_dir=False)
+
+    def sync(self) -> None:
+        fsync_directory(self.out / POINTS)
 
 
 # --- the sweep --------------------------------------------------------------------------------
@@ -240,6 +246,7 @@ def run_sweep(plan: SweepPlan, out: Path, executor: Executor, overwrite: bool = 
                             store.save(by_index[outcome.index], outcome)
                             done[outcome.index] = outcome
                             computed_s += outcome.simulate_s
+                        store.sync()
                     if progress:
                         progress(len(done), total)
         table = sweep_table(plan, done)

@@ -272,18 +272,25 @@ class ResultsDirectory:
             self._unlock()
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
+def write_atomic(path: Path, data: bytes | str, sync_dir: bool = True) -> None:
     """Write one file that a reader (or a later run after a kill) sees whole or not at all: a hidden
-    ``.<name>.tmp-<pid>-<random>`` beside it, fsynced, renamed over it, the directory fsynced."""
+    ``.<name>.tmp-<pid>-<random>`` beside it, fsynced, renamed over it, the directory fsynced (unless
+    ``sync_dir`` is False: the caller fsyncs it once after several files, with ``fsync_directory``)."""
     path = Path(path)
     temp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
         write_synced(temp, data)
         os.replace(temp, path)
-        _fsync_dir(path.parent)
+        if sync_dir:
+            _fsync_dir(path.parent)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the renames into ``directory`` durable (after ``write_atomic(..., sync_dir=False)``)."""
+    _fsync_dir(directory)
 
 
 def remove_stale_temporaries(directory: Path) -> None:
