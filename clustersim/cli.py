@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="write results into DIR (default results/<name>/optimize-checkpoint-<job>-<time>/)")
     optimize.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
     optimize.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_workers_arg(optimize, "processes for the grid's intervals (default: in this process)")
     add_commands(sub, _add_scenario_args)
     return parser
 
@@ -207,6 +208,7 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
 
     _refuse_beyond_machine(args, scenario, runs=len(intervals) if intervals else DEFAULT_GRID_POINTS)
     from clustersim.checkpoint_sweep import checkpointed_job, optimize_checkpoint
+    from clustersim.executors import LocalExecutor
     from clustersim.report.checkpoint import write_checkpoint_advice
     from clustersim.report.files import ResultsDirectory
     from clustersim.report.terminal import Terminal
@@ -218,7 +220,8 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
         try:
             _prepare_engine(scenario, terminal, stops)
             with terminal.progress(f"{scenario.name} {args.job}", None, unit="intervals") as advance:
-                advice = optimize_checkpoint(scenario, job, intervals, progress=advance, source=source)
+                advice = optimize_checkpoint(scenario, job, intervals, progress=advance, source=source,
+                                             executor=LocalExecutor(args.workers) if args.workers else None)
         except KeyboardInterrupt as err:  # nothing is written: the staging directory goes
             raise Interrupted(stops.first if stops.first is not None
                               else int(getattr(err, "signum", signal.SIGINT))) from None

@@ -35,7 +35,8 @@ def _workers(text: str) -> int:
 
 
 def add_workers_arg(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--workers", type=_workers, metavar="N", help=f"{what} (default: every core)")
+    parser.add_argument("--workers", type=_workers, metavar="N",
+                        help=what if "default" in what else f"{what} (default: every core)")
 
 
 def add_commands(sub: Any, add_scenario_args: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -226,6 +226,58 @@ def make_executor(kind: str, workers: int | None = None, scheduler: str | None =
     raise ClusterSimError(f"--executor: {kind!r} is not an executor; use local or dask")
 
 
+# --- sweep points: the task a worker runs ----------------------------------------------------
+
+@dataclass(frozen=True)
+class PointOutcome:
+    """A finished point: its per-replication metric rows, simulating seconds and model events."""
+
+    index: int
+    fingerprint: str
+    rows: list[dict[str, float]]
+    simulate_s: float
+    events: int
+
+
+def run_point(scenario: Scenario) -> tuple[list[dict[str, float]], float, int]:
+    """One point's replications (its engine, one replication at a time): rows, simulating seconds, events."""
+    from clustersim.engine.fast.engine import FastEngine
+    from clustersim.run import run_scenario
+
+    # In a worker, one replication at a time: the pool is the parallelism (the point was checked against its
+    # engine already). In this process (one local worker), the engine's own threads.
+    single = _prepared and scenario.simulation.engine == "fast"
+    result = run_scenario(scenario, engine=FastEngine(workers=1) if single else None)
+    if not result.complete:
+        raise KeyboardInterrupt
+    return result.rows, result.simulate_s, result.events
+
+
+def run_points(task: list[tuple[int, str, Scenario]]) -> list[PointOutcome]:
+    """A chunk of points, in a worker (or, with one local worker, in this process)."""
+    if multiprocessing.parent_process() is not None:  # a pool's or a LocalCluster's worker process
+        prepare_worker()
+    outcomes = []
+    for index, fingerprint, scenario in task:
+        rows, simulate_s, events = run_point(scenario)
+        outcomes.append(PointOutcome(index, fingerprint, rows, simulate_s, events))
+    return outcomes
+
+
+def run_all(scenarios: Sequence[Scenario], executor: Executor,
+            progress: Callable[[int], None] | None = None) -> list[PointOutcome]:
+    """Every scenario's replications on ``executor`` (chunked, as a sweep's points), in the order given;
+    ``progress`` gets the count finished."""
+    points = [(index, "", scenario) for index, scenario in enumerate(scenarios)]
+    finished: dict[int, PointOutcome] = {}
+    with executor:
+        for outcomes in executor.results(run_points, chunked(points, chunk_size(len(points), executor.workers))):
+            finished.update((o.index, o) for o in outcomes)
+            if progress:
+                progress(len(finished))
+    return [finished[i] for i in range(len(scenarios))]
+
+
 # --- a scenario's replications on a process pool -----------------------------------------------
 
 @dataclass(frozen=True)
@@ -239,7 +291,6 @@ def _run_replications(task: _ReplicationTask) -> list[ReplicationOutcome]:
     """In a worker: the task's replications on the scenario's own (serial) engine."""
     from clustersim.engine.select import engine_for
 
-    prepare_worker()
     return list(engine_for(task.scenario).run(task.scenario, task.replications, task.keep_logs))
 
 

@@ -27,10 +27,9 @@ import pandas as pd
 
 from clustersim import __version__
 from clustersim.errors import ResultsError
-from clustersim.executors import Executor, chunk_size, chunked, prepare_worker
+from clustersim.executors import Executor, PointOutcome, chunk_size, chunked, run_points
 from clustersim.layout import layout_of
 from clustersim.report.files import DirectoryLock, fsync_directory, remove_stale_temporaries, write_atomic
-from clustersim.scenario.schema import Scenario
 from clustersim.stats import Estimate, summarize
 from clustersim.sweep_grid import SweepPlan, SweepPoint, value_text
 
@@ -40,17 +39,6 @@ TABLE_CSV, TABLE_PARQUET, SWEEP_JSON = "sweep.csv", "sweep.parquet", "sweep.json
 STORE_FORMAT = 1
 
 Progress = Callable[[int, int], None]   # (points done, points in all)
-
-
-@dataclass(frozen=True)
-class PointOutcome:
-    """A finished point: its per-replication metric rows, simulating seconds and model events."""
-
-    index: int
-    fingerprint: str
-    rows: list[dict[str, float]]
-    simulate_s: float
-    events: int
 
 
 @dataclass
@@ -67,30 +55,6 @@ class SweepResult:
     wall_s: float
     out: Path
     outcomes: dict[int, PointOutcome] = field(default_factory=dict)
-
-
-# --- in a worker ------------------------------------------------------------------------------
-
-def run_point(scenario: Scenario) -> tuple[list[dict[str, float]], float, int]:
-    """One point's replications (its engine, one replication at a time): rows, simulating seconds, events."""
-    from clustersim.engine.fast.engine import FastEngine
-    from clustersim.run import run_scenario
-
-    # One replication at a time: the pool is the parallelism (the point was checked against its engine already).
-    result = run_scenario(scenario, engine=FastEngine(workers=1) if scenario.simulation.engine == "fast" else None)
-    if not result.complete:
-        raise KeyboardInterrupt
-    return result.rows, result.simulate_s, result.events
-
-
-def run_points(task: list[tuple[int, str, Scenario]]) -> list[PointOutcome]:
-    """A chunk of points, in a worker."""
-    prepare_worker()
-    outcomes = []
-    for index, fingerprint, scenario in task:
-        rows, simulate_s, events = run_point(scenario)
-        outcomes.append(PointOutcome(index, fingerprint, rows, simulate_s, events))
-    return outcomes
 
 
 # --- the store --------------------------------------------------------------------------------
