@@ -141,6 +141,7 @@ class LocalExecutor:
                 process.terminate()
         for process in processes:
             process.join(timeout=5)
+        pool.shutdown(wait=True)  # the pool's queues and threads closed too (no semaphore left behind)
 
 
 _DONE = object()

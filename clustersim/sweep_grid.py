@@ -100,8 +100,9 @@ def _range_values(key: str, spec: dict[str, Any]) -> tuple[list[Any], list[str]]
     if integral:
         values: list[Any] = [int(round(float(x))) for x in grid]
         if len(set(values)) < len(values):
-            return [], [f"{where}: {num} integer steps from {start} to {stop} repeat a value ({values}); "
-                        "take fewer steps or a wider range"]
+            shown = ", ".join(map(str, values[:8])) + (", ..." if len(values) > 8 else "")
+            return [], [f"{where}: {num} integer steps from {spec['start']} to {spec['stop']} repeat a value "
+                        f"({shown}); take fewer steps or a wider range"]
         return values, []
     numbers = [float(f"{x:.12g}") for x in grid]  # 20.000000000000004 -> 20.0: the digits a person would write
     numbers[0], numbers[-1] = float(start), float(stop)  # the ends exactly as written
@@ -217,10 +218,9 @@ def _fingerprint(text: str) -> str:
 
 
 def scenario_fingerprint(scenario: Scenario) -> str:
-    """sha256 of the fully resolved scenario: two points with one fingerprint compute the same numbers."""
-    from clustersim.scenario.load import dump_scenario_toml
-
-    return _fingerprint(dump_scenario_toml(scenario))
+    """sha256 of the fully resolved scenario (every field, defaults included, in schema order, as JSON): two
+    points with one fingerprint compute the same numbers."""
+    return _fingerprint(scenario.model_dump_json())
 
 
 def plan_sweep(path: str | Path, overrides: Sequence[str] = (), vary: Sequence[str] = ()) -> SweepPlan:

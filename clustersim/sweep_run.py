@@ -217,7 +217,8 @@ def run_sweep(plan: SweepPlan, out: Path, executor: Executor, overwrite: bool = 
         result = SweepResult(plan, table, total - reused, reused, corrupt,
                              sum(o.simulate_s for o in done.values()), computed_s, 0.0, Path(out), done)
         result.wall_s = time.perf_counter() - started
-        write_sweep_files(Path(out), result, executor, plots)
+        with uncut() if uncut else contextlib.nullcontext():  # a stop signal waits for the tables to be whole
+            write_sweep_files(Path(out), result, executor, plots)
     return result
 
 
