@@ -240,7 +240,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from clustersim import cli_sweep
 
-    return cli_sweep.cmd_compare(args, _prepare_engine, _refuse_beyond_machine, _out_dir)
+    return cli_sweep.cmd_compare(args, _overrides(args), _prepare_engine, _refuse_beyond_machine, _out_dir)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

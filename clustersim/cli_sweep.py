@@ -188,25 +188,14 @@ def cmd_sweep(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Cal
 
 # --- compare ----------------------------------------------------------------------------------
 
-def _compare_overrides(args: argparse.Namespace) -> tuple[str, ...]:
-    overrides = list(args.overrides)
-    for flag, key in (("replications", "simulation.replications"), ("seed", "simulation.seed")):
-        if getattr(args, flag) is not None:
-            overrides.append(f"{key}={getattr(args, flag)}")
-    if args.engine is not None:
-        overrides.append(f'simulation.engine="{args.engine}"')
-    return tuple(overrides)
-
-
-def cmd_compare(args: argparse.Namespace, prepare: Callable[..., None], refuse_beyond: Callable[..., None],
-                out_dir: Callable[..., Path]) -> int:
+def cmd_compare(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Callable[..., None],
+                refuse_beyond: Callable[..., None], out_dir: Callable[..., Path]) -> int:
     from clustersim.comparison import common_settings_problems
     from clustersim.feasibility import degenerate_problems
     from clustersim.scenario import load_scenario
 
     if len(args.scenarios) < 2:
         raise ClusterSimError("compare: give at least two scenario files (the first is the baseline)")
-    overrides = _compare_overrides(args)
     scenarios, sources, problems = [], [], []
     for path in args.scenarios:
         try:
