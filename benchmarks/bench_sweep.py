@@ -69,7 +69,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from clustersim.engine.fast.engine import ensure_compiled
-    from clustersim.executors import make_executor
+    from clustersim.executors import make_executor, prepare_worker, run_points
     from clustersim.sweep_grid import plan_sweep
     from clustersim.sweep_run import run_sweep
 
@@ -84,6 +84,16 @@ def main() -> int:
         plan_s = time.perf_counter() - started
         print(f"{len(plan.points):,} points x 20 replications, 256 nodes, one year, fast engine; "
               f"expanding and validating the points: {plan_s:.2f} s")
+        # A worker's own overhead per point (scenario to rows: compiling the plan, metrics, estimates), measured
+        # serially in this process on the first points, free of start-up and of the other processes' share.
+        sample = [(p.index, p.fingerprint, p.scenario) for p in plan.points[:50]]
+        prepare_worker()
+        started = time.perf_counter()
+        outcomes = run_points(sample)
+        serial = time.perf_counter() - started
+        simulating = sum(o.simulate_s for o in outcomes)
+        print(f"in one process, {len(sample)} points: {(serial - simulating) / len(sample) * 1000:.1f} ms per point "
+              f"besides {simulating / len(sample) * 1000:.1f} ms of simulating")
         for kind in args.executors.split(","):
             executor = make_executor(kind, args.workers)
             out = Path(tmp) / f"out-{kind}"
