@@ -22,7 +22,7 @@ from clustersim.executors import DaskExecutor, LocalExecutor
 from clustersim.sweep_grid import plan_sweep
 from clustersim.sweep_run import POINTS, SWEEP_JSON, TABLE_CSV, TABLE_PARQUET, run_sweep
 from clustersim.threshold_search import MET, NOT_MET, Target, decide
-from tests.conftest import clustersim_process
+from conftest import clustersim_process
 
 BASE = """\
 name = "sw"
@@ -324,3 +324,13 @@ def test_sequential_decisions_wait_for_confidence():
     assert decide([0.6, 0.61, 0.59], target, 0.95)[0] == MET
     assert decide([0.4, 0.41, 0.39], target, 0.95)[0] == NOT_MET
     assert decide([0.3, 0.7, 0.5], target, 0.95)[0] == "undecided"
+
+
+def test_a_plain_run_leaves_the_sweep_table_alone_on_either_engine(tmp_path: Path):
+    from clustersim.engine.fast.support import unsupported_features
+    from clustersim.scenario import load_scenario
+
+    path = scenario_file(tmp_path, '[sweep]\n"repair.crews" = [1, 2]\n')
+    scenario = load_scenario(path, ['simulation.engine="fast"'])
+    assert scenario.sweep == {"repair.crews": [1, 2]} and scenario.repair.crews == 2
+    assert unsupported_features(scenario) == []
