@@ -279,7 +279,17 @@ class Terminal:
             return
         with Progress(*progress_columns(name, unit, rate), console=self.console, transient=True) as bar:
             task = bar.add_task(name, total=total)
-            yield lambda done, total=None: bar.update(task, completed=done, total=total)
+            started = False
+
+            def advance(done: int, total: int | None = None) -> None:
+                nonlocal started
+                if not started and done > 0 and rate:  # work found done (a resumed sweep) is no speed sample
+                    bar.reset(task, total=total, completed=done)
+                else:
+                    bar.update(task, completed=done, total=total)
+                started = True
+
+            yield advance
 
     @contextmanager
     def preparing(self, what: str) -> Iterator[None]:
