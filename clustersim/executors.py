@@ -170,9 +170,9 @@ class DaskExecutor:
                                              dashboard_address=":0", silence_logs=logging.ERROR)
                 self._client = Client(self._cluster)
             else:
-                self._client = Client(self.scheduler, timeout=30)
+                self._client = Client(self.scheduler, timeout=10)
                 self.workers = max(1, sum(self._client.nthreads().values()))
-        except OSError as err:
+        except (OSError, ValueError, TypeError) as err:  # unreachable, timed out, or not an address
             self.__exit__(None, None, None)
             raise ClusterSimError(f"--scheduler {self.scheduler}: cannot reach the Dask scheduler: {err}") from None
         return self
