@@ -49,13 +49,8 @@ def chunked(items: Sequence[Any], size: int) -> list[list[Any]]:
 
 
 def prepare_worker() -> None:
-    """In a worker: one replication at a time (the pool is the parallelism); safe to call on every task."""
+    """In a worker: from now on a point runs one replication at a time (the pool is the parallelism)."""
     global _prepared
-    if _prepared:
-        return
-    import numba
-
-    numba.set_num_threads(1)
     _prepared = True
 
 
@@ -63,8 +58,10 @@ _prepared = False
 
 
 def _local_worker_init() -> None:
-    """A local pool worker: Ctrl-C goes to the parent, which stops the pool; the worker never sees it."""
+    """A local pool worker: Ctrl-C goes to the parent, which stops the pool; the worker never sees it. SIGTERM
+    (the parent ending the pool early) ends it, whatever handler a forked worker inherited."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     prepare_worker()
 
 
@@ -88,13 +85,14 @@ class LocalExecutor:
     """A pool of ``workers`` processes on this machine (forkserver: started clean, without this process's threads);
     one worker runs the tasks in this process, in order, with no pool to start."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, start_method: str = "forkserver") -> None:
         self.workers = workers or default_workers()
+        self.start_method = start_method if start_method in multiprocessing.get_all_start_methods() else "spawn"
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> Self:
         if self.workers > 1:
-            context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+            context = multiprocessing.get_context(self.start_method)
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
                                              initializer=_local_worker_init)
         return self
@@ -311,10 +309,12 @@ class ParallelEngine:
     def run(self, scenario: Scenario, replications: Sequence[int],
             keep_logs: bool = False) -> Iterator[ReplicationOutcome]:
         if self._executor is None:
-            self._executor = LocalExecutor(self.workers).__enter__()
-        indices = list(replications)
-        size = max(1, min(MAX_CHUNK, math.ceil(len(indices) / (self.workers * 4))))
-        tasks = (_ReplicationTask(scenario, tuple(c), keep_logs) for c in chunked(indices, size))
+            # Forked: a worker starts with this process's modules loaded, so the first replications come about
+            # as soon as they would serially (the workers run only the engine, never this process's threads' code).
+            self._executor = LocalExecutor(self.workers, start_method="fork").__enter__()
+        # One replication a task: a SimPy replication takes far longer than a task's round trip (~1 ms), and the
+        # run takes outcomes in index order, so small tasks keep the results (and a stopped run's rows) coming.
+        tasks = (_ReplicationTask(scenario, (k,), keep_logs) for k in replications)
         try:
             for outcomes in self._executor.results(_run_replications, tasks):
                 yield from outcomes
