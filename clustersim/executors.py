@@ -1,13 +1,13 @@
 """Where work runs: a local process pool (the default) or a Dask cluster; the same numbers either way.
 
-Work goes out in chunks (several sweep points, or several replications, per task), so ten thousand
-small points do not drown in task overhead, and comes back as each chunk finishes, in any order:
-callers key results by point or replication index, never by arrival. Each worker process pays its
-start-up (imports, loading the fast kernel) once, on its first task. A worker runs one replication at
-a time (the fast engine's threads are set to one): the pool is the parallelism.
+Sweep points go out in chunks (several points per task), so ten thousand small points do not drown
+in task overhead, and come back as each chunk finishes, in any order: callers key results by point
+index, never by arrival. Each worker process pays its start-up (imports, loading the fast kernel)
+once, on its first task, and runs one replication at a time (the fast engine on one thread): the
+pool is the parallelism.
 
-``ParallelEngine`` puts a scenario's own replications on the pool: replication k draws from
-(seed, k) alone, so the numbers equal the serial run's bit for bit.
+``ParallelEngine`` puts a scenario's own replications on a forked pool, one replication a task:
+replication k draws from (seed, k) alone, so the numbers equal the serial run's bit for bit.
 """
 from __future__ import annotations
 
