@@ -240,10 +240,11 @@ def test_another_sweeps_store_is_refused_and_overwrite_replaces_it(tmp_path: Pat
 def test_a_simpy_run_on_two_worker_processes_equals_the_serial_run(tmp_path: Path):
     path = scenario_file(tmp_path, replications=6)
     for workers in ("1", "2"):
-        proc = clustersim_process(["--quiet", str(path), "--workers", workers, "--out", str(tmp_path / workers)],
-                                  cwd=tmp_path)
+        proc = clustersim_process(["--quiet", str(path), "--workers", workers, "--events", "--out",
+                                   str(tmp_path / workers)], cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "1" / "replications.csv").read_bytes() == (tmp_path / "2" / "replications.csv").read_bytes()
+    for name in ("replications.csv", "events.parquet"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
     one, two = (json.loads((tmp_path / w / "summary.json").read_text()) for w in ("1", "2"))
     assert one["metrics"] == two["metrics"]
 
