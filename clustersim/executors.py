@@ -23,6 +23,7 @@ from typing import Any, Protocol, Self
 
 from clustersim.engine.base import ReplicationOutcome
 from clustersim.errors import ClusterSimError
+from clustersim.run import RunResult
 from clustersim.scenario.schema import Scenario
 
 CHUNKS_PER_WORKER = 8     # tasks per worker over a whole job: enough to balance, few enough to amortize
@@ -236,10 +237,12 @@ class PointOutcome:
     rows: list[dict[str, float]]
     simulate_s: float
     events: int
+    # metric -> [mean, ci95_low, ci95_high] (None bounds below 2 values), as the run summarized its rows
+    estimates: dict[str, list[float | None]]
 
 
-def run_point(scenario: Scenario) -> tuple[list[dict[str, float]], float, int]:
-    """One point's replications (its engine, one replication at a time): rows, simulating seconds, events."""
+def run_point(scenario: Scenario) -> RunResult:
+    """One point's replications (its engine; in a worker, one replication at a time), summarized."""
     from clustersim.engine.fast.engine import FastEngine
     from clustersim.run import run_scenario
 
@@ -249,7 +252,7 @@ def run_point(scenario: Scenario) -> tuple[list[dict[str, float]], float, int]:
     result = run_scenario(scenario, engine=FastEngine(workers=1) if single else None)
     if not result.complete:
         raise KeyboardInterrupt
-    return result.rows, result.simulate_s, result.events
+    return result
 
 
 def run_points(task: list[tuple[int, str, Scenario]]) -> list[PointOutcome]:
@@ -258,8 +261,9 @@ def run_points(task: list[tuple[int, str, Scenario]]) -> list[PointOutcome]:
         prepare_worker()
     outcomes = []
     for index, fingerprint, scenario in task:
-        rows, simulate_s, events = run_point(scenario)
-        outcomes.append(PointOutcome(index, fingerprint, rows, simulate_s, events))
+        result = run_point(scenario)  # estimated here, in the worker, not by the parent for every point
+        estimates = {name: [e.mean, e.ci95_low, e.ci95_high] for name, e in result.estimates.items()}
+        outcomes.append(PointOutcome(index, fingerprint, result.rows, result.simulate_s, result.events, estimates))
     return outcomes
 
 

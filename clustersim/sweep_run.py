@@ -28,9 +28,7 @@ import pandas as pd
 from clustersim import __version__
 from clustersim.errors import ResultsError
 from clustersim.executors import Executor, PointOutcome, chunk_size, chunked, run_points
-from clustersim.layout import layout_of
 from clustersim.report.files import DirectoryLock, fsync_directory, remove_stale_temporaries, write_atomic
-from clustersim.stats import Estimate, summarize
 from clustersim.sweep_grid import SweepPlan, SweepPoint, value_text
 
 MANIFEST = "sweep-store.json"
@@ -70,7 +68,8 @@ def point_file(out: Path, index: int) -> Path:
 def encode_point(point: SweepPoint, outcome: PointOutcome) -> str:
     """A point file's text: the point, its fingerprint, its rows and a checksum over them."""
     body = {"point": point.index, "fingerprint": point.fingerprint, "values": point.values,
-            "rows": outcome.rows, "simulate_s": outcome.simulate_s, "events": outcome.events}
+            "rows": outcome.rows, "estimates": outcome.estimates, "simulate_s": outcome.simulate_s,
+            "events": outcome.events}
     return json.dumps({**body, "checksum": _checksum(body)}) + "\n"
 
 
@@ -88,7 +87,8 @@ def decode_point(text: str, point: SweepPoint) -> PointOutcome:
     if data.get("point") != point.index or data.get("fingerprint") != point.fingerprint:
         raise ValueError(f"it holds point {data.get('point')!r} of another scenario")
     rows = data["rows"]
-    return PointOutcome(point.index, point.fingerprint, rows, float(data["simulate_s"]), int(data["events"]))
+    return PointOutcome(point.index, point.fingerprint, rows, float(data["simulate_s"]), int(data["events"]),
+                        data["estimates"])
 
 
 class SweepStore:
@@ -233,14 +233,10 @@ def _column_values(values: list[Any]) -> list[Any]:
     return scalar
 
 
-def point_estimates(point: SweepPoint, outcome: PointOutcome) -> dict[str, Estimate]:
-    """A point's estimates from its rows, clamped to its own metric plan's bounds (as a run's summary is)."""
-    return summarize(outcome.rows, layout_of(point.scenario).metrics)
-
-
 def sweep_table(plan: SweepPlan, done: dict[int, PointOutcome]) -> pd.DataFrame:
-    """One row per point: ``point``, each varied key, ``replications``, then each metric's mean and 95 % bounds."""
-    estimates = [point_estimates(p, done[p.index]) for p in plan.points]
+    """One row per point: ``point``, each varied key, ``replications``, then each metric's mean and 95 % bounds
+    (the estimates each point's run made of its rows, clamped to its metric plan's bounds, as in summary.json)."""
+    estimates = [done[p.index].estimates for p in plan.points]
     metrics: list[str] = []
     for found in estimates:
         metrics += [m for m in found if m not in metrics]
@@ -249,10 +245,9 @@ def sweep_table(plan: SweepPlan, done: dict[int, PointOutcome]) -> pd.DataFrame:
         data[key] = _column_values([p.values[key] for p in plan.points])
     data["replications"] = [len(done[p.index].rows) for p in plan.points]
     for metric in metrics:
-        got = [found.get(metric) for found in estimates]
-        data[f"{metric}_mean"] = [e.mean if e is not None else math.nan for e in got]
-        data[f"{metric}_ci95_low"] = [_or_nan(e.ci95_low) if e is not None else math.nan for e in got]
-        data[f"{metric}_ci95_high"] = [_or_nan(e.ci95_high) if e is not None else math.nan for e in got]
+        got = [found.get(metric, [None, None, None]) for found in estimates]
+        for position, suffix in enumerate(("mean", "ci95_low", "ci95_high")):
+            data[f"{metric}_{suffix}"] = [_or_nan(e[position]) for e in got]
     return pd.DataFrame(data)
 
 
