@@ -275,7 +275,8 @@ def _show_comparison(terminal: Any, comparison: Any, out: Path) -> None:
 
 # --- search -----------------------------------------------------------------------------------
 
-def _toml_value(flag: str, text: str) -> Any:
+def _toml_value(text: str) -> Any:
+    """A flag's value as TOML (``4``, ``0.5``, ``"10 min"``), or the bare text (``10 min``) when it is not TOML."""
     import tomllib
 
     try:
@@ -298,8 +299,8 @@ def cmd_search(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Ca
     target = parse_target(args.target)
     if not 0.5 < args.confidence < 1:
         raise ClusterSimError(f"--confidence: must be between 0.5 and 1, got {args.confidence}")
-    tolerance = None if args.tolerance is None else _toml_value("--tolerance", args.tolerance)
-    space = ParameterSpace(args.vary.strip(), _toml_value("--min", args.min), _toml_value("--max", args.max),
+    tolerance = None if args.tolerance is None else _toml_value(args.tolerance)
+    space = ParameterSpace(args.vary.strip(), _toml_value(args.min), _toml_value(args.max),
                            tolerance)
     raw = apply_overrides(tomllib.loads(args.scenario.read_text(encoding="utf-8")), overrides, source)
     raw.pop("sweep", None)

@@ -18,7 +18,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -290,8 +290,3 @@ def write_sweep_files(out: Path, result: SweepResult, executor: Executor, plots:
             write_atomic(out / "plots" / name, png)
     write_atomic(out / SWEEP_JSON, json.dumps(sweep_summary(result, executor), indent=2, allow_nan=False) + "\n")
 
-
-def iter_points(result: SweepResult) -> Iterator[tuple[SweepPoint, PointOutcome]]:
-    """Each point with its outcome, in point order."""
-    for point in result.plan.points:
-        yield point, result.outcomes[point.index]
