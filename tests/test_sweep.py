@@ -335,3 +335,12 @@ def test_a_plain_run_leaves_the_sweep_table_alone_on_either_engine(tmp_path: Pat
     scenario = load_scenario(path, ['simulation.engine="fast"'])
     assert scenario.sweep == {"repair.crews": [1, 2]} and scenario.repair.crews == 2
     assert unsupported_features(scenario) == []
+
+
+def test_a_fast_engine_sweep_is_identical_in_this_process_and_on_two_workers(tmp_path: Path):
+    """The fast engine's points: on its own threads here, single-threaded in each of two workers."""
+    path = scenario_file(tmp_path, '[sweep]\n"repair.crews" = [1, 2, 4]\n', horizon="2000 h", replications=4)
+    plan = plan_sweep(path, overrides=['simulation.engine="fast"'])
+    for label, workers in (("one", 1), ("two", 2)):
+        run_sweep(plan, tmp_path / label, LocalExecutor(workers), plots=False)
+    assert (tmp_path / "one" / TABLE_CSV).read_bytes() == (tmp_path / "two" / TABLE_CSV).read_bytes()
