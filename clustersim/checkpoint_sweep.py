@@ -22,9 +22,12 @@ from clustersim.checkpointing import (
     default_intervals_hours, effective_mtbf, job_window_hours, optimum_range,
 )
 from clustersim.errors import ScenarioError
+from clustersim.executors import Executor, LocalExecutor, run_all
+from clustersim.layout import layout_of
 from clustersim.run import RunResult
 from clustersim.run import run_scenario
 from clustersim.scenario.schema import Scenario
+from clustersim.stats import summarize
 
 Progress = Callable[[int, int], None]   # (points done, points in all)
 
@@ -58,11 +61,13 @@ def interval_outcome(result: RunResult, job_name: str, interval_hours: float) ->
 
 
 def optimize_checkpoint(scenario: Scenario, job_index: int, intervals_hours: list[float] | None = None,
-                        progress: Progress | None = None, source: str = "<scenario>") -> CheckpointAdvice:
+                        progress: Progress | None = None, source: str = "<scenario>",
+                        executor: Executor | None = None) -> CheckpointAdvice:
     """Run the baseline and every grid interval; the outcomes with the simulated and analytic optima.
 
     ``intervals_hours`` None: ``DEFAULT_GRID_POINTS`` log-spaced points around Daly's optimum for
-    the measured M. The scenario's own interval is always one of the points (it is the baseline).
+    the measured M. The scenario's own interval is always one of the points (it is the baseline). The
+    other points run on ``executor`` (default: one, in this process); the numbers do not depend on it.
     """
     job = scenario.training[job_index]
     current = job.checkpoint_interval
@@ -81,10 +86,14 @@ def optimize_checkpoint(scenario: Scenario, job_index: int, intervals_hours: lis
     outcomes = [interval_outcome(baseline, job.name, current)]
     if progress:
         progress(1, 1 + len(others))
-    for done, hours in enumerate(others, start=2):
-        outcomes.append(interval_outcome(_run(scenario, job_index, hours, source), job.name, hours))
-        if progress:
-            progress(done, 1 + len(others))
+    # The grid's points run as a sweep's do: chunks on the executor (in this process by default).
+    points = [with_checkpoint_interval(scenario, job_index, hours) for hours in others]
+    finished = run_all(points, executor or LocalExecutor(1),
+                       progress=lambda done: progress(1 + done, 1 + len(others)) if progress else None)
+    for hours, point, outcome in zip(others, points, finished):
+        result = RunResult(point, outcome.rows, summarize(outcome.rows, layout_of(point).metrics),
+                           outcome.simulate_s, outcome.events)
+        outcomes.append(interval_outcome(result, job.name, hours))
     outcomes.sort(key=lambda o: o.interval_hours)
     downtime = baseline.estimates.get(f"training.{job.name}.downtime_per_interruption_hours")
     restart = downtime.mean if downtime is not None and math.isfinite(downtime.mean) else job.restart_hours

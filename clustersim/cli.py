@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from clustersim.run import StopSignals
     from clustersim.scenario.schema import Scenario
 
-SUBCOMMANDS = ("run", "validate", "schema", "optimize-checkpoint")
+SUBCOMMANDS = ("run", "validate", "schema", "optimize-checkpoint", "sweep", "compare", "search")
 
 
 def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +38,7 @@ def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from clustersim import __version__
+    from clustersim.cli_sweep import add_commands, add_workers_arg
 
     parser = argparse.ArgumentParser(prog="clustersim", description="Simulate an AI cluster under failure.")
     parser.add_argument("--version", action="version", version=f"clustersim {__version__}",
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
     run.add_argument("--events", action="store_true", help="also write the state-change log as events.parquet")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_workers_arg(run, "processes (SimPy) or threads (fast) for the replications")
     validate = sub.add_parser("validate", help="check a scenario file and print its resolved form")
     _add_scenario_args(validate)
     validate.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="write results into DIR (default results/<name>/optimize-checkpoint-<job>-<time>/)")
     optimize.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
     optimize.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_workers_arg(optimize, "processes for the grid's intervals (default: in this process)")
+    add_commands(sub, _add_scenario_args)
     return parser
 
 
@@ -175,6 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from clustersim.report.files import ResultsDirectory
     from clustersim.report.results import EventsFile, Invocation, write_results
     from clustersim.report.terminal import Terminal
+    from clustersim.cli_sweep import engine_session
     from clustersim.run import StopSignals, run_scenario
 
     # SIGINT and SIGTERM stop the replications only; while the files are written they are remembered,
@@ -183,8 +188,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         terminal = Terminal(quiet=args.quiet)  # simulating: reused, locked or unwritable
         _prepare_engine(scenario, terminal, stops)
         events = EventsFile(results.path, scenario) if args.events else None  # the log streams into it
-        with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance:
-            result = run_scenario(scenario, keep_logs=events or False, progress=advance, source=args.scenario.name)
+        with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance, \
+                engine_session(scenario, args.workers) as engine:
+            result = run_scenario(scenario, keep_logs=events or False, progress=advance, source=args.scenario.name,
+                                  engine=engine)
         invocation = Invocation(command_line=("python", "-m", "clustersim", *sys.argv[1:]),
                                 overrides=_overrides(args))
         write_results(results.path, result, with_events=args.events, invocation=invocation, events=events)
@@ -202,6 +209,7 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
 
     _refuse_beyond_machine(args, scenario, runs=len(intervals) if intervals else DEFAULT_GRID_POINTS)
     from clustersim.checkpoint_sweep import checkpointed_job, optimize_checkpoint
+    from clustersim.executors import LocalExecutor
     from clustersim.report.checkpoint import write_checkpoint_advice
     from clustersim.report.files import ResultsDirectory
     from clustersim.report.terminal import Terminal
@@ -213,7 +221,8 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
         try:
             _prepare_engine(scenario, terminal, stops)
             with terminal.progress(f"{scenario.name} {args.job}", None, unit="intervals") as advance:
-                advice = optimize_checkpoint(scenario, job, intervals, progress=advance, source=source)
+                advice = optimize_checkpoint(scenario, job, intervals, progress=advance, source=source,
+                                             executor=LocalExecutor(args.workers) if args.workers else None)
         except KeyboardInterrupt as err:  # nothing is written: the staging directory goes
             raise Interrupted(stops.first if stops.first is not None
                               else int(getattr(err, "signum", signal.SIGINT))) from None
@@ -221,6 +230,24 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
         results.commit()
         terminal.show_checkpoint_advice(advice, out)
     return stops.exit_status or 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from clustersim import cli_sweep
+
+    return cli_sweep.cmd_sweep(args, _overrides(args), _prepare_engine, _refuse_beyond_machine)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from clustersim import cli_sweep
+
+    return cli_sweep.cmd_compare(args, _overrides(args), _prepare_engine, _refuse_beyond_machine, _out_dir)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from clustersim import cli_sweep
+
+    return cli_sweep.cmd_search(args, _overrides(args), _prepare_engine, _out_dir)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -245,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "run")  # flags may come before the scenario: clustersim --quiet s.toml
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema,
-               "optimize-checkpoint": cmd_optimize_checkpoint}[args.command]
+               "optimize-checkpoint": cmd_optimize_checkpoint, "sweep": cmd_sweep, "compare": cmd_compare,
+               "search": cmd_search}[args.command]
     try:
         return handler(args)
     except ClusterSimError as err:

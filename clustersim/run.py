@@ -160,7 +160,7 @@ class _Taken:
 
 
 def run_scenario(scenario: Scenario, keep_logs: bool | LogSink = False, progress: Progress | None = None,
-                 batch_size: int | None = None, source: str = "<scenario>") -> RunResult:
+                 batch_size: int | None = None, source: str = "<scenario>", engine: Engine | None = None) -> RunResult:
     """Run the replications the scenario asks for; on Ctrl-C (or a stop signal of an active ``StopSignals``),
     return what finished so far marked incomplete.
 
@@ -169,11 +169,12 @@ def run_scenario(scenario: Scenario, keep_logs: bool | LogSink = False, progress
     once and for growing batches in an adaptive run. It changes no number in the result.
     ``source`` names the scenario file in a ScenarioError about ``precision_metrics``. ``keep_logs``: True keeps
     every replication's state-change log in ``RunResult.logs``; a ``LogSink`` (the --events file) takes the rows
-    as they are simulated and is told which replications the run keeps; False keeps none.
+    as they are simulated and is told which replications the run keeps; False keeps none. ``engine``: the engine
+    to run on (default ``engine_for(scenario)``), e.g. ``executors.ParallelEngine`` for a process pool.
     """
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    engine = engine_for(scenario)
+    engine = engine or engine_for(scenario)
     target = precision_target(scenario.simulation)
     taken = _Taken(sink=None if isinstance(keep_logs, bool) else keep_logs)
     complete = True

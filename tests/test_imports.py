@@ -27,10 +27,13 @@ STAGES: list[tuple[str, ...]] = [
     ("clustersim.engine",),
     ("clustersim.adaptive",),
     ("clustersim.run",),
+    ("clustersim.executors",),
     ("clustersim.checkpointing",),
     ("clustersim.checkpoint_sweep",),
+    ("clustersim.sweep_grid", "clustersim.comparison", "clustersim.threshold_search"),
     ("clustersim.report",),
-    ("clustersim.cli", "clustersim.__main__"),
+    ("clustersim.sweep_run",),
+    ("clustersim.cli", "clustersim.cli_sweep", "clustersim.api", "clustersim.__main__"),
 ]
 
 

@@ -241,3 +241,17 @@ def test_bad_inputs_exit_2_naming_file_and_flag(text: str, args: list[str], key:
     assert out == "" and len(err.splitlines()) == 1
     assert_reported(err, key, reason)
     assert not out_dir.exists() or not any(out_dir.iterdir())
+
+
+def test_the_grid_on_two_worker_processes_gives_the_same_table(tmp_path):
+    """--workers 2: the grid's intervals run as a sweep's points on a process pool; the numbers are the same."""
+    (tmp_path / "ckpt.toml").write_text(SCENARIO)
+    tables = []
+    for workers in ("1", "2"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "clustersim", "optimize-checkpoint", "ckpt.toml", "--job", "pretrain", "--quiet",
+             "--intervals", "20 min,2 h,4 h", "--out", f"out{workers}", "--workers", workers],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        tables.append((tmp_path / f"out{workers}" / "optimize_checkpoint.csv").read_bytes())
+    assert tables[0] == tables[1]

@@ -26,6 +26,7 @@ from clustersim.errors import ResultsError
 RESULT_FILES = frozenset({
     "summary.json", "replications.csv", "scenario.resolved.toml", "events.parquet",
     "optimize_checkpoint.csv", "optimize_checkpoint.json", "goodput_vs_interval.png",
+    "compare.csv", "compare.json", "search.json",
 })
 # ``.<target>.tmp-<pid>-<random>`` (being written) and ``.<target>.old-<pid>-<random>`` (being replaced)
 _STAGING = re.compile(r"^\.(?P<target>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[A-Za-z0-9_]+$")
@@ -269,3 +270,68 @@ class ResultsDirectory:
                 shutil.rmtree(self.path, ignore_errors=True)
         finally:
             self._unlock()
+
+
+def write_atomic(path: Path, data: bytes | str, sync_dir: bool = True) -> None:
+    """Write one file that a reader (or a later run after a kill) sees whole or not at all: a hidden
+    ``.<name>.tmp-<pid>-<random>`` beside it, fsynced, renamed over it, the directory fsynced (unless
+    ``sync_dir`` is False: the caller fsyncs it once after several files, with ``fsync_directory``)."""
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        write_synced(temp, data)
+        os.replace(temp, path)
+        if sync_dir:
+            _fsync_dir(path.parent)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the renames into ``directory`` durable (after ``write_atomic(..., sync_dir=False)``)."""
+    _fsync_dir(directory)
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Delete the ``write_atomic`` temporaries of dead processes in ``directory``."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        match = _STAGING.match(name)
+        if match and match["kind"] == "tmp" and not _alive(int(match["pid"])) and os.path.isfile(directory / name):
+            (directory / name).unlink(missing_ok=True)
+
+
+class DirectoryLock:
+    """The exclusive lock of a directory that a run fills in place (a sweep store): ``.<name>.lock`` beside it,
+    holding the owner's pid, as ``ResultsDirectory`` takes it."""
+
+    def __init__(self, target: Path, flag: str = "--out") -> None:
+        self.display = str(target)
+        self.target = Path(os.path.abspath(target))
+        self.flag = flag
+        self._fd: int | None = None
+
+    def __enter__(self) -> Self:
+        try:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            lock = _lock_path(self.target.parent, self.target.name)
+            fd = _try_lock(lock)
+        except OSError as err:
+            raise ResultsError(f"{self.display}: cannot write results there: {err.strerror or err}") from None
+        if fd is None:
+            raise ResultsError(f"{self.flag} {self.display}: another clustersim run is writing there "
+                               f"(pid {_holder_pid(lock)})")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            _release(fd, _lock_path(self.target.parent, self.target.name))

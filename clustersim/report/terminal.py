@@ -243,10 +243,23 @@ class EtaColumn(TimeRemainingColumn):
         return Text.assemble("ETA ", super().render(task))
 
 
-def progress_columns(name: str, unit: str) -> list:
-    """The progress bar's columns: name, bar, done/total, unit, elapsed and the ETA."""
-    return [TextColumn(f"[bold]{name}[/]"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
-            TimeElapsedColumn(), EtaColumn()]
+class RateColumn(TextColumn):
+    """``12.5 points/s``: the recent rate of progress (blank until rich has measured one)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__("")
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.3g} {self.unit}/s")
+
+
+def progress_columns(name: str, unit: str, rate: bool = False) -> list:
+    """The progress bar's columns: name, bar, done/total, unit, elapsed, the ETA (and, with ``rate``, units/s)."""
+    columns = [TextColumn(f"[bold]{name}[/]"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+               TimeElapsedColumn(), EtaColumn()]
+    return columns + [RateColumn(unit)] if rate else columns
 
 
 class Terminal:
@@ -257,14 +270,26 @@ class Terminal:
         self.console = Console()
 
     @contextmanager
-    def progress(self, name: str, total: int | None, unit: str = "replications") -> Iterator[Callable[..., None]]:
-        """A bar counting ``unit``; the callback takes the count done and, when it becomes known, the total."""
+    def progress(self, name: str, total: int | None, unit: str = "replications",
+                 rate: bool = False) -> Iterator[Callable[..., None]]:
+        """A bar counting ``unit`` (with ``rate``, also units per second); the callback takes the count done and,
+        when it becomes known, the total."""
         if self.quiet or not sys.stdout.isatty():
             yield lambda done, total=None: None
             return
-        with Progress(*progress_columns(name, unit), console=self.console, transient=True) as bar:
+        with Progress(*progress_columns(name, unit, rate), console=self.console, transient=True) as bar:
             task = bar.add_task(name, total=total)
-            yield lambda done, total=None: bar.update(task, completed=done, total=total)
+            started = False
+
+            def advance(done: int, total: int | None = None) -> None:
+                nonlocal started
+                if not started and done > 0 and rate:  # work found done (a resumed sweep) is no speed sample
+                    bar.reset(task, total=total, completed=done)
+                else:
+                    bar.update(task, completed=done, total=total)
+                started = True
+
+            yield advance
 
     @contextmanager
     def preparing(self, what: str) -> Iterator[None]:

@@ -119,6 +119,21 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], source: str) 
     return raw
 
 
+def set_values(raw: dict[str, Any], values: Sequence[tuple[str, Any]], source: str,
+               flag: str = "--set") -> dict[str, Any]:
+    """A copy of the raw scenario with each ``(dotted key, parsed TOML value)`` put in place, as ``--set`` does
+    (a sweep point's values); problems are named ``<flag> <key>: ...``."""
+    raw = _deep_copy(raw)
+    problems = []
+    for key, value in values:
+        problem = _set_path(raw, key, _deep_copy(value))
+        if problem:
+            problems.append(f"{flag} {key}: {problem}")
+    if problems:
+        raise ScenarioError(source, problems)
+    return raw
+
+
 def _set_path(raw: dict[str, Any], key: str, value: Any) -> str | None:
     """Put ``value`` at a dotted path (``a.b[0].c`` or ``a.b.0.c``); returns a problem or None."""
     steps: list[str | int] = []

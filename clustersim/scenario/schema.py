@@ -87,6 +87,9 @@ class Scenario(Section):
     chaos: list[Chaos] = Field(default_factory=list, description="[[chaos]]: planned fault injections")
     training: list[Training] = Field(default_factory=list,
                                      description="[[training]]: training jobs, taking the working positions in order")
+    sweep: dict[str, Any] | None = Field(default=None, description="[sweep]: the points `clustersim sweep` runs "
+                                         "(dotted keys mapping to value lists or ranges, and [[sweep.zip]] groups); "
+                                         "a plain run runs the scenario as written")
 
     @model_validator(mode="before")
     @classmethod

@@ -15,7 +15,7 @@ from clustersim.scenario.schema import Scenario
 
 # Dotted schema paths the kernel implements (list items share their list's path).
 SUPPORTED = frozenset({
-    "name",
+    "name", "sweep",  # [sweep] is read by the sweep command, not by an engine
     "simulation.horizon", "simulation.warmup", "simulation.replications", "simulation.seed", "simulation.engine",
     "simulation.precision", "simulation.precision_metrics", "simulation.min_replications",
     "simulation.max_replications",
@@ -90,9 +90,21 @@ def _set_keys(model: BaseModel, prefix: str) -> list[str]:
         elif isinstance(value, list) and value and all(_is_section(item) for item in value):
             for item in value:
                 paths += _set_keys(item, f"{path}.")
-        elif value != field.get_default(call_default_factory=True):
+        elif value != _default(type(model), name, field):
             paths.append(path)
     return paths
+
+
+_DEFAULTS: dict[tuple[type, str], Any] = {}
+
+
+def _default(model: type[BaseModel], name: str, field: Any) -> Any:
+    """A field's default, computed once per model class (pydantic's get_default inspects the factory's
+    signature on every call: ~4 ms per scenario, paid by every point of a sweep)."""
+    key = (model, name)
+    if key not in _DEFAULTS:
+        _DEFAULTS[key] = field.get_default(call_default_factory=True)
+    return _DEFAULTS[key]
 
 
 def _laws(model: BaseModel, prefix: str) -> list[tuple[str, str]]:
