@@ -58,7 +58,7 @@ def timed(args: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one fresh process running ``python args``; it must succeed."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -73,8 +73,8 @@ def best(args: Sequence[str], env: dict[str, str], rounds: int) -> tuple[float, 
 
 def import_breakdown(args: Sequence[str], env: dict[str, str]) -> list[tuple[float, str]]:
     """(cumulative seconds, module) of the top-level packages and clustersim modules a run imports."""
-    done = subprocess.run([sys.executable, "-X", "importtime", *args], env=env, capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-X", "importtime", *args], env=env, cwd=REPO, capture_output=True,
+                          text=True, check=True)
     rows = []
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
