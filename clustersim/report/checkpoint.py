@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from clustersim import __version__
 from clustersim.checkpointing import (
@@ -16,6 +15,9 @@ from clustersim.report.results import estimate_dict, finite_or_none
 from clustersim.stats import Estimate
 from clustersim.units import readable_hours
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 TABLE = "optimize_checkpoint.csv"
 OPTIMA = "optimize_checkpoint.json"
 PLOT = "goodput_vs_interval.png"
@@ -23,6 +25,8 @@ PLOT = "goodput_vs_interval.png"
 
 def advice_frame(advice: CheckpointAdvice) -> pd.DataFrame:
     """One row per interval: mean and 95 % bounds of each metric, Daly's ETTR, current / in-range flags."""
+    import pandas as pd  # only when the sweep's table is written: the terminal imports this module too
+
     rows = []
     for outcome in advice.outcomes:
         row: dict[str, float | bool | int | None] = {
