@@ -83,3 +83,17 @@ def test_the_run_path_loads_numba_only_when_a_fast_replication_runs(fast_scenari
         "from clustersim.scenario import load_scenario\n"
         f"engine_for(load_scenario({str(fast_scenario)!r}))"))
     assert _heavy(_modules(code)) == []
+
+
+def test_the_compile_hint_is_the_last_compile_recorded_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clustersim.engine.fast import engine
+
+    record = tmp_path / "seconds.txt"
+    monkeypatch.setattr(engine, "_compile_record", lambda: record)
+    assert engine.expected_compile_seconds() == engine.TYPICAL_COMPILE_SECONDS  # nothing recorded yet
+    record.write_text("41.6\n")
+    assert (engine.expected_compile_seconds(), engine.compile_hint()) == (41.6, "~42 s")
+    record.write_text("138.0\n")
+    assert engine.compile_hint() == "~2.3 min"
+    record.write_text("garbled")
+    assert engine.expected_compile_seconds() == engine.TYPICAL_COMPILE_SECONDS
