@@ -25,15 +25,11 @@ _ENV_PREFIX = "_ZN08NumbaEnv"  # numba's per-function environment globals (core/
 class _InlineOnlyLibrary(JITCodeLibrary):
     """A helper's code library that is only ever linked into (and inlined by) a caller's.
 
-    numba would optimise each helper's module at O3 (its callees linked in and inlined) and emit
-    machine code for it, then do both again in every caller: a helper nested k deep was optimised
-    k + 1 times and compiled to machine code it never runs. Here its module stays as numba's
-    per-function passes left it, for the caller to optimise once (LLVM's inliner works bottom-up),
-    and the execution engine receives only its environment global, which numba fills in.
+    numba emits machine code for every library it finalizes; a helper's is never run (every caller
+    inlines it), so the execution engine receives only the helper's environment global, which numba
+    fills in. Its module is still optimised as numba does (the IR callers link in stays the same:
+    leaving the optimisation to the caller alone made the AIReSim case ~9 % slower).
     """
-
-    def _optimize_final_module(self) -> None:
-        """Left to the caller, which links this module in and optimises it with its own."""
 
     def _finalize_final_module(self) -> None:
         """Hand the engine a module of just the environment globals: nothing here is ever called directly."""
