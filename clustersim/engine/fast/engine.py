@@ -254,7 +254,7 @@ def _mean(total: float, count: float) -> float:
 
 _compiled = False
 
-# A first compile's seconds when this machine has not recorded one (benchmarks/bench_startup.py --compile:
+# A first compile's seconds when this machine has not recorded one (benchmarks/bench_startup.py --clear-cache:
 # 2 cores, numba 0.68); a compile records its own seconds beside the kernel's cache, for the next one's hint.
 TYPICAL_COMPILE_SECONDS = 75.0
 _COMPILE_RECORD = "clustersim-compile-seconds.txt"
