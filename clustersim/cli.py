@@ -162,12 +162,12 @@ def _out_dir(text: str | None, name: str, prefix: str = "") -> Path:
 
 def _prepare_engine(scenario: Scenario, terminal: Terminal, stops: StopSignals) -> None:
     """Load the fast engine's compiled kernel before the progress bar, saying so: the first run on a
-    machine (or after an upgrade) compiles it, which takes a minute or two. Ctrl-C stops it."""
+    machine (or after an upgrade) compiles it, for about as long as its last compile here. Ctrl-C stops it."""
     if scenario.simulation.engine != "fast":
         return
-    from clustersim.engine.fast.engine import ensure_compiled
+    from clustersim.engine.fast.engine import compile_hint, ensure_compiled
 
-    what = "fast engine: loading its kernel (a first run compiles it: ~1.5 min)"
+    what = f"fast engine: loading its kernel (a first run compiles it: {compile_hint()})"
     with terminal.preparing(what), stops.interruptible():
         ensure_compiled()
 

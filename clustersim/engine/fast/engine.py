@@ -7,19 +7,19 @@ replication's own kernel time (with several workers their sum exceeds the wall t
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from clustersim.engine.fast.codes import TRACE_COLUMNS
 from clustersim.engine.fast.compile import Plan, compile_plan
-from clustersim.engine.fast.kernel import simulate
-from clustersim.engine.fast.queue import STATUS_HEAP_FULL, STATUS_TRACE_FULL
 from clustersim.engine.fast.tables import (
     A_CAPACITY, A_ESCALATIONS, A_FAILURES, A_FALSE_SUCCESSES, A_FIRST_EMPTY, A_FIRST_SHORT, A_LEMONS_RETIRED,
     A_MISDIAGNOSES, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START, A_RECURRENCES, A_RETIRED, A_RETIRED_HEALTHY,
@@ -63,6 +63,9 @@ def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, cap
     ``trace``: also return the state-change log in the schema of model/records.py (tests hold it
     against SimPy's); ``capacity``: the event heap's initial room (default ``heap_capacity``).
     """
+    from clustersim.engine.fast.kernel import simulate  # numba: imported only when a replication runs
+    from clustersim.engine.fast.queue import STATUS_HEAP_FULL, STATUS_TRACE_FULL
+
     capacity = capacity or heap_capacity(plan)
     trace_rows = 1024 if trace else 0
     simulate_s = 0.0
@@ -251,19 +254,58 @@ def _mean(total: float, count: float) -> float:
 
 _compiled = False
 
+# A first compile's seconds when this machine has not recorded one (benchmarks/bench_startup.py --clear-cache:
+# 2 cores, numba 0.68); a compile records its own seconds beside the kernel's cache, for the next one's hint.
+TYPICAL_COMPILE_SECONDS = 75.0
+_COMPILE_RECORD = "clustersim-compile-seconds.txt"
+
+
+def _compile_record() -> Path | None:
+    """The file beside the kernel's numba cache that holds the last compile's seconds (None: no cache)."""
+    from clustersim.engine.fast import kernel
+
+    cache = getattr(kernel._run, "_cache", None)
+    directory = getattr(cache, "_cache_path", None)
+    return None if directory is None else Path(directory) / _COMPILE_RECORD
+
+
+def expected_compile_seconds() -> float:
+    """How long a compile of the kernel takes here: the last one recorded on this machine, else the typical figure."""
+    record = _compile_record()
+    try:
+        return float(record.read_text()) if record is not None else TYPICAL_COMPILE_SECONDS
+    except (OSError, ValueError):
+        return TYPICAL_COMPILE_SECONDS
+
+
+def compile_hint() -> str:
+    """``~75 s`` / ``~1.6 min``: how long a compile usually takes here, for the terminal."""
+    seconds = expected_compile_seconds()
+    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.1f} min"
+
 
 def ensure_compiled() -> float:
-    """Compile (or load from numba's cache) the kernel once per process; returns the seconds it took."""
+    """Compile (or load from numba's cache) the kernel once per process; returns the seconds it took.
+
+    A compile (a cache miss) records its seconds for ``expected_compile_seconds``.
+    """
     global _compiled
     if _compiled:
         return 0.0
+    from clustersim.engine.fast import kernel
     from clustersim.scenario.load import scenario_from_dict
 
     started = time.perf_counter()
     tiny = scenario_from_dict({"name": "warm-up", "simulation": {"horizon": "1 h"}, "nodes": {"count": 1}})
     run_kernel(compile_plan(tiny), 0, 0)
     _compiled = True
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    if kernel._run.stats.cache_misses:
+        record = _compile_record()
+        if record is not None:
+            with contextlib.suppress(OSError):
+                record.write_text(f"{seconds:.1f}\n")
+    return seconds
 
 
 class FastEngine:

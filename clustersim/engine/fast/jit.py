@@ -10,8 +10,49 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
+import llvmlite.binding as ll
+from llvmlite import ir
 from numba import njit
+from numba.core import cgutils
+from numba.core.codegen import JITCodeLibrary
+from numba.core.compiler import Compiler
+
+_ENV_PREFIX = "_ZN08NumbaEnv"  # numba's per-function environment globals (core/base.py declare_env_global)
+
+
+class _InlineOnlyLibrary(JITCodeLibrary):
+    """A helper's code library that is only ever linked into (and inlined by) a caller's.
+
+    numba emits machine code for every library it finalizes; a helper's is never run (every caller
+    inlines it), so the execution engine receives only the helper's environment global, which numba
+    fills in. Its module is still optimised as numba does (the IR callers link in stays the same:
+    leaving the optimisation to the caller alone made the AIReSim case ~9 % slower).
+    """
+
+    def _finalize_final_module(self) -> None:
+        """Hand the engine a module of just the environment globals: nothing here is ever called directly."""
+        stub = self._codegen._create_empty_module(self.name)
+        for gv in self._final_module.global_variables:
+            if gv.name.startswith(_ENV_PREFIX):
+                env = ir.GlobalVariable(stub, cgutils.voidptr_t, name=gv.name)
+                env.linkage = "common"
+                env.initializer = cgutils.get_null_value(env.type.pointee)
+        self._codegen._add_module(ll.parse_assembly(str(stub)))
+        self._codegen._engine.finalize_object()
+        self._finalized = True
+
+
+class _InlineOnlyCompiler(Compiler):
+    """numba's default pipeline, compiling into an ``_InlineOnlyLibrary``."""
+
+    def compile_extra(self, func: Any) -> Any:
+        """As numba's, with the helper's library made inline-only beforehand."""
+        if self.state.library is None:
+            codegen = self.state.targetctx.codegen()
+            self.state.library = _InlineOnlyLibrary(codegen, func.__qualname__)
+        return super().compile_extra(func)
 
 # How the kernel is compiled (each measured on benchmarks/bench_engines.py, one thread):
 # - no reference counting (``_nrt=False``) in the event loop and its helpers: numba otherwise
@@ -30,7 +71,7 @@ from numba import njit
 #   links into a caller, which cost the loop a second LLVM pass (first compile 107 s -> 81 s).
 # (numba's type stubs omit its internal options _nrt, no_cpython_wrapper and no_cfunc_wrapper)
 helper = njit(cache=False, _nrt=False, error_model="numpy", forceinline=True,  # type: ignore[call-overload]
-              no_cpython_wrapper=True, no_cfunc_wrapper=True)
+              no_cpython_wrapper=True, no_cfunc_wrapper=True, pipeline_class=_InlineOnlyCompiler)
 loop = njit(cache=True, _nrt=False, error_model="numpy", nogil=True)  # type: ignore[call-overload]
 
 
