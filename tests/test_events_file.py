@@ -77,3 +77,19 @@ def test_a_run_with_no_rows_writes_an_empty_table(scenario, tmp_path):
     EventsFile(tmp_path, scenario).close()
     table = pd.read_parquet(tmp_path / "events.parquet")
     pd.testing.assert_frame_equal(table, before(scenario, []))
+
+
+def test_replications_csv_is_byte_for_byte_what_pandas_wrote(kept):
+    """replications.csv is written without pandas; the text must stay what ``DataFrame.to_csv`` gave,
+    including NaN (empty), a metric missing from a row, infinities, -0.0 and exponent forms."""
+    from dataclasses import replace
+
+    from clustersim.report.results import replications_csv, replications_frame
+
+    assert replications_csv(kept) == replications_frame(kept).to_csv(index=False)
+    first, *others = list(kept.estimates)
+    odd = [{first: value, **{name: 1.0 for name in others}}
+           for value in (float("nan"), float("inf"), -float("inf"), -0.0, 1e-05, 1e16, 0.1, 123456789.125, 3.0)]
+    odd.append({name: 2.5 for name in others})  # ``first`` missing: an empty field
+    unusual = replace(kept, rows=odd)
+    assert replications_csv(unusual) == replications_frame(unusual).to_csv(index=False)

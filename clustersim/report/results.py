@@ -5,6 +5,8 @@ replications run). events.parquet is written as the run goes (``EventsFile``), b
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -103,6 +105,23 @@ def replications_frame(result: RunResult) -> pd.DataFrame:
     frame = pd.DataFrame(result.rows, columns=list(result.estimates))
     frame.insert(0, "replication", range(len(result.rows)))
     return frame
+
+
+def replications_csv(result: RunResult) -> str:
+    """replications.csv's text, byte for byte what ``replications_frame(result).to_csv(index=False)`` writes
+    (shortest round-trip floats, a missing or NaN value empty) without importing pandas (~0.3 s of every run)."""
+    names = list(result.estimates)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["replication", *names])
+    for index, row in enumerate(result.rows):
+        writer.writerow([index, *(_csv_number(row.get(name, math.nan)) for name in names)])
+    return buffer.getvalue()
+
+
+def _csv_number(value: float) -> str:
+    number = float(value)
+    return "" if math.isnan(number) else repr(number)
 
 
 def events_frame(scenario: Scenario, logs: list[ReplicationRecords]) -> pd.DataFrame:
@@ -268,7 +287,7 @@ def write_results(out_dir: Path, result: RunResult, with_events: bool,
     out_dir = Path(out_dir)
     written = [out_dir / RESOLVED, out_dir / REPLICATIONS]
     write_synced(written[0], dump_scenario_toml(result.scenario))
-    write_synced(written[1], replications_frame(result).to_csv(index=False))
+    write_synced(written[1], replications_csv(result))
     if with_events:
         if events is None:
             events = EventsFile(out_dir, result.scenario)
