@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="write results into DIR (default results/<name>/<time>/)")
     run.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
     run.add_argument("--events", action="store_true", help="also write the state-change log as events.parquet")
+    run.add_argument("--nodes", action="store_true", help="also write the per-node table as nodes.parquet")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     validate = sub.add_parser("validate", help="check a scenario file and print its resolved form")
     _add_scenario_args(validate)
@@ -80,7 +81,7 @@ def _overrides(args: argparse.Namespace) -> tuple[str, ...]:
 
 def _load(args: argparse.Namespace):
     """The scenario with its overrides; refuses one this version cannot run (as asked), naming the file."""
-    from clustersim.engine.base import require_event_log
+    from clustersim.engine.base import require_event_log, require_node_table
     from clustersim.engine.select import engine_for
     from clustersim.feasibility import degenerate_problems
     from clustersim.scenario import load_scenario
@@ -93,6 +94,8 @@ def _load(args: argparse.Namespace):
         engine = engine_for(scenario)
         if getattr(args, "events", False):
             require_event_log(engine)
+        if getattr(args, "nodes", False):
+            require_node_table(engine)
     except ClusterSimError as err:
         raise ScenarioError(args.scenario.name, [str(err)]) from None
     return scenario
@@ -184,10 +187,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         _prepare_engine(scenario, terminal, stops)
         events = EventsFile(results.path, scenario) if args.events else None  # the log streams into it
         with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance:
-            result = run_scenario(scenario, keep_logs=events or False, progress=advance, source=args.scenario.name)
+            result = run_scenario(scenario, keep_logs=events or False, progress=advance, source=args.scenario.name,
+                                  node_table=args.nodes)
         invocation = Invocation(command_line=("python", "-m", "clustersim", *sys.argv[1:]),
                                 overrides=_overrides(args))
-        write_results(results.path, result, with_events=args.events, invocation=invocation, events=events)
+        write_results(results.path, result, with_events=args.events, invocation=invocation, events=events,
+                      with_nodes=args.nodes)
         results.commit()
         terminal.show_summary(result, out)
     return stops.exit_status or (0 if result.complete else 130)

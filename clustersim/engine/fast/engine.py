@@ -28,7 +28,7 @@ from clustersim.engine.fast.tables import (
     L_LOW_HOURS,
 )
 from clustersim.engine.fast.support import refusal, unsupported_features
-from clustersim.engine.base import LogSink, ReplicationOutcome, require_event_log
+from clustersim.engine.base import LogSink, ReplicationOutcome, require_event_log, require_node_table
 from clustersim.errors import ClusterSimError
 from clustersim.layout import MetricSpec, layout_of
 from clustersim.rng import Streams
@@ -271,15 +271,18 @@ class FastEngine:
 
     name = "fast"
     keeps_logs = False
+    keeps_node_table = False  # the kernel returns accumulators, not its node columns
 
     def __init__(self, workers: int | None = None):
         self.workers = workers  # None: numba.get_num_threads()
 
     def run(self, scenario: Scenario, replications: Sequence[int],
-            keep_logs: bool | LogSink = False) -> Iterator[ReplicationOutcome]:
+            keep_logs: bool | LogSink = False, node_table: bool = False) -> Iterator[ReplicationOutcome]:
         """Outcomes of ``replications`` in order; refuses at once what the engine cannot do."""
         if keep_logs:
             require_event_log(self)
+        if node_table:
+            require_node_table(self)
         missing = unsupported_features(scenario)
         if missing:
             raise ClusterSimError(refusal(missing))
