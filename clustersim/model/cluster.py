@@ -46,7 +46,7 @@ class Cluster:
         join_hours = {"warm": spares.standby_swap_time, "hot": spares.swap_time, "cold": spares.provisioning}
         hot, cold = [n for n in self.nodes if n.role == "hot"], [n for n in self.nodes if n.role == "cold"]
         self.pool = SparePool(ctx, hot, cold, spares.warm, join_hours, spares.swap_time, selection,
-                              scenario.preemption_cause)
+                              scenario.preemption_cause, spares.cold_provisioning == "serial")
         self.holds = NodeHolds(ctx, self._on_node_down, self._on_node_up)
         crew_pools = [Crews(ctx, scenario.repair.crews, 0)]
         crew_pools += [Crews(ctx, stage.crews, 1 + s) for s, stage in enumerate(scenario.repair.stages)]

@@ -91,7 +91,7 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             slot_i=slot_i, slot_f=np.full(max(working, 1), -1.0),
             crew_i=np.zeros((pools, CREW_I_COLS), dtype=np.int64), crew_queue=np.zeros((pools, nodes), dtype=np.int64),
             pool_i=pool_i, pool_wait=np.zeros((max(working, 1), 2), dtype=np.int64),
-            scratch=np.zeros((max(working, 1), 2), dtype=np.int64),
+            scratch=np.zeros((max(working, 1), 2), dtype=np.int64), line_free=np.zeros(1),
             job_i=np.zeros((jobs, JOB_I_COLS), dtype=np.int64), job_f=np.zeros((jobs, JOB_F_COLS)),
             heap=np.zeros((heap_capacity, 4), dtype=np.int64), bits_f=bits, bits_i=bits.view(np.int64),
             ring_key=np.zeros((2, heap_capacity), dtype=np.int64),

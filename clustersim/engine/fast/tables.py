@@ -117,6 +117,7 @@ State = namedtuple("State", [
     "slot_i", "slot_f",                    # per working position: ints; when it began waiting for a spare
     "crew_i", "crew_queue",                # per crew pool
     "pool_i", "pool_wait", "scratch",      # the spare pool, its waiting positions, room for a dispatch
+    "line_free",                           # when the serial cold-provisioning line is done with what it took
     "job_i", "job_f",                      # per training job
     "heap", "bits_f", "bits_i",            # the event heap (rows: time bits, key, item, -); a float <-> bits cast
     "ring_key", "ring_item", "clock",      # per priority, a FIFO ring of events at the current time; the time
