@@ -37,7 +37,6 @@ class NodeTable:
         n = scenario.nodes.count
         self.scenario = scenario
         self.horizon = scenario.simulation.horizon
-        self.roles = layout_of(scenario).node_roles
         self.failures = np.zeros(n, dtype=np.int64)
         self.blamed = np.zeros(n, dtype=np.int64)
         self.lemon_at_start = np.zeros(n, dtype=bool)
@@ -106,17 +105,26 @@ class NodeTable:
     def columns(self) -> dict[str, np.ndarray]:
         """The table, by column (``NODE_COLUMNS``; ``score`` NaN everywhere when the scenario keeps no score)."""
         self.finish()
-        n = len(self.failures)
-        score = self.scenario.nodes.score
-        if score is None:
-            scores = np.full(n, math.nan)
-        else:
-            scores = score.initial - score.failure_penalty * self.blamed + score.uptime_credit * self.credits
-        per_rack = self.scenario.nodes.nodes_per_rack
-        return {
-            "node": np.arange(n, dtype=np.int32), "rack": np.arange(n, dtype=np.int32) // per_rack,
-            "role": np.array(self.roles, dtype=object), "lemon_at_start": self.lemon_at_start.copy(),
-            "lemon_ever": self.lemon_ever.copy(), "lemon_at_end": self.lemon_now.copy(),
-            "failures": self.failures.copy(), "blamed": self.blamed.copy(), "score": scores,
-            "up_hours": self.up_hours.copy(), "retired_at_hours": self.retired_at.copy(),
-        }
+        return node_columns(self.scenario, self.failures, self.blamed, self.lemon_at_start, self.lemon_ever,
+                            self.lemon_now, self.up_hours, self.credits, self.retired_at)
+
+
+def node_columns(scenario: Scenario, failures: np.ndarray, blamed: np.ndarray, lemon_at_start: np.ndarray,
+                 lemon_ever: np.ndarray, lemon_at_end: np.ndarray, up_hours: np.ndarray, credits: np.ndarray,
+                 retired_at: np.ndarray) -> dict[str, np.ndarray]:
+    """nodes.parquet's columns from the per-node accumulators (either engine's), the score computed from them."""
+    n = len(failures)
+    score = scenario.nodes.score
+    if score is None:
+        scores = np.full(n, math.nan)
+    else:
+        scores = score.initial - score.failure_penalty * blamed + score.uptime_credit * credits
+    per_rack = scenario.nodes.nodes_per_rack
+    return {
+        "node": np.arange(n, dtype=np.int32), "rack": np.arange(n, dtype=np.int32) // per_rack,
+        "role": np.array(layout_of(scenario).node_roles, dtype=object),
+        "lemon_at_start": np.array(lemon_at_start, dtype=bool), "lemon_ever": np.array(lemon_ever, dtype=bool),
+        "lemon_at_end": np.array(lemon_at_end, dtype=bool), "failures": np.array(failures, dtype=np.int64),
+        "blamed": np.array(blamed, dtype=np.int64), "score": scores, "up_hours": np.array(up_hours, dtype=float),
+        "retired_at_hours": np.array(retired_at, dtype=float),
+    }
