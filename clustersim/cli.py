@@ -81,7 +81,7 @@ def _overrides(args: argparse.Namespace) -> tuple[str, ...]:
 
 def _load(args: argparse.Namespace):
     """The scenario with its overrides; refuses one this version cannot run (as asked), naming the file."""
-    from clustersim.engine.base import require_event_log, require_node_table
+    from clustersim.engine.base import require_event_log
     from clustersim.engine.select import engine_for
     from clustersim.feasibility import degenerate_problems
     from clustersim.scenario import load_scenario
@@ -94,8 +94,6 @@ def _load(args: argparse.Namespace):
         engine = engine_for(scenario)
         if getattr(args, "events", False):
             require_event_log(engine)
-        if getattr(args, "nodes", False):
-            require_node_table(engine)
     except ClusterSimError as err:
         raise ScenarioError(args.scenario.name, [str(err)]) from None
     return scenario

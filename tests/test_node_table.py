@@ -7,10 +7,12 @@ import pytest
 import simpy
 
 from clustersim.cli import main
+from clustersim.engine.fast.compile import compile_plan
+from clustersim.engine.fast.engine import kernel_node_columns, run_kernel
 from clustersim.engine.simpy_engine import _RowStream
 from clustersim.model.base import Context
 from clustersim.model.cluster import Cluster
-from clustersim.node_table import NodeTable
+from clustersim.node_table import NODE_COLUMNS, NodeTable
 from clustersim.rng import Streams
 from clustersim.scenario import scenario_from_dict
 from clustersim.workloads.training import close_training, start_training
@@ -79,7 +81,22 @@ def test_the_streamed_table_matches_the_model_state(seed):
     assert (~np.isnan(table["retired_at_hours"])).tolist() == retired
 
 
-def test_cli_writes_nodes_parquet_and_the_fast_engine_refuses_it(tmp_path, capsys):
+@pytest.mark.parametrize("seed", range(12))
+def test_the_fast_kernel_gives_the_same_table(seed):
+    """Row for row the engines agree on these scenarios (test_fast_engine), so their node tables are equal."""
+    raw = random_deterministic_scenario(seed, pipeline=True, jobs=True)
+    raw["nodes"]["score"] = {"credit_period": "5 h"}
+    raw.setdefault("spares", {})["selection"] = "highest_score"
+    simpy_table, _ = _table(raw)
+    scenario = scenario_from_dict(raw, source="test")
+    plan = compile_plan(scenario)._replace(node_table=True)
+    fast_table = kernel_node_columns(scenario, plan, run_kernel(plan, scenario.simulation.seed, 0))
+    assert fast_table is not None
+    for name in NODE_COLUMNS:
+        np.testing.assert_array_equal(fast_table[name], simpy_table[name], err_msg=name)
+
+
+def test_cli_writes_nodes_parquet_on_both_engines(tmp_path):
     import tomli_w
 
     path = tmp_path / "three.toml"
@@ -92,5 +109,5 @@ def test_cli_writes_nodes_parquet_and_the_fast_engine_refuses_it(tmp_path, capsy
     assert frame["blamed"].tolist() == [3, 3]
     assert frame["score"].tolist() == [76.0, 76.0]
     assert frame["retired_at_hours"].tolist() == [78.0, 78.0]
-    assert main(["run", str(path), "--engine", "fast", "--out", str(tmp_path / "f"), "--nodes"]) == 2
-    assert "--nodes: the fast engine keeps no node table" in capsys.readouterr().err
+    assert main(["run", str(path), "--engine", "fast", "--out", str(tmp_path / "f"), "--nodes", "--quiet"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "f" / "nodes.parquet"), frame)

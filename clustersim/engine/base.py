@@ -28,7 +28,7 @@ class ReplicationOutcome:
     events: int
     simulate_s: float
     records: ReplicationRecords | None = None  # the state-change log, when kept (SimPy engine only)
-    nodes: dict[str, np.ndarray] | None = None  # the node table (node_table.NODE_COLUMNS), when asked (SimPy only)
+    nodes: dict[str, np.ndarray] | None = None  # the node table (node_table.NODE_COLUMNS), when asked (--nodes)
 
 
 class LogSink(Protocol):
@@ -48,10 +48,10 @@ class Engine(Protocol):
 
     name: str
     keeps_logs: bool  # can it keep the state-change log (``keep_logs``: True, or a LogSink for --events)?
-    keeps_node_table: bool  # can it give each replication's node table (``node_table``, for --nodes)?
 
     def run(self, scenario: Scenario, replications: Sequence[int],
             keep_logs: bool | LogSink = False, node_table: bool = False) -> Iterator[ReplicationOutcome]:
+        """Outcomes of ``replications``; ``node_table``: each carries the replication's node table."""
         ...
 
 
@@ -60,8 +60,3 @@ def require_event_log(engine: Engine) -> None:
     if not engine.keeps_logs:
         raise ClusterSimError(f'--events: the {engine.name} engine keeps no event log; use engine = "simpy" for it')
 
-
-def require_node_table(engine: Engine) -> None:
-    """Refuse the per-node table (--nodes) from an engine that cannot give it."""
-    if not engine.keeps_node_table:
-        raise ClusterSimError(f'--nodes: the {engine.name} engine keeps no node table; use engine = "simpy" for it')

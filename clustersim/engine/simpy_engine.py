@@ -35,7 +35,6 @@ class SimpyEngine:
 
     name = "simpy"
     keeps_logs = True
-    keeps_node_table = True
 
     def run(self, scenario: Scenario, replications: Sequence[int],
             keep_logs: bool | LogSink = False, node_table: bool = False) -> Iterator[ReplicationOutcome]:
