@@ -103,7 +103,7 @@ def analytic_mtbf_hours(scenario: Scenario, job_index: int) -> float | None:
     exponential = all(m.time_to_failure.is_exponential for m in modes)
     exponential = exponential and all(d.time_to_failure.is_exponential for d in domains)
     preempted = any(other.preempt and other.priority > job.priority for other in scenario.training)
-    if (not exponential or scenario.chaos or scenario.nodes.lemon_count or scenario.repair.leaves_faults
+    if (not exponential or scenario.chaos or scenario.nodes.has_lemons or scenario.repair.leaves_faults
             or preempted):
         return None
     layout = layout_of(scenario)

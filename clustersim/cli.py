@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="write results into DIR (default results/<name>/<time>/)")
     run.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
     run.add_argument("--events", action="store_true", help="also write the state-change log as events.parquet")
+    run.add_argument("--nodes", action="store_true", help="also write the per-node table as nodes.parquet")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_workers_arg(run, "processes (SimPy) or threads (fast) for the replications")
     validate = sub.add_parser("validate", help="check a scenario file and print its resolved form")
@@ -191,10 +192,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance, \
                 engine_session(scenario, args.workers) as engine:
             result = run_scenario(scenario, keep_logs=events or False, progress=advance, source=args.scenario.name,
-                                  engine=engine)
+                                  engine=engine, node_table=args.nodes)
         invocation = Invocation(command_line=("python", "-m", "clustersim", *sys.argv[1:]),
                                 overrides=_overrides(args))
-        write_results(results.path, result, with_events=args.events, invocation=invocation, events=events)
+        write_results(results.path, result, with_events=args.events, invocation=invocation, events=events,
+                      with_nodes=args.nodes)
         results.commit()
         terminal.show_summary(result, out)
     return stops.exit_status or (0 if result.complete else 130)

@@ -288,13 +288,14 @@ class _ReplicationTask:
     scenario: Scenario
     replications: tuple[int, ...]
     keep_logs: bool
+    node_table: bool = False
 
 
 def _run_replications(task: _ReplicationTask) -> list[ReplicationOutcome]:
     """In a worker: the task's replications on the scenario's own (serial) engine."""
     from clustersim.engine.select import engine_for
 
-    return list(engine_for(task.scenario).run(task.scenario, task.replications, task.keep_logs))
+    return list(engine_for(task.scenario).run(task.scenario, task.replications, task.keep_logs, task.node_table))
 
 
 def _streamed_to(sink: LogSink, outcome: ReplicationOutcome) -> ReplicationOutcome:
@@ -318,9 +319,10 @@ class ParallelEngine:
         self._executor: LocalExecutor | None = None
 
     def run(self, scenario: Scenario, replications: Sequence[int],
-            keep_logs: bool | LogSink = False) -> Iterator[ReplicationOutcome]:
-        """Outcomes as chunks finish; a LogSink (--events) is handed each replication's log here, in this
-        process, as its outcome arrives (a worker returns the log, this process streams it on and drops it)."""
+            keep_logs: bool | LogSink = False, node_table: bool = False) -> Iterator[ReplicationOutcome]:
+        """Outcomes as chunks finish (each with its node table when ``node_table``); a LogSink (--events) is
+        handed each replication's log here, in this process, as its outcome arrives (a worker returns the log,
+        this process streams it on and drops it)."""
         sink = None if isinstance(keep_logs, bool) else keep_logs
         if self._executor is None:
             # Forked: a worker starts with this process's modules loaded, so the first replications come about
@@ -328,7 +330,7 @@ class ParallelEngine:
             self._executor = LocalExecutor(self.workers, start_method="fork").__enter__()
         # One replication a task: a SimPy replication takes far longer than a task's round trip (~1 ms), and the
         # run takes outcomes in index order, so small tasks keep the results (and a stopped run's rows) coming.
-        tasks = (_ReplicationTask(scenario, (k,), keep_logs is not False) for k in replications)
+        tasks = (_ReplicationTask(scenario, (k,), keep_logs is not False, node_table) for k in replications)
         try:
             for outcomes in self._executor.results(_run_replications, tasks):
                 for outcome in outcomes:

@@ -308,7 +308,7 @@ def metric_plan(scenario: Scenario) -> list[MetricSpec]:
     if repair.retirement.policy != "never":
         plan.add("nodes.retired", "retired")
         plan.add("nodes.retired_healthy", "retired_healthy")
-        if scenario.nodes.lemon_count:
+        if scenario.nodes.has_lemons:
             plan.add("nodes.lemons_retired_fraction", "lemons_retired_fraction")
     plan.add("capacity.availability", "capacity_availability")
     plan.add("capacity.shortfall_hours", "capacity_shortfall")

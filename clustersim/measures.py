@@ -503,7 +503,8 @@ class Measures:
         return float(sum(1 for node in self._retired_in_window if node not in self._lemons))
 
     def lemons_retired_fraction(self, spec: MetricSpec) -> float:
-        return len(self._retired_ever & self._lemons) / self.scenario.nodes.lemon_count
+        lemons = len(self._lemons)  # every node ever a lemon: drawn at the start or regenerated
+        return len(self._retired_ever & self._lemons) / lemons if lemons else math.nan
 
     # capacity and spares
     def capacity_availability(self, spec: MetricSpec) -> float:

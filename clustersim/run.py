@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from clustersim.adaptive import (
     PrecisionOutcome, PrecisionTarget, precision_outcome, precision_target, replication_batches, should_stop,
@@ -26,6 +26,9 @@ from clustersim.errors import ScenarioError
 from clustersim.layout import layout_of
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import Estimate, summarize
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Progress = Callable[[int], None]
 
@@ -136,6 +139,7 @@ class RunResult:
     complete: bool = True
     logs: list[ReplicationRecords] = field(default_factory=list)
     precision: PrecisionOutcome | None = None  # adaptive runs only
+    nodes: list[dict[str, np.ndarray]] = field(default_factory=list)  # per replication kept, with node_table
 
 
 @dataclass
@@ -144,6 +148,7 @@ class _Taken:
 
     rows: list[dict[str, float]] = field(default_factory=list)
     logs: list[ReplicationRecords] = field(default_factory=list)
+    nodes: list[dict[str, np.ndarray]] = field(default_factory=list)
     simulate_s: float = 0.0
     events: int = 0
     sink: LogSink | None = None  # where the logs stream (--events), told which replications are kept
@@ -155,12 +160,15 @@ class _Taken:
         self.events += outcome.events
         if outcome.records is not None:
             self.logs.append(outcome.records)
+        if outcome.nodes is not None:
+            self.nodes.append(outcome.nodes)
         if self.sink is not None:
             self.sink.keep(outcome.replication)
 
 
 def run_scenario(scenario: Scenario, keep_logs: bool | LogSink = False, progress: Progress | None = None,
-                 batch_size: int | None = None, source: str = "<scenario>", engine: Engine | None = None) -> RunResult:
+                 batch_size: int | None = None, source: str = "<scenario>", engine: Engine | None = None,
+                 node_table: bool = False) -> RunResult:
     """Run the replications the scenario asks for; on Ctrl-C (or a stop signal of an active ``StopSignals``),
     return what finished so far marked incomplete.
 
@@ -171,6 +179,7 @@ def run_scenario(scenario: Scenario, keep_logs: bool | LogSink = False, progress
     every replication's state-change log in ``RunResult.logs``; a ``LogSink`` (the --events file) takes the rows
     as they are simulated and is told which replications the run keeps; False keeps none. ``engine``: the engine
     to run on (default ``engine_for(scenario)``), e.g. ``executors.ParallelEngine`` for a process pool.
+    ``node_table``: keep every replication's node table (``RunResult.nodes``, for nodes.parquet).
     """
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -182,15 +191,16 @@ def run_scenario(scenario: Scenario, keep_logs: bool | LogSink = False, progress
         with _interruptible():
             if target is None:
                 _run_in_order(engine, scenario, _fixed_batches(scenario, batch_size), keep_logs, taken, progress,
-                              done=lambda rows: False)
+                              done=lambda rows: False, node_table=node_table)
             else:
                 _run_in_order(engine, scenario, replication_batches(target, batch_size), keep_logs, taken,
-                              progress, done=lambda rows: _adaptive_done(rows, target, source))
+                              progress, done=lambda rows: _adaptive_done(rows, target, source), node_table=node_table)
     except KeyboardInterrupt:
         complete = False
     precision = None if target is None else precision_outcome(taken.rows, target)
     summary = summarize(taken.rows, layout_of(scenario).metrics)
-    return RunResult(scenario, taken.rows, summary, taken.simulate_s, taken.events, complete, taken.logs, precision)
+    return RunResult(scenario, taken.rows, summary, taken.simulate_s, taken.events, complete, taken.logs, precision,
+                     taken.nodes)
 
 
 def _fixed_batches(scenario: Scenario, batch_size: int | None) -> Iterator[range]:
@@ -212,7 +222,8 @@ def _adaptive_done(rows: list[dict[str, float]], target: PrecisionTarget, source
 
 
 def _run_in_order(engine: Engine, scenario: Scenario, batches: Iterable[range], keep_logs: bool | LogSink,
-                  taken: _Taken, progress: Progress | None, done: Callable[[list[dict[str, float]]], bool]) -> None:
+                  taken: _Taken, progress: Progress | None, done: Callable[[list[dict[str, float]]], bool],
+                  node_table: bool = False) -> None:
     """Request batch after batch and take outcomes in index order until ``done``; later outcomes are dropped.
 
     An engine may yield a batch's outcomes in any order (a parallel one yields them as they finish),
@@ -220,7 +231,7 @@ def _run_in_order(engine: Engine, scenario: Scenario, batches: Iterable[range], 
     """
     for batch in batches:
         arrived: dict[int, ReplicationOutcome] = {}
-        for outcome in engine.run(scenario, batch, keep_logs):
+        for outcome in engine.run(scenario, batch, keep_logs, node_table):
             arrived[outcome.replication] = outcome
             while len(taken.rows) in arrived:
                 with _deferred():  # a replication's row, log and counts are taken whole or not at all

@@ -13,8 +13,8 @@ import networkx as nx
 PACKAGE = Path(__file__).resolve().parents[1] / "clustersim"
 
 # The data flow, earliest first: a module may import from its own stage or an earlier one only.
-# (measures turns one replication's records into metrics as they stream, stats adds the intervals over
-# replications: the SimPy engine uses them, so they sit below the engines.)
+# (measures and node_table turn one replication's records into metrics and a node table as they stream, stats
+# adds the intervals over replications: the SimPy engine uses them, so they sit below the engines.)
 STAGES: list[tuple[str, ...]] = [
     ("clustersim", "clustersim.errors", "clustersim.units", "clustersim.quantities", "clustersim.distributions",
      "clustersim.rng", "clustersim.input_files"),
@@ -23,7 +23,7 @@ STAGES: list[tuple[str, ...]] = [
     ("clustersim.feasibility",),
     ("clustersim.model",),
     ("clustersim.workloads",),
-    ("clustersim.measures", "clustersim.stats"),
+    ("clustersim.measures", "clustersim.node_table", "clustersim.stats"),
     ("clustersim.engine",),
     ("clustersim.adaptive",),
     ("clustersim.run",),

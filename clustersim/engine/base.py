@@ -28,6 +28,7 @@ class ReplicationOutcome:
     events: int
     simulate_s: float
     records: ReplicationRecords | None = None  # the state-change log, when kept (SimPy engine only)
+    nodes: dict[str, np.ndarray] | None = None  # the node table (node_table.NODE_COLUMNS), when asked (--nodes)
 
 
 class LogSink(Protocol):
@@ -49,7 +50,8 @@ class Engine(Protocol):
     keeps_logs: bool  # can it keep the state-change log (``keep_logs``: True, or a LogSink for --events)?
 
     def run(self, scenario: Scenario, replications: Sequence[int],
-            keep_logs: bool | LogSink = False) -> Iterator[ReplicationOutcome]:
+            keep_logs: bool | LogSink = False, node_table: bool = False) -> Iterator[ReplicationOutcome]:
+        """Outcomes of ``replications``; ``node_table``: each carries the replication's node table."""
         ...
 
 
@@ -57,3 +59,4 @@ def require_event_log(engine: Engine) -> None:
     """Refuse the state-change log (--events) from an engine that cannot keep it."""
     if not engine.keeps_logs:
         raise ClusterSimError(f'--events: the {engine.name} engine keeps no event log; use engine = "simpy" for it')
+

@@ -20,6 +20,7 @@ from clustersim.measures import Measures
 from clustersim.model.records import COLUMNS, ReplicationRecords
 from clustersim.model.base import Context
 from clustersim.model.cluster import Cluster
+from clustersim.node_table import NodeTable
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
 from clustersim.workloads.training import close_training, start_training
@@ -36,19 +37,23 @@ class SimpyEngine:
     keeps_logs = True
 
     def run(self, scenario: Scenario, replications: Sequence[int],
-            keep_logs: bool | LogSink = False) -> Iterator[ReplicationOutcome]:
+            keep_logs: bool | LogSink = False, node_table: bool = False) -> Iterator[ReplicationOutcome]:
         """Outcomes of ``replications`` in order; ``keep_logs``: True keeps each log in the outcome, a LogSink
-        is handed each replication's rows as they come."""
+        is handed each replication's rows as they come; ``node_table``: each outcome carries its node table."""
         for k in replications:
             kept: list[np.ndarray] = []
             to: list[Rows] = []
+            table = NodeTable(scenario) if node_table else None
+            if table is not None:
+                to.append(table.consume)
             if keep_logs is True:
                 to.append(kept.append)
             elif keep_logs is not False:
                 to.append(_rows_of(keep_logs, k))
             measures, simulate_s = simulate_replication(scenario, k, to)
             records = ReplicationRecords(k, _joined(kept), simulate_s) if keep_logs is True else None
-            yield ReplicationOutcome(k, measures.metrics(), measures.events, simulate_s, records)
+            nodes = table.columns() if table is not None else None
+            yield ReplicationOutcome(k, measures.metrics(), measures.events, simulate_s, records, nodes)
 
 
 def run_replication(scenario: Scenario, replication: int) -> ReplicationRecords:

@@ -6,11 +6,16 @@ listener (``model.spares.PositionListener``) after the cluster is built.
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from clustersim.model.records import Kind, RepairState
 from clustersim.model.base import Context, Failure
 from clustersim.model.clocks import ClockPlan
 from clustersim.layout import layout_of
 from clustersim.model.domains import chaos_life, domain_life
+from clustersim.model.load import make_lemon
 from clustersim.model.nodes import Crews, Node, NodeHolds, node_life
 from clustersim.model.policies import build_policies
 from clustersim.model.repair import RepairShop
@@ -46,7 +51,7 @@ class Cluster:
         join_hours = {"warm": spares.standby_swap_time, "hot": spares.swap_time, "cold": spares.provisioning}
         hot, cold = [n for n in self.nodes if n.role == "hot"], [n for n in self.nodes if n.role == "cold"]
         self.pool = SparePool(ctx, hot, cold, spares.warm, join_hours, spares.swap_time, selection,
-                              scenario.preemption_cause)
+                              scenario.preemption_cause, spares.cold_provisioning == "serial")
         self.holds = NodeHolds(ctx, self._on_node_down, self._on_node_up)
         crew_pools = [Crews(ctx, scenario.repair.crews, 0)]
         crew_pools += [Crews(ctx, stage.crews, 1 + s) for s, stage in enumerate(scenario.repair.stages)]
@@ -61,6 +66,10 @@ class Cluster:
         self._start_chaos(streams)
         self._start_nodes()
         self._start_slots()
+        regeneration = scenario.nodes.lemon_regeneration
+        if regeneration is not None:
+            env.process(self._regenerate_lemons(regeneration.period, regeneration.fraction,
+                                                streams.generator("lemons/regeneration")))
 
     def set_speed(self, node: Node, speed: float) -> None:
         """A node's speed changes (gray failures): log it and tell the job it runs in."""
@@ -81,6 +90,21 @@ class Cluster:
         for index in sorted(int(i) for i in chosen):
             self.nodes[index].lemon = True
             self.ctx.record((0.0, LEMON, index, 0, 1, -1))
+
+    def _regenerate_lemons(self, period_hours: float, fraction: float, rng: np.random.Generator):
+        """SimPy process: every period, max(1, floor(healthy × fraction)) of the healthy nodes (not lemon, not
+        retired), drawn uniformly, turn lemon (AIReSim's bad-server regeneration), logged as LEMON 0 -> 1."""
+        env = self.ctx.env
+        while True:
+            yield env.timeout(period_hours)
+            healthy = [node for node in self.nodes if not node.lemon and node.role != "retired"]
+            if not healthy:
+                continue
+            count = min(len(healthy), max(1, math.floor(len(healthy) * fraction)))
+            for i in sorted(rng.choice(len(healthy), size=count, replace=False).tolist()):
+                node = healthy[i]
+                self.ctx.record((env.now, LEMON, node.index, 0, 1, -1))
+                make_lemon(node, env.now)
 
     def _start_nodes(self) -> None:
         env, nodes_spec = self.ctx.env, self.scenario.nodes

@@ -52,6 +52,27 @@ def replan(node: Node) -> None:
         node.process.interrupt(Replan())
 
 
+def make_lemon(node: Node, now: float) -> None:
+    """A healthy node turns lemon (nodes.lemon_regeneration): its clocks run at a lemon's speeds from now on,
+    aged up to now at the old ones; its timer (and its job group's thresholds) are planned again."""
+    node.lemon = True
+    clocks = node.clocks
+    if clocks is None:
+        return  # a cold spare not yet provisioned: its clocks start as a lemon's
+    member, group = node.group_member, node.load_group
+    if not (isinstance(group, LoadGroup) and group.members[member] is node):
+        group = None
+    if group is not None:
+        group.leave(node)  # its computing-aged clocks consumed at the old speeds, back on its own timer
+    clocks.sync(now)
+    clocks.set_lemon(True)
+    if group is not None:
+        group.join(member, node)  # thresholds drawn again at the lemon's speeds
+    if clocks.running and node.process is not None and not node.blame_pending:
+        clocks.running = False  # one interrupt: node_life plans again when it handles it
+        node.process.interrupt(Replan())
+
+
 class LoadGroup:
     """The members of one job whose clocks of computing-aged modes run on the job's odometers."""
 

@@ -192,15 +192,17 @@ def node_life(ctx: Context, node: Node, plan: ClockPlan, shop: Recovery):
     clocks = node.clocks = NodeClocks(plan, node.rng, node.lemon)
     while node.role != "retired":
         operating_hours = clocks.next_failure()
-        started = env.now
+        clocks.since, clocks.running = env.now, True
         try:
             yield env.timeout(operating_hours) if operating_hours < math.inf else env.event()
         except simpy.Interrupt as interrupt:
-            blame = interrupt.cause
-            assert isinstance(blame, Blame)  # only RepairShop._blame_innocent interrupts a node's life
-            clocks.advance(env.now - started)
-            yield from shop.after_blame(node, blame.mode)
-            continue
+            cause = interrupt.cause
+            clocks.sync(env.now)
+            clocks.running = False
+            if isinstance(cause, Blame):  # RepairShop._blame_innocent
+                yield from shop.after_blame(node, cause.mode)
+            continue  # else it turned lemon (load.make_lemon): plan the timer again
+        clocks.running = False
         mode, recurred = clocks.fire()
         yield from shop.after_failure(node, mode, recurred)
 

@@ -5,7 +5,9 @@ node goes down the slot empties; after ``repair.detection`` (at once if the node
 deliberately) it takes a usable spare from the pool or waits FIFO for one. The pool has three
 tiers, taken in order: warm standbys (join after ``standby_swap_time``), hot spares (after
 ``swap_time``) and cold spares (after ``provisioning``, and only then start operating and
-ageing); within a tier the selection policy picks. ``spares.warm`` of the hot spares are kept
+ageing; with ``cold_provisioning = "serial"`` one at a time: each cold spare's provisioning
+starts when the previous one's ends, as AIReSim's preemption waits); within a tier the selection
+policy picks. ``spares.warm`` of the hot spares are kept
 initialised as warm standbys: when one leaves the pool, a hot spare is initialised in its place,
 which takes ``swap_time``. The node that left a slot recovers on its own and, once up again,
 joins the pool as a hot spare; so does every recovered spare.
@@ -53,8 +55,10 @@ class SparePool:
 
     def __init__(self, ctx: Context, hot: list[Node], cold: list[Node], warm_target: int,
                  join_hours: dict[str, float], warm_up_hours: float, selection: SelectionPolicy,
-                 preemption_cause: int = -1):
+                 preemption_cause: int = -1, serial_cold: bool = False):
         self.ctx = ctx
+        self.serial_cold = serial_cold  # cold spares provisioned one after another
+        self.line_free_at = 0.0         # when the serial provisioning line is done with what it has taken
         self.tiers: dict[str, list[Node]] = {"warm": hot[:warm_target], "hot": hot[warm_target:], "cold": list(cold)}
         for node in self.tiers["warm"]:
             node.role = "warm"
@@ -190,6 +194,15 @@ class SparePool:
         replan(node)
         return node, self.join_hours[tier], tier == "cold"
 
+    def provisioning_hours(self) -> float:
+        """A cold spare starts its swap now: its wait until it joins (serial: after those ahead of it in line)."""
+        provisioning = self.join_hours["cold"]
+        if not self.serial_cold:
+            return provisioning
+        now = self.ctx.env.now
+        self.line_free_at = max(now, self.line_free_at) + provisioning
+        return self.line_free_at - now
+
     def _stop_warming(self, node: Node) -> None:
         if node.warming is not None:
             node.warming = None
@@ -312,6 +325,8 @@ def _refill(ctx: Context, slot: Slot, pool: SparePool):
         if not spare.up:  # failed the instant it was handed over
             _give_back(spare, cold)
             continue
+        if cold:  # (a spare that fails during its provisioning keeps its place in a serial line)
+            join_hours = pool.provisioning_hours()
         _set_state(ctx, slot, SWAPPING, -1)
         slot.attached = True
         slot.node = spare

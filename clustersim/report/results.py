@@ -1,4 +1,4 @@
-"""The results contract: summary.json, replications.csv, scenario.resolved.toml, events.parquet.
+"""The results contract: summary.json, replications.csv, scenario.resolved.toml, events.parquet, nodes.parquet.
 
 pandas and pyarrow are imported only inside the functions that write (they are not in memory while
 replications run). events.parquet is written as the run goes (``EventsFile``), by row groups.
@@ -24,6 +24,7 @@ from clustersim.model.records import (
     COLUMNS, EventCode, JobState, Kind, NodeState, RepairState, ReplicationRecords, SlotState,
 )
 from clustersim.layout import layout_of
+from clustersim.node_table import NODE_COLUMNS
 from clustersim.report.files import write_synced
 from clustersim.scenario.load import dump_scenario_toml
 from clustersim.scenario.schema import Scenario
@@ -38,6 +39,7 @@ SUMMARY = "summary.json"
 REPLICATIONS = "replications.csv"
 RESOLVED = "scenario.resolved.toml"
 EVENTS = "events.parquet"
+NODES = "nodes.parquet"
 
 
 @dataclass(frozen=True)
@@ -277,17 +279,47 @@ def _events_table(scenario: Scenario, logs: list[ReplicationRecords]):
     return table
 
 
+def nodes_frame(result: RunResult) -> pd.DataFrame:
+    """nodes.parquet: one row per node of each replication kept (its index first), the columns of ``NODE_COLUMNS``."""
+    import pandas as pd
+
+    tables = result.nodes
+    columns: dict[str, np.ndarray] = {
+        "replication": np.concatenate([np.full(len(t["node"]), k, dtype=np.int32) for k, t in enumerate(tables)])
+        if tables else np.empty(0, dtype=np.int32)}
+    for name in NODE_COLUMNS:
+        columns[name] = np.concatenate([t[name] for t in tables]) if tables else np.empty(0)
+    frame = pd.DataFrame(columns)
+    frame["role"] = pd.Categorical(frame["role"], categories=["work", "hot", "cold"])
+    return frame
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """``frame`` as a Parquet file's bytes (written whole by ``write_synced``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    return sink.getvalue().to_pybytes()
+
+
 def write_results(out_dir: Path, result: RunResult, with_events: bool,
-                  invocation: Invocation | None = None, events: EventsFile | None = None) -> list[Path]:
+                  invocation: Invocation | None = None, events: EventsFile | None = None,
+                  with_nodes: bool = False) -> list[Path]:
     """Write every results file, fsynced, into ``out_dir`` (a staging directory: see ``report.files``);
     returns the paths written.
 
     ``with_events``: also events.parquet, finished from ``events`` (the run's streamed log) or, without
-    it, written from the logs the result kept in memory."""
+    it, written from the logs the result kept in memory. ``with_nodes``: also nodes.parquet, from the node
+    tables the result kept."""
     out_dir = Path(out_dir)
     written = [out_dir / RESOLVED, out_dir / REPLICATIONS]
     write_synced(written[0], dump_scenario_toml(result.scenario))
     write_synced(written[1], replications_csv(result))
+    if with_nodes:
+        written.append(out_dir / NODES)
+        write_synced(written[-1], _parquet_bytes(nodes_frame(result)))
     if with_events:
         if events is None:
             events = EventsFile(out_dir, result.scenario)

@@ -44,6 +44,10 @@ Fields = dict[str, Any]  # some fields of a Plan, by name
 Plan = namedtuple("Plan", [
     # window and timings (hours)
     "horizon", "warmup", "detection", "swap_time", "provisioning", "standby_swap_time",
+    # cold spares provisioned one after another (spares.cold_provisioning = "serial")
+    "serial_cold",
+    # keep nodes.parquet's per-node accumulators (State.node_table): set by the run, not the scenario
+    "node_table",
     # sizes
     "nodes", "working", "hot", "cold", "warm", "parts", "causes", "modes",
     # laws: parameters per law index; empirical samples concatenated, law_a/law_b = start/length
@@ -166,7 +170,8 @@ def _window(scenario: Scenario) -> Fields:
     sim, spares = scenario.simulation, scenario.spares
     return {"horizon": float(sim.horizon), "warmup": float(sim.warmup), "detection": float(scenario.repair.detection),
             "swap_time": float(spares.swap_time), "provisioning": float(spares.provisioning),
-            "standby_swap_time": float(spares.standby_swap_time)}
+            "standby_swap_time": float(spares.standby_swap_time),
+            "serial_cold": spares.cold_provisioning == "serial", "node_table": False}
 
 
 def _sizes(scenario: Scenario) -> Fields:

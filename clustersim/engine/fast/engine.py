@@ -25,12 +25,14 @@ from clustersim.engine.fast.tables import (
     A_MISDIAGNOSES, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START, A_RECURRENCES, A_RETIRED, A_RETIRED_HEALTHY,
     A_UNDIAGNOSED, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED, CREW_ACC_COLS, CT_EVENTS, CT_STATUS, CT_TRACE_N,
     JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST, JA_STOPS, JA_USEFUL, JOB_ACC_COLS, L_AREA,
-    L_LOW_HOURS,
+    L_LOW_HOURS, NT_BLAMED, NT_CREDITS, NT_FAILURES, NT_RETIRED_AT, NT_UP_HOURS, NT_UP_SINCE, N_HOLDS, N_LEMON,
+    N_WAS_LEMON,
 )
 from clustersim.engine.fast.support import refusal, unsupported_features
 from clustersim.engine.base import LogSink, ReplicationOutcome, require_event_log
 from clustersim.errors import ClusterSimError
 from clustersim.layout import MetricSpec, layout_of
+from clustersim.node_table import node_columns
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
 
@@ -49,6 +51,8 @@ class KernelRun:
     events: int
     trace: np.ndarray | None   # the state-change log, when asked for
     simulate_s: float
+    node_i: np.ndarray | None = None      # the node table's int columns at the horizon
+    node_table: np.ndarray | None = None  # per node, nodes.parquet's accumulators (plan.node_table)
 
 
 def heap_capacity(plan: Plan) -> int:
@@ -73,7 +77,7 @@ def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, cap
         started = time.perf_counter()
         gen = Streams(seed, replication).generator(STREAM)
         rows = np.zeros((trace_rows, len(TRACE_COLUMNS)))
-        acc, cause_count, ctr, crew_acc, job_acc, job_cause = simulate(plan, gen, capacity, rows)
+        acc, cause_count, ctr, crew_acc, job_acc, job_cause, node_i, node_table = simulate(plan, gen, capacity, rows)
         simulate_s += time.perf_counter() - started
         status = ctr[CT_STATUS]
         if status == STATUS_HEAP_FULL:
@@ -83,7 +87,8 @@ def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, cap
         else:
             return KernelRun(acc, cause_count, crew_acc.reshape(-1, CREW_ACC_COLS),
                              job_acc.reshape(-1, JOB_ACC_COLS), job_cause, int(ctr[CT_EVENTS]),
-                             rows[: ctr[CT_TRACE_N]] if trace else None, simulate_s)
+                             rows[: ctr[CT_TRACE_N]] if trace else None, simulate_s, node_i,
+                             node_table if plan.node_table else None)
 
 
 def replication_metrics(scenario: Scenario, run: KernelRun) -> dict[str, float]:
@@ -248,6 +253,19 @@ class _KernelMeasures:
         return None if job is None else float(job[0][JA_CHECKPOINT_HOURS]) / job[1]
 
 
+def kernel_node_columns(scenario: Scenario, plan: Plan, run: KernelRun) -> dict[str, np.ndarray] | None:
+    """nodes.parquet's columns from the kernel's node accumulators (None unless ``plan.node_table``)."""
+    nt, node_i = run.node_table, run.node_i
+    if nt is None or node_i is None:
+        return None
+    up = node_i[:, N_HOLDS] == 0
+    open_span = np.where(up, plan.horizon - nt[:, NT_UP_SINCE], 0.0)
+    credits = nt[:, NT_CREDITS] + (np.where(up, np.floor(open_span / plan.score_period), 0.0) if plan.scored else 0.0)
+    was_lemon = node_i[:, N_WAS_LEMON] == 1  # (lemons are drawn at the start only: regeneration is refused)
+    return node_columns(scenario, nt[:, NT_FAILURES], nt[:, NT_BLAMED], was_lemon, was_lemon,
+                        node_i[:, N_LEMON] == 1, nt[:, NT_UP_HOURS] + open_span, credits, nt[:, NT_RETIRED_AT])
+
+
 def _mean(total: float, count: float) -> float:
     return float(total / count) if count > 0 else math.nan
 
@@ -318,14 +336,14 @@ class FastEngine:
         self.workers = workers  # None: numba.get_num_threads()
 
     def run(self, scenario: Scenario, replications: Sequence[int],
-            keep_logs: bool | LogSink = False) -> Iterator[ReplicationOutcome]:
+            keep_logs: bool | LogSink = False, node_table: bool = False) -> Iterator[ReplicationOutcome]:
         """Outcomes of ``replications`` in order; refuses at once what the engine cannot do."""
         if keep_logs:
             require_event_log(self)
         missing = unsupported_features(scenario)
         if missing:
             raise ClusterSimError(refusal(missing))
-        plan = compile_plan(scenario)
+        plan = compile_plan(scenario)._replace(node_table=node_table)
         ensure_compiled()
         return self._outcomes(scenario, plan, list(replications))
 
@@ -361,4 +379,4 @@ class FastEngine:
     def _one(scenario: Scenario, plan: Plan, k: int) -> ReplicationOutcome:
         run = run_kernel(plan, scenario.simulation.seed, k)
         return ReplicationOutcome(k, replication_metrics(scenario, run), run.events,
-                                  run.simulate_s)
+                                  run.simulate_s, nodes=kernel_node_columns(scenario, plan, run))

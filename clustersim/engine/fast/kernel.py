@@ -57,7 +57,7 @@ from clustersim.engine.fast.tables import (
     N_GROUP_KEPT, N_GROUP_SLOT, N_LOAD, N_RUNNING, L_BELOW, L_LAST, L_VALUE, NODE_F_COLS, NODE_I_COLS, N_BLAMED,
     N_FAIL_SEQ, N_HOLDS, N_LEMON, N_OPERATING, N_REPAIR, N_ROLE, N_SCORE_BASE, N_SLOT, N_WAS_LEMON, POOL_I_COLS,
     P_HEAD, P_TAIL, SLOT_I_COLS, S_ACTIVE, S_ATTACHED, S_NODE, S_PHASE, S_SPARE, S_SWAP_SEQ, State, TIER_COLD,
-    TIER_HOT, TIER_WARM,
+    TIER_HOT, TIER_WARM, NODE_TABLE_COLS, NT_RETIRED_AT, NT_UP,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             pool_i[LIST_COLS * tier + P_TAIL] = -1
         bits = np.zeros(1)
         gm = plan.gmode_mode.shape[0]  # modes that age with computing
+        table_rows = nodes if plan.node_table else 0
         ring = plan.retire_max_failures if plan.retirement == RETIRE_THRESHOLD or plan.retirement == RETIRE_ANY else 0
         st = State(
             node_i=node_i, node_f=node_f, remaining=np.zeros((nodes, plan.parts)),
@@ -91,7 +92,8 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             slot_i=slot_i, slot_f=np.full(max(working, 1), -1.0),
             crew_i=np.zeros((pools, CREW_I_COLS), dtype=np.int64), crew_queue=np.zeros((pools, nodes), dtype=np.int64),
             pool_i=pool_i, pool_wait=np.zeros((max(working, 1), 2), dtype=np.int64),
-            scratch=np.zeros((max(working, 1), 2), dtype=np.int64),
+            scratch=np.zeros((max(working, 1), 2), dtype=np.int64), line_free=np.zeros(1),
+            node_table=np.zeros((table_rows, NODE_TABLE_COLS)),
             job_i=np.zeros((jobs, JOB_I_COLS), dtype=np.int64), job_f=np.zeros((jobs, JOB_F_COLS)),
             heap=np.zeros((heap_capacity, 4), dtype=np.int64), bits_f=bits, bits_i=bits.view(np.int64),
             ring_key=np.zeros((2, heap_capacity), dtype=np.int64),
@@ -126,6 +128,9 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             node_i[node, N_RUNNING] = 0
             node_i[node, N_GROUP_KEPT] = 0
             node_f[node, N_SCORE_BASE] = plan.score_initial
+            if plan.node_table:
+                st.node_table[node, NT_UP] = 1.0
+                st.node_table[node, NT_RETIRED_AT] = math.nan
         for slot in range(working):
             slot_i[slot, S_NODE] = slot
             slot_i[slot, S_ATTACHED] = 1
@@ -265,4 +270,4 @@ def simulate(plan: Plan, gen: np.random.Generator, heap_capacity: int, trace: np
     """
     st = _new_state(plan, gen, heap_capacity, trace)
     _run(plan, st, gen)
-    return st.acc, st.cause_count, st.ctr, st.crew_acc, st.job_acc, st.job_cause
+    return st.acc, st.cause_count, st.ctr, st.crew_acc, st.job_acc, st.job_cause, st.node_i, st.node_table

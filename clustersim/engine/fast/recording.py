@@ -1,10 +1,12 @@
 """Recording: count the event, trace it, and feed the metrics exactly as stats.py reads the log."""
 from __future__ import annotations
 
+import math
+
 from clustersim.engine.fast.codes import (
     DOWN, E_ESCALATED, E_FALSE_SUCCESS, E_MISDIAGNOSED, E_STAGE_ENTERED, E_UNDIAGNOSED, FILLED, J_CHECKPOINTING,
     J_DONE, J_RESTARTING, J_WAITING, K_CREWS, K_EVENT, K_FAILURE, K_JOB, K_LOST, K_NODE, K_POOL, K_REPAIR, K_SLOT,
-    K_WARM, K_WORK, NOT_STRUCK, NO_CAUSE, R_REPAIRING, R_RETIRED, R_WAITING, STRUCK, THE_POOL, UP, WAITING,
+    K_WARM, K_WORK, NOT_STRUCK, NO_CAUSE, R_REBOOTING, R_REPAIRING, R_RETIRED, R_WAITING, STRUCK, THE_POOL, UP, WAITING,
 )
 from clustersim.engine.fast.jit import helper
 from clustersim.engine.fast.queue import STATUS_TRACE_FULL
@@ -13,7 +15,8 @@ from clustersim.engine.fast.tables import (
     A_MISDIAGNOSES, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START, A_RECURRENCES, A_RETIRED, A_RETIRED_HEALTHY,
     A_UNDIAGNOSED, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED, CREW_ACC_COLS, CT_EVENTS, CT_STATUS, CT_TRACE_N,
     JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST, JA_STATE_LAST, JA_STOPS, JA_USEFUL, JOB_ACC_COLS,
-    L_AREA, L_BELOW, L_LAST, L_LOW_HOURS, L_VALUE, N_DOWN_SINCE, N_WAIT_SINCE, N_WAS_LEMON,
+    L_AREA, L_BELOW, L_LAST, L_LOW_HOURS, L_VALUE, N_DOWN_SINCE, N_WAIT_SINCE, N_WAS_LEMON, NT_BLAMED, NT_CREDITS,
+    NT_FAILURES, NT_RETIRED_AT, NT_UP, NT_UP_HOURS, NT_UP_SINCE,
 )
 
 
@@ -57,6 +60,8 @@ def _rec_node(plan, st, t, comp, frm, to, cause):
     start, end = plan.warmup, plan.horizon
     step = 1.0 if to == UP else -1.0
     _level_to(acc, A_UP, t, acc[A_UP + L_VALUE] + step, start, end)
+    if plan.node_table:
+        _node_table_service(plan, st.node_table, t, comp, to)
     if to == DOWN:
         st.node_f[comp, N_DOWN_SINCE] = t
     else:
@@ -69,8 +74,24 @@ def _rec_node(plan, st, t, comp, frm, to, cause):
 
 
 @helper
+def _node_table_service(plan, nt, t, comp, to):
+    """node_table.NodeTable._take_service: hours up and score credits per up interval."""
+    if to == DOWN:
+        span = t - nt[comp, NT_UP_SINCE]
+        nt[comp, NT_UP_HOURS] += span
+        if plan.scored:
+            nt[comp, NT_CREDITS] += math.floor(span / plan.score_period)
+        nt[comp, NT_UP] = 0.0
+    else:
+        nt[comp, NT_UP_SINCE] = t
+        nt[comp, NT_UP] = 1.0
+
+
+@helper
 def _rec_failure(plan, st, t, comp, cause):
     _row(st, t, K_FAILURE, comp, NOT_STRUCK, STRUCK, cause)
+    if plan.node_table:
+        st.node_table[comp, NT_FAILURES] += 1.0
     if t >= plan.warmup:
         st.acc[A_FAILURES] += 1.0
         st.cause_count[cause] += 1.0
@@ -81,6 +102,11 @@ def _rec_repair(plan, st, t, comp, frm, to, cause):
     _row(st, t, K_REPAIR, comp, frm, to, cause)
     acc = st.acc
     start, end = plan.warmup, plan.horizon
+    if plan.node_table:  # (node_table.NodeTable.consume: blames and retirement)
+        if (to == R_WAITING and frm != R_REPAIRING) or to == R_REBOOTING:
+            st.node_table[comp, NT_BLAMED] += 1.0
+        elif to == R_RETIRED:
+            st.node_table[comp, NT_RETIRED_AT] = t
     if to == R_WAITING:
         st.node_f[comp, N_WAIT_SINCE] = t
     elif frm == R_WAITING and to == R_REPAIRING:
@@ -149,6 +175,8 @@ def _rec_warm(plan, st, t, frm, to):
 def _rec_event(plan, st, t, comp, code, cause):
     """An instantaneous repair outcome (EventCode ``code``) on node ``comp``."""
     _row(st, t, K_EVENT, comp, 0, code, cause)
+    if plan.node_table and code == E_UNDIAGNOSED:  # its reboot blames nobody
+        st.node_table[comp, NT_BLAMED] -= 1.0
     if not plan.warmup <= t < plan.horizon:
         return
     acc = st.acc

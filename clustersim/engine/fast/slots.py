@@ -87,8 +87,13 @@ def _slot_event(plan, st, gen, etype, slot, key, t):
             return
         _set_slot(plan, st, gen, slot, SWAPPING, NO_CAUSE, t)
         slots[slot, S_ATTACHED] = 1
-        join = plan.standby_swap_time if tier == TIER_WARM else (plan.provisioning if tier == TIER_COLD
-                                                                  else plan.swap_time)
+        if tier == TIER_COLD:
+            join = plan.provisioning
+            if plan.serial_cold:  # after those ahead of it in line (model/spares.py provisioning_hours)
+                st.line_free[0] = max(t, st.line_free[0]) + plan.provisioning
+                join = st.line_free[0] - t
+        else:
+            join = plan.standby_swap_time if tier == TIER_WARM else plan.swap_time
         slots[slot, S_SWAP_SEQ] = _push(st, t + join, NORMAL, EV_SWAP_DONE, slot)
     elif etype == EV_SWAP_DONE:
         if slots[slot, S_SWAP_SEQ] != (key & SEQ_MASK):

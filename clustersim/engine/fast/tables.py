@@ -110,6 +110,11 @@ RANK_SHIFT = _i64(40)[0]
 # (J_G_*, JF_G_LAST: the job's LoadGroup — computing or not, its timer's sequence number and mode
 # index, when its odometers State.g_odo were last advanced.)
 
+# Columns of State.node_table (one row per node when the run asks for nodes.parquet, none otherwise):
+# what node_table.NodeTable derives from the same rows.
+((NT_FAILURES, NT_BLAMED, NT_UP, NT_UP_SINCE, NT_UP_HOURS, NT_CREDITS, NT_RETIRED_AT),
+ NODE_TABLE_COLS) = columns("node_table", "NT", "failures blamed up up_since up_hours credits retired_at")
+
 State = namedtuple("State", [
     "node_i", "node_f", "remaining",       # per node: ints, floats, remaining lifetime of each clocked part
     "latent", "latent_stamp",              # per node and mode: operating hours until a fault left in place recurs
@@ -117,6 +122,8 @@ State = namedtuple("State", [
     "slot_i", "slot_f",                    # per working position: ints; when it began waiting for a spare
     "crew_i", "crew_queue",                # per crew pool
     "pool_i", "pool_wait", "scratch",      # the spare pool, its waiting positions, room for a dispatch
+    "line_free",                           # when the serial cold-provisioning line is done with what it took
+    "node_table",                          # per node, with plan.node_table: nodes.parquet's accumulators
     "job_i", "job_f",                      # per training job
     "heap", "bits_f", "bits_i",            # the event heap (rows: time bits, key, item, -); a float <-> bits cast
     "ring_key", "ring_item", "clock",      # per priority, a FIFO ring of events at the current time; the time

@@ -102,6 +102,16 @@ class NodeScore(Section):
     credit_period: PositiveDuration = Field(default=24.0, description="uptime that earns one uptime_credit")
 
 
+class LemonRegeneration(Section):
+    """A fleet that ages: every period, a share of the healthy nodes turn into lemons (AIReSim's bad-server
+    regeneration)."""
+
+    period: PositiveDuration = Field(description="how often healthy nodes turn into lemons")
+    fraction: Probability = Field(
+        description="of the healthy (not lemon, not retired) nodes, the share turned lemon each period, at least one"
+    )
+
+
 def reads_score(policy: Any, selection: Any) -> bool:
     """Does a retirement policy or spare selection read the node score (so [nodes.score] applies)?"""
     return policy in ("scored", "any") or selection == "highest_score"
@@ -130,14 +140,24 @@ class Nodes(Section):
     score: NodeScore | None = Field(
         default=None, description="used by retirement policy 'scored' and spare selection 'highest_score'"
     )
+    lemon_regeneration: LemonRegeneration | None = Field(
+        default=None, description="every period, a share of the healthy nodes turn into lemons (stream "
+        "'lemons/regeneration')"
+    )
 
     def problems(self) -> list[str]:
         """Lemons must differ from other nodes: some multiplier other than 1."""
         multipliers = [self.lemon_multiplier(i) for i in range(len(self.failure_modes))]
-        if self.lemon_fraction > 0 and all(m == 1.0 for m in multipliers):
-            return [("lemon_rate_multiplier: lemons (lemon_fraction > 0) need a multiplier other than 1 "
+        if (self.lemon_fraction > 0 or self.lemon_regeneration is not None) and all(m == 1.0 for m in multipliers):
+            why = "lemon_fraction > 0" if self.lemon_fraction > 0 else "lemon_regeneration"
+            return [(f"lemon_rate_multiplier: lemons ({why}) need a multiplier other than 1 "
                     "here or on a failure mode")]
         return []
+
+    @property
+    def has_lemons(self) -> bool:
+        """Can any node be a lemon (drawn at the start, or turned lemon later)?"""
+        return self.lemon_count > 0 or self.lemon_regeneration is not None
 
     @property
     def racks(self) -> int:
