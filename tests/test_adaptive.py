@@ -91,10 +91,10 @@ class EagerShuffledEngine:
     def __init__(self) -> None:
         self.requested: list[int] = []
 
-    def run(self, scenario: Scenario, replications: Sequence[int], keep_logs: bool = False
-            ) -> Iterator[ReplicationOutcome]:
+    def run(self, scenario: Scenario, replications: Sequence[int], keep_logs: bool = False,
+            node_table: bool = False) -> Iterator[ReplicationOutcome]:
         self.requested += list(replications)
-        outcomes = list(SimpyEngine().run(scenario, replications, keep_logs))
+        outcomes = list(SimpyEngine().run(scenario, replications, keep_logs, node_table))
         yield from reversed(outcomes)
 
 
@@ -185,8 +185,8 @@ def test_ctrl_c_keeps_the_finished_replications(monkeypatch):
     class Interrupted:
         name = "interrupted"
 
-        def run(self, scenario, replications, keep_logs=False):
-            for outcome in SimpyEngine().run(scenario, replications, keep_logs):
+        def run(self, scenario, replications, keep_logs=False, node_table=False):
+            for outcome in SimpyEngine().run(scenario, replications, keep_logs, node_table):
                 if outcome.replication == 3:
                     raise KeyboardInterrupt
                 yield outcome
