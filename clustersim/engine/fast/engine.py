@@ -274,7 +274,7 @@ _compiled = False
 
 # A first compile's seconds when this machine has not recorded one (benchmarks/bench_startup.py --clear-cache:
 # 2 cores, numba 0.68); a compile records its own seconds beside the kernel's cache, for the next one's hint.
-TYPICAL_COMPILE_SECONDS = 75.0
+TYPICAL_COMPILE_SECONDS = 205.0
 _COMPILE_RECORD = "clustersim-compile-seconds.txt"
 
 
@@ -297,7 +297,7 @@ def expected_compile_seconds() -> float:
 
 
 def compile_hint() -> str:
-    """``~75 s`` / ``~1.6 min``: how long a compile usually takes here, for the terminal."""
+    """``~75 s`` / ``~3.4 min``: how long a compile usually takes here, for the terminal."""
     seconds = expected_compile_seconds()
     return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.1f} min"
 
