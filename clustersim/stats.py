@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import stdtrit  # the Student-t quantile (what scipy.stats.t.ppf calls), 3x faster to import
 
 from clustersim.layout import MetricSpec, metric_info
 from clustersim.measures import measure_log
 from clustersim.model.records import ReplicationRecords
 from clustersim.scenario.schema import Scenario
+from clustersim.t_quantiles import t_quantile
 
 
 def replication_metrics(scenario: Scenario, records: ReplicationRecords) -> dict[str, float]:
@@ -56,7 +56,7 @@ def estimate(values: Sequence[float] | np.ndarray, unit: str, low: float = -math
     mean = float(np.mean(x))
     if n < 2:
         return Estimate(mean, None, None, n, unit)
-    half = float(stdtrit(n - 1, 0.975) * np.std(x, ddof=1) / math.sqrt(n))
+    half = float(t_quantile(n - 1, 0.975) * np.std(x, ddof=1) / math.sqrt(n))
     raw_low, raw_high = mean - half, mean + half
     return Estimate(mean, max(raw_low, low), min(raw_high, high), n, unit, (raw_high - raw_low) / 2)
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import stdtrit
 
 from clustersim.engine.base import Engine
 from clustersim.errors import ScenarioError
@@ -30,6 +29,7 @@ from clustersim.layout import layout_of
 from clustersim.scenario.load import scenario_from_dict, set_values
 from clustersim.scenario.schema import Scenario
 from clustersim.sweep_grid import _number_and_unit, value_text
+from clustersim.t_quantiles import t_quantile
 
 _TARGET = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
 MET, NOT_MET, UNDECIDED = "met", "not met", "undecided"
@@ -82,7 +82,7 @@ def decide(values: list[float], target: Target, confidence: float) -> tuple[str,
     mean = float(np.mean(x))
     if len(x) < 2:
         return UNDECIDED, mean, None, None
-    half = float(stdtrit(len(x) - 1, confidence) * np.std(x, ddof=1) / math.sqrt(len(x)))
+    half = float(t_quantile(len(x) - 1, confidence) * np.std(x, ddof=1) / math.sqrt(len(x)))
     lower, upper = mean - half, mean + half
     above = {">=": lower >= target.threshold, ">": lower > target.threshold,
              "<=": upper <= target.threshold, "<": upper < target.threshold}[target.comparator]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from clustersim.engine.fast.draws import _draw
-from clustersim.engine.fast.jit import helper
+from clustersim.engine.fast.jit import called, helper
 from clustersim.engine.fast.queue import EV_NODE_FAIL, EV_NODE_REPLAN, NORMAL, URGENT, _push
 from clustersim.engine.fast.tables import (
     CT_LATENT_STAMP, LOAD_GROUPED, LOAD_IDLE, LOAD_WORKING, N_BLAME_MODE, N_FAIL_SEQ, N_GROUP_JOB, N_LEMON, N_LOAD,
@@ -25,7 +25,7 @@ def _start_clocks(plan, st, gen, node):
         st.remaining[node, p] = _draw(plan, gen, plan.part_law[p])
 
 
-@helper
+@called
 def _advance(plan, st, node, hours):
     """``hours`` of operation pass without a failure (NodeClocks.advance)."""
     if hours <= 0.0:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from clustersim.engine.fast.codes import (
-    LAW_DETERMINISTIC, LAW_EXPONENTIAL, LAW_GAMMA, LAW_LOGNORMAL, LAW_UNIFORM, LAW_WEIBULL,
+    LAW_DETERMINISTIC, LAW_EMPIRICAL, LAW_EXPONENTIAL, LAW_GAMMA, LAW_LOGNORMAL, LAW_WEIBULL,
 )
-from clustersim.engine.fast.jit import helper
+from clustersim.engine.fast.jit import called, helper
 from clustersim.engine.fast.queue import TWO_53, TWO_53_FLOAT
 
 
@@ -16,6 +16,14 @@ def _draw(plan, gen, law):
     code = plan.law_code[law]
     a = plan.law_a[law]
     b = plan.law_b[law]
+    if code == LAW_EMPIRICAL:  # a uniform index (Generator.integers would allocate an array per draw in numba)
+        return plan.empirical[np.int64(a) + _uniform_index(gen, np.int64(b))]
+    return _sample(gen, code, a, b)
+
+
+@called
+def _sample(gen, code, a, b):
+    """One draw of a parametric law: numba's samplers are large, so one copy serves every call site."""
     if code == LAW_EXPONENTIAL:
         return gen.exponential(a)
     if code == LAW_WEIBULL:
@@ -26,10 +34,7 @@ def _draw(plan, gen, law):
         return gen.gamma(a, b)
     if code == LAW_DETERMINISTIC:
         return a
-    if code == LAW_UNIFORM:
-        return gen.uniform(a, b)
-    # empirical: a uniform index (Generator.integers would allocate an array per draw in numba)
-    return plan.empirical[np.int64(a) + _uniform_index(gen, np.int64(b))]
+    return gen.uniform(a, b)  # LAW_UNIFORM
 
 
 @helper

@@ -274,7 +274,7 @@ _compiled = False
 
 # A first compile's seconds when this machine has not recorded one (benchmarks/bench_startup.py --clear-cache:
 # 2 cores, numba 0.68); a compile records its own seconds beside the kernel's cache, for the next one's hint.
-TYPICAL_COMPILE_SECONDS = 205.0
+TYPICAL_COMPILE_SECONDS = 90.0
 _COMPILE_RECORD = "clustersim-compile-seconds.txt"
 
 

@@ -9,20 +9,107 @@ only when an entry point compiles.
 from __future__ import annotations
 
 import hashlib
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import llvmlite.binding as ll
 from llvmlite import ir
-from numba import njit
+from numba import njit, types
 from numba.core import cgutils
 from numba.core.codegen import JITCodeLibrary
 from numba.core.compiler import Compiler
+from numba.extending import intrinsic, models, register_model
 
 _ENV_PREFIX = "_ZN08NumbaEnv"  # numba's per-function environment globals (core/base.py declare_env_global)
 
 
-class _InlineOnlyLibrary(JITCodeLibrary):
+class Ref(types.Type):
+    """A pointer to a Plan or State (its data representation), as a ``called`` helper receives it.
+
+    A namedtuple passed by value is flattened into every one of its fields (Plan and State: some
+    1,000 scalars) at each call; a Ref is one pointer, and the tuple it points to is never written.
+    """
+
+    def __init__(self, target: types.BaseTuple) -> None:
+        self.target = target
+        super().__init__(name=f"Ref[{target}]")
+
+
+@register_model(Ref)
+class _RefModel(models.PrimitiveModel):
+    """A pointer to the tuple's data representation."""
+
+    def __init__(self, dmm: Any, fe_type: Ref) -> None:
+        super().__init__(dmm, fe_type, dmm.lookup(fe_type.target).get_data_type().as_pointer())
+
+
+@intrinsic
+def address_of(typingctx: Any, tup: types.BaseTuple) -> Any:
+    """The address of a copy of ``tup`` in the caller's frame: valid until the caller returns."""
+    if not isinstance(tup, types.BaseTuple):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        model = context.data_model_manager[sig.args[0]]
+        slot = cgutils.alloca_once(builder, model.get_data_type())
+        builder.store(model.as_data(builder, args[0]), slot)
+        return builder.ptrtoint(slot, ir.IntType(64))
+
+    return types.int64(tup), codegen
+
+
+@intrinsic
+def ref_to(typingctx: Any, like: types.BaseTuple, address: types.Integer) -> Any:
+    """``address`` (from ``address_of``) as a Ref to a tuple of ``like``'s type."""
+    if not isinstance(like, types.BaseTuple) or not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        model = context.data_model_manager[sig.args[0]]
+        return builder.inttoptr(args[1], model.get_data_type().as_pointer())
+
+    return Ref(like)(like, address), codegen
+
+
+@intrinsic
+def deref(typingctx: Any, ref: Ref) -> Any:
+    """The tuple ``ref`` points to, loaded once (an invariant load: nothing writes it while it is used)."""
+    if not isinstance(ref, Ref):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        loaded = builder.load(args[0])
+        loaded.set_metadata("invariant.load", builder.module.add_metadata([]))
+        return context.data_model_manager[sig.return_type].from_data(builder, loaded)
+
+    return ref.target(ref), codegen
+
+
+class _KernelLibrary(JITCodeLibrary):
+    """A code library optimised as numba does, less what costs the kernel compile time for nothing.
+
+    numba runs a cheap module pipeline before O3 to help its reference-count pruning, which the
+    kernel does not use (``_nrt=False``); and LLVM's loop and SLP vectorizers find almost nothing
+    to vectorize in event handlers (they cost ~40 % of a first compile and gave no events/s on
+    benchmarks/bench_engines.py).
+    """
+
+    def _optimize_functions(self, ll_module: Any) -> None:
+        """numba's function passes, without the vectorizers."""
+        ll_module.data_layout = self._codegen._data_layout
+        for function in ll_module.functions:
+            manager, builder = self._codegen._function_pass_manager(loop_vectorize=False, slp_vectorize=False)
+            manager.run(function, builder)
+
+    def _optimize_final_module(self) -> None:
+        """numba's full module pipeline (O3), without the vectorizers and the cheap pre-pass."""
+        manager, builder = self._codegen._module_pass_manager(loop_vectorize=False, slp_vectorize=False)
+        manager.run(self._final_module, builder)
+
+
+class _InlineOnlyLibrary(_KernelLibrary):
     """A helper's code library that is only ever linked into (and inlined by) a caller's.
 
     numba emits machine code for every library it finalizes; a helper's is never run (every caller
@@ -44,15 +131,45 @@ class _InlineOnlyLibrary(JITCodeLibrary):
         self._finalized = True
 
 
-class _InlineOnlyCompiler(Compiler):
-    """numba's default pipeline, compiling into an ``_InlineOnlyLibrary``."""
+class _CalledLibrary(_InlineOnlyLibrary):
+    """An inline-only library whose function callers call rather than inline (LLVM's ``noinline``).
+
+    For helpers that are called from many places: inlined, each call site would hold a copy.
+    """
+
+    def add_ir_module(self, ir_module: ir.Module) -> None:
+        """As numba's, with every function this library defines marked ``noinline``."""
+        for function in ir_module.functions:
+            if not function.is_declaration:
+                function.attributes.discard("alwaysinline")  # (numba passes forceinline on to callees)
+                function.attributes.add("noinline")
+        super().add_ir_module(ir_module)
+
+
+class _KernelCompiler(Compiler):
+    """numba's default pipeline, compiling into a ``_KernelLibrary``."""
+
+    library_class: type[_KernelLibrary] = _KernelLibrary
 
     def compile_extra(self, func: Any) -> Any:
-        """As numba's, with the helper's library made inline-only beforehand."""
+        """As numba's, into a library of this compiler's class."""
         if self.state.library is None:
             codegen = self.state.targetctx.codegen()
-            self.state.library = _InlineOnlyLibrary(codegen, func.__qualname__)
+            self.state.library = self.library_class(codegen, func.__qualname__)
+            self.state.library.enable_object_caching()  # as numba's lowering does for the libraries it creates
         return super().compile_extra(func)
+
+
+class _InlineOnlyCompiler(_KernelCompiler):
+    """numba's default pipeline, compiling into an ``_InlineOnlyLibrary``."""
+
+    library_class = _InlineOnlyLibrary
+
+
+class _CalledCompiler(_KernelCompiler):
+    """numba's default pipeline, compiling into a ``_CalledLibrary``."""
+
+    library_class = _CalledLibrary
 
 # How the kernel is compiled (each measured on benchmarks/bench_engines.py, one thread):
 # - no reference counting (``_nrt=False``) in the event loop and its helpers: numba otherwise
@@ -72,7 +189,39 @@ class _InlineOnlyCompiler(Compiler):
 # (numba's type stubs omit its internal options _nrt, no_cpython_wrapper and no_cfunc_wrapper)
 helper = njit(cache=False, _nrt=False, error_model="numpy", forceinline=True,  # type: ignore[call-overload]
               no_cpython_wrapper=True, no_cfunc_wrapper=True, pipeline_class=_InlineOnlyCompiler)
-loop = njit(cache=True, _nrt=False, error_model="numpy", nogil=True)  # type: ignore[call-overload]
+_called = njit(cache=False, _nrt=False, error_model="numpy",  # type: ignore[call-overload]
+               no_cpython_wrapper=True, no_cfunc_wrapper=True, pipeline_class=_CalledCompiler)
+loop = njit(cache=True, _nrt=False, error_model="numpy", nogil=True,  # type: ignore[call-overload]
+            pipeline_class=_KernelCompiler)
+
+
+# Where State.refs holds the addresses of the replication's Plan and State (set by the entry points).
+REF_PLAN, REF_STATE = 0, 1
+REF_SLOTS = 2
+_BY_REFERENCE = {"plan": REF_PLAN, "st": REF_STATE}  # the parameter names that cross as Refs
+
+
+def called(body: Callable[..., Any]) -> Any:
+    """A helper its callers call instead of inlining: for big helpers called from many places.
+
+    ``body`` is written as any helper, taking ``plan`` and ``st`` by value; what callers call is an
+    inlined helper of the same signature that passes those two as Refs (their addresses in
+    ``st.refs``) to one compiled copy of ``body``, which loads them back once. ``body`` must take
+    ``st`` if it takes ``plan``.
+    """
+    params = list(inspect.signature(body).parameters)
+    if "plan" in params and "st" not in params:
+        raise TypeError(f"{body.__name__}: a called helper that takes plan must take st")
+    names = ", ".join(params)
+    passed = ", ".join(f"ref_to({p}, st.refs[{_BY_REFERENCE[p]}])" if p in _BY_REFERENCE else p for p in params)
+    loaded = ", ".join(f"deref({p})" if p in _BY_REFERENCE else p for p in params)
+    scope: dict[str, Any] = {"ref_to": ref_to, "deref": deref, "body": helper(body)}
+    exec(f"def {body.__name__}({names}):\n    return body({loaded})\n", scope)  # noqa: S102 (generated from names)
+    scope["compiled"] = _called(scope[body.__name__])
+    exec(f"def {body.__name__}({names}):\n    return compiled({passed})\n", scope)  # noqa: S102
+    caller = scope[body.__name__]
+    caller.__doc__, caller.__module__, caller.__qualname__ = body.__doc__, body.__module__, body.__qualname__
+    return helper(caller)
 
 
 def source_fingerprint() -> int:

@@ -20,7 +20,7 @@ from clustersim.engine.fast.codes import (
 )
 from clustersim.engine.fast.clocks import _replan, _sync
 from clustersim.engine.fast.draws import _draw
-from clustersim.engine.fast.jit import helper
+from clustersim.engine.fast.jit import called, helper
 from clustersim.engine.fast.queue import (
     EV_JOB_GROUP_DUE, EV_JOB_INTERRUPT, EV_JOB_PERSISTED, EV_JOB_READY, EV_JOB_TIMEOUT, EV_NODE_GROUP_FAIL, INF_BITS,
     NORMAL, SEQ_MASK, URGENT, _push, _set_timer,
@@ -73,7 +73,7 @@ def _g_set_threshold(plan, st, job, g, slot, value):
         i >>= 1
 
 
-@helper
+@called
 def _g_advance(plan, st, job, t):
     last = st.job_f[job, JF_G_LAST]
     if t > last:
@@ -200,7 +200,7 @@ def _g_leave(plan, st, gen, node, t):
     _g_schedule(plan, st, job, t)
 
 
-@helper
+@called
 def _g_schedule(plan, st, job, t):
     """Wait for the first member failure due at the current rates (LoadGroup._schedule)."""
     st.job_i[job, J_G_TOKEN] = -1

@@ -40,7 +40,7 @@ from clustersim.engine.fast.codes import (
 )
 from clustersim.engine.fast.domains import _domain_event
 from clustersim.engine.fast.draws import _draw, _uniform_index
-from clustersim.engine.fast.jit import FINGERPRINT, loop
+from clustersim.engine.fast.jit import FINGERPRINT, REF_PLAN, REF_SLOTS, REF_STATE, address_of, loop
 from clustersim.engine.fast.jobs import _job_close, _job_event, _job_start
 from clustersim.engine.fast.pool import _list_append
 from clustersim.engine.fast.queue import (
@@ -107,7 +107,10 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             g_thresh=np.full((max(working, 1), gm), math.inf), g_entered=np.zeros((max(working, 1), gm)),
             g_odo=np.zeros((jobs, gm)), g_rate=np.zeros((jobs, gm)),
             g_tval=np.full((gm, plan.tree_size), math.inf), g_tidx=np.zeros((gm, plan.tree_size), dtype=np.int64),
+            refs=np.zeros(REF_SLOTS, dtype=np.int64),
         )
+        st.refs[REF_PLAN] = address_of(plan)  # (valid while this function runs: _run sets its own)
+        st.refs[REF_STATE] = address_of(st)
         for job in range(jobs if gm > 0 else 0):  # each tree's entries: its leftmost position below it
             off, leaves = plan.job_tree_off[job], plan.job_tree_p[job]
             for g in range(gm):
@@ -204,6 +207,8 @@ def _run_entry(fingerprint: int) -> Dispatcher:
     def _run(plan, st, gen):
         """Start every component in SimPy's order, then process events until the horizon; close the levels."""
         st.ctr[CT_FINGERPRINT] = fingerprint  # (the closure cell that keys this entry's cache)
+        st.refs[REF_PLAN] = address_of(plan)  # for the called helpers (jit.called), valid until the return
+        st.refs[REF_STATE] = address_of(st)
         # continuous-checkpointing jobs credit their work at the warm-up (timeouts made at build time)
         for job in range(plan.job_size.shape[0]):
             if plan.warmup > 0.0 and plan.job_mode[job] == CKPT_CONTINUOUS:

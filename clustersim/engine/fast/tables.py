@@ -134,4 +134,5 @@ State = namedtuple("State", [
     "g_pend", "g_src", "g_idx", "g_thresh", "g_entered", "g_odo", "g_rate",
     # per computing-aged mode, each job's min-tree of g_thresh over its positions (value, position)
     "g_tval", "g_tidx",
+    "refs",                                # the addresses of the replication's Plan and State (jit.called)
 ])
