@@ -47,7 +47,11 @@ class _RefModel(models.PrimitiveModel):
 
 @intrinsic
 def address_of(typingctx: Any, tup: types.BaseTuple) -> Any:
-    """The address of a copy of ``tup`` in the caller's frame: valid until the caller returns."""
+    """The address of a copy of ``tup`` in the caller's frame: valid until the caller returns.
+
+    Call it in an entry point itself, never in a helper: inlining ends the copy's lifetime where the
+    helper's body ends.
+    """
     if not isinstance(tup, types.BaseTuple):
         return None
 
@@ -186,11 +190,14 @@ class _CalledCompiler(_KernelCompiler):
 #   steps between two waits run as one loop over continuations, _job_go).
 # - the loop is called from Python, not from a jitted caller: numba re-optimises every library it
 #   links into a caller, which cost the loop a second LLVM pass (first compile 107 s -> 81 s).
+# - no loop or SLP vectorizer, no refprune pre-pass (_KernelLibrary): first compile ~178 s -> 116 s.
+# - the big helpers inlined at dozens of sites are ``called`` instead, Plan and State passed as a
+#   pointer each: the loop's IR 143k -> 91k instructions, first compile 116 s -> ~88 s, same events/s.
 # (numba's type stubs omit its internal options _nrt, no_cpython_wrapper and no_cfunc_wrapper)
-helper = njit(cache=False, _nrt=False, error_model="numpy", forceinline=True,  # type: ignore[call-overload]
-              no_cpython_wrapper=True, no_cfunc_wrapper=True, pipeline_class=_InlineOnlyCompiler)
-_called = njit(cache=False, _nrt=False, error_model="numpy",  # type: ignore[call-overload]
-               no_cpython_wrapper=True, no_cfunc_wrapper=True, pipeline_class=_CalledCompiler)
+_HELPER_OPTIONS: dict[str, Any] = {"cache": False, "_nrt": False, "error_model": "numpy",
+                                   "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+helper = njit(forceinline=True, pipeline_class=_InlineOnlyCompiler, **_HELPER_OPTIONS)
+_called = njit(pipeline_class=_CalledCompiler, **_HELPER_OPTIONS)
 loop = njit(cache=True, _nrt=False, error_model="numpy", nogil=True,  # type: ignore[call-overload]
             pipeline_class=_KernelCompiler)
 
