@@ -247,6 +247,19 @@ METRICS: dict[str, MetricInfo] = {
     "nodes.retired": _count("nodes the retirement policy took out of the cluster"),
     "nodes.retired_healthy": _count("retired nodes that were not lemons"),
     "nodes.lemons_retired_fraction": _fraction("share of the lemons retired by the horizon"),
+    "network.switch_failures": _count("switch failure events in the window (all layers)"),
+    "network.link_failures": _count("link failure events in the window (switch-switch and node-switch)"),
+    "network.nodes_cut_off_mean": MetricInfo("nodes", "time-weighted mean number of nodes cut off by the network"),
+    "network.node_hours_lost": MetricInfo("node-h", "node-hours cut off by the network while not down of their "
+                                                    "own (or a domain's) fault"),
+    "storage.read_availability": _fraction("time-weighted fraction of time every object has a live replica"),
+    "storage.write_availability": _fraction("time-weighted fraction of time every object has write_quorum "
+                                            "live replicas"),
+    "storage.data_loss_events": _count("objects that lost every replica in the window"),
+    "storage.rereplication_hours": _hours("mean time from a replica's loss to its copy completing"),
+    "storage.objects_under_replicated_mean": MetricInfo("objects", "time-weighted mean number of objects with "
+                                                                   "fewer live replicas than replication"),
+    "storage.mttdl_hours": _hours("object-hours at risk in the window per data loss (replications with a loss)"),
     "training.<job>.ettr": _fraction("checkpointed compute time / wall time while the job runs"),
     "training.<job>.goodput": _fraction("useful GPU-hours / GPU-hours allocated to the job"),
     "training.<job>.interruptions": _count("times the job stopped (during compute, checkpoint or restart)"),
@@ -320,6 +333,20 @@ def metric_plan(scenario: Scenario) -> list[MetricSpec]:
         plan.add("capacity.first_short_hours", "capacity_first_short")
         if spares.warm:
             plan.add("spares.warm_mean", "spares_warm_mean", high=float(spares.warm))
+    if scenario.network is not None:
+        plan.add("network.switch_failures", "switch_failures")
+        plan.add("network.link_failures", "link_failures")
+        plan.add("network.nodes_cut_off_mean", "nodes_cut_off_mean", high=float(scenario.nodes.count))
+        plan.add("network.node_hours_lost", "network_node_hours_lost")
+    if scenario.storage is not None:
+        plan.add("storage.read_availability", "storage_read_availability")
+        plan.add("storage.write_availability", "storage_write_availability")
+        plan.add("storage.data_loss_events", "storage_data_loss_events")
+        if scenario.storage.rereplication:
+            plan.add("storage.rereplication_hours", "storage_rereplication_hours")
+        plan.add("storage.objects_under_replicated_mean", "storage_objects_under_replicated_mean",
+                 high=float(scenario.storage.objects))
+        plan.add("storage.mttdl_hours", "storage_mttdl_hours")
     for j in range(len(scenario.training)):
         _job_metric_plan(plan, scenario, j)
     return plan.specs
@@ -336,6 +363,10 @@ def _job_metric_plan(plan: _Plan, scenario: Scenario, j: int) -> None:
     causes = list(enumerate(scenario.cause_names))
     if any(job.preempt for job in scenario.training):
         causes.append((scenario.preemption_cause, "preemption"))
+    if scenario.network is not None:
+        causes.append((scenario.network_cause, "network"))
+    if scenario.storage is not None:
+        causes.append((scenario.storage_cause, "storage"))
     for cause, name in causes:
         plan.add(f"{prefix}.interruptions.{name}", "job_interruptions_of_cause", index=j, cause=cause)
     for metric in ("lost_work_hours", "downtime_per_interruption_hours", "gpu_hours_wasted",

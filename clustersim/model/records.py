@@ -33,6 +33,13 @@ class Kind(IntEnum):
     WORK = 12     # a job's checkpointed work (hours of full-size compute): cumulative from -> to
     LOST = 13     # a job's interruption: to_state = the work lost (hours), cause = the interruption's cause
     JOB_SPEED = 14  # a job's speed factor (slowest member x share of members for shrink): from -> to
+    SWITCH = 15   # a network switch: NodeState; component = switch index (topology.Fabric)
+    LINK = 16     # a network link (switch-switch, then node-switch): NodeState; component = link index
+    CUT = 17      # a node cut off by the network: 0 -> 1 cut off, 1 -> 0 joined again; component = node index
+    SERVER = 18   # a storage server reachable: NodeState; component = server index; cause = why it went down
+    REPLICAS = 19  # an object's live replicas: counts from -> to; component = object index
+    DATA_LOSS = 20  # an object lost its last replica (instantaneous): 0 -> 1; component = object index
+    COPIED = 21   # a re-replication copy completed: to_state = hours since the replica it restores was lost
 
 
 class NodeState(IntEnum):

@@ -18,6 +18,7 @@ from clustersim.scenario.cross_checks import cross_section_problems
 from clustersim.scenario.sections.chaos import Chaos
 from clustersim.scenario.sections.common import Name, Probability, Section, Speed, TimeToFailure
 from clustersim.scenario.sections.domains import FailureDomain
+from clustersim.scenario.sections.network import FailureLaw, Network
 from clustersim.scenario.sections.nodes import FailureMode, Nodes, NodeScore, reads_score
 from clustersim.scenario.sections.repair import (
     Diagnosis,
@@ -35,6 +36,7 @@ from clustersim.scenario.sections.simulation import (
     Simulation,
 )
 from clustersim.scenario.sections.spares import Spares
+from clustersim.scenario.sections.storage import Storage
 from clustersim.scenario.sections.training import Training
 
 __all__ = [
@@ -45,8 +47,10 @@ __all__ = [
     "Chaos",
     "Diagnosis",
     "FailureDomain",
+    "FailureLaw",
     "FailureMode",
     "Name",
+    "Network",
     "NeverRetire",
     "NodeScore",
     "Nodes",
@@ -59,6 +63,7 @@ __all__ = [
     "Section",
     "Simulation",
     "Spares",
+    "Storage",
     "Speed",
     "ThresholdRetirement",
     "TimeToFailure",
@@ -68,7 +73,7 @@ __all__ = [
 
 # Sections of the contract that later versions implement; until Scenario has their field, a file using
 # them is refused, never ignored.
-_LATER_SECTIONS = ("network", "storage", "inference")
+_LATER_SECTIONS = ("inference",)
 
 
 class Scenario(Section):
@@ -85,6 +90,10 @@ class Scenario(Section):
     failure_domains: list[FailureDomain] = Field(default_factory=list, description="[[failure_domains]]: "
                                                  "correlated outages of racks, power domains or the whole cluster")
     chaos: list[Chaos] = Field(default_factory=list, description="[[chaos]]: planned fault injections")
+    network: Network | None = Field(default=None, description="[network]: the fabric's topology and how its "
+                                    "switches and links fail; omitted = a network that never fails")
+    storage: Storage | None = Field(default=None, description="[storage]: replicated storage for checkpoints "
+                                    "and weights; omitted = a store that is always there")
     training: list[Training] = Field(default_factory=list,
                                      description="[[training]]: training jobs, taking the working positions in order")
     sweep: dict[str, Any] | None = Field(default=None, description="[sweep]: the points `clustersim sweep` runs "
@@ -127,7 +136,7 @@ class Scenario(Section):
     @property
     def label_names(self) -> list[str]:
         """Names of every code the log's cause column holds: failure causes, repair stages, preemption."""
-        return self.cause_names + [f"stage:{name}" for name in self.stage_names] + ["preemption"]
+        return self.cause_names + [f"stage:{name}" for name in self.stage_names] + ["preemption", "network", "storage"]
 
     @property
     def preemption_cause(self) -> int:
@@ -142,6 +151,16 @@ class Scenario(Section):
             offsets.append(first)
             first += job.nodes
         return offsets
+
+    @property
+    def network_cause(self) -> int:
+        """The cause-column code of a node cut off by the network, and of a job losing members to it."""
+        return self.preemption_cause + 1
+
+    @property
+    def storage_cause(self) -> int:
+        """The cause-column code of a job stopped by its checkpoint store."""
+        return self.preemption_cause + 2
 
     def stage_cause(self, stage: int) -> int:
         """The cause-column code of repair stage ``stage`` (after every failure cause)."""
