@@ -26,6 +26,7 @@ ROW_VALUES = 6
 NODE, REPAIR, SLOT, POOL, CREWS, FAILURE, EVENT, WARM, LEMON, JOB, WORK, LOST = (int(k) for k in (
     Kind.NODE, Kind.REPAIR, Kind.SLOT, Kind.POOL, Kind.CREWS, Kind.FAILURE, Kind.EVENT, Kind.WARM, Kind.LEMON,
     Kind.JOB, Kind.WORK, Kind.LOST))
+SWITCH, LINK, CUT = int(Kind.SWITCH), int(Kind.LINK), int(Kind.CUT)
 UP, DOWN = int(NodeState.UP), int(NodeState.DOWN)
 REPAIR_WAITING, REPAIRING, RETIRED = int(RepairState.WAITING), int(RepairState.REPAIRING), int(RepairState.RETIRED)
 FILLED, SLOT_WAITING = int(SlotState.FILLED), int(SlotState.WAITING)
@@ -295,6 +296,43 @@ class _Job:
         return self.allocated_level.mean() * (self.stop - self.start)
 
 
+class _Network:
+    """The fabric's measures: switch and link failures, nodes cut off, node-hours the network took."""
+
+    def __init__(self, scenario: Scenario, start: float, end: float) -> None:
+        self.start, self.end = start, end
+        self.cause = scenario.network_cause
+        self.switch_failures = 0
+        self.link_failures = 0
+        self.cut = _Level(0.0, start, end)
+        self.lost = ExactSum()
+        self._since: dict[int, float] = {}  # nodes in an outage the network began: since when
+
+    def consume(self, switches: np.ndarray, links: np.ndarray, cuts: np.ndarray, nodes: np.ndarray) -> None:
+        self.switch_failures += self._failures_in_window(switches)
+        self.link_failures += self._failures_in_window(links)
+        self.cut.jumps(cuts[:, T], cuts[:, TO] - cuts[:, FROM])
+        turns = nodes[((nodes[:, TO] == DOWN) & (nodes[:, CAUSE] == self.cause)) | (nodes[:, TO] == UP)]
+        spans = []
+        for t, node, to in zip(turns[:, T].tolist(), turns[:, COMP].astype(np.int64).tolist(), turns[:, TO].tolist()):
+            if to == DOWN:
+                self._since[node] = t
+            elif node in self._since:
+                spans.append(self._clipped(self._since.pop(node), t))
+        self.lost.add(np.array(spans))
+
+    def _failures_in_window(self, rows: np.ndarray) -> int:
+        return int(np.count_nonzero((rows[:, TO] == DOWN) & (rows[:, T] >= self.start) & (rows[:, T] < self.end)))
+
+    def _clipped(self, began: float, ended: float) -> float:
+        return max(0.0, min(ended, self.end) - max(began, self.start))
+
+    def finish(self) -> None:
+        self.cut.finish()
+        self.lost.add(np.array([self._clipped(began, self.end) for began in self._since.values()]))
+        self._since.clear()
+
+
 def _rows_by_kind(rows: np.ndarray) -> list[np.ndarray]:
     """``rows`` of each kind (indexed by the Kind code), each in time order."""
     codes = rows[:, KIND].astype(np.int16)
@@ -334,6 +372,7 @@ class Measures:
         self._first_wait = _FirstWait(start, end)
         self._warm = _Level(float(scenario.spares.warm), start, end)
         self._jobs = [_Job(scenario, j, start, end) for j in range(len(scenario.training))]
+        self._network = _Network(scenario, start, end) if scenario.network is not None else None
 
     # --- feeding ---------------------------------------------------------------------------------
 
@@ -366,6 +405,8 @@ class Measures:
             self._first_wait.finish()
             for job in self._jobs:
                 job.finish()
+            if self._network is not None:
+                self._network.finish()
         return self
 
     def _take(self, rows: np.ndarray) -> None:
@@ -418,6 +459,8 @@ class Measures:
         job, work, lost = of[JOB], of[WORK], of[LOST]
         for j, tracked in enumerate(self._jobs):
             tracked.consume(job[job[:, COMP] == j], work[work[:, COMP] == j], lost[lost[:, COMP] == j], slots)
+        if self._network is not None:
+            self._network.consume(of[SWITCH], of[LINK], of[CUT], nodes)
 
     def _take_pool(self, rows: np.ndarray) -> None:
         """Usable spares: the level is logged as is (to_state); the first empty instant in the window."""
@@ -577,6 +620,23 @@ class Measures:
     def job_checkpoint_overhead_fraction(self, spec: MetricSpec) -> float | None:
         job = self._jobs[spec.index]
         return job.checkpoint_hours.value / job.wall if job.measured else None
+
+    # --- network
+    def switch_failures(self, spec: MetricSpec) -> float:
+        assert self._network is not None  # planned only with a [network]
+        return float(self._network.switch_failures)
+
+    def link_failures(self, spec: MetricSpec) -> float:
+        assert self._network is not None
+        return float(self._network.link_failures)
+
+    def nodes_cut_off_mean(self, spec: MetricSpec) -> float:
+        assert self._network is not None
+        return self._network.cut.mean()
+
+    def network_node_hours_lost(self, spec: MetricSpec) -> float:
+        assert self._network is not None
+        return self._network.lost.value
 
 
 def measure_log(scenario: Scenario, log: np.ndarray, chunk_rows: int = 65536) -> dict[str, float]:

@@ -16,6 +16,7 @@ from clustersim.model.clocks import ClockPlan
 from clustersim.layout import layout_of
 from clustersim.model.domains import chaos_life, domain_life
 from clustersim.model.load import make_lemon
+from clustersim.model.network import NetworkModel
 from clustersim.model.nodes import Crews, Node, NodeHolds, node_life
 from clustersim.model.policies import build_policies
 from clustersim.model.repair import RepairShop
@@ -66,6 +67,7 @@ class Cluster:
         self._start_chaos(streams)
         self._start_nodes()
         self._start_slots()
+        self.network = self._start_network(streams)
         regeneration = scenario.nodes.lemon_regeneration
         if regeneration is not None:
             env.process(self._regenerate_lemons(regeneration.period, regeneration.fraction,
@@ -131,6 +133,16 @@ class Cluster:
             members = [self.nodes[i] for i in instance.members]
             self.ctx.env.process(domain_life(self.ctx, index, domain, members, instance.cause, self.holds,
                                              self.scenario.repair.detection, rng))
+
+    def _start_network(self, streams: Streams) -> NetworkModel | None:
+        """The fabric's switches and links, when the scenario has a [network]."""
+        if self.scenario.network is None:
+            return None
+        from clustersim.topology import fabric_of
+
+        network = NetworkModel(self.ctx, self.scenario, fabric_of(self.scenario), self.nodes, self.holds)
+        network.start(self.scenario, streams)
+        return network
 
     def _start_chaos(self, streams: Streams) -> None:
         scenario = self.scenario

@@ -14,6 +14,7 @@ from typing import Any
 from clustersim.scenario.sections.chaos import Chaos
 from clustersim.scenario.sections.common import repeated
 from clustersim.scenario.sections.domains import FailureDomain
+from clustersim.scenario.sections.network import Network
 from clustersim.scenario.sections.nodes import Nodes, reads_score
 from clustersim.scenario.sections.repair import Repair
 from clustersim.scenario.sections.simulation import Simulation
@@ -136,3 +137,18 @@ def _chaos_within_horizon(chaos: list[Chaos], simulation: Simulation) -> list[st
     """A chaos injection starts before the simulation ends."""
     return [f"chaos[{i}].at: {c.at!r} h is not before the horizon ({simulation.horizon!r} h)"
             for i, c in enumerate(chaos) if c.at >= simulation.horizon]
+
+
+@cross_check
+def _fabric_builds(network: Network | None, nodes: Nodes) -> list[str]:
+    """The fabric can be built for these nodes: a fat-tree large enough, every node linked to switches that
+    reach the top layer (clustersim.topology says what is wrong, naming the key)."""
+    if network is None or network.problems():  # the section's own problems are reported on their own
+        return []
+    from clustersim.topology import FabricError, build_fabric
+
+    try:
+        build_fabric(network, nodes.count, nodes.nodes_per_rack, nodes.gpus_per_node)
+    except FabricError as err:
+        return [str(err)]
+    return []

@@ -146,7 +146,8 @@ class Network(Section):
         if self.top_layer is None:
             problems.append("top_layer: missing (the layer that joins the nodes, e.g. \"spine\")")
         elif self.top_layer not in layers:
-            problems.append(f"top_layer: no switch is in layer {self.top_layer!r} (layers: {', '.join(sorted(layers))})")
+            problems.append(f"top_layer: no switch is in layer {self.top_layer!r} "
+                            f"(layers: {', '.join(sorted(layers))})")
         for i, link in enumerate(self.links):
             problems += [f"links[{i}].between: no switch is named {end!r}" for end in link.between if end not in known]
         for i, group in enumerate(self.groups):

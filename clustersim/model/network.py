@@ -1,0 +1,84 @@
+"""The fabric in the SimPy model: switches and links fail and return; who is cut off follows.
+
+Each switch and each link with a failure law is an alternating renewal process on its own stream
+(``network/switch/<name>``, ``network/link/<name>``): up for ``time_to_failure``, down for
+``time_to_repair``. After every change ``topology.Reach`` says which nodes were cut off or joined
+again; a cut-off node is held down (``NodeHolds``, cause ``network``, not counted as a node failure)
+until it is joined again, so its position empties, is noticed after ``repair.detection`` and takes a
+spare like any other — and its job loses the member. A storage server whose rack's switches no longer
+reach the top layer is held unreachable the same way.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from clustersim.model.base import Context
+from clustersim.model.nodes import Node, NodeHolds
+from clustersim.model.records import Kind, NodeState
+from clustersim.rng import Streams
+from clustersim.scenario.schema import FailureLaw, Scenario
+from clustersim.topology import Fabric, Reach
+
+SWITCH, LINK, CUT = Kind.SWITCH.value, Kind.LINK.value, Kind.CUT.value
+UP, DOWN = NodeState.UP.value, NodeState.DOWN.value
+
+ServerHold = Callable[[int, bool], None]  # (server, held): hold or release a storage server
+
+
+class NetworkModel:
+    """The live state of the fabric; holds down the nodes it cuts off."""
+
+    def __init__(self, ctx: Context, scenario: Scenario, fabric: Fabric, nodes: list[Node], holds: NodeHolds,
+                 server_racks: tuple[int, ...] = (), hold_server: ServerHold | None = None):
+        self.ctx, self.fabric, self.nodes, self.holds = ctx, fabric, nodes, holds
+        self.cause = scenario.network_cause
+        self.reach = Reach(fabric)
+        self.server_racks = server_racks
+        self.hold_server = hold_server
+        self.server_cut = [False] * len(server_racks)
+
+    def start(self, scenario: Scenario, streams: Streams) -> None:
+        """Start a process for every switch and link that can fail."""
+        network, fabric, env = scenario.network, self.fabric, self.ctx.env
+        assert network is not None
+        for s, (name, layer) in enumerate(zip(fabric.switch_names, fabric.switch_layers)):
+            law = network.law_of_layer(layer)
+            if law is not None:
+                env.process(self._life(law, streams.generator(f"network/switch/{name}"), SWITCH, s))
+        for link in range(fabric.link_count):
+            law = network.host_link_failure if fabric.is_host_link(link) else network.link_failure
+            if law is not None:
+                env.process(self._life(law, streams.generator(f"network/link/{fabric.link_name(link)}"), LINK, link))
+
+    def _life(self, law: FailureLaw, rng: np.random.Generator, kind: int, component: int):
+        """SimPy process: one switch or link fails, is repaired, returns — forever."""
+        env, record = self.ctx.env, self.ctx.record
+        time_to_failure, time_to_repair = law.time_to_failure.sampler(rng), law.time_to_repair.sampler(rng)
+        change = self.reach.set_switch if kind == SWITCH else self.reach.set_link
+        while True:
+            yield env.timeout(time_to_failure())
+            record((env.now, kind, component, UP, DOWN, -1))
+            self._apply(change(component, False))
+            yield env.timeout(time_to_repair())
+            record((env.now, kind, component, DOWN, UP, -1))
+            self._apply(change(component, True))
+
+    def _apply(self, changed: list[int]) -> None:
+        """Hold down the nodes just cut off, release those joined again; then the storage servers."""
+        now, record = self.ctx.env.now, self.ctx.record
+        for n in changed:
+            cut = self.reach.cut[n]
+            record((now, CUT, n, int(not cut), int(cut), self.cause))
+            if cut:
+                self.holds.strike(self.nodes[n], self.cause, counted=False)
+            else:
+                self.holds.release(self.nodes[n])
+        if self.hold_server is None:
+            return
+        for server, rack in enumerate(self.server_racks):
+            cut = not self.reach.rack_reachable(rack)
+            if cut != self.server_cut[server]:
+                self.server_cut[server] = cut
+                self.hold_server(server, cut)
