@@ -10,12 +10,14 @@ def _one(horizon_h: float, warmup_h: float = 0.0) -> dict:
     return {"horizon": f"{horizon_h} h", "warmup": f"{warmup_h} h", "replications": 1}
 
 
-def random_deterministic_scenario(seed: int, pipeline: bool = False, jobs: bool = False) -> dict:
+def random_deterministic_scenario(seed: int, pipeline: bool = False, jobs: bool = False,
+                                  network: bool = False) -> dict:
     """A small scenario with deterministic laws on a coarse time grid, so that events tie often.
 
     ``pipeline``: also repair stages with crews, outcomes of probability 0 or 1, diagnosis,
     faults left in place, lemons (all nodes or none), retirement and deterministic spare selection,
-    warm standbys; ``jobs``: training jobs of every checkpoint mode and failure rule, with priorities.
+    warm standbys; ``jobs``: training jobs of every checkpoint mode and failure rule, with priorities;
+    ``network``: a fabric (any template) whose switches, links and host links fail deterministically.
     Every random choice the model makes has one possible outcome, so both engines must agree row for row.
     """
     r = random.Random(seed)
@@ -56,7 +58,33 @@ def random_deterministic_scenario(seed: int, pipeline: bool = False, jobs: bool 
         _add_pipeline(r, raw, det)
     if jobs:
         _add_jobs(r, raw, hours)
+    if network:
+        _add_network(r, raw, det)
     return raw
+
+
+def _add_network(r: random.Random, raw: dict, det) -> None:
+    nodes = raw["nodes"]
+    per_rack, racks = nodes["nodes_per_rack"], -(-nodes["count"] // nodes["nodes_per_rack"])
+    templates = ["two_tier", "rail_optimized"] + (["fat_tree"] if per_rack <= 2 and racks <= 8 else [])
+    network: dict = {"topology": r.choice(templates)}
+    if network["topology"] == "fat_tree":
+        network["k"] = 4
+    else:
+        network["spines"] = r.randint(1, 3)
+    if network["topology"] == "rail_optimized" and r.random() < 0.5:
+        network["group_size"] = r.randint(1, 4)
+
+    def law() -> dict:
+        return {"time_to_failure": det(5, 80), "time_to_repair": det(0, 15)}
+
+    for key in ("switch_failure", "link_failure", "host_link_failure"):
+        if r.random() < 0.6:
+            network[key] = law()
+    if r.random() < 0.3:
+        layer = {"two_tier": "spine", "rail_optimized": "rail", "fat_tree": "core"}[network["topology"]]
+        network["layer_failure"] = {layer: law()}
+    raw["network"] = network
 
 
 def _add_pipeline(r: random.Random, raw: dict, det) -> None:

@@ -12,11 +12,13 @@ import json
 import pytest
 
 from analytic_cases import AnalyticCase, Truth, check
+from fast_cases import random_deterministic_scenario
 from clustersim.model.records import Kind
 from clustersim.scenario import scenario_from_dict
 from clustersim.topology import Reach, fabric_of
 from conftest import base_scenario, simulate
 from test_bad_inputs import FILE, assert_reported, run_cli
+from test_fast_engine import assert_same_as_simpy
 
 
 def _law(mttf: float, mttr: float) -> dict:
@@ -67,9 +69,22 @@ def rail_case() -> AnalyticCase:
     return AnalyticCase(raw, [Truth("nodes.availability", per_rail ** 4, "every rail needed")])
 
 
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
 @pytest.mark.parametrize("case", [two_tier_case, fat_tree_case, rail_case], ids=lambda c: c.__name__)
-def test_fabric_availability_matches_its_formula(case) -> None:
-    check(case(), "simpy")
+def test_fabric_availability_matches_its_formula(case, engine: str) -> None:
+    check(case(), engine)
+
+
+def test_both_engines_give_the_same_log_on_deterministic_fabrics() -> None:
+    """Switches, links and host links failing on a grid, with jobs and spares: row for row the same log."""
+    for seed in range(60):
+        assert_same_as_simpy(random_deterministic_scenario(seed, jobs=seed % 2 == 0, network=True))
+
+
+def test_the_leaf_timeline_is_the_same_on_the_fast_engine() -> None:
+    metrics = assert_same_as_simpy(_one_failure_timeline(spares=4))
+    assert metrics["network.node_hours_lost"] == pytest.approx(12 * 10)
+    assert metrics["training.job.interruptions.network"] == 1.0
 
 
 def test_layer_overrides_and_host_links_are_numbered() -> None:
@@ -258,9 +273,9 @@ def test_a_bad_network_section_is_one_clear_error(network: str, key: str, reason
     assert_reported(err, key, reason)
 
 
-def test_the_fast_engine_refuses_a_network_by_name(tmp_path, capsys) -> None:
+def test_the_fast_engine_runs_a_topology_file(tmp_path, capsys) -> None:
     (tmp_path / "fabric.toml").write_text(TOPOLOGY)
     (tmp_path / FILE).write_text(SCENARIO)
-    code, out, err = run_cli(["validate", str(tmp_path / FILE), "--engine", "fast"], capsys)
-    assert code == 2
-    assert "the network fabric ([network])" in err and "network.topology" not in err
+    code, out, err = run_cli(["run", str(tmp_path / FILE), "--engine", "fast", "--out", str(tmp_path / "o"),
+                              "--quiet"], capsys)
+    assert code == 0, err

@@ -90,6 +90,17 @@ Plan = namedtuple("Plan", [
     # per job, a min-tree over its positions (a job's LoadGroup's next member failure): its offset
     # in State.g_tval / g_tidx and its number of leaves (a power of two); the trees' total size
     "job_tree_off", "job_tree_p", "tree_size",
+    # the job-interruption cause codes: failure causes, stages, preemption, network, storage
+    "job_causes",
+    # the fabric (topology.Fabric; empty without a [network]): per switch its failure laws (NO_LAW: never
+    # fails), top layer flag, uplinks net_up_ptr[s]:net_up_ptr[s+1] of (net_up_switch, net_up_link), the
+    # nodes needing it (CSR net_att_ptr, net_att_nodes); switches nearest the top first (net_order); per
+    # link its laws (switch-to-switch, then host links from net_host_base); per node the switches it
+    # needs, net_node_ptr[n]:net_node_ptr[n+1] of net_node_switch (host link net_host_base + k); the
+    # network's cause code
+    "net_switch_ttf", "net_switch_ttr", "net_top", "net_up_ptr", "net_up_switch", "net_up_link", "net_att_ptr",
+    "net_att_nodes", "net_order", "net_link_ttf", "net_link_ttr", "net_host_base", "net_node_ptr",
+    "net_node_switch", "network_cause",
 ])
 
 
@@ -150,7 +161,7 @@ def compile_plan(scenario: Scenario) -> Plan:
     return Plan(**_merged(
         _window(scenario), _sizes(scenario), modes, _clocks(scenario, modes["mode_ttf"]), _domains(scenario, laws),
         _crews(scenario), _diagnosis_retirement_score(scenario, laws), _positions(scenario), _jobs(scenario),
-        laws.fields(),
+        _network(scenario, laws), laws.fields(),
     ))
 
 
@@ -321,6 +332,52 @@ def _jobs(scenario: Scenario) -> Fields:
         "job_min_nodes": _ints([j.min_nodes or j.nodes for j in jobs]),
         **_job_trees([j.nodes for j in jobs]),
     }
+
+
+def _network(scenario: Scenario, laws: _Laws) -> Fields:
+    """The fabric as CSR arrays (topology.Reach's uplinks, attachments and order), and each part's laws."""
+    fields: Fields = {"network_cause": scenario.network_cause, "job_causes": scenario.storage_cause + 1}
+    network = scenario.network
+    if network is None:
+        empty = _ints([])
+        return {**fields, **{name: empty for name in (
+            "net_switch_ttf", "net_switch_ttr", "net_top", "net_up_switch", "net_up_link", "net_att_nodes",
+            "net_order", "net_link_ttf", "net_link_ttr", "net_node_switch")},
+            "net_up_ptr": _ints([0]), "net_att_ptr": _ints([0]),
+            "net_node_ptr": _ints([0] * (scenario.nodes.count + 1)), "net_host_base": 0}
+    from clustersim.topology import Reach, fabric_of
+
+    fabric = fabric_of(scenario)
+    reach = Reach(fabric)  # its uplinks, attachments and order, derived once there
+    switch_laws = [_law_pair(laws, network.law_of_layer(layer)) for layer in fabric.switch_layers]
+    link_laws = [_law_pair(laws, network.host_link_failure if fabric.is_host_link(link) else network.link_failure)
+                 for link in range(fabric.link_count)]
+    return {
+        **fields,
+        "net_switch_ttf": _ints([ttf for ttf, _ in switch_laws]),
+        "net_switch_ttr": _ints([ttr for _, ttr in switch_laws]),
+        "net_top": _ints(fabric.top), **_csr("net_up", [[(s, link) for s, link in up] for up in reach.uplinks],
+                                             ("net_up_switch", "net_up_link")),
+        **_csr("net_att", [[(n,) for n in nodes] for nodes in reach.attached], ("net_att_nodes",)),
+        "net_order": _ints(reach.order),
+        "net_link_ttf": _ints([ttf for ttf, _ in link_laws]), "net_link_ttr": _ints([ttr for _, ttr in link_laws]),
+        "net_host_base": len(fabric.links),
+        **_csr("net_node", [[(s,) for s in needed] for needed in fabric.node_switches], ("net_node_switch",)),
+    }
+
+
+def _law_pair(laws: _Laws, law) -> tuple[int, int]:
+    """(time to failure, time to repair) law indices of a FailureLaw; NO_LAW twice when there is none."""
+    if law is None:
+        return int(NO_LAW), int(NO_LAW)
+    return laws.add(law.time_to_failure), laws.add(law.time_to_repair)
+
+
+def _csr(prefix: str, rows: list[list[tuple[int, ...]]], names: tuple[str, ...]) -> Fields:
+    """Rows of tuples as CSR arrays: ``<prefix>_ptr`` and one array per tuple position."""
+    ptr = np.cumsum([0] + [len(row) for row in rows])
+    return {f"{prefix}_ptr": _ints(ptr),
+            **{name: _ints([entry[i] for row in rows for entry in row]) for i, name in enumerate(names)}}
 
 
 def _job_trees(sizes: list[int]) -> Fields:

@@ -21,12 +21,12 @@ import numpy as np
 from clustersim.engine.fast.codes import TRACE_COLUMNS
 from clustersim.engine.fast.compile import Plan, compile_plan
 from clustersim.engine.fast.tables import (
-    A_CAPACITY, A_ESCALATIONS, A_FAILURES, A_FALSE_SUCCESSES, A_FIRST_EMPTY, A_FIRST_SHORT, A_LEMONS_RETIRED,
-    A_MISDIAGNOSES, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START, A_RECURRENCES, A_RETIRED, A_RETIRED_HEALTHY,
-    A_UNDIAGNOSED, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED, CREW_ACC_COLS, CT_EVENTS, CT_STATUS, CT_TRACE_N,
-    JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST, JA_STOPS, JA_USEFUL, JOB_ACC_COLS, L_AREA,
-    L_LOW_HOURS, NT_BLAMED, NT_CREDITS, NT_FAILURES, NT_RETIRED_AT, NT_UP_HOURS, NT_UP_SINCE, N_HOLDS, N_LEMON,
-    N_WAS_LEMON,
+    A_CAPACITY, A_CUT, A_ESCALATIONS, A_FAILURES, A_LINK_FAILURES, A_NET_LOST, A_SWITCH_FAILURES, A_FALSE_SUCCESSES,
+    A_FIRST_EMPTY, A_FIRST_SHORT, A_LEMONS_RETIRED, A_MISDIAGNOSES, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START,
+    A_RECURRENCES, A_RETIRED, A_RETIRED_HEALTHY, A_UNDIAGNOSED, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED,
+    CREW_ACC_COLS, CT_EVENTS, CT_STATUS, CT_TRACE_N, JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST,
+    JA_STOPS, JA_USEFUL, JOB_ACC_COLS, L_AREA, L_LOW_HOURS, NT_BLAMED, NT_CREDITS, NT_FAILURES, NT_RETIRED_AT,
+    NT_UP_HOURS, NT_UP_SINCE, N_HOLDS, N_LEMON, N_WAS_LEMON,
 )
 from clustersim.engine.fast.support import refusal, unsupported_features
 from clustersim.engine.base import LogSink, ReplicationOutcome, require_event_log
@@ -58,7 +58,7 @@ class KernelRun:
 def heap_capacity(plan: Plan) -> int:
     """Room for every component's pending event, twice over (a full heap reruns the replication bigger)."""
     return 2 * (2 * plan.nodes + plan.working + len(plan.domain_cause) + len(plan.crew_limit)
-                + 3 * len(plan.job_size)) + 64
+                + 3 * len(plan.job_size) + len(plan.net_switch_ttf) + len(plan.net_link_ttf)) + 64
 
 
 def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, capacity: int | None = None) -> KernelRun:
@@ -251,6 +251,19 @@ class _KernelMeasures:
     def job_checkpoint_overhead_fraction(self, spec: MetricSpec) -> float | None:
         job = self._job(spec)
         return None if job is None else float(job[0][JA_CHECKPOINT_HOURS]) / job[1]
+
+    # network
+    def switch_failures(self, spec: MetricSpec) -> float:
+        return self._count(A_SWITCH_FAILURES)
+
+    def link_failures(self, spec: MetricSpec) -> float:
+        return self._count(A_LINK_FAILURES)
+
+    def nodes_cut_off_mean(self, spec: MetricSpec) -> float:
+        return self._level_mean(A_CUT)
+
+    def network_node_hours_lost(self, spec: MetricSpec) -> float:
+        return self._count(A_NET_LOST)
 
 
 def kernel_node_columns(scenario: Scenario, plan: Plan, run: KernelRun) -> dict[str, np.ndarray] | None:

@@ -42,22 +42,23 @@ from clustersim.engine.fast.domains import _domain_event
 from clustersim.engine.fast.draws import _draw, _uniform_index
 from clustersim.engine.fast.jit import FINGERPRINT, REF_PLAN, REF_SLOTS, REF_STATE, address_of, loop
 from clustersim.engine.fast.jobs import _job_close, _job_event, _job_start
+from clustersim.engine.fast.network import _net_event, _net_start
 from clustersim.engine.fast.pool import _list_append
 from clustersim.engine.fast.queue import (
-    EV_DOMAIN_FAIL, EV_JOB_FLUSH, INF_BITS, KIND_DOMAIN, KIND_JOB, KIND_NODE, KIND_SLOT, NORMAL, STATUS_OK, _pop,
-    _push,
+    EV_DOMAIN_FAIL, EV_JOB_FLUSH, INF_BITS, KIND_DOMAIN, KIND_JOB, KIND_NET, KIND_NODE, KIND_SLOT, NORMAL, STATUS_OK,
+    _pop, _push,
 )
-from clustersim.engine.fast.recording import _level_to, _row, _wait_ended
+from clustersim.engine.fast.recording import _level_to, _net_lost, _row, _wait_ended
 from clustersim.engine.fast.repair import _node_event, _pool_event, _start_load
 from clustersim.engine.fast.slots import _slot_event
 from clustersim.engine.fast.tables import (
-    ACC_SIZE, A_CAPACITY, A_FIRST_EMPTY, A_FIRST_SHORT, A_POOL, A_POOL_AT_START, A_UP, A_WARM, CREW_ACC_COLS,
+    ACC_SIZE, A_CAPACITY, A_CUT, A_FIRST_EMPTY, A_FIRST_SHORT, A_POOL, A_POOL_AT_START, A_UP, A_WARM, CREW_ACC_COLS,
     CREW_I_COLS, CTR_COLS, CT_FINGERPRINT, CT_STATUS, CT_TIMER_JOB, JA_DONE_AT, JA_END, JA_STATE_LAST, JOB_ACC_COLS,
     JOB_F_COLS, JOB_I_COLS, J_G_COMPUTING, J_G_TOKEN, J_TIMER_BITS, LIST_COLS, LOAD_IDLE, LOAD_WORKING, N_GROUP_JOB,
     N_GROUP_KEPT, N_GROUP_SLOT, N_LOAD, N_RUNNING, L_BELOW, L_LAST, L_VALUE, NODE_F_COLS, NODE_I_COLS, N_BLAMED,
-    N_FAIL_SEQ, N_HOLDS, N_LEMON, N_OPERATING, N_REPAIR, N_ROLE, N_SCORE_BASE, N_SLOT, N_WAS_LEMON, POOL_I_COLS,
-    P_HEAD, P_TAIL, SLOT_I_COLS, S_ACTIVE, S_ATTACHED, S_NODE, S_PHASE, S_SPARE, S_SWAP_SEQ, State, TIER_COLD,
-    TIER_HOT, TIER_WARM, NODE_TABLE_COLS, NT_RETIRED_AT, NT_UP,
+    N_FAIL_SEQ, N_HOLDS, N_LEMON, N_NET_SINCE, N_OPERATING, N_REPAIR, N_ROLE, N_SCORE_BASE, N_SLOT, N_WAS_LEMON,
+    POOL_I_COLS, P_HEAD, P_TAIL, SLOT_I_COLS, S_ACTIVE, S_ATTACHED, S_NODE, S_PHASE, S_SPARE, S_SWAP_SEQ, State,
+    TIER_COLD, TIER_HOT, TIER_WARM, NODE_TABLE_COLS, NT_RETIRED_AT, NT_UP,
 )
 
 if TYPE_CHECKING:
@@ -101,13 +102,17 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             clock=np.zeros(1),
             ctr=np.zeros(CTR_COLS, dtype=np.int64), acc=np.zeros(ACC_SIZE), cause_count=np.zeros(plan.causes),
             crew_acc=np.zeros(pools * CREW_ACC_COLS), job_acc=np.zeros(jobs * JOB_ACC_COLS),
-            job_cause=np.zeros((jobs, plan.preemption_cause + 1)), trace=trace,
+            job_cause=np.zeros((jobs, plan.job_causes)), trace=trace,
             g_pend=np.zeros((nodes, gm)), g_src=np.full((nodes, gm), -1, dtype=np.int64),
             g_idx=np.full((nodes, gm), -1, dtype=np.int64),
             g_thresh=np.full((max(working, 1), gm), math.inf), g_entered=np.zeros((max(working, 1), gm)),
             g_odo=np.zeros((jobs, gm)), g_rate=np.zeros((jobs, gm)),
             g_tval=np.full((gm, plan.tree_size), math.inf), g_tidx=np.zeros((gm, plan.tree_size), dtype=np.int64),
             refs=np.zeros(REF_SLOTS, dtype=np.int64),
+            net_switch_up=np.ones(plan.net_top.shape[0], dtype=np.int64),
+            net_reach=np.ones(plan.net_top.shape[0], dtype=np.int64),
+            net_link_up=np.ones(plan.net_link_ttf.shape[0], dtype=np.int64),
+            net_cut=np.zeros(nodes, dtype=np.int64), net_mark=np.zeros(nodes, dtype=np.int64),
         )
         st.refs[REF_PLAN] = address_of(plan)  # (valid while this function runs: _run sets its own)
         st.refs[REF_STATE] = address_of(st)
@@ -131,6 +136,7 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             node_i[node, N_RUNNING] = 0
             node_i[node, N_GROUP_KEPT] = 0
             node_f[node, N_SCORE_BASE] = plan.score_initial
+            node_f[node, N_NET_SINCE] = -1.0
             if plan.node_table:
                 st.node_table[node, NT_UP] = 1.0
                 st.node_table[node, NT_RETIRED_AT] = math.nan
@@ -156,6 +162,8 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             acc[block + L_VALUE] = value
             acc[block + L_LAST] = start
             acc[block + L_BELOW] = below
+        acc[A_CUT + L_LAST] = start
+        acc[A_CUT + L_BELOW] = -1.0
         for pool in range(pools):
             st.crew_acc[pool * CREW_ACC_COLS + L_LAST] = start
             st.crew_acc[pool * CREW_ACC_COLS + L_BELOW] = -1.0
@@ -228,6 +236,7 @@ def _run_entry(fingerprint: int) -> Dispatcher:
                     _start_clocks(plan, st, gen, node)
                     _start_load(plan, st, gen, node, 0.0)
                     _schedule_failure(plan, st, gen, node, 0.0)
+        _net_start(plan, st, gen)  # (SimPy starts the network after the nodes and positions, before the jobs)
         for job in range(plan.job_size.shape[0]):
             _job_start(plan, st, gen, job, 0.0)
         horizon = plan.horizon
@@ -246,13 +255,18 @@ def _run_entry(fingerprint: int) -> Dispatcher:
                 _domain_event(plan, st, gen, etype, target, t)
             elif kind == KIND_JOB:
                 _job_event(plan, st, gen, etype, target, key, t)
+            elif kind == KIND_NET:
+                _net_event(plan, st, gen, etype, target, t)
             else:
                 _pool_event(plan, st, gen, etype, target, t)
         for job in range(plan.job_size.shape[0]):
             _job_close(plan, st, job, horizon)
         acc = st.acc
-        for block in (A_UP, A_CAPACITY, A_POOL, A_WARM):
+        for block in (A_UP, A_CAPACITY, A_POOL, A_WARM, A_CUT):
             _level_to(acc, block, horizon, acc[block + L_VALUE], plan.warmup, horizon)
+        for node in range(plan.nodes):
+            if st.node_f[node, N_NET_SINCE] >= 0.0:
+                _net_lost(plan, st, node, horizon)
         for pool in range(plan.crew_limit.shape[0]):
             block = pool * CREW_ACC_COLS
             _level_to(st.crew_acc, block, horizon, st.crew_acc[block + L_VALUE], plan.warmup, horizon)

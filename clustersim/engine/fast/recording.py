@@ -4,19 +4,19 @@ from __future__ import annotations
 import math
 
 from clustersim.engine.fast.codes import (
-    DOWN, E_ESCALATED, E_FALSE_SUCCESS, E_MISDIAGNOSED, E_STAGE_ENTERED, E_UNDIAGNOSED, FILLED, J_CHECKPOINTING,
-    J_DONE, J_RESTARTING, J_WAITING, K_CREWS, K_EVENT, K_FAILURE, K_JOB, K_LOST, K_NODE, K_POOL, K_REPAIR, K_SLOT,
-    K_WARM, K_WORK, NOT_STRUCK, NO_CAUSE, R_REBOOTING, R_REPAIRING, R_RETIRED, R_WAITING, STRUCK, THE_POOL, UP, WAITING,
+    DOWN, E_ESCALATED, E_FALSE_SUCCESS, E_MISDIAGNOSED, E_STAGE_ENTERED, E_UNDIAGNOSED, FILLED, J_CHECKPOINTING, J_DONE,
+    J_RESTARTING, J_WAITING, K_CREWS, K_EVENT, K_FAILURE, K_JOB, K_LOST, K_NODE, K_POOL, K_REPAIR, K_SLOT, K_WARM,
+    K_WORK, NOT_STRUCK, NO_CAUSE, R_REBOOTING, R_REPAIRING, R_RETIRED, R_WAITING, STRUCK, THE_POOL, UP, WAITING,
 )
 from clustersim.engine.fast.jit import helper
 from clustersim.engine.fast.queue import STATUS_TRACE_FULL
 from clustersim.engine.fast.tables import (
-    A_CAPACITY, A_ESCALATIONS, A_FAILURES, A_FALSE_SUCCESSES, A_FIRST_EMPTY, A_FIRST_SHORT, A_LEMONS_RETIRED,
-    A_MISDIAGNOSES, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START, A_RECURRENCES, A_RETIRED, A_RETIRED_HEALTHY,
-    A_UNDIAGNOSED, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED, CREW_ACC_COLS, CT_EVENTS, CT_STATUS, CT_TRACE_N,
-    JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST, JA_STATE_LAST, JA_STOPS, JA_USEFUL, JOB_ACC_COLS,
-    L_AREA, L_BELOW, L_LAST, L_LOW_HOURS, L_VALUE, N_DOWN_SINCE, N_WAIT_SINCE, N_WAS_LEMON, NT_BLAMED, NT_CREDITS,
-    NT_FAILURES, NT_RETIRED_AT, NT_UP, NT_UP_HOURS, NT_UP_SINCE,
+    A_CAPACITY, A_ESCALATIONS, A_NET_LOST, A_FAILURES, A_FALSE_SUCCESSES, A_FIRST_EMPTY, A_FIRST_SHORT,
+    A_LEMONS_RETIRED, A_MISDIAGNOSES, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START, A_RECURRENCES, A_RETIRED,
+    A_RETIRED_HEALTHY, A_UNDIAGNOSED, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED, CREW_ACC_COLS, CT_EVENTS,
+    CT_STATUS, CT_TRACE_N, JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST, JA_STATE_LAST, JA_STOPS,
+    JA_USEFUL, JOB_ACC_COLS, L_AREA, L_BELOW, L_LAST, L_LOW_HOURS, L_VALUE, N_DOWN_SINCE, N_NET_SINCE, N_WAIT_SINCE,
+    N_WAS_LEMON, NT_BLAMED, NT_CREDITS, NT_FAILURES, NT_RETIRED_AT, NT_UP, NT_UP_HOURS, NT_UP_SINCE,
 )
 
 
@@ -64,13 +64,24 @@ def _rec_node(plan, st, t, comp, frm, to, cause):
         _node_table_service(plan, st.node_table, t, comp, to)
     if to == DOWN:
         st.node_f[comp, N_DOWN_SINCE] = t
+        if cause == plan.network_cause:
+            st.node_f[comp, N_NET_SINCE] = t
     else:
         since = st.node_f[comp, N_DOWN_SINCE]
         if start <= since < end:
             acc[A_OUTAGE_SUM] += t - since
             acc[A_OUTAGE_N] += 1.0
+        if st.node_f[comp, N_NET_SINCE] >= 0.0:
+            _net_lost(plan, st, comp, t)
     if plan.hot + plan.cold == 0 and comp < plan.working:
         _level_to(acc, A_CAPACITY, t, acc[A_CAPACITY + L_VALUE] + step, start, end)
+
+
+@helper
+def _net_lost(plan, st, node, t):
+    """An outage the network began ends at ``t``: its node-hours in the window."""
+    st.acc[A_NET_LOST] += max(0.0, min(t, plan.horizon) - max(st.node_f[node, N_NET_SINCE], plan.warmup))
+    st.node_f[node, N_NET_SINCE] = -1.0
 
 
 @helper

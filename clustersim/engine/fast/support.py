@@ -43,6 +43,12 @@ SUPPORTED = frozenset({
     "training.restart_overhead", "training.start_overhead", "training.reschedule_time", "training.init_time",
     "training.on_failure",
     "training.min_nodes", "training.priority", "training.preempt",
+    "network", "network.topology", "network.spines", "network.k", "network.group_size", "network.file",
+    "network.top_layer", "network.switches", "network.switches.name", "network.switches.layer", "network.links",
+    "network.links.between", "network.groups", "network.groups.first", "network.groups.count",
+    "network.groups.switches", "network.layer_failure",
+    *(f"network.{law}.{part}" for law in ("switch_failure", "link_failure", "host_link_failure")
+      for part in ("time_to_failure", "time_to_repair")),
 })
 # Distribution laws the kernel samples (compile.py converts each).
 SUPPORTED_LAWS = frozenset({"exponential", "weibull", "lognormal", "gamma", "deterministic", "uniform", "empirical"})
@@ -53,8 +59,6 @@ def _lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
     found = []
     if scenario.chaos:
         found.append(("chaos injections ([[chaos]])", ["chaos"]))
-    if scenario.network is not None:
-        found.append(("the network fabric ([network])", ["network"]))
     for i, mode in enumerate(scenario.nodes.failure_modes):
         if mode.effect != "crash":
             keys = ["nodes.failure_modes.effect", "nodes.failure_modes.speed", "nodes.failure_modes.time_to_crash"]

@@ -52,8 +52,10 @@ def columns(table: str, prefix: str, names: str,
 # N_GROUP_KEPT: 1 while the group's thresholds hold its clocks.
 LOAD_IDLE, LOAD_WORKING, LOAD_GROUPED = _i64(0, 1, 2)
 # Columns of State.node_f.
-((N_DOWN_SINCE, N_WAIT_SINCE, N_OPERATING_SINCE, N_PENDING_HOURS, N_SCORE_BASE, N_UP_SINCE),
- NODE_F_COLS) = columns("node_f", "N", "down_since wait_since operating_since pending_hours score_base up_since")
+# N_NET_SINCE: when an outage the network began started (-1: none open).
+((N_DOWN_SINCE, N_WAIT_SINCE, N_OPERATING_SINCE, N_PENDING_HOURS, N_SCORE_BASE, N_UP_SINCE, N_NET_SINCE),
+ NODE_F_COLS) = columns("node_f", "N", "down_since wait_since operating_since pending_hours score_base up_since "
+                        "net_since")
 # Sources of a node's proposed next failure (model/clocks.py).
 SOURCE_NONE, SOURCE_EXP, SOURCE_PART, SOURCE_LATENT = _i64(0, 1, 2, 3)
 # Columns of State.slot_i (one row per working position).
@@ -85,11 +87,11 @@ RANK_SHIFT = _i64(40)[0]
 # State.acc: four level blocks, then counts and sums.
 ((A_UP, A_CAPACITY, A_POOL, A_WARM, A_FAILURES, A_OUTAGE_SUM, A_OUTAGE_N, A_WAIT_SUM, A_WAIT_N, A_POOL_AT_START,
   A_FIRST_EMPTY, A_FIRST_SHORT, A_ESCALATIONS, A_FALSE_SUCCESSES, A_UNDIAGNOSED, A_MISDIAGNOSES, A_RECURRENCES,
-  A_RETIRED, A_RETIRED_HEALTHY, A_LEMONS_RETIRED),
+  A_RETIRED, A_RETIRED_HEALTHY, A_LEMONS_RETIRED, A_CUT, A_SWITCH_FAILURES, A_LINK_FAILURES, A_NET_LOST),
  ACC_SIZE) = columns("acc", "A", f"up:{LEVEL_COLS} capacity:{LEVEL_COLS} pool:{LEVEL_COLS} warm:{LEVEL_COLS} "
                      "failures outage_sum outage_n wait_sum wait_n pool_at_start first_empty first_short "
                      "escalations false_successes undiagnosed misdiagnoses recurrences retired retired_healthy "
-                     "lemons_retired")
+                     f"lemons_retired cut:{LEVEL_COLS} switch_failures link_failures net_lost")
 # State.crew_acc, per crew pool: its busy level, then repairs that entered it (stages).
 (CA_ENTERED,), CREW_ACC_COLS = columns("crew_acc", "CA", "entered", start=LEVEL_COLS)
 # State.job_acc, per job: its filled positions as a level (integrated until it is done), then its
@@ -135,4 +137,6 @@ State = namedtuple("State", [
     # per computing-aged mode, each job's min-tree of g_thresh over its positions (value, position)
     "g_tval", "g_tidx",
     "refs",                                # the addresses of the replication's Plan and State (jit.called)
+    # the fabric: per switch up and reaching the top; per link up; per node cut off, marked for a check
+    "net_switch_up", "net_reach", "net_link_up", "net_cut", "net_mark",
 ])
