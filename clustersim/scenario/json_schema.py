@@ -1,8 +1,8 @@
 """The JSON Schema of scenario files, for editors: every key described, defaults as a file writes them.
 
 pydantic generates it from the schema (each key's ``Field(description=...)``); this adds the
-dialect and an ``$id``, and writes duration defaults, stored in hours, as duration strings
-(``8760.0`` -> ``"365 d"``) so every default validates against its own key's schema.
+dialect and an ``$id``, and writes quantity defaults, stored in base units, as text (``8760.0`` -> ``"365 d"``,
+``10.0`` -> ``"10 GB"``) so every default validates against its own key's schema.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from clustersim import __version__
-from clustersim.quantities import Duration
+from clustersim import units
+from clustersim.quantities import Duration, PositiveBandwidth, PositiveSize
 from clustersim.scenario.schema import Scenario
 from clustersim.units import HOURS_PER_UNIT, parse_duration_hours
 
@@ -22,9 +23,11 @@ SCHEMA_ID = "urn:clustersim:scenario-schema"
 def scenario_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of scenario files."""
     schema = Scenario.model_json_schema(mode="validation")
-    pattern = TypeAdapter(Duration).json_schema()["pattern"]
+    texts = {TypeAdapter(Duration).json_schema()["pattern"]: duration_text,
+             TypeAdapter(PositiveSize).json_schema()["pattern"]: units.format_size_gb,
+             TypeAdapter(PositiveBandwidth).json_schema()["pattern"]: units.format_bandwidth_gbps}
     for model in [schema, *schema.get("$defs", {}).values()]:
-        _durations_with_units(model, pattern)
+        _quantities_with_units(model, texts)
     return {"$schema": JSON_SCHEMA_DIALECT, "$id": f"{SCHEMA_ID}:{__version__}", **schema}
 
 
@@ -38,10 +41,13 @@ def duration_text(hours: float) -> str:
     return f"{hours:g} h" if hours else "0 h"
 
 
-def _durations_with_units(model: dict[str, Any], pattern: str) -> None:
-    """Write one model's duration defaults (hours) as duration strings."""
+def _quantities_with_units(model: dict[str, Any], texts: dict[str, Any]) -> None:
+    """Write one model's quantity defaults (durations in hours, sizes in GB, bandwidths in GB/s) as text."""
     for prop in model.get("properties", {}).values():
         default = prop.get("default")
-        is_duration = any(branch.get("pattern") == pattern for branch in prop.get("anyOf", [prop]))
-        if isinstance(default, float) and is_duration:
-            prop["default"] = duration_text(default)
+        if not isinstance(default, float):
+            continue
+        for branch in prop.get("anyOf", [prop]):
+            if branch.get("pattern") in texts:
+                prop["default"] = texts[branch["pattern"]](default)
+                break
