@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # measure this checkout, not whichever clustersim is installed
 
 from clustersim import topology  # noqa: E402
+from clustersim.layout import fabric_of  # noqa: E402
 from clustersim.engine.base import Engine  # noqa: E402
 from clustersim.engine.fast.engine import FastEngine, ensure_compiled  # noqa: E402
 from clustersim.engine.simpy_engine import SimpyEngine  # noqa: E402
@@ -140,7 +141,7 @@ def main() -> None:
     for build in (fat_tree_1024, rail_2048):
         raw = build()
         with_fabric, plain = scenario_from_dict(raw), scenario_from_dict(without_network(raw))
-        fabric = topology.fabric_of(with_fabric)
+        fabric = fabric_of(with_fabric)
         print(f"{build.__name__}: {with_fabric.nodes.count} nodes, {fabric.switches} switches, "
               f"{len(fabric.links)} switch links, {fabric.link_count - len(fabric.links)} host links, one year")
         rows = {}

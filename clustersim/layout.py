@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from clustersim.scenario.schema import FailureDomain, Scenario
+from clustersim.topology import Fabric, build_fabric
 
 IDLE_PRIORITY = -(2**62)  # a working position that runs no job: served last, preempted first
 ROLES = ("work", "hot", "cold")  # a node's initial role: holds a working position, hot or cold spare
@@ -118,6 +119,23 @@ def layout_of(scenario: Scenario) -> Layout:
         _recent.pop(next(iter(_recent)))
     _recent[id(scenario)] = (scenario, layout)  # holding the scenario keeps its id from being reused
     return layout
+
+
+_fabrics: dict[int, tuple[Scenario, Fabric]] = {}
+
+
+def fabric_of(scenario: Scenario) -> Fabric:
+    """The fabric of ``scenario`` (which has a [network]), built once per Scenario object."""
+    known = _fabrics.get(id(scenario))
+    if known is not None and known[0] is scenario:
+        return known[1]
+    assert scenario.network is not None
+    nodes = scenario.nodes
+    fabric = build_fabric(scenario.network, nodes.count, nodes.nodes_per_rack, nodes.gpus_per_node)
+    if len(_fabrics) >= 16:
+        _fabrics.pop(next(iter(_fabrics)))
+    _fabrics[id(scenario)] = (scenario, fabric)
+    return fabric
 
 
 def _derive(scenario: Scenario) -> Layout:

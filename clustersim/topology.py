@@ -1,7 +1,8 @@
 """[network] -> the fabric as a networkx graph, and the integer numbering both engines index.
 
-``fabric_of(scenario)`` builds the graph once per scenario — switches (named ``<layer>/<i>``, or as a
-topology file names them), switch-to-switch links, and for every node the switches it is linked to
+``build_fabric`` (once per scenario through ``layout.fabric_of``; the scenario's checks call it too)
+builds the graph — switches (named ``<layer>/<i>``, or as a topology file names them), switch-to-switch
+links, and for every node the switches it is linked to
 (its leaf or edge switch; with rails, one rail switch per GPU index) — checks it (every node has
 switches, every switch of a node reaches the top layer when nothing has failed), and numbers it:
 switches, then links (switch-to-switch first, then each node's host links in node order).
@@ -24,8 +25,6 @@ from clustersim.scenario.sections.network import Network
 
 if TYPE_CHECKING:
     import networkx as nx
-
-    from clustersim.scenario.schema import Scenario
 
 
 @dataclass(frozen=True)
@@ -76,23 +75,6 @@ def _node_of_host_link(firsts: tuple[int, ...], link: int) -> int:
 
 class FabricError(ValueError):
     """A topology that cannot be built: the message names the key and what is wrong."""
-
-
-_recent: dict[int, tuple[Scenario, Fabric]] = {}
-
-
-def fabric_of(scenario: Scenario) -> Fabric:
-    """The fabric of ``scenario`` (which has a [network]), built once per Scenario object."""
-    known = _recent.get(id(scenario))
-    if known is not None and known[0] is scenario:
-        return known[1]
-    assert scenario.network is not None
-    fabric = build_fabric(scenario.network, scenario.nodes.count, scenario.nodes.nodes_per_rack,
-                          scenario.nodes.gpus_per_node)
-    if len(_recent) >= 16:
-        _recent.pop(next(iter(_recent)))
-    _recent[id(scenario)] = (scenario, fabric)
-    return fabric
 
 
 def build_fabric(network: Network, nodes: int, nodes_per_rack: int, gpus_per_node: int) -> Fabric:

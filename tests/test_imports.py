@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "clustersim"
 STAGES: list[tuple[str, ...]] = [
     ("clustersim", "clustersim.errors", "clustersim.units", "clustersim.quantities", "clustersim.distributions",
      "clustersim.rng", "clustersim.input_files"),
-    ("clustersim.scenario",),
+    ("clustersim.scenario", "clustersim.topology"),
     ("clustersim.layout",),
     ("clustersim.feasibility",),
     ("clustersim.model",),

@@ -15,7 +15,8 @@ from analytic_cases import AnalyticCase, Truth, check
 from fast_cases import random_deterministic_scenario
 from clustersim.model.records import Kind
 from clustersim.scenario import scenario_from_dict
-from clustersim.topology import Reach, fabric_of
+from clustersim.layout import fabric_of
+from clustersim.topology import Reach
 from conftest import base_scenario, simulate
 from test_bad_inputs import FILE, assert_reported, run_cli
 from test_fast_engine import assert_same_as_simpy

@@ -13,7 +13,7 @@ import numpy as np
 from clustersim.model.records import Kind, RepairState
 from clustersim.model.base import Context, Failure
 from clustersim.model.clocks import ClockPlan
-from clustersim.layout import layout_of
+from clustersim.layout import fabric_of, layout_of
 from clustersim.model.domains import chaos_life, domain_life
 from clustersim.model.load import make_lemon
 from clustersim.model.network import NetworkModel
@@ -138,8 +138,6 @@ class Cluster:
         """The fabric's switches and links, when the scenario has a [network]."""
         if self.scenario.network is None:
             return None
-        from clustersim.topology import fabric_of
-
         network = NetworkModel(self.ctx, self.scenario, fabric_of(self.scenario), self.nodes, self.holds)
         network.start(self.scenario, streams)
         return network

@@ -29,7 +29,7 @@ from clustersim.engine.fast.codes import (
     RETIRE_THRESHOLD, ROLE_COLD, ROLE_HOT, ROLE_WORK, SELECT_FEWEST_FAILURES, SELECT_FIFO, SELECT_HIGHEST_SCORE,
     SELECT_RANDOM, UNLIMITED,
 )
-from clustersim.layout import layout_of
+from clustersim.layout import fabric_of, layout_of
 from clustersim.scenario.schema import Scenario
 
 # The schema's choices as the kernel's codes (tests/test_fast_codes.py ties the keys to the schema).
@@ -345,7 +345,7 @@ def _network(scenario: Scenario, laws: _Laws) -> Fields:
             "net_order", "net_link_ttf", "net_link_ttr", "net_node_switch")},
             "net_up_ptr": _ints([0]), "net_att_ptr": _ints([0]),
             "net_node_ptr": _ints([0] * (scenario.nodes.count + 1)), "net_host_base": 0}
-    from clustersim.topology import Reach, fabric_of
+    from clustersim.topology import Reach
 
     fabric = fabric_of(scenario)
     reach = Reach(fabric)  # its uplinks, attachments and order, derived once there
