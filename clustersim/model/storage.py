@@ -239,7 +239,8 @@ class StorageCluster:
                 self._drop(obj, server)
             else:
                 self._set_live(obj, self.live[obj] + 1)
-        self._request_dispatch()
+        if self.spec.rereplication:
+            self._request_dispatch()  # a free source and target again
 
     # --- replicas ---------------------------------------------------------------------------
 
