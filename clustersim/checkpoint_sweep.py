@@ -72,7 +72,7 @@ def optimize_checkpoint(scenario: Scenario, job_index: int, intervals_hours: lis
     job = scenario.training[job_index]
     current = job.checkpoint_interval
     assert current is not None  # a sync or async job has one (checkpointed_job refuses the others)
-    delta = blocking_checkpoint_hours(job)
+    delta = blocking_checkpoint_hours(job, scenario.storage)
     if intervals_hours is None and delta == 0:
         cost = "snapshot_cost" if job.checkpoint_mode == "async" else "checkpoint_cost"
         raise ScenarioError(source, [f"training[{job_index}].{cost}: a checkpoint that blocks for no time puts "
@@ -118,5 +118,5 @@ def _default_grid(scenario: Scenario, job_index: int, mtbf: EffectiveMtbf, basel
                                      "give --intervals"])
     window = max(job_window_hours(scenario, job_index, row) for row in baseline.rows)
     longest = min(window, job.work) if job.work is not None else window
-    return default_intervals_hours(daly_interval_hours(blocking_checkpoint_hours(job), mtbf.for_formulas_hours),
-                                   longest)
+    delta = blocking_checkpoint_hours(job, scenario.storage)
+    return default_intervals_hours(daly_interval_hours(delta, mtbf.for_formulas_hours), longest)

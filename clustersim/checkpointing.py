@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clustersim.layout import layout_of
-from clustersim.scenario.schema import Scenario, Training
+from clustersim.scenario.schema import Scenario, Storage, Training
 from clustersim.stats import Estimate
 
 # assumption: no training job checkpoints more often than once a minute; the default grid stops there
@@ -48,11 +48,12 @@ def daly_ettr(mtbf_hours: float, interval_hours: float, checkpoint_hours: float,
     return interval_hours / (mtbf_hours * math.exp(restart_hours / mtbf_hours) * growth)
 
 
-def blocking_checkpoint_hours(job: Training) -> float:
-    """δ: the time a checkpoint stops the job — the checkpoint itself (sync) or its snapshot (async)."""
+def blocking_checkpoint_hours(job: Training, storage: Storage | None = None) -> float:
+    """δ: the time a checkpoint stops the job — the checkpoint itself (sync; derived from ``storage`` when only
+    its size is given) or its snapshot (async)."""
     if job.checkpoint_mode == "async":
         return job.snapshot_cost or 0.0
-    return job.checkpoint_hours
+    return job.checkpoint_hours_on(storage)
 
 
 @dataclass(frozen=True)

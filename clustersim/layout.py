@@ -104,6 +104,7 @@ class Layout:
     stage_causes: tuple[int, ...]
     preemption_cause: int
     metrics: tuple[MetricSpec, ...]
+    server_racks: tuple[int, ...] = ()     # [storage]: the rack of each storage server (server i: rack i mod racks)
 
 
 _recent: dict[int, tuple[Scenario, Layout]] = {}
@@ -155,7 +156,16 @@ def _derive(scenario: Scenario) -> Layout:
         chaos_causes=tuple(range(causes - len(scenario.chaos), causes)),
         stage_causes=tuple(scenario.stage_cause(s) for s in range(len(scenario.repair.stages))),
         preemption_cause=scenario.preemption_cause, metrics=tuple(metric_plan(scenario)),
+        server_racks=_server_racks(scenario, len(racks)),
     )
+
+
+# --- storage servers ---------------------------------------------------------------------------
+
+def _server_racks(scenario: Scenario, racks: int) -> tuple[int, ...]:
+    """Storage server i sits in rack i mod racks, so consecutive servers are spread over the racks."""
+    servers = scenario.storage.servers if scenario.storage is not None else 0
+    return tuple(i % racks for i in range(servers))
 
 
 def domain_groups(domain: FailureDomain, count: int, per_rack: int) -> list[range]:

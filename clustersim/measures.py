@@ -27,6 +27,7 @@ NODE, REPAIR, SLOT, POOL, CREWS, FAILURE, EVENT, WARM, LEMON, JOB, WORK, LOST = 
     Kind.NODE, Kind.REPAIR, Kind.SLOT, Kind.POOL, Kind.CREWS, Kind.FAILURE, Kind.EVENT, Kind.WARM, Kind.LEMON,
     Kind.JOB, Kind.WORK, Kind.LOST))
 SWITCH, LINK, CUT = int(Kind.SWITCH), int(Kind.LINK), int(Kind.CUT)
+REPLICAS, DATA_LOSS, COPIED = int(Kind.REPLICAS), int(Kind.DATA_LOSS), int(Kind.COPIED)
 UP, DOWN = int(NodeState.UP), int(NodeState.DOWN)
 REPAIR_WAITING, REPAIRING, RETIRED = int(RepairState.WAITING), int(RepairState.REPAIRING), int(RepairState.RETIRED)
 FILLED, SLOT_WAITING = int(SlotState.FILLED), int(SlotState.WAITING)
@@ -332,6 +333,44 @@ class _Network:
         self.lost.add(np.array([self._clipped(began, self.end) for began in self._since.values()]))
         self._since.clear()
 
+# --- storage: what the [storage] metrics measure ------------------------------------------------
+
+class _Storage:
+    """Objects' live replicas (REPLICAS rows), data losses and completed copies over [warmup, horizon).
+
+    Every object starts with ``replication`` live replicas; a lost object keeps its last count (0) for good.
+    """
+
+    def __init__(self, scenario: Scenario, start: float, end: float) -> None:
+        spec = scenario.storage
+        assert spec is not None  # built for scenarios with [storage] only
+        self.replication, self.quorum, self.window = spec.replication, spec.quorum, end - start
+        self.unreadable = _Level(0.0, start, end, low=lambda v: v == 0)  # objects with no live replica
+        self.unwritable = _Level(0.0, start, end, low=lambda v: v == 0)  # objects short of write_quorum
+        self.under = _Level(0.0, start, end)                              # objects short of replication
+        self.at_risk = _Level(float(spec.objects), start, end)            # objects not lost
+        self.start, self.end = start, end
+        self.losses, self.copies = 0, 0
+        self.copy_hours = ExactSum()
+
+    def consume(self, replicas: np.ndarray, losses: np.ndarray, copied: np.ndarray) -> None:
+        """One chunk's REPLICAS, DATA_LOSS and COPIED rows."""
+        t, before, after = replicas[:, T], replicas[:, FROM], replicas[:, TO]
+        for level, below in ((self.unreadable, 1), (self.unwritable, self.quorum), (self.under, self.replication)):
+            level.jumps(t, (after < below).astype(np.float64) - (before < below))
+        self.at_risk.jumps(losses[:, T], np.full(len(losses), -1.0))
+        self.losses += int(np.count_nonzero(self._in_window(losses)))
+        done = copied[self._in_window(copied), TO]
+        self.copies += len(done)
+        self.copy_hours.add(done)
+
+    def _in_window(self, rows: np.ndarray) -> np.ndarray:
+        return (rows[:, T] >= self.start) & (rows[:, T] < self.end)
+
+    def finish(self) -> None:
+        for level in (self.unreadable, self.unwritable, self.under, self.at_risk):
+            level.finish()
+
 
 def _rows_by_kind(rows: np.ndarray) -> list[np.ndarray]:
     """``rows`` of each kind (indexed by the Kind code), each in time order."""
@@ -373,6 +412,7 @@ class Measures:
         self._warm = _Level(float(scenario.spares.warm), start, end)
         self._jobs = [_Job(scenario, j, start, end) for j in range(len(scenario.training))]
         self._network = _Network(scenario, start, end) if scenario.network is not None else None
+        self._storage = _Storage(scenario, start, end) if scenario.storage is not None else None
 
     # --- feeding ---------------------------------------------------------------------------------
 
@@ -407,6 +447,8 @@ class Measures:
                 job.finish()
             if self._network is not None:
                 self._network.finish()
+            if self._storage is not None:
+                self._storage.finish()
         return self
 
     def _take(self, rows: np.ndarray) -> None:
@@ -461,6 +503,8 @@ class Measures:
             tracked.consume(job[job[:, COMP] == j], work[work[:, COMP] == j], lost[lost[:, COMP] == j], slots)
         if self._network is not None:
             self._network.consume(of[SWITCH], of[LINK], of[CUT], nodes)
+        if self._storage is not None:
+            self._storage.consume(of[REPLICAS], of[DATA_LOSS], of[COPIED])
 
     def _take_pool(self, rows: np.ndarray) -> None:
         """Usable spares: the level is logged as is (to_state); the first empty instant in the window."""
@@ -637,6 +681,32 @@ class Measures:
     def network_node_hours_lost(self, spec: MetricSpec) -> float:
         assert self._network is not None
         return self._network.lost.value
+    # --- storage ([storage]: _Storage) -----------------------------------------------------------
+    def storage_read_availability(self, spec: MetricSpec) -> float:
+        assert self._storage is not None  # the plan lists storage metrics with [storage] only
+        return self._storage.unreadable.low_hours.value / self._storage.window
+
+    def storage_write_availability(self, spec: MetricSpec) -> float:
+        assert self._storage is not None
+        return self._storage.unwritable.low_hours.value / self._storage.window
+
+    def storage_data_loss_events(self, spec: MetricSpec) -> float:
+        assert self._storage is not None
+        return float(self._storage.losses)
+
+    def storage_rereplication_hours(self, spec: MetricSpec) -> float:
+        assert self._storage is not None
+        store = self._storage
+        return store.copy_hours.value / store.copies if store.copies else math.nan
+
+    def storage_objects_under_replicated_mean(self, spec: MetricSpec) -> float:
+        assert self._storage is not None
+        return self._storage.under.mean()
+
+    def storage_mttdl_hours(self, spec: MetricSpec) -> float | None:
+        assert self._storage is not None
+        store = self._storage
+        return store.at_risk.area.value / store.losses if store.losses else None
 
 
 def measure_log(scenario: Scenario, log: np.ndarray, chunk_rows: int = 65536) -> dict[str, float]:

@@ -280,3 +280,15 @@ def test_the_fast_engine_runs_a_topology_file(tmp_path, capsys) -> None:
     code, out, err = run_cli(["run", str(tmp_path / FILE), "--engine", "fast", "--out", str(tmp_path / "o"),
                               "--quiet"], capsys)
     assert code == 0, err
+
+
+def test_a_cut_off_rack_makes_its_storage_servers_unreachable() -> None:
+    """Both leaves fail at 100.5 h for 10 h: the two storage servers (one per rack) are cut off with their racks,
+    so no object can be read for those 10 of 150 hours; no data is lost (an unreachable server keeps it)."""
+    raw = _one_failure_timeline(spares=0)
+    never = {"dist": "deterministic", "value": "100000 h"}
+    raw["storage"] = {"servers": 2, "replication": 1, "objects": 4, "placement": "random",
+                      "time_to_failure": never, "time_to_repair": {"dist": "deterministic", "value": "1 h"}}
+    est = simulate(raw)
+    assert est["storage.read_availability"].mean == pytest.approx(140 / 150)
+    assert est["storage.data_loss_events"].mean == 0.0

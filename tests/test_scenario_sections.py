@@ -101,7 +101,7 @@ def test_schema_re_exports_every_section_class():
 
 
 def test_planned_sections_are_the_later_ones_without_a_field():
-    assert schema.PLANNED_SECTIONS == ("network", "storage", "inference")
+    assert schema.PLANNED_SECTIONS == ("inference",)
     assert not set(schema.PLANNED_SECTIONS) & set(schema.Scenario.model_fields)
 
 

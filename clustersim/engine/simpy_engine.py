@@ -75,7 +75,7 @@ def simulate_replication(scenario: Scenario, replication: int, to: Sequence[Rows
         env = simpy.Environment()
         ctx = Context(env, stream.record)
         cluster = Cluster(ctx, scenario, Streams(scenario.simulation.seed, replication))
-        jobs = start_training(ctx, scenario, cluster.slots)
+        jobs = start_training(ctx, scenario, cluster.slots, cluster.storage)
         env.run(until=scenario.simulation.horizon)
         close_training(jobs)
         stream.flush()

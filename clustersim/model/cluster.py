@@ -21,6 +21,7 @@ from clustersim.model.nodes import Crews, Node, NodeHolds, node_life
 from clustersim.model.policies import build_policies
 from clustersim.model.repair import RepairShop
 from clustersim.model.spares import FILLED, Slot, SparePool, slot_life
+from clustersim.model.storage import StorageCluster
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
 
@@ -61,6 +62,7 @@ class Cluster:
         self.slots = [Slot(position, self.nodes[position.index]) for position in layout.positions]
         self.pool.slots = self.slots
         self.pool.ranked = layout.ranked
+        self.storage = StorageCluster(ctx, scenario, streams) if scenario.storage is not None else None
         # Start order decides how events at the same instant tie (SimPy runs them in the order
         # they were scheduled): domains and chaos schedule their first failures before the nodes.
         self._start_domains(streams)
@@ -68,6 +70,8 @@ class Cluster:
         self._start_nodes()
         self._start_slots()
         self.network = self._start_network(streams)
+        if self.storage is not None:
+            self.storage.start()
         regeneration = scenario.nodes.lemon_regeneration
         if regeneration is not None:
             env.process(self._regenerate_lemons(regeneration.period, regeneration.fraction,
@@ -131,14 +135,17 @@ class Cluster:
         for index, (instance, rng) in enumerate(zip(instances, rngs)):
             domain = self.scenario.failure_domains[instance.declaration]
             members = [self.nodes[i] for i in instance.members]
+            racks = {node.rack for node in members}
+            servers = [s for s, rack in enumerate(self.layout.server_racks) if rack in racks]
             self.ctx.env.process(domain_life(self.ctx, index, domain, members, instance.cause, self.holds,
-                                             self.scenario.repair.detection, rng))
+                                             self.scenario.repair.detection, rng, servers, self.storage))
 
     def _start_network(self, streams: Streams) -> NetworkModel | None:
         """The fabric's switches and links, when the scenario has a [network]."""
         if self.scenario.network is None:
             return None
-        network = NetworkModel(self.ctx, self.scenario, fabric_of(self.scenario), self.nodes, self.holds)
+        network = NetworkModel(self.ctx, self.scenario, fabric_of(self.scenario), self.nodes, self.holds,
+                               self.layout.server_racks, self.storage)
         network.start(self.scenario, streams)
         return network
 

@@ -1,7 +1,8 @@
 """Correlated failures: failure domains and chaos injections take groups of nodes down together."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -14,9 +15,23 @@ DOMAIN = Kind.DOMAIN.value
 D_OK, D_FAILED, D_REPAIRING = RepairState.OK.value, RepairState.FAILED.value, RepairState.REPAIRING.value
 
 
+class ServerHolds(Protocol):
+    """What a domain holds storage servers down through (model/storage.StorageCluster)."""
+
+    def hold(self, server: int, cause: int) -> None:
+        """Hold ``server`` down for ``cause``; its data is kept."""
+        ...
+
+    def release(self, server: int) -> None:
+        """Release one hold of ``server``."""
+        ...
+
+
 def domain_life(ctx: Context, index: int, domain: FailureDomain, members: list[Node], cause: int,
-                holds: NodeHolds, detection_hours: float, rng: np.random.Generator):
-    """SimPy process: the domain fails, is noticed, repaired, and all members return together."""
+                holds: NodeHolds, detection_hours: float, rng: np.random.Generator,
+                servers: Sequence[int] = (), store: ServerHolds | None = None):
+    """SimPy process: the domain fails, is noticed, repaired, and all members return together — its nodes,
+    and the storage ``servers`` in its racks (held through ``store``, their data kept)."""
     env, record = ctx.env, ctx.record
     time_to_failure = domain.time_to_failure.sampler(rng)
     time_to_repair = domain.time_to_repair.sampler(rng)
@@ -25,6 +40,9 @@ def domain_life(ctx: Context, index: int, domain: FailureDomain, members: list[N
         record((env.now, DOMAIN, index, D_OK, D_FAILED, cause))
         for node in members:
             holds.strike(node, cause)
+        if store is not None:
+            for server in servers:
+                store.hold(server, cause)
         if detection_hours > 0:
             yield env.timeout(detection_hours)
         record((env.now, DOMAIN, index, D_FAILED, D_REPAIRING, cause))
@@ -32,6 +50,9 @@ def domain_life(ctx: Context, index: int, domain: FailureDomain, members: list[N
         record((env.now, DOMAIN, index, D_REPAIRING, D_OK, cause))
         for node in members:
             holds.release(node)
+        if store is not None:
+            for server in servers:
+                store.release(server)
 
 
 def chaos_life(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks: list[list[Node]],

@@ -10,7 +10,7 @@ reach the top layer is held unreachable the same way.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -24,19 +24,26 @@ from clustersim.topology import Fabric, Reach
 SWITCH, LINK, CUT = Kind.SWITCH.value, Kind.LINK.value, Kind.CUT.value
 UP, DOWN = NodeState.UP.value, NodeState.DOWN.value
 
-ServerHold = Callable[[int, bool], None]  # (server, held): hold or release a storage server
+
+
+class ServerHolds(Protocol):
+    """What the network holds down when it cuts a storage server's rack off (model/storage.StorageCluster)."""
+
+    def hold(self, server: int, cause: int) -> None: ...
+
+    def release(self, server: int) -> None: ...
 
 
 class NetworkModel:
     """The live state of the fabric; holds down the nodes it cuts off."""
 
     def __init__(self, ctx: Context, scenario: Scenario, fabric: Fabric, nodes: list[Node], holds: NodeHolds,
-                 server_racks: tuple[int, ...] = (), hold_server: ServerHold | None = None):
+                 server_racks: tuple[int, ...] = (), storage: ServerHolds | None = None):
         self.ctx, self.fabric, self.nodes, self.holds = ctx, fabric, nodes, holds
         self.cause = scenario.network_cause
         self.reach = Reach(fabric)
         self.server_racks = server_racks
-        self.hold_server = hold_server
+        self.storage = storage
         self.server_cut = [False] * len(server_racks)
 
     def start(self, scenario: Scenario, streams: Streams) -> None:
@@ -75,10 +82,13 @@ class NetworkModel:
                 self.holds.strike(self.nodes[n], self.cause, counted=False)
             else:
                 self.holds.release(self.nodes[n])
-        if self.hold_server is None:
+        if self.storage is None:
             return
         for server, rack in enumerate(self.server_racks):
             cut = not self.reach.rack_reachable(rack)
             if cut != self.server_cut[server]:
                 self.server_cut[server] = cut
-                self.hold_server(server, cut)
+                if cut:
+                    self.storage.hold(server, self.cause)
+                else:
+                    self.storage.release(server)

@@ -160,6 +160,7 @@ def events_frame(scenario: Scenario, logs: list[ReplicationRecords]) -> pd.DataF
 _STATE_ENUMS: dict[Kind, type[IntEnum]] = {
     Kind.NODE: NodeState, Kind.REPAIR: RepairState, Kind.DOMAIN: RepairState, Kind.SLOT: SlotState,
     Kind.JOB: JobState,
+    Kind.SERVER: NodeState,
 }
 _LABELLED_ENUMS: tuple[type[IntEnum], ...] = (*_STATE_ENUMS.values(), EventCode)
 _STATE_LABELS = sorted({m.name.lower() for enum in _LABELLED_ENUMS for m in enum}

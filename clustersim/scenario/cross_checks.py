@@ -19,6 +19,7 @@ from clustersim.scenario.sections.nodes import Nodes, reads_score
 from clustersim.scenario.sections.repair import Repair
 from clustersim.scenario.sections.simulation import Simulation
 from clustersim.scenario.sections.spares import Spares
+from clustersim.scenario.sections.storage import Storage
 from clustersim.scenario.sections.training import Training
 
 CrossCheck = Callable[..., list[str]]
@@ -152,3 +153,35 @@ def _fabric_builds(network: Network | None, nodes: Nodes) -> list[str]:
     except FabricError as err:
         return [str(err)]
     return []
+
+# --- storage -----------------------------------------------------------------------------------
+
+@cross_check
+def _rack_aware_racks(storage: Storage | None, nodes: Nodes) -> list[str]:
+    """rack_aware puts an object's replicas in distinct racks: the racks holding servers must be enough."""
+    if storage is None or storage.placement != "rack_aware":
+        return []
+    racks = min(storage.servers, nodes.racks)  # server i sits in rack i mod racks
+    if racks < storage.replication:
+        return [f'storage.replication: {storage.replication} replicas in distinct racks (storage.placement = '
+                f'"rack_aware") need as many racks with servers; {storage.servers} servers sit in {racks}']
+    return []
+
+
+@cross_check
+def _jobs_and_the_store(training: list[Training], storage: Storage | None) -> list[str]:
+    """Store rules need [storage]; a size alone derives the checkpoint cost from it; async persists are not
+    modelled against it."""
+    problems = []
+    for i, job in enumerate(training):
+        if storage is None and job.checkpoint_on_store_down is not None:
+            problems.append(f"training[{i}].checkpoint_on_store_down: applies with [storage] only")
+        periodic = job.checkpoint_mode in ("sync", "async")
+        alone = job.checkpoint_cost is None and job.checkpoint_bandwidth is None and job.checkpoint_size is not None
+        if storage is None and periodic and alone:
+            problems.append(f"training[{i}].checkpoint_cost: missing (give checkpoint_cost, checkpoint_size with "
+                            "checkpoint_bandwidth, or checkpoint_size with [storage])")
+        if storage is not None and job.checkpoint_mode == "async":
+            problems.append(f'training[{i}].checkpoint_mode: "async" persists to [storage] are not modelled; '
+                            'use "sync" or "continuous"')
+    return problems

@@ -15,8 +15,18 @@ spends ``restart_hours``, and resumes. Failures during a restart
 or a checkpoint interrupt it too. A shrunk job takes positions that have been filled again back
 at its next checkpoint, through a restart that loses nothing.
 
-Members, slowdowns and a checkpoint store arrive as notifications and per-checkpoint queries, so
-network partitions and a slow or unavailable store can plug in as more sources of the same.
+With ``[storage]`` the checkpoints go to the replicated store (``model.storage.StorageCluster``). A
+sync checkpoint needs the store writable when it starts and throughout its write; if it is not,
+``skip`` abandons the checkpoint (the segment stays uncheckpointed, carried into the next one, and is
+lost if an interruption comes first) and ``block`` stops the job — an interruption of cause
+``storage`` that loses nothing — until the store is writable, then writes it (the last checkpoint
+of a job's work always blocks: there is nothing left to compute on). A restart waits until the store
+is readable; if data was lost since the last checkpoint was written, that checkpoint is gone and the
+job falls back to the one before, losing that segment's work too (logged with the interruption's
+LOST row, or with a LOST row of cause ``storage`` at the restart, and a WORK row lowering the credit).
+
+Members, slowdowns and the store arrive as notifications and per-checkpoint queries, so network
+partitions can plug in as one more source of the same.
 """
 from __future__ import annotations
 
@@ -34,19 +44,23 @@ from clustersim.scenario.schema import Scenario, Training
 
 if TYPE_CHECKING:
     from clustersim.model.spares import Slot
+    from clustersim.model.storage import StorageCluster
 
 WAITING, RESTARTING, COMPUTING, CHECKPOINTING, DONE = (s.value for s in JobState)
 JOB, WORK, LOST, JOB_SPEED = Kind.JOB.value, Kind.WORK.value, Kind.LOST.value, Kind.JOB_SPEED.value
 FILLED, EMPTY = SlotState.FILLED.value, SlotState.EMPTY.value
 RUNNING = (RESTARTING, COMPUTING, CHECKPOINTING)
-_LOST, _SPEED = "lost", "speed"
+_LOST, _SPEED, _STORE = "lost", "speed", "store"  # what an interrupt is for: a member lost, a pace, the store
 
 
 class TrainingJob:
     """One job's state; ``job_life`` drives it; its positions notify it (it is their ``PositionListener``)."""
 
-    def __init__(self, ctx: Context, index: int, spec: Training, members: list[Slot], group: LoadGroup | None = None):
+    def __init__(self, ctx: Context, index: int, spec: Training, members: list[Slot], group: LoadGroup | None = None,
+                 store: StorageCluster | None = None, storage_cause: int = -1):
         self.ctx = ctx
+        self.store = store       # the checkpoint store ([storage]), None for one that is always there
+        self.storage_cause = storage_cause
         self.group = group       # keeps its members' clocks of modes that age with computing
         self.first = members[0].index if members else 0
         self.index = index
@@ -54,7 +68,7 @@ class TrainingJob:
         self.members = members
         self.work_hours = spec.work if spec.work is not None else math.inf
         self.segment_hours = spec.checkpoint_interval or math.inf
-        self.checkpoint_hours = spec.checkpoint_hours
+        self.checkpoint_hours = spec.checkpoint_hours_on(store.spec if store is not None else None)
         self.snapshot_hours = spec.snapshot_cost or 0.0
         self.restart_hours = spec.restart_hours
         self.start_hours = spec.start_overhead
@@ -74,6 +88,11 @@ class TrainingJob:
         self.ready: simpy.Event | None = None
         self.process: simpy.Process | None = None
         self.run_started = 0.0   # continuous: when the current compute stretch began
+        self.last_segment = 0.0  # work the last completed checkpoint credited (lost with it)
+        self.losses_at_checkpoint = 0  # the store's data losses when that checkpoint was written
+        self.stalled = False     # stopped for the store, its computed work kept (block)
+        if store is not None:
+            store.on_unwritable(self._store_unwritable)
         for slot in members:
             slot.owner = self
             slot.active = True
@@ -103,7 +122,7 @@ class TrainingJob:
             self._regroup(slot)
         if self.state == DONE:
             return
-        if slot.state == EMPTY and slot.active and self.state in RUNNING:
+        if slot.state == EMPTY and slot.active and (self.state in RUNNING or self.stalled):
             self._interrupt(_LOST, cause)
         else:
             self._maybe_ready()
@@ -128,6 +147,11 @@ class TrainingJob:
             self._interrupt(_SPEED, -1)
         else:
             self._set_speed(speed)
+
+    def _store_unwritable(self) -> None:
+        """The store stopped being writable: a checkpoint being written is abandoned or blocks."""
+        if self.state == CHECKPOINTING:
+            self._interrupt(_STORE, self.storage_cause)
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -186,13 +210,42 @@ class TrainingJob:
         self._set_speed(self._pace())
 
     def stopped(self, cause: int) -> None:
-        """Interrupted: everything not yet checkpointed is lost."""
+        """Interrupted: everything not yet checkpointed is lost (and the last checkpoint, if data was lost
+        since it was written). A job already stopped for the store stays WAITING."""
         self.flush()
-        lost = self.computed + self.persisting
+        lost = self.computed + self.persisting + self.fall_back()
         self.ctx.record((self.ctx.env.now, LOST, self.index, 0, lost, cause))
         self.computed = self.persisting = 0.0
         self.epoch += 1
-        self._set_state(WAITING, cause)
+        if self.state != WAITING:
+            self._set_state(WAITING, cause)
+
+    def fall_back(self) -> float:
+        """The work lost with the last checkpoint if the store lost data since it was written (a WORK row lowers
+        the credit to the checkpoint before); 0 when it is intact."""
+        store = self.store
+        if store is None or store.losses == self.losses_at_checkpoint:
+            return 0.0
+        self.losses_at_checkpoint = store.losses
+        lost, self.last_segment = self.last_segment, 0.0
+        if lost > 0:
+            self.ctx.record((self.ctx.env.now, WORK, self.index, self.credited, self.credited - lost, -1))
+            self.credited -= lost
+        return lost
+
+    def restore(self) -> None:
+        """Restarting: read the last checkpoint; data lost since the interruption costs its segment now."""
+        lost = self.fall_back()
+        if lost > 0:
+            self.ctx.record((self.ctx.env.now, LOST, self.index, 0, lost, self.storage_cause))
+
+    def wait_to_restart(self, restart: bool):
+        """SimPy sub-process: until the members are ready and, for a restart, the store is readable."""
+        while True:
+            yield from self.wait_for_members()
+            if not restart or self.store is None or self.store.readable:
+                return
+            yield self.store.when_readable()  # then the members again: one may have left meanwhile
 
     def flush(self) -> None:
         """Continuous checkpointing: credit what was computed up to now (at interruptions, warmup, the end)."""
@@ -215,9 +268,10 @@ class TrainingJob:
             except simpy.Interrupt:
                 self.computed += (env.now - started) * speed
                 assert self.pending is not None  # _interrupt sets it before interrupting
-                if self.pending[0] == _SPEED:
-                    self.pending = None
-                    self._set_speed(self._pace())
+                if self.pending[0] != _LOST:  # a pace change, or a store change after the checkpoint ended
+                    kind, self.pending = self.pending[0], None
+                    if kind == _SPEED:
+                        self._set_speed(self._pace())
                     continue
                 raise
             self.computed = target_hours
@@ -239,15 +293,30 @@ class TrainingJob:
             self._credit(self.work_hours - self.credited)
 
     def checkpoint(self):
-        """SimPy sub-process: checkpoint the segment just computed (blocking part only for async)."""
+        """SimPy sub-process: checkpoint the segment just computed (blocking part only for async); returns
+        whether it was written (False: skipped while the store is not writable, the job computes on)."""
         env = self.ctx.env
+        if not (yield from self._store_takes_it()):
+            return False
+        self._set_state(CHECKPOINTING)
         segment = self.computed
         if self.spec.checkpoint_mode == "sync":
-            if self.checkpoint_hours > 0:
-                yield env.timeout(self.checkpoint_hours)
+            while self.checkpoint_hours > 0:
+                try:
+                    yield env.timeout(self.checkpoint_hours)
+                    break
+                except simpy.Interrupt:
+                    if self.pending is None or self.pending[0] != _STORE:
+                        raise
+                    self.pending = None
+                    if not (yield from self._store_takes_it()):
+                        return False
+                    self._set_state(CHECKPOINTING)  # written again from its start
             self.computed = 0.0
             self._credit(segment)
-            return
+            self.last_segment = segment
+            self.losses_at_checkpoint = self.store.losses if self.store is not None else 0
+            return True
         if env.now < self.persist_done_at:  # the previous persist must finish before the next snapshot
             yield env.timeout(self.persist_done_at - env.now)
         if self.snapshot_hours > 0:
@@ -260,6 +329,25 @@ class TrainingJob:
                 lambda _, epoch=self.epoch, hours=segment: self._persisted(epoch, hours))
         else:
             self._persisted(self.epoch, segment)
+        return True
+
+    def _store_takes_it(self):
+        """SimPy sub-process: True once the store can take the checkpoint (at once, or after blocking for it);
+        False when it is skipped (not writable, skip, and work left to compute on)."""
+        store = self.store
+        if store is None or store.writable:
+            return True
+        if self.spec.store_down == "skip" and self.remaining_hours > 0:
+            return False
+        self.ctx.record((self.ctx.env.now, LOST, self.index, 0, 0.0, self.storage_cause))
+        self._set_state(WAITING, self.storage_cause)
+        self.stalled = True
+        try:
+            while not store.writable:
+                yield store.when_writable()
+        finally:
+            self.stalled = False
+        return True
 
     def _persisted(self, epoch: int, hours: float) -> None:
         """An async persist completed: its segment counts, unless the job was interrupted since."""
@@ -287,9 +375,10 @@ def job_life(ctx: Context, job: TrainingJob):
     env = ctx.env
     restart = False
     while True:
-        yield from job.wait_for_members()
+        yield from job.wait_to_restart(restart)
         try:
             if restart:
+                job.restore()
                 job._set_state(RESTARTING)
                 yield env.timeout(job.restart_hours)
             elif job.start_hours > 0:  # the first start: selecting hosts, starting
@@ -304,9 +393,9 @@ def job_life(ctx: Context, job: TrainingJob):
                 return
             while job.remaining_hours > 0:
                 job._set_state(COMPUTING)
-                yield from job.compute(min(job.segment_hours, job.remaining_hours))
-                job._set_state(CHECKPOINTING)
-                yield from job.checkpoint()
+                yield from job.compute(job.computed + min(job.segment_hours, job.remaining_hours))
+                if not (yield from job.checkpoint()):
+                    continue  # skipped: the segment is carried into the next
                 if job.remaining_hours <= 0:
                     yield from job.finish_persists()
                     job.finish()
@@ -320,13 +409,15 @@ def job_life(ctx: Context, job: TrainingJob):
             job.stopped(cause)
 
 
-def start_training(ctx: Context, scenario: Scenario, slots: list[Slot]) -> list[TrainingJob]:
-    """Attach every training job to its working positions and start it (after the cluster's own processes,
-    so that events at one instant tie as they always have)."""
+def start_training(ctx: Context, scenario: Scenario, slots: list[Slot],
+                   store: StorageCluster | None = None) -> list[TrainingJob]:
+    """Attach every training job to its working positions (and its checkpoint store) and start it (after the
+    cluster's own processes, so that events at one instant tie as they always have)."""
     layout = layout_of(scenario)
     clocks = layout.clocks
     jobs = [TrainingJob(ctx, j, spec, [slots[i] for i in layout.job_positions[j]],
-                        LoadGroup(ctx, clocks, spec.nodes) if clocks.computing_modes else None)
+                        LoadGroup(ctx, clocks, spec.nodes) if clocks.computing_modes else None,
+                        store, scenario.storage_cause)
             for j, spec in enumerate(scenario.training)]
     env, warmup = ctx.env, scenario.simulation.warmup
     for job in jobs:

@@ -40,7 +40,8 @@ class Storage(Section):
     copy_time: Distribution | None = Field(
         default=None, description="the time one copy takes, as a law; default: object_size / bandwidth exactly")
     rereplication_delay: Duration = Field(
-        default=0.0, description="a replica lost this long before copying starts (Ceph: 600 s to mark out)")
+        default=600.0 / 3600.0, description="a replica is copied this long after it is destroyed, or after its "
+                                            "server went down and stayed down (Ceph marks an OSD out after 600 s)")
     max_concurrent_copies: PositiveCount = Field(
         default=4, description="copies one server sends or receives at once (Ceph: osd_max_backfills)")
 

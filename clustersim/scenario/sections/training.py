@@ -7,6 +7,7 @@ from pydantic import Field
 
 from clustersim.quantities import Duration, PositiveBandwidth, PositiveDuration, PositiveSize
 from clustersim.scenario.sections.common import MAX_PRIORITY, Name, PositiveCount, Section
+from clustersim.scenario.sections.storage import Storage
 
 # Keys that only periodic checkpoints (sync, async) have.
 _CHECKPOINT_KEYS = (
@@ -36,13 +37,19 @@ class Training(Section):
         default=None, description="sync: blocking checkpoint time; async: background persist time"
     )
     checkpoint_size: PositiveSize | None = Field(
-        default=None, description="with checkpoint_bandwidth: derives the cost"
+        default=None, description="with checkpoint_bandwidth: cost = size / bandwidth; without it under [storage]: "
+                                  "cost = size × storage.replication / (storage.bandwidth × storage.servers), "
+                                  "every replica written at the store's aggregate bandwidth"
     )
     checkpoint_bandwidth: PositiveBandwidth | None = Field(default=None, description="aggregate write bandwidth")
     restore_bandwidth: PositiveBandwidth | None = Field(
         default=None, description="aggregate read bandwidth: loading the checkpoint on restart takes size / this"
     )
     snapshot_cost: Duration | None = Field(default=None, description="async: the blocking snapshot before a persist")
+    checkpoint_on_store_down: Literal["skip", "block"] | None = Field(
+        default=None, description='with [storage], when a checkpoint finds the store not writable (or it stops '
+                                  'being so during the write): "skip" (the default) abandons it and computes on, '
+                                  '"block" stops the job until the store is writable, then writes it')
     restart_overhead: Duration | None = Field(
         default=None, description="from all members ready to computing again (or give reschedule_time + init_time)"
     )
@@ -77,7 +84,7 @@ class Training(Section):
         derived = sized and self.checkpoint_bandwidth is not None
         if periodic and self.checkpoint_cost is not None and derived:
             problems.append("checkpoint_cost: give it, or checkpoint_size with checkpoint_bandwidth, not both")
-        if periodic and self.checkpoint_cost is None and not derived:
+        if periodic and self.checkpoint_cost is None and not sized:  # size alone: cross_checks, with [storage]
             problems.append("checkpoint_cost: missing (or give checkpoint_size and checkpoint_bandwidth)")
         if self.checkpoint_bandwidth is not None and not sized:
             problems.append("checkpoint_bandwidth: needs checkpoint_size")
@@ -115,6 +122,19 @@ class Training(Section):
         if self.checkpoint_size is not None and self.checkpoint_bandwidth is not None:
             return self.checkpoint_size / self.checkpoint_bandwidth / 3600.0
         return 0.0
+
+    def checkpoint_hours_on(self, storage: Storage | None) -> float:
+        """checkpoint_hours, or with only checkpoint_size under [storage]: every replica written at the store's
+        aggregate bandwidth, size × replication / (bandwidth × servers)."""
+        if self.checkpoint_cost is None and self.checkpoint_bandwidth is None and self.checkpoint_size is not None \
+                and storage is not None:
+            return self.checkpoint_size * storage.replication / (storage.bandwidth * storage.servers) / 3600.0
+        return self.checkpoint_hours
+
+    @property
+    def store_down(self) -> str:
+        """What a checkpoint does when the store is not writable: checkpoint_on_store_down, "skip" by default."""
+        return self.checkpoint_on_store_down or "skip"
 
     @property
     def restart_hours(self) -> float:
