@@ -41,36 +41,50 @@ class NetworkModel:
                  server_racks: tuple[int, ...] = (), storage: ServerHolds | None = None):
         self.ctx, self.fabric, self.nodes, self.holds = ctx, fabric, nodes, holds
         self.cause = scenario.network_cause
+        self.horizon = scenario.simulation.horizon
         self.reach = Reach(fabric)
         self.server_racks = server_racks
         self.storage = storage
         self.server_cut = [False] * len(server_racks)
 
     def start(self, scenario: Scenario, streams: Streams) -> None:
-        """Start a process for every switch and link that can fail."""
-        network, fabric, env = scenario.network, self.fabric, self.ctx.env
+        """Start a process for every switch and link that fails before the horizon.
+
+        Most parts of a large fabric never fail within a run (a link with a 10^6 h MTTF, over a year):
+        their first time to failure is drawn from their own stream as their process would draw it, and
+        no process is made for those beyond the horizon — the same numbers, without thousands of idle
+        processes for the garbage collector to scan.
+        """
+        network, fabric = scenario.network, self.fabric
         assert network is not None
         for s, (name, layer) in enumerate(zip(fabric.switch_names, fabric.switch_layers)):
-            law = network.law_of_layer(layer)
-            if law is not None:
-                env.process(self._life(law, streams.generator(f"network/switch/{name}"), SWITCH, s))
+            self._start_part(network.law_of_layer(layer), streams, f"network/switch/{name}", SWITCH, s)
         for link in range(fabric.link_count):
             law = network.host_link_failure if fabric.is_host_link(link) else network.link_failure
-            if law is not None:
-                env.process(self._life(law, streams.generator(f"network/link/{fabric.link_name(link)}"), LINK, link))
+            self._start_part(law, streams, f"network/link/{fabric.link_name(link)}", LINK, link)
 
-    def _life(self, law: FailureLaw, rng: np.random.Generator, kind: int, component: int):
-        """SimPy process: one switch or link fails, is repaired, returns — forever."""
+    def _start_part(self, law: FailureLaw | None, streams: Streams, stream: str, kind: int, component: int) -> None:
+        if law is None:
+            return
+        rng = streams.generator(stream)
+        first_hours = law.time_to_failure.sampler(rng)()
+        if first_hours < self.horizon:
+            self.ctx.env.process(self._life(law, rng, first_hours, kind, component))
+
+    def _life(self, law: FailureLaw, rng: np.random.Generator, first_hours: float, kind: int, component: int):
+        """SimPy process: one switch or link fails (first after ``first_hours``), is repaired, returns — forever."""
         env, record = self.ctx.env, self.ctx.record
         time_to_failure, time_to_repair = law.time_to_failure.sampler(rng), law.time_to_repair.sampler(rng)
         change = self.reach.set_switch if kind == SWITCH else self.reach.set_link
+        next_hours = first_hours
         while True:
-            yield env.timeout(time_to_failure())
+            yield env.timeout(next_hours)
             record((env.now, kind, component, UP, DOWN, -1))
             self._apply(change(component, False))
             yield env.timeout(time_to_repair())
             record((env.now, kind, component, DOWN, UP, -1))
             self._apply(change(component, True))
+            next_hours = time_to_failure()
 
     def _apply(self, changed: list[int]) -> None:
         """Hold down the nodes just cut off, release those joined again; then the storage servers."""

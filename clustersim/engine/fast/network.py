@@ -18,13 +18,18 @@ from clustersim.engine.fast.tables import A_CUT, A_LINK_FAILURES, A_SWITCH_FAILU
 
 @helper
 def _net_start(plan, st, gen):
-    """Every switch, then every link, with a failure law waits for its first failure (NetworkModel.start)."""
+    """Every switch, then every link, with a failure law waits for its first failure (NetworkModel.start);
+    one beyond the horizon is not scheduled at all (most parts of a large fabric never fail in a run)."""
     for switch in range(plan.net_switch_ttf.shape[0]):
         if plan.net_switch_ttf[switch] >= 0:
-            _push(st, _draw(plan, gen, plan.net_switch_ttf[switch]), NORMAL, EV_SWITCH_FAIL, switch)
+            first = _draw(plan, gen, plan.net_switch_ttf[switch])
+            if first < plan.horizon:
+                _push(st, first, NORMAL, EV_SWITCH_FAIL, switch)
     for link in range(plan.net_link_ttf.shape[0]):
         if plan.net_link_ttf[link] >= 0:
-            _push(st, _draw(plan, gen, plan.net_link_ttf[link]), NORMAL, EV_LINK_FAIL, link)
+            first = _draw(plan, gen, plan.net_link_ttf[link])
+            if first < plan.horizon:
+                _push(st, first, NORMAL, EV_LINK_FAIL, link)
 
 
 @helper
