@@ -11,14 +11,16 @@ def _one(horizon_h: float, warmup_h: float = 0.0) -> dict:
 
 
 def random_deterministic_scenario(seed: int, pipeline: bool = False, jobs: bool = False,
-                                  network: bool = False) -> dict:
+                                  network: bool = False, storage: bool = False) -> dict:
     """A small scenario with deterministic laws on a coarse time grid, so that events tie often.
 
     ``pipeline``: also repair stages with crews, outcomes of probability 0 or 1, diagnosis,
     faults left in place, lemons (all nodes or none), retirement and deterministic spare selection,
     warm standbys; ``jobs``: training jobs of every checkpoint mode and failure rule, with priorities;
-    ``network``: a fabric (any template) whose switches, links and host links fail deterministically.
-    Every random choice the model makes has one possible outcome, so both engines must agree row for row.
+    ``network``: a fabric (any template) whose switches, links and host links fail deterministically;
+    ``storage``: a replicated store of deterministic laws (its jobs checkpoint to it, skipping or blocking).
+    Every random choice the model makes has one possible outcome, so both engines must agree row for row
+    (the store's placement is drawn alike by both engines; its copies have at most one target: see _add_storage).
     """
     r = random.Random(seed)
 
@@ -60,7 +62,35 @@ def random_deterministic_scenario(seed: int, pipeline: bool = False, jobs: bool 
         _add_jobs(r, raw, hours)
     if network:
         _add_network(r, raw, det)
+    if storage:
+        _add_storage(r, raw, det, hours)
     return raw
+
+
+def _add_storage(r: random.Random, raw: dict, det, hours) -> None:
+    """``replication`` or one more servers: a copy's target is then a server holding none of the object's replicas,
+    and at most one such is up and free whenever one copy starts."""
+    nodes = raw["nodes"]
+    racks = -(-nodes["count"] // nodes["nodes_per_rack"])
+    replication = r.randint(1, 3)
+    servers = replication + r.randint(0, 1)
+    placement = "rack_aware" if min(servers, racks) >= replication and r.random() < 0.5 else "random"
+    spec: dict = {"servers": servers, "replication": replication, "objects": r.randint(1, 6), "placement": placement,
+                  "time_to_failure": det(20, 400), "time_to_repair": det(0, 20),
+                  "failure_loses_data": r.random() < 0.4, "rereplication": r.random() < 0.8,
+                  "max_concurrent_copies": r.randint(1, 3)}
+    if r.random() < 0.5:
+        spec["write_quorum"] = r.randint(1, replication)
+    if spec["rereplication"]:
+        spec["rereplication_delay"] = hours(0, 4)
+        if r.random() < 0.7:
+            spec["copy_time"] = det(0, 6)
+    raw["storage"] = spec
+    for job in raw.get("training", []):  # (async persists to a store are not modelled)
+        job["checkpoint_on_store_down"] = r.choice(["skip", "block"])
+        if job["checkpoint_mode"] == "async":
+            job["checkpoint_mode"] = "sync"
+            job.pop("snapshot_cost", None)
 
 
 def _add_network(r: random.Random, raw: dict, det) -> None:

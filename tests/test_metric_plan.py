@@ -17,13 +17,9 @@ QUANTITIES = {
 } - {"consume", "finish", "metrics", "measure"}  # feeding and reading, not quantities
 
 
-# Quantities of features the fast engine refuses by name (engine/fast/support.py): the SimPy engine's alone.
-SIMPY_ONLY = {name for name in QUANTITIES if name.startswith("storage_")}  # replicated storage ([storage])
-
-
 def test_both_engines_measure_the_same_quantities():
     kernel = {name for name, _ in inspect.getmembers(_KernelMeasures, inspect.isfunction) if not name.startswith("_")}
-    assert kernel - {"measure"} == QUANTITIES - SIMPY_ONLY
+    assert kernel - {"measure"} == QUANTITIES
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])

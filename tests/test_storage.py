@@ -9,7 +9,6 @@ import pytest
 import simpy
 
 import analytic_cases as cases
-from clustersim.engine.fast.support import refusal, unsupported_features
 from clustersim.layout import layout_of
 from clustersim.model.base import Context
 from clustersim.model.records import Kind
@@ -17,7 +16,7 @@ from clustersim.model.storage import StorageCluster, place_replicas
 from clustersim.rng import Streams
 from clustersim.scenario import scenario_from_dict
 from conftest import base_scenario, simulate
-from test_bad_inputs import BASE, FILE, TRAINING, assert_reported, mutate, run_cli
+from test_bad_inputs import BASE, FILE, TRAINING, assert_reported, run_cli
 from test_repair_cases import run
 
 T, KIND, COMP, FROM, TO, CAUSE = range(6)
@@ -279,8 +278,6 @@ BAD = {
     "checkpoint size alone without [storage]": (
         BASE + TRAINING.replace('checkpoint_cost = "2 min"', 'checkpoint_size = "2 TB"'),
         "training[0].checkpoint_cost", "or checkpoint_size with [storage]"),
-    "fast engine with [storage]": (mutate(("seed = 1", 'seed = 1\nengine = "fast"')) + STORAGE,
-                                   "simulation.engine", "replicated storage ([storage])"),
 }
 
 
@@ -302,15 +299,6 @@ def test_a_storage_scenario_with_a_sized_checkpoint_is_valid(tmp_path, capsys):
     path.write_text(BASE + STORAGE + TRAINING.replace('checkpoint_cost = "2 min"', 'checkpoint_size = "2 TB"'))
     code, out, err = run_cli(["validate", str(path)], capsys)
     assert (code, err) == (0, ""), err
-
-
-def test_the_fast_engine_refuses_storage_and_store_rules_by_name():
-    raw = base_scenario(storage=storage(), training=[{"name": "j", "nodes": 2, "checkpoint_interval": "1 h",
-                                                      "checkpoint_cost": "1 min", "restart_overhead": "1 min",
-                                                      "checkpoint_on_store_down": "block"}])
-    missing = unsupported_features(scenario_from_dict(raw))
-    assert missing == ["replicated storage ([storage])", "training.checkpoint_on_store_down"]
-    assert "\n" not in refusal(missing)
 
 
 def test_same_seed_same_metrics():

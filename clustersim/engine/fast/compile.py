@@ -101,6 +101,15 @@ Plan = namedtuple("Plan", [
     "net_switch_ttf", "net_switch_ttr", "net_top", "net_up_ptr", "net_up_switch", "net_up_link", "net_att_ptr",
     "net_att_nodes", "net_order", "net_link_ttf", "net_link_ttr", "net_host_base", "net_node_ptr",
     "net_node_switch", "network_cause",
+    # per rack, the switches a storage server in it reaches the fabric through (CSR net_rack_ptr, net_rack_switch)
+    "net_rack_ptr", "net_rack_switch",
+    # the replicated store ([storage]; sto_servers = 0 without): sizes, write quorum, its rules, the copy
+    # concurrency limit, a copy's law (NO_LAW: exactly sto_copy_hours), the servers' laws and racks; per
+    # domain instance the servers of its racks (CSR domain_srv_ptr, domain_servers); per job whether a
+    # checkpoint the store cannot take is skipped; the storage cause code
+    "sto_servers", "sto_objects", "sto_replication", "sto_quorum", "sto_loses_data", "sto_rereplication",
+    "sto_rack_aware", "sto_delay", "sto_limit", "sto_copy_law", "sto_copy_hours", "sto_ttf", "sto_ttr", "sto_rack",
+    "domain_srv_ptr", "domain_servers", "job_skip", "storage_cause",
 ])
 
 
@@ -161,7 +170,7 @@ def compile_plan(scenario: Scenario) -> Plan:
     return Plan(**_merged(
         _window(scenario), _sizes(scenario), modes, _clocks(scenario, modes["mode_ttf"]), _domains(scenario, laws),
         _crews(scenario), _diagnosis_retirement_score(scenario, laws), _positions(scenario), _jobs(scenario),
-        _network(scenario, laws), laws.fields(),
+        _network(scenario, laws), _storage(scenario, laws), laws.fields(),
     ))
 
 
@@ -323,7 +332,8 @@ def _jobs(scenario: Scenario) -> Fields:
         "job_size": _ints([j.nodes for j in jobs]),
         "job_work": _floats([j.work if j.work is not None else math.inf for j in jobs]),
         "job_segment": _floats([j.checkpoint_interval or math.inf for j in jobs]),
-        "job_checkpoint": _floats([j.checkpoint_hours for j in jobs]),
+        "job_checkpoint": _floats([j.checkpoint_hours_on(scenario.storage) for j in jobs]),
+        "job_skip": _ints([j.store_down == "skip" for j in jobs]),
         "job_snapshot": _floats([j.snapshot_cost or 0.0 for j in jobs]),
         "job_restart": _floats([j.restart_hours for j in jobs]),
         "job_start": _floats([j.start_overhead for j in jobs]),
@@ -342,7 +352,8 @@ def _network(scenario: Scenario, laws: _Laws) -> Fields:
         empty = _ints([])
         return {**fields, **{name: empty for name in (
             "net_switch_ttf", "net_switch_ttr", "net_top", "net_up_switch", "net_up_link", "net_att_nodes",
-            "net_order", "net_link_ttf", "net_link_ttr", "net_node_switch")},
+            "net_order", "net_link_ttf", "net_link_ttr", "net_node_switch", "net_rack_switch")},
+            "net_rack_ptr": _ints([0]),
             "net_up_ptr": _ints([0]), "net_att_ptr": _ints([0]),
             "net_node_ptr": _ints([0] * (scenario.nodes.count + 1)), "net_host_base": 0}
     from clustersim.topology import Reach
@@ -363,6 +374,33 @@ def _network(scenario: Scenario, laws: _Laws) -> Fields:
         "net_link_ttf": _ints([ttf for ttf, _ in link_laws]), "net_link_ttr": _ints([ttr for _, ttr in link_laws]),
         "net_host_base": len(fabric.links),
         **_csr("net_node", [[(s,) for s in needed] for needed in fabric.node_switches], ("net_node_switch",)),
+        **_csr("net_rack", [[(s,) for s in switches] for switches in fabric.rack_switches], ("net_rack_switch",)),
+    }
+
+
+def _storage(scenario: Scenario, laws: _Laws) -> Fields:
+    """The store's sizes, rules and laws, each server's rack and the servers each domain instance holds."""
+    spec, layout = scenario.storage, layout_of(scenario)
+    fields: Fields = {"storage_cause": scenario.storage_cause}
+    if spec is None:
+        return {**fields, "sto_servers": 0, "sto_objects": 0, "sto_replication": 1, "sto_quorum": 1,
+                "sto_loses_data": False, "sto_rereplication": False, "sto_rack_aware": False, "sto_delay": 0.0,
+                "sto_limit": 1, "sto_copy_law": NO_LAW, "sto_copy_hours": 0.0, "sto_ttf": NO_LAW, "sto_ttr": NO_LAW,
+                "sto_rack": _ints([]), "domain_srv_ptr": _ints([0] * (len(layout.domains) + 1)),
+                "domain_servers": _ints([])}
+    racks, per_rack = layout.server_racks, scenario.nodes.nodes_per_rack
+    held: list[list[tuple[int, ...]]] = [
+        [(s,) for s, rack in enumerate(racks) if rack in {i // per_rack for i in instance.members}]
+        for instance in layout.domains]
+    return {
+        **fields, "sto_servers": spec.servers, "sto_objects": spec.objects, "sto_replication": spec.replication,
+        "sto_quorum": spec.quorum, "sto_loses_data": spec.failure_loses_data, "sto_rereplication": spec.rereplication,
+        "sto_rack_aware": spec.placement == "rack_aware", "sto_delay": float(spec.rereplication_delay),
+        "sto_limit": spec.max_concurrent_copies,
+        "sto_copy_law": laws.add(spec.copy_time) if spec.copy_time is not None else NO_LAW,
+        "sto_copy_hours": float(spec.copy_hours), "sto_ttf": laws.add(spec.time_to_failure),
+        "sto_ttr": laws.add(spec.time_to_repair), "sto_rack": _ints(racks),
+        **_csr("domain_srv", held, ("domain_servers",)),
     }
 
 

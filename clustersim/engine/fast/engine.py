@@ -1,7 +1,11 @@
 """FastEngine: runs the numba kernel over replications, in parallel, and yields ReplicationOutcomes.
 
 Replication k draws from ``Streams(seed, k).generator("fast")`` alone, so its numbers depend
-only on (scenario, seed, k) — never on the worker count or on which other replications run.
+only on (scenario, seed, k) — never on the worker count or on which other replications run. The one
+exception is where ``[storage]`` places its replicas at time 0: ``replica_placement`` draws it here, per
+replication, with model/storage.place_replicas from the replication's ``storage/placement`` stream,
+exactly as the SimPy model does — so both engines start from the same placement (what lets
+deterministic storage scenarios give the same log in both), and the kernel stays free of it.
 Workers are threads: the kernel releases the GIL. Each outcome's ``simulate_s`` is that
 replication's own kernel time (with several workers their sum exceeds the wall time).
 """
@@ -21,7 +25,8 @@ import numpy as np
 from clustersim.engine.fast.codes import TRACE_COLUMNS
 from clustersim.engine.fast.compile import Plan, compile_plan
 from clustersim.engine.fast.tables import (
-    A_CAPACITY, A_CUT, A_ESCALATIONS, A_FAILURES, A_LINK_FAILURES, A_NET_LOST, A_SWITCH_FAILURES, A_FALSE_SUCCESSES,
+    A_AT_RISK, A_CAPACITY, A_COPIES, A_COPY_HOURS, A_CUT, A_DATA_LOSSES, A_UNDER, A_UNREADABLE, A_UNWRITABLE,
+    A_ESCALATIONS, A_FAILURES, A_LINK_FAILURES, A_NET_LOST, A_SWITCH_FAILURES, A_FALSE_SUCCESSES,
     A_FIRST_EMPTY, A_FIRST_SHORT, A_LEMONS_RETIRED, A_MISDIAGNOSES, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START,
     A_RECURRENCES, A_RETIRED, A_RETIRED_HEALTHY, A_UNDIAGNOSED, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED,
     CREW_ACC_COLS, CT_EVENTS, CT_STATUS, CT_TRACE_N, JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST,
@@ -58,15 +63,34 @@ class KernelRun:
 def heap_capacity(plan: Plan) -> int:
     """Room for every component's pending event, twice over (a full heap reruns the replication bigger)."""
     return 2 * (2 * plan.nodes + plan.working + len(plan.domain_cause) + len(plan.crew_limit)
-                + 3 * len(plan.job_size) + len(plan.net_switch_ttf) + len(plan.net_link_ttf)) + 64
+                + 4 * len(plan.job_size) + len(plan.net_switch_ttf) + len(plan.net_link_ttf)
+                + 2 * plan.sto_servers + plan.sto_objects * plan.sto_replication) + 64
 
 
-def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, capacity: int | None = None) -> KernelRun:
+def replica_placement(scenario: Scenario, seed: int, replication: int) -> np.ndarray:
+    """The servers of every object's replicas at time 0, (objects, replication): SimPy's placement of that
+    replication (its ``storage/placement`` stream); an empty table without ``[storage]``."""
+    spec = scenario.storage
+    if spec is None:
+        return np.zeros((0, 1), dtype=np.int64)
+    from clustersim.model.storage import place_replicas
+
+    rng = Streams(seed, replication).generator("storage/placement")
+    return np.ascontiguousarray(place_replicas(spec, layout_of(scenario).server_racks, rng), dtype=np.int64)
+
+
+def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, capacity: int | None = None,
+               placed: np.ndarray | None = None) -> KernelRun:
     """One replication of ``plan``; reruns it (same draws) with more room if the heap or trace overflowed.
 
     ``trace``: also return the state-change log in the schema of model/records.py (tests hold it
-    against SimPy's); ``capacity``: the event heap's initial room (default ``heap_capacity``).
+    against SimPy's); ``capacity``: the event heap's initial room (default ``heap_capacity``);
+    ``placed``: the replicas' servers (``replica_placement``), required with ``[storage]``.
     """
+    if placed is None:
+        if plan.sto_servers > 0:
+            raise ValueError("run_kernel: a plan with [storage] needs its replica placement")
+        placed = np.zeros((0, 1), dtype=np.int64)
     from clustersim.engine.fast.kernel import simulate  # numba: imported only when a replication runs
     from clustersim.engine.fast.queue import STATUS_HEAP_FULL, STATUS_TRACE_FULL
 
@@ -77,7 +101,8 @@ def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, cap
         started = time.perf_counter()
         gen = Streams(seed, replication).generator(STREAM)
         rows = np.zeros((trace_rows, len(TRACE_COLUMNS)))
-        acc, cause_count, ctr, crew_acc, job_acc, job_cause, node_i, node_table = simulate(plan, gen, capacity, rows)
+        acc, cause_count, ctr, crew_acc, job_acc, job_cause, node_i, node_table = simulate(
+            plan, gen, capacity, rows, placed)
         simulate_s += time.perf_counter() - started
         status = ctr[CT_STATUS]
         if status == STATUS_HEAP_FULL:
@@ -265,6 +290,26 @@ class _KernelMeasures:
     def network_node_hours_lost(self, spec: MetricSpec) -> float:
         return self._count(A_NET_LOST)
 
+    # storage
+    def storage_read_availability(self, spec: MetricSpec) -> float:
+        return float(self.acc[A_UNREADABLE + L_LOW_HOURS] / self.span)
+
+    def storage_write_availability(self, spec: MetricSpec) -> float:
+        return float(self.acc[A_UNWRITABLE + L_LOW_HOURS] / self.span)
+
+    def storage_data_loss_events(self, spec: MetricSpec) -> float:
+        return self._count(A_DATA_LOSSES)
+
+    def storage_rereplication_hours(self, spec: MetricSpec) -> float:
+        return _mean(self.acc[A_COPY_HOURS], self.acc[A_COPIES])
+
+    def storage_objects_under_replicated_mean(self, spec: MetricSpec) -> float:
+        return self._level_mean(A_UNDER)
+
+    def storage_mttdl_hours(self, spec: MetricSpec) -> float | None:
+        losses = self.acc[A_DATA_LOSSES]
+        return float(self.acc[A_AT_RISK + L_AREA] / losses) if losses else None
+
 
 def kernel_node_columns(scenario: Scenario, plan: Plan, run: KernelRun) -> dict[str, np.ndarray] | None:
     """nodes.parquet's columns from the kernel's node accumulators (None unless ``plan.node_table``)."""
@@ -328,6 +373,7 @@ def ensure_compiled() -> float:
 
     started = time.perf_counter()
     tiny = scenario_from_dict({"name": "warm-up", "simulation": {"horizon": "1 h"}, "nodes": {"count": 1}})
+    # (one compile serves every scenario: the Plan's fields keep their types with or without [storage])
     run_kernel(compile_plan(tiny), 0, 0)
     _compiled = True
     seconds = time.perf_counter() - started
@@ -390,6 +436,7 @@ class FastEngine:
 
     @staticmethod
     def _one(scenario: Scenario, plan: Plan, k: int) -> ReplicationOutcome:
-        run = run_kernel(plan, scenario.simulation.seed, k)
+        seed = scenario.simulation.seed
+        run = run_kernel(plan, seed, k, placed=replica_placement(scenario, seed, k))
         return ReplicationOutcome(k, replication_metrics(scenario, run), run.events,
                                   run.simulate_s, nodes=kernel_node_columns(scenario, plan, run))

@@ -6,7 +6,10 @@ persist, an async snapshot, the last persist, or continuous computing to the end
 J_TOKEN is the sequence number of the pending timeout, so an interrupted one is ignored when it
 comes due. A member lost while the job runs sends one urgent interrupt (the first cause counts),
 as TrainingJob._interrupt does. Slow members (gray failures) are refused by the fast engine, so
-the job's speed is its share of members (shrink).
+the job's speed is its share of members (shrink). With ``[storage]`` a checkpoint the store cannot
+take is skipped or blocks (PH_STORE_WRITABLE), a store that stops being writable interrupts a sync
+write, a restart waits for the store to be readable (PH_STORE_READABLE), and data lost since the
+last checkpoint costs that checkpoint's segment too (``_job_fall_back``).
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ from clustersim.engine.fast.clocks import _replan, _sync
 from clustersim.engine.fast.draws import _draw
 from clustersim.engine.fast.jit import called, helper
 from clustersim.engine.fast.queue import (
-    EV_JOB_GROUP_DUE, EV_JOB_INTERRUPT, EV_JOB_PERSISTED, EV_JOB_READY, EV_JOB_TIMEOUT, EV_NODE_GROUP_FAIL, INF_BITS,
+    EV_JOB_GROUP_DUE, EV_JOB_INTERRUPT, EV_JOB_PERSISTED, EV_JOB_READY, EV_JOB_STORE, EV_JOB_TIMEOUT,
+    EV_NODE_GROUP_FAIL, INF_BITS,
     NORMAL, SEQ_MASK, URGENT, _push, _set_timer,
 )
 from clustersim.engine.fast.recording import _job_state_hours, _level_to, _rec_job, _rec_lost, _rec_work, _row
@@ -32,13 +36,17 @@ from clustersim.engine.fast.tables import (
     J_PERSIST_TOKEN, J_PHASE, J_READY, J_RESTARTED, J_STARVED, J_STATE, J_TIMER_BITS, J_TOKEN, L_VALUE, S_ACTIVE,
     S_PHASE, JF_G_LAST, J_G_COMPUTING, J_G_MODE, J_G_TOKEN, N_BLAME_MODE, N_FAIL_SEQ, N_GROUP_JOB, N_GROUP_KEPT,
     N_GROUP_SLOT, N_LEMON, N_OPERATING, N_PENDING_INDEX, N_PENDING_SOURCE, N_RUNNING, S_NODE, SOURCE_EXP,
-    SOURCE_LATENT, SOURCE_NONE, SOURCE_PART,
+    SOURCE_LATENT, SOURCE_NONE, SOURCE_PART, JF_LAST_SEGMENT, J_LOSSES_AT, J_PENDING_KIND, J_STORE_EVENT,
+    J_STORE_SINCE, J_STORE_WAIT, PENDING_LOST, PENDING_STORE, SC_LOSSES, SC_SHORT, SC_UNREACHABLE, SC_WAITS,
+    STORE_NONE, STORE_READABLE, STORE_WRITABLE,
 )
 
 
 # What a job's process waits for (State.job_i[:, J_PHASE]).
+# (PH_STORE_WRITABLE: blocked until the store takes its checkpoint, TrainingJob.stalled; PH_STORE_READABLE:
+# its restart waits until the store can be read)
 (PH_MEMBERS, PH_RESTART, PH_COMPUTE, PH_CHECKPOINT, PH_PERSIST_WAIT, PH_SNAPSHOT, PH_FINISH,
- PH_CONTINUOUS) = (np.int64(v) for v in range(8))
+ PH_CONTINUOUS, PH_STORE_WRITABLE, PH_STORE_READABLE) = (np.int64(v) for v in range(10))
 READY_NONE, READY_WAITING, READY_DUE = (np.int64(v) for v in range(3))
 
 
@@ -333,13 +341,88 @@ def _job_member_changed(plan, st, gen, job, slot, before, cause, t):
     state = st.job_i[job, J_STATE]
     if state == J_DONE:
         return
-    if phase == EMPTY and st.slot_i[slot, S_ACTIVE] == 1 and state != J_WAITING:
-        if st.job_i[job, J_PENDING] == 0:
-            st.job_i[job, J_PENDING] = 1
-            st.job_i[job, J_PENDING_CAUSE] = cause
-            _push(st, t, URGENT, EV_JOB_INTERRUPT, job)
+    stalled = st.job_i[job, J_PHASE] == PH_STORE_WRITABLE
+    if phase == EMPTY and st.slot_i[slot, S_ACTIVE] == 1 and (state != J_WAITING or stalled):
+        _job_send_interrupt(st, job, PENDING_LOST, cause, t)
     else:
         _job_maybe_ready(plan, st, job, t)
+
+
+@helper
+def _job_send_interrupt(st, job, kind, cause, t):
+    """TrainingJob._interrupt: one urgent interrupt at a time; a member loss outranks a pending store change."""
+    if st.job_i[job, J_PENDING] == 0:
+        st.job_i[job, J_PENDING] = 1
+        st.job_i[job, J_PENDING_KIND] = kind
+        st.job_i[job, J_PENDING_CAUSE] = cause
+        _push(st, t, URGENT, EV_JOB_INTERRUPT, job)
+    elif kind == PENDING_LOST and st.job_i[job, J_PENDING_KIND] != PENDING_LOST:
+        st.job_i[job, J_PENDING_KIND] = kind
+        st.job_i[job, J_PENDING_CAUSE] = cause
+
+
+# --- the checkpoint store (StorageCluster's listeners and waiters) -------------------------------
+
+
+@helper
+def _store_changed(plan, st, was_writable, was_readable, t):
+    """StorageCluster._notify: a store no longer writable interrupts the jobs writing a checkpoint; jobs waiting
+    for it to be writable, then readable, wake in the order they began waiting."""
+    writable = st.sto_ctr[SC_SHORT] == 0
+    if was_writable and not writable:
+        for job in range(plan.job_size.shape[0]):
+            if st.job_i[job, J_STATE] == J_CHECKPOINTING:
+                _job_send_interrupt(st, job, PENDING_STORE, plan.storage_cause, t)
+    if not was_writable and writable:
+        _store_wake(st, STORE_WRITABLE, t)
+    if not was_readable and st.sto_ctr[SC_UNREACHABLE] == 0:
+        _store_wake(st, STORE_READABLE, t)
+
+
+@helper
+def _store_wake(st, what, t):
+    """Wake every job waiting for ``what`` of the store, first waiter first."""
+    ji = st.job_i
+    while True:
+        first = -1
+        for job in range(ji.shape[0]):
+            if ji[job, J_STORE_WAIT] == what and (first < 0 or ji[job, J_STORE_SINCE] < ji[first, J_STORE_SINCE]):
+                first = job
+        if first < 0:
+            return
+        ji[first, J_STORE_WAIT] = STORE_NONE
+        ji[first, J_STORE_EVENT] = _push(st, t, NORMAL, EV_JOB_STORE, first)
+
+
+@helper
+def _store_wait(st, job, what, phase):
+    """The job's process waits until the store is ``what``."""
+    st.job_i[job, J_PHASE] = phase
+    st.job_i[job, J_STORE_WAIT] = what
+    st.job_i[job, J_STORE_SINCE] = st.sto_ctr[SC_WAITS]
+    st.sto_ctr[SC_WAITS] += 1
+
+
+@helper
+def _store_writable(plan, st):
+    return plan.sto_servers == 0 or st.sto_ctr[SC_SHORT] == 0
+
+
+@helper
+def _job_fall_back(plan, st, job, t):
+    """TrainingJob.fall_back: the work lost with the last checkpoint if the store lost data since it was written
+    (a WORK row lowers the credit to the checkpoint before); 0 when it is intact."""
+    losses = st.sto_ctr[SC_LOSSES] if plan.sto_servers > 0 else 0
+    if losses == st.job_i[job, J_LOSSES_AT]:
+        return 0.0
+    st.job_i[job, J_LOSSES_AT] = losses
+    lost = st.job_f[job, JF_LAST_SEGMENT]
+    st.job_f[job, JF_LAST_SEGMENT] = 0.0
+    if lost > 0.0:
+        credited = st.job_f[job, JF_CREDITED]
+        _rec_work(plan, st, t, job, credited, credited - lost)
+        st.job_f[job, JF_CREDITED] = credited - lost
+    return lost
 
 
 @helper
@@ -354,8 +437,11 @@ def _job_member_starved(plan, st, job, delta, t):
 # job_life's steps between two waits, as continuations of one loop (no recursion: numba inlines
 # every helper into the event loop)
 
+# (GO_CHECKPOINT: does the store take the checkpoint (TrainingJob._store_takes_it); GO_STALL: blocked until it
+# does; GO_WRITE: the checkpoint proper)
 (GO_WAIT_MEMBERS, GO_MEMBERS_OK, GO_RUN, GO_CONTINUOUS, GO_NEXT_SEGMENT, GO_CHECKPOINT, GO_SYNC_CHECKPOINTED,
- GO_SNAPSHOT, GO_SNAPSHOTTED, GO_CHECKPOINTED, GO_DONE, GO_STOP) = (np.int64(v) for v in range(12))
+ GO_SNAPSHOT, GO_SNAPSHOTTED, GO_CHECKPOINTED, GO_DONE, GO_STOP, GO_STALL, GO_WRITE) = (
+    np.int64(v) for v in range(14))
 
 
 @helper
@@ -379,7 +465,13 @@ def _job_go(plan, st, gen, job, step, t):
                     _g_regroup(plan, st, gen, job, slot, t)
                 ji[job, J_ACTIVE] = ji[job, J_FILLED]
             _job_set_speed(plan, st, job, 1.0 * ji[job, J_ACTIVE] / size, t)
-            if ji[job, J_RESTARTED] == 1:
+            if ji[job, J_RESTARTED] == 1 and plan.sto_servers > 0 and st.sto_ctr[SC_UNREACHABLE] > 0:
+                _store_wait(st, job, STORE_READABLE, PH_STORE_READABLE)  # then the members again
+                step = GO_STOP
+            elif ji[job, J_RESTARTED] == 1:
+                lost = _job_fall_back(plan, st, job, t)  # (TrainingJob.restore)
+                if lost > 0.0:
+                    _rec_lost(plan, st, t, job, lost, plan.storage_cause)
                 _job_set_state(plan, st, job, J_RESTARTING, NO_CAUSE, t)
                 _job_wait(st, job, t + plan.job_restart[job], PH_RESTART)
                 step = GO_STOP
@@ -411,16 +503,31 @@ def _job_go(plan, st, gen, job, step, t):
                 step = GO_WAIT_MEMBERS
                 continue
             _job_set_state(plan, st, job, J_COMPUTING, NO_CAUSE, t)
-            target = min(plan.job_segment[job], remaining)
+            computed = jf[job, JF_COMPUTED]  # (a segment whose checkpoint was skipped is carried)
+            target = computed + min(plan.job_segment[job], remaining)
             jf[job, JF_TARGET] = target
-            computed = jf[job, JF_COMPUTED]
             if computed < target:
                 jf[job, JF_STARTED] = t
                 _job_wait(st, job, t + (target - computed) / jf[job, JF_SPEED], PH_COMPUTE)
                 step = GO_STOP
             else:
                 step = GO_CHECKPOINT
-        elif step == GO_CHECKPOINT:  # sync: blocking; async: a snapshot, then a persist
+        elif step == GO_CHECKPOINT:  # written now, skipped (computing on), or blocked until the store takes it
+            if _store_writable(plan, st):
+                step = GO_WRITE
+            elif plan.job_skip[job] == 1 and _job_remaining(plan, st, job) > 0.0:
+                step = GO_NEXT_SEGMENT
+            else:
+                _rec_lost(plan, st, t, job, 0.0, plan.storage_cause)
+                _job_set_state(plan, st, job, J_WAITING, plan.storage_cause, t)
+                step = GO_STALL
+        elif step == GO_STALL:
+            if _store_writable(plan, st):
+                step = GO_WRITE
+            else:
+                _store_wait(st, job, STORE_WRITABLE, PH_STORE_WRITABLE)
+                step = GO_STOP
+        elif step == GO_WRITE:  # sync: blocking; async: a snapshot, then a persist
             _job_set_state(plan, st, job, J_CHECKPOINTING, NO_CAUSE, t)
             jf[job, JF_SEGMENT] = jf[job, JF_COMPUTED]
             step = GO_STOP
@@ -438,6 +545,8 @@ def _job_go(plan, st, gen, job, step, t):
         elif step == GO_SYNC_CHECKPOINTED:
             jf[job, JF_COMPUTED] = 0.0
             _job_credit(plan, st, job, jf[job, JF_SEGMENT], t)
+            jf[job, JF_LAST_SEGMENT] = jf[job, JF_SEGMENT]
+            ji[job, J_LOSSES_AT] = st.sto_ctr[SC_LOSSES] if plan.sto_servers > 0 else 0
             step = GO_CHECKPOINTED
         elif step == GO_SNAPSHOT:
             if plan.job_snapshot[job] > 0.0:
@@ -518,13 +627,26 @@ def _job_interrupted(plan, st, job, t):
     st.job_i[job, J_TOKEN] = -1
     if st.job_i[job, J_TIMER_BITS] < INF_BITS:
         _set_timer(st, job, INF_BITS, 0)
+    st.job_i[job, J_STORE_WAIT] = STORE_NONE  # (a wait for the store it was stalled in ends)
+    st.job_i[job, J_STORE_EVENT] = -1
     _job_flush(plan, st, job, t)
     lost = jf[job, JF_COMPUTED] + jf[job, JF_PERSISTING]
+    lost += _job_fall_back(plan, st, job, t)
     _rec_lost(plan, st, t, job, lost, cause)
     jf[job, JF_COMPUTED] = 0.0
     jf[job, JF_PERSISTING] = 0.0
     st.job_i[job, J_PERSIST_TOKEN] = -1  # a persist in flight no longer counts
-    _job_set_state(plan, st, job, J_WAITING, cause, t)
+    if st.job_i[job, J_STATE] != J_WAITING:  # (a job stalled for the store is WAITING already)
+        _job_set_state(plan, st, job, J_WAITING, cause, t)
+
+
+@helper
+def _job_store_interrupted(st, job):
+    """The store stopped being writable during a sync checkpoint's write: the write stops (the job goes on)."""
+    st.job_i[job, J_PENDING] = 0
+    st.job_i[job, J_TOKEN] = -1
+    if st.job_i[job, J_TIMER_BITS] < INF_BITS:
+        _set_timer(st, job, INF_BITS, 0)
 
 
 @helper
@@ -538,8 +660,16 @@ def _job_event(plan, st, gen, etype, job, key, t):
         if st.job_i[job, J_TOKEN] == (key & SEQ_MASK):
             step = _job_resume_step(plan, st, job, t)
     elif etype == EV_JOB_INTERRUPT:
-        _job_interrupted(plan, st, job, t)
-        step = GO_WAIT_MEMBERS
+        if st.job_i[job, J_PENDING_KIND] == PENDING_STORE and st.job_i[job, J_PHASE] == PH_CHECKPOINT:
+            _job_store_interrupted(st, job)  # a sync write abandoned: taken again, skipped or blocked
+            step = GO_CHECKPOINT
+        else:
+            _job_interrupted(plan, st, job, t)
+            step = GO_WAIT_MEMBERS
+    elif etype == EV_JOB_STORE:  # the store became writable (stalled: check again) or readable (restart)
+        if st.job_i[job, J_STORE_EVENT] == (key & SEQ_MASK):
+            st.job_i[job, J_STORE_EVENT] = -1
+            step = GO_STALL if st.job_i[job, J_PHASE] == PH_STORE_WRITABLE else GO_WAIT_MEMBERS
     elif etype == EV_JOB_READY:  # checked again on waking: a member may be lost that instant
         st.job_i[job, J_READY] = READY_NONE
         step = GO_WAIT_MEMBERS
@@ -560,6 +690,7 @@ def _job_start(plan, st, gen, job, t):
     st.job_i[job, J_ACTIVE] = size
     st.job_i[job, J_TOKEN] = -1
     st.job_i[job, J_PERSIST_TOKEN] = -1
+    st.job_i[job, J_STORE_EVENT] = -1
     st.job_f[job, JF_SPEED] = 1.0
     st.job_i[job, J_TIMER_BITS] = INF_BITS
     st.job_f[job, JF_PERSIST_DONE_AT] = -math.inf

@@ -9,7 +9,8 @@ events resolve the same way in both engines (a deterministic scenario gives the 
 for row). Handlers per component kind (``etype >> 4``): nodes (node_life and the repair shop:
 own failures, detection, diagnosis, repair stages and their crews, blame, retirement, warm-up
 of standbys), working positions (slot_life), failure domains, the pool (a crew released, the
-ranked dispatch at the end of an instant) and training jobs (job_life).
+ranked dispatch at the end of an instant), training jobs (job_life), the fabric's switches and
+links, and the replicated store (servers, mark-outs, copies, its dispatch).
 
 Each state change is recorded as SimPy records it (``_row``, through one ``_rec_<kind>`` per
 row kind): it counts one model event and feeds the streaming form of
@@ -19,7 +20,8 @@ of ``model/records.py`` (tests compare it to SimPy's).
 
 The kernel is split by role: queue.py (the event heap and rings), draws.py, recording.py (log
 rows and the streaming metrics), clocks.py, score.py (node score and retirement), holds.py,
-pool.py, repair.py (crews and the repair shop), slots.py, domains.py and jobs.py; the codes it
+pool.py, repair.py (crews and the repair shop), slots.py, domains.py, jobs.py, network.py and
+storage.py; the codes it
 branches on and writes live in codes.py, its tables' column layouts and State in tables.py, and
 how it is compiled in jit.py. This module holds the entry points: ``_new_state`` and ``_run`` are
 closures over ``jit.FINGERPRINT``, a hash of every engine/fast module's source, which numba's
@@ -45,12 +47,14 @@ from clustersim.engine.fast.jobs import _job_close, _job_event, _job_start
 from clustersim.engine.fast.network import _net_event, _net_start
 from clustersim.engine.fast.pool import _list_append
 from clustersim.engine.fast.queue import (
-    EV_DOMAIN_FAIL, EV_JOB_FLUSH, INF_BITS, KIND_DOMAIN, KIND_JOB, KIND_NET, KIND_NODE, KIND_SLOT, NORMAL, STATUS_OK,
+    EV_DOMAIN_FAIL, EV_JOB_FLUSH, INF_BITS, KIND_DOMAIN, KIND_JOB, KIND_NET, KIND_NODE, KIND_SLOT, KIND_STORE, NORMAL,
+    STATUS_OK,
     _pop, _push,
 )
 from clustersim.engine.fast.recording import _level_to, _net_lost, _row, _wait_ended
 from clustersim.engine.fast.repair import _node_event, _pool_event, _start_load
 from clustersim.engine.fast.slots import _slot_event
+from clustersim.engine.fast.storage import _sto_event, _sto_start
 from clustersim.engine.fast.tables import (
     ACC_SIZE, A_CAPACITY, A_CUT, A_FIRST_EMPTY, A_FIRST_SHORT, A_POOL, A_POOL_AT_START, A_UP, A_WARM, CREW_ACC_COLS,
     CREW_I_COLS, CTR_COLS, CT_FINGERPRINT, CT_STATUS, CT_TIMER_JOB, JA_DONE_AT, JA_END, JA_STATE_LAST, JOB_ACC_COLS,
@@ -58,7 +62,9 @@ from clustersim.engine.fast.tables import (
     N_GROUP_KEPT, N_GROUP_SLOT, N_LOAD, N_RUNNING, L_BELOW, L_LAST, L_VALUE, NODE_F_COLS, NODE_I_COLS, N_BLAMED,
     N_FAIL_SEQ, N_HOLDS, N_LEMON, N_NET_SINCE, N_OPERATING, N_REPAIR, N_ROLE, N_SCORE_BASE, N_SLOT, N_WAS_LEMON,
     POOL_I_COLS, P_HEAD, P_TAIL, SLOT_I_COLS, S_ACTIVE, S_ATTACHED, S_NODE, S_PHASE, S_SPARE, S_SWAP_SEQ, State,
-    TIER_COLD, TIER_HOT, TIER_WARM, NODE_TABLE_COLS, NT_RETIRED_AT, NT_UP,
+    TIER_COLD, TIER_HOT, TIER_WARM, NODE_TABLE_COLS, NT_RETIRED_AT, NT_UP, A_AT_RISK, A_UNDER, A_UNREADABLE,
+    A_UNWRITABLE, COPY_COLS, CP_EVENT, CP_TRIED, OBJ_COLS, OB_HELD, OB_LIVE, SRV_COLS, STO_CTR_COLS,
+    SV_OUT_SEQ,
 )
 
 if TYPE_CHECKING:
@@ -71,8 +77,9 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
     """The jitted ``_new_state``: a closure over ``fingerprint``, which numba's cache index keys on."""
 
     @njit(cache=True, nogil=True)
-    def _new_state(plan, gen, heap_capacity, trace):
-        """A replication's initial state: every table allocated, every component in its first state."""
+    def _new_state(plan, gen, heap_capacity, trace, placed):
+        """A replication's initial state: every table allocated, every component in its first state
+        (``placed``: the servers of every object's replicas, (objects, replication))."""
         nodes, working, jobs = plan.nodes, plan.working, plan.job_size.shape[0]
         node_i = np.full((nodes, NODE_I_COLS), -1, dtype=np.int64)
         node_f = np.zeros((nodes, NODE_F_COLS))
@@ -113,6 +120,12 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             net_reach=np.ones(plan.net_top.shape[0], dtype=np.int64),
             net_link_up=np.ones(plan.net_link_ttf.shape[0], dtype=np.int64),
             net_cut=np.zeros(nodes, dtype=np.int64), net_mark=np.zeros(nodes, dtype=np.int64),
+            sto_srv=np.zeros((plan.sto_servers, SRV_COLS), dtype=np.int64),
+            sto_obj=np.zeros((plan.sto_objects, OBJ_COLS), dtype=np.int64),
+            sto_on=np.zeros((plan.sto_objects, plan.sto_servers), dtype=np.int8),
+            sto_cp=np.zeros((plan.sto_objects * plan.sto_replication, COPY_COLS), dtype=np.int64),
+            sto_lost_at=np.zeros(plan.sto_objects * plan.sto_replication),
+            sto_ctr=np.zeros(STO_CTR_COLS, dtype=np.int64),
         )
         st.refs[REF_PLAN] = address_of(plan)  # (valid while this function runs: _run sets its own)
         st.refs[REF_STATE] = address_of(st)
@@ -164,6 +177,12 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             acc[block + L_BELOW] = below
         acc[A_CUT + L_LAST] = start
         acc[A_CUT + L_BELOW] = -1.0
+        for block, value, below in ((A_UNREADABLE, 0.0, 1.0), (A_UNWRITABLE, 0.0, 1.0), (A_UNDER, 0.0, -1.0),
+                                    (A_AT_RISK, float(plan.sto_objects), -1.0)):
+            acc[block + L_VALUE] = value
+            acc[block + L_LAST] = start
+            acc[block + L_BELOW] = below
+        _place(plan, st, placed)
         for pool in range(pools):
             st.crew_acc[pool * CREW_ACC_COLS + L_LAST] = start
             st.crew_acc[pool * CREW_ACC_COLS + L_BELOW] = -1.0
@@ -190,6 +209,19 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
         return st
 
     return _new_state
+
+
+@njit(cache=False)
+def _place(plan, st, placed):
+    """Every object starts with its replicas live on the ``placed`` servers."""
+    st.sto_srv[:, SV_OUT_SEQ] = -1
+    st.sto_cp[:, CP_EVENT] = -1
+    st.sto_cp[:, CP_TRIED] = -1
+    for obj in range(plan.sto_objects):
+        for k in range(plan.sto_replication):
+            st.sto_on[obj, placed[obj, k]] = 1
+        st.sto_obj[obj, OB_LIVE] = plan.sto_replication
+        st.sto_obj[obj, OB_HELD] = plan.sto_replication
 
 
 @njit(cache=False)
@@ -237,6 +269,7 @@ def _run_entry(fingerprint: int) -> Dispatcher:
                     _start_load(plan, st, gen, node, 0.0)
                     _schedule_failure(plan, st, gen, node, 0.0)
         _net_start(plan, st, gen)  # (SimPy starts the network after the nodes and positions, before the jobs)
+        _sto_start(plan, st, gen)  # (then the storage servers)
         for job in range(plan.job_size.shape[0]):
             _job_start(plan, st, gen, job, 0.0)
         horizon = plan.horizon
@@ -257,12 +290,14 @@ def _run_entry(fingerprint: int) -> Dispatcher:
                 _job_event(plan, st, gen, etype, target, key, t)
             elif kind == KIND_NET:
                 _net_event(plan, st, gen, etype, target, t)
+            elif kind == KIND_STORE:
+                _sto_event(plan, st, gen, etype, target, key, t)
             else:
                 _pool_event(plan, st, gen, etype, target, t)
         for job in range(plan.job_size.shape[0]):
             _job_close(plan, st, job, horizon)
         acc = st.acc
-        for block in (A_UP, A_CAPACITY, A_POOL, A_WARM, A_CUT):
+        for block in (A_UP, A_CAPACITY, A_POOL, A_WARM, A_CUT, A_UNREADABLE, A_UNWRITABLE, A_UNDER, A_AT_RISK):
             _level_to(acc, block, horizon, acc[block + L_VALUE], plan.warmup, horizon)
         for node in range(plan.nodes):
             if st.node_f[node, N_NET_SINCE] >= 0.0:
@@ -281,12 +316,14 @@ _new_state = _new_state_entry(FINGERPRINT)
 _run = _run_entry(FINGERPRINT)
 
 
-def simulate(plan: Plan, gen: np.random.Generator, heap_capacity: int, trace: np.ndarray) -> tuple[np.ndarray, ...]:
+def simulate(plan: Plan, gen: np.random.Generator, heap_capacity: int, trace: np.ndarray,
+             placed: np.ndarray) -> tuple[np.ndarray, ...]:
     """Replication of ``plan`` drawing from ``gen``: the state's accumulators and counters.
 
     ``trace`` (rows, 6) receives the state-change log when it has rows; ``ctr[CT_STATUS]`` is
-    STATUS_HEAP_FULL or STATUS_TRACE_FULL when the heap or trace was too small (rerun bigger).
+    STATUS_HEAP_FULL or STATUS_TRACE_FULL when the heap or trace was too small (rerun bigger);
+    ``placed`` (objects, replication): the servers of every object's replicas at time 0.
     """
-    st = _new_state(plan, gen, heap_capacity, trace)
+    st = _new_state(plan, gen, heap_capacity, trace, placed)
     _run(plan, st, gen)
     return st.acc, st.cause_count, st.ctr, st.crew_acc, st.job_acc, st.job_cause, st.node_i, st.node_table

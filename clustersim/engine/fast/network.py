@@ -3,7 +3,9 @@
 ``topology.Reach`` as arrays: a pass over the switches nearest the top layer first (plan.net_order)
 marks each switch that is up and top, or has a live uplink to a marked switch; the nodes attached to
 a switch whose mark changed (or to a host link that changed) are checked, in node order, and each
-one cut off or joined again is held down or released with the network's cause, uncounted.
+one cut off or joined again is held down or released with the network's cause, uncounted. Then every
+storage server whose rack no longer reaches the fabric through any of its switches is held, and every
+one that does again is released (storage.py).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from clustersim.engine.fast.holds import _release, _strike
 from clustersim.engine.fast.jit import helper
 from clustersim.engine.fast.queue import EV_LINK_BACK, EV_LINK_FAIL, EV_SWITCH_BACK, EV_SWITCH_FAIL, NORMAL, _push
 from clustersim.engine.fast.recording import _level_to, _row
+from clustersim.engine.fast.storage import _sto_net_apply
 from clustersim.engine.fast.tables import A_CUT, A_LINK_FAILURES, A_SWITCH_FAILURES, L_VALUE
 
 
@@ -120,3 +123,5 @@ def _net_apply(plan, st, gen, t):
             _strike(plan, st, gen, node, plan.network_cause, False, False, t)
         else:
             _release(plan, st, gen, node, t)
+    if plan.sto_servers > 0:
+        _sto_net_apply(plan, st, gen, t)

@@ -6,14 +6,16 @@ import math
 from clustersim.engine.fast.codes import (
     DOWN, E_ESCALATED, E_FALSE_SUCCESS, E_MISDIAGNOSED, E_STAGE_ENTERED, E_UNDIAGNOSED, FILLED, J_CHECKPOINTING, J_DONE,
     J_RESTARTING, J_WAITING, K_CREWS, K_EVENT, K_FAILURE, K_JOB, K_LOST, K_NODE, K_POOL, K_REPAIR, K_SLOT, K_WARM,
-    K_WORK, NOT_STRUCK, NO_CAUSE, R_REBOOTING, R_REPAIRING, R_RETIRED, R_WAITING, STRUCK, THE_POOL, UP, WAITING,
+    K_WORK, K_COPIED, K_DATA_LOSS, K_REPLICAS, NOT_STRUCK, NO_CAUSE, R_REBOOTING, R_REPAIRING, R_RETIRED, R_WAITING,
+    STRUCK, THE_POOL, UP, WAITING,
 )
 from clustersim.engine.fast.jit import helper
 from clustersim.engine.fast.queue import STATUS_TRACE_FULL
 from clustersim.engine.fast.tables import (
     A_CAPACITY, A_ESCALATIONS, A_NET_LOST, A_FAILURES, A_FALSE_SUCCESSES, A_FIRST_EMPTY, A_FIRST_SHORT,
     A_LEMONS_RETIRED, A_MISDIAGNOSES, A_OUTAGE_N, A_OUTAGE_SUM, A_POOL, A_POOL_AT_START, A_RECURRENCES, A_RETIRED,
-    A_RETIRED_HEALTHY, A_UNDIAGNOSED, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED, CREW_ACC_COLS, CT_EVENTS,
+    A_RETIRED_HEALTHY, A_UNDIAGNOSED, A_AT_RISK, A_COPIES, A_COPY_HOURS, A_DATA_LOSSES, A_UNDER, A_UNREADABLE,
+    A_UNWRITABLE, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED, CREW_ACC_COLS, CT_EVENTS,
     CT_STATUS, CT_TRACE_N, JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST, JA_STATE_LAST, JA_STOPS,
     JA_USEFUL, JOB_ACC_COLS, L_AREA, L_BELOW, L_LAST, L_LOW_HOURS, L_VALUE, N_DOWN_SINCE, N_NET_SINCE, N_WAIT_SINCE,
     N_WAS_LEMON, NT_BLAMED, NT_CREDITS, NT_FAILURES, NT_RETIRED_AT, NT_UP, NT_UP_HOURS, NT_UP_SINCE,
@@ -255,3 +257,41 @@ def _wait_ended(acc, since, t, start):
     reaches into the window marks when the cluster first ran short."""
     if t > since and t > start:
         acc[A_FIRST_SHORT] = min(acc[A_FIRST_SHORT], max(since, start))
+
+
+@helper
+def _rec_replicas(plan, st, t, comp, frm, to):
+    """An object's live replicas change: the levels of objects unreadable, unwritable and under-replicated."""
+    _row(st, t, K_REPLICAS, comp, frm, to, NO_CAUSE)
+    acc = st.acc
+    start, end = plan.warmup, plan.horizon
+    _short_of(acc, A_UNREADABLE, 1, frm, to, t, start, end)
+    _short_of(acc, A_UNWRITABLE, plan.sto_quorum, frm, to, t, start, end)
+    _short_of(acc, A_UNDER, plan.sto_replication, frm, to, t, start, end)
+
+
+@helper
+def _short_of(acc, block, below, frm, to, t, start, end):
+    """The level ``block`` counts objects with fewer than ``below`` live replicas: one went from ``frm`` to ``to``."""
+    step = (1.0 if to < below else 0.0) - (1.0 if frm < below else 0.0)
+    if step != 0.0:
+        _level_to(acc, block, t, acc[block + L_VALUE] + step, start, end)
+
+
+@helper
+def _rec_data_loss(plan, st, t, comp):
+    """An object lost its last replica: one object fewer at risk."""
+    _row(st, t, K_DATA_LOSS, comp, 0, 1, NO_CAUSE)
+    acc = st.acc
+    _level_to(acc, A_AT_RISK, t, acc[A_AT_RISK + L_VALUE] - 1.0, plan.warmup, plan.horizon)
+    if plan.warmup <= t < plan.horizon:
+        acc[A_DATA_LOSSES] += 1.0
+
+
+@helper
+def _rec_copied(plan, st, t, comp, hours):
+    """A copy completed ``hours`` after the loss it restores."""
+    _row(st, t, K_COPIED, comp, 0, hours, NO_CAUSE)
+    if plan.warmup <= t < plan.horizon:
+        st.acc[A_COPIES] += 1.0
+        st.acc[A_COPY_HOURS] += hours

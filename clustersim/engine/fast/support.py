@@ -42,13 +42,17 @@ SUPPORTED = frozenset({
     "training.checkpoint_bandwidth", "training.restore_bandwidth", "training.snapshot_cost",
     "training.restart_overhead", "training.start_overhead", "training.reschedule_time", "training.init_time",
     "training.on_failure",
-    "training.min_nodes", "training.priority", "training.preempt",
+    "training.min_nodes", "training.priority", "training.preempt", "training.checkpoint_on_store_down",
     "network", "network.topology", "network.spines", "network.k", "network.group_size", "network.file",
     "network.top_layer", "network.switches", "network.switches.name", "network.switches.layer", "network.links",
     "network.links.between", "network.groups", "network.groups.first", "network.groups.count",
     "network.groups.switches", "network.layer_failure",
     *(f"network.{law}.{part}" for law in ("switch_failure", "link_failure", "host_link_failure")
       for part in ("time_to_failure", "time_to_repair")),
+    "storage", *(f"storage.{key}" for key in (
+        "servers", "replication", "write_quorum", "objects", "object_size", "placement", "time_to_failure",
+        "time_to_repair", "failure_loses_data", "rereplication", "bandwidth", "copy_time", "rereplication_delay",
+        "max_concurrent_copies")),
 })
 # Distribution laws the kernel samples (compile.py converts each).
 SUPPORTED_LAWS = frozenset({"exponential", "weibull", "lognormal", "gamma", "deterministic", "uniform", "empirical"})
@@ -65,8 +69,6 @@ def _lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
             found.append((f'gray failures (nodes.failure_modes[{i}].effect = "{mode.effect}")', keys))
     if scenario.repair.straggler_detection is not None:
         found.append(("straggler detection (repair.straggler_detection)", ["repair.straggler_detection"]))
-    if scenario.storage is not None:
-        found.append(("replicated storage ([storage])", ["storage"]))
     return found
 
 

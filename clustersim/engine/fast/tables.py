@@ -87,11 +87,16 @@ RANK_SHIFT = _i64(40)[0]
 # State.acc: four level blocks, then counts and sums.
 ((A_UP, A_CAPACITY, A_POOL, A_WARM, A_FAILURES, A_OUTAGE_SUM, A_OUTAGE_N, A_WAIT_SUM, A_WAIT_N, A_POOL_AT_START,
   A_FIRST_EMPTY, A_FIRST_SHORT, A_ESCALATIONS, A_FALSE_SUCCESSES, A_UNDIAGNOSED, A_MISDIAGNOSES, A_RECURRENCES,
-  A_RETIRED, A_RETIRED_HEALTHY, A_LEMONS_RETIRED, A_CUT, A_SWITCH_FAILURES, A_LINK_FAILURES, A_NET_LOST),
+  A_RETIRED, A_RETIRED_HEALTHY, A_LEMONS_RETIRED, A_CUT, A_SWITCH_FAILURES, A_LINK_FAILURES, A_NET_LOST,
+  A_UNREADABLE, A_UNWRITABLE, A_UNDER, A_AT_RISK, A_DATA_LOSSES, A_COPIES, A_COPY_HOURS),
  ACC_SIZE) = columns("acc", "A", f"up:{LEVEL_COLS} capacity:{LEVEL_COLS} pool:{LEVEL_COLS} warm:{LEVEL_COLS} "
                      "failures outage_sum outage_n wait_sum wait_n pool_at_start first_empty first_short "
                      "escalations false_successes undiagnosed misdiagnoses recurrences retired retired_healthy "
-                     f"lemons_retired cut:{LEVEL_COLS} switch_failures link_failures net_lost")
+                     f"lemons_retired cut:{LEVEL_COLS} switch_failures link_failures net_lost "
+                     f"unreadable:{LEVEL_COLS} unwritable:{LEVEL_COLS} under:{LEVEL_COLS} at_risk:{LEVEL_COLS} "
+                     "data_losses copies copy_hours")
+# (storage, from its REPLICAS, DATA_LOSS and COPIED rows as measures._Storage reads them: objects with no
+# live replica, short of write_quorum, short of replication, not lost; losses and copies in the window.)
 # State.crew_acc, per crew pool: its busy level, then repairs that entered it (stages).
 (CA_ENTERED,), CREW_ACC_COLS = columns("crew_acc", "CA", "entered", start=LEVEL_COLS)
 # State.job_acc, per job: its filled positions as a level (integrated until it is done), then its
@@ -102,15 +107,42 @@ RANK_SHIFT = _i64(40)[0]
 
 # Columns of State.job_i and State.job_f (one row per training job; see jobs.py).
 ((J_STATE, J_PHASE, J_FILLED, J_STARVED, J_ACTIVE, J_PENDING, J_PENDING_CAUSE, J_TOKEN, J_READY, J_PERSIST_TOKEN,
-  J_RESTARTED, J_TIMER_BITS, J_TIMER_KEY, J_G_COMPUTING, J_G_TOKEN, J_G_MODE),
+  J_RESTARTED, J_TIMER_BITS, J_TIMER_KEY, J_G_COMPUTING, J_G_TOKEN, J_G_MODE, J_PENDING_KIND, J_STORE_WAIT,
+  J_STORE_SINCE, J_STORE_EVENT, J_LOSSES_AT),
  JOB_I_COLS) = columns("job_i", "J", "state phase filled starved active pending pending_cause token ready "
-                       "persist_token restarted timer_bits timer_key g_computing g_token g_mode")
+                       "persist_token restarted timer_bits timer_key g_computing g_token g_mode pending_kind "
+                       "store_wait store_since store_event losses_at")
 ((JF_SPEED, JF_CREDITED, JF_COMPUTED, JF_PERSISTING, JF_PERSIST_DONE_AT, JF_RUN_STARTED, JF_STARTED, JF_TARGET,
-  JF_SEGMENT, JF_PERSIST_HOURS, JF_G_LAST),
+  JF_SEGMENT, JF_PERSIST_HOURS, JF_G_LAST, JF_LAST_SEGMENT),
  JOB_F_COLS) = columns("job_f", "JF", "speed credited computed persisting persist_done_at run_started started "
-                       "target segment persist_hours g_last")
+                       "target segment persist_hours g_last last_segment")
+# (with [storage]: J_PENDING_KIND, what the pending interrupt is for (PENDING_LOST, PENDING_STORE);
+# J_STORE_WAIT, what the job waits for of the store (STORE_NONE, STORE_WRITABLE, STORE_READABLE),
+# since when (J_STORE_SINCE, the store's wait counter) and its wake-up's sequence number
+# (J_STORE_EVENT, -1: none); J_LOSSES_AT, the store's data losses when its last checkpoint was
+# written, and JF_LAST_SEGMENT, the work that checkpoint credited: lost with it.)
+PENDING_LOST, PENDING_STORE = _i64(0, 1)
+STORE_NONE, STORE_WRITABLE, STORE_READABLE = _i64(0, 1, 2)
 # (J_G_*, JF_G_LAST: the job's LoadGroup — computing or not, its timer's sequence number and mode
 # index, when its odometers State.g_odo were last advanced.)
+
+# The replicated store (storage.py). State.sto_srv, per server: holds on it, marked out (its replicas
+# missing), the sequence number of its pending mark-out (-1: none), copies it takes part in, cut off
+# by the network. State.sto_obj, per object: live replicas, lost, replicas held (on any server).
+((SV_HOLDS, SV_OUT, SV_OUT_SEQ, SV_BUSY, SV_CUT), SRV_COLS) = columns("sto_srv", "SV", "holds out out_seq busy cut")
+((OB_LIVE, OB_LOST, OB_HELD), OBJ_COLS) = columns("sto_obj", "OB", "live lost held")
+# State.sto_cp, per copy slot (object k's slots k * replication ..): its state (CP_FREE, CP_DUE,
+# CP_WAITING, CP_COPYING), source and target servers, when it was made (StorageCluster's list order),
+# when it was last queued (the queue's tie-break), the sequence number of its pending due or completion
+# event, the dispatch pass that last tried it; State.sto_lost_at: the loss it restores.
+((CP_STATE, CP_SOURCE, CP_TARGET, CP_MADE, CP_QUEUED, CP_EVENT, CP_TRIED),
+ COPY_COLS) = columns("sto_cp", "CP", "state source target made queued event tried")
+CP_FREE, CP_DUE, CP_WAITING, CP_COPYING = _i64(0, 1, 2, 3)
+# State.sto_ctr: objects not lost with no live replica, with fewer than quorum (the store's readable and
+# writable state for jobs), data losses so far, a dispatch pending, copies made, queued, dispatch passes,
+# jobs' waits for the store begun.
+((SC_UNREACHABLE, SC_SHORT, SC_LOSSES, SC_DISPATCH_DUE, SC_MADE, SC_QUEUED, SC_PASS, SC_WAITS),
+ STO_CTR_COLS) = columns("sto_ctr", "SC", "unreachable short losses dispatch_due made queued pass waits")
 
 # Columns of State.node_table (one row per node when the run asks for nodes.parquet, none otherwise):
 # what node_table.NodeTable derives from the same rows.
@@ -139,4 +171,7 @@ State = namedtuple("State", [
     "refs",                                # the addresses of the replication's Plan and State (jit.called)
     # the fabric: per switch up and reaching the top; per link up; per node cut off, marked for a check
     "net_switch_up", "net_reach", "net_link_up", "net_cut", "net_mark",
+    # the replicated store: per server, per object, per object and server its replica held (0/1), per copy
+    # slot ints and its loss time, counters
+    "sto_srv", "sto_obj", "sto_on", "sto_cp", "sto_lost_at", "sto_ctr",
 ])
