@@ -106,3 +106,19 @@ def test_streaming_storage_metrics_equal_stats_on_the_fast_log():
         from_log = stats.replication_metrics(scenario, ReplicationRecords(k, run.trace, run.simulate_s))
         assert (run.trace[:, KIND] == Kind.COPIED).sum() > 10
         assert same_metrics(replication_metrics(scenario, run), from_log)
+
+
+def test_the_hand_worked_store_timelines_run_the_same_on_the_fast_engine():
+    """tests/test_storage_training.py's timelines without chaos (the fast engine has none): a job blocked
+    three times by the store, and a checkpoint cost derived from the store — the same log row for row."""
+    from test_storage_training import store_down_over, with_store
+
+    blocked = with_store(store_down_over(4.8, 2), checkpoint_cost="0.5 h", checkpoint_on_store_down="block")
+    log = assert_same_log(blocked)
+    assert int(np.count_nonzero(log[:, KIND] == Kind.LOST)) == 3
+    derived = with_store(store_down_over(1e6, 1, bandwidth="0.5 GB/s"))
+    del derived["training"][0]["checkpoint_cost"]
+    derived["training"][0]["checkpoint_size"] = "1800 GB"
+    log = assert_same_log(derived)
+    work = log[log[:, KIND] == Kind.WORK]
+    assert work[:, 0].tolist() == pytest.approx([3.0, 6.0, 9.0, 12.0, 15.0, 18.0])
