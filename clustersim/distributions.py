@@ -18,7 +18,7 @@ from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, ValidationInfo, field_validator, model_validator,
 )
 
-from clustersim.input_files import DATA_LIMIT_BYTES, InputFileError, excerpt, read_input_text
+from clustersim.input_files import DATA_LIMIT_BYTES, InputFileError, Unreadable, excerpt, file_was_read, read_input_text
 from clustersim.quantities import Duration, PositiveDuration
 from clustersim.units import HOURS_PER_UNIT
 
@@ -294,17 +294,12 @@ class Empirical(_Dist):
         try:
             hours = read_hours_file(Path(base_dir) / data["file"])
         except ValueError as err:
-            return {**data, "file": _Unreadable(str(err))}  # reported under the 'file' key
+            return {**data, "file": Unreadable(str(err))}  # reported under the 'file' key
         data = {k: v for k, v in data.items() if k != "file"}
         data["samples"] = [f"{h!r} h" for h in hours]
         return data
 
-    @field_validator("file", mode="before")
-    @classmethod
-    def _file_was_read(cls, file: object) -> object:
-        if isinstance(file, _Unreadable):
-            raise ValueError(file.reason)
-        return file
+    _file_was_read = field_validator("file", mode="before")(file_was_read)
 
     @field_validator("samples")
     @classmethod
@@ -335,12 +330,6 @@ class Empirical(_Dist):
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return np.asarray(self.samples)[rng.integers(len(self.samples), size=size)]
 
-
-class _Unreadable:
-    """Why an empirical file could not be read, carried to the 'file' field's check."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
 
 
 def read_hours_file(path: Path) -> list[float]:

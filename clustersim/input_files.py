@@ -57,3 +57,18 @@ def excerpt(text: str) -> str | None:
 
 def _size_text(size: int) -> str:
     return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size:,} bytes"
+
+
+class Unreadable:
+    """Why a file a section names could not be used: a model's before-validator puts it in place of the
+    file's key, and ``file_was_read`` (that key's field check) reports it there, under the right key path."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def file_was_read(value: object) -> object:
+    """A file key's field check: raise the reason an ``Unreadable`` carries; pass anything else on."""
+    if isinstance(value, Unreadable):
+        raise ValueError(value.reason)
+    return value

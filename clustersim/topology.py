@@ -18,6 +18,7 @@ switch or a switch-to-switch link re-runs one pass over the switches by height
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,8 +69,6 @@ class Fabric:
 
 
 def _node_of_host_link(firsts: tuple[int, ...], link: int) -> int:
-    import bisect
-
     return bisect.bisect_right(firsts, link) - 1
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from clustersim.distributions import Distribution
-from clustersim.input_files import SCENARIO_LIMIT_BYTES, InputFileError, read_input_text
+from clustersim.input_files import SCENARIO_LIMIT_BYTES, InputFileError, Unreadable, file_was_read, read_input_text
 from clustersim.scenario.sections.common import Count, Name, PositiveCount, Section, TimeToFailure
 
 # The layers of each template, bottom (what nodes attach to) to top (what joins them).
@@ -94,21 +94,16 @@ class Network(Section):
             text = read_input_text(Path(base_dir) / data["file"], SCENARIO_LIMIT_BYTES)
             table = tomllib.loads(text)
         except (InputFileError, tomllib.TOMLDecodeError) as err:
-            return {**data, "file": _Unreadable(f"{data['file']}: {err}")}
+            return {**data, "file": Unreadable(f"{data['file']}: {err}")}
         unknown = sorted(set(table) - {"top_layer", "switch", "link", "group"})
         if unknown:
-            return {**data, "file": _Unreadable(f"{data['file']}: unknown key {unknown[0]!r} (a topology file "
+            return {**data, "file": Unreadable(f"{data['file']}: unknown key {unknown[0]!r} (a topology file "
                                                 "holds top_layer, [[switch]], [[link]] and [[group]])")}
         inline = {"top_layer": table.get("top_layer"), "switches": table.get("switch", []),
                   "links": table.get("link", []), "groups": table.get("group", [])}
         return {**{k: v for k, v in data.items() if k != "file"}, **inline}
 
-    @field_validator("file", mode="before")
-    @classmethod
-    def _file_was_read(cls, file: object) -> object:
-        if isinstance(file, _Unreadable):
-            raise ValueError(file.reason)
-        return file
+    _file_was_read = field_validator("file", mode="before")(file_was_read)
 
     def problems(self) -> list[str]:
         """Each template's own keys are required by it and refused by the others; an explicit topology is whole."""
@@ -168,9 +163,3 @@ class Network(Section):
         """The failure law of a switch in ``layer``: its layer's override, else switch_failure."""
         return self.layer_failure.get(layer, self.switch_failure)
 
-
-class _Unreadable:
-    """Why a topology file could not be used, carried to the 'file' field's check."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
