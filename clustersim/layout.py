@@ -15,7 +15,9 @@ here, beside the nodes', and its metrics to the plan.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from clustersim.scenario.schema import FailureDomain, Scenario
 from clustersim.topology import Fabric, build_fabric
@@ -107,36 +109,40 @@ class Layout:
     server_racks: tuple[int, ...] = ()     # [storage]: the rack of each storage server (server i: rack i mod racks)
 
 
-_recent: dict[int, tuple[Scenario, Layout]] = {}
+Derived = TypeVar("Derived")
+
+
+def _once_per_scenario(cache: dict[int, tuple[Scenario, Any]], scenario: Scenario,
+                       derive: Callable[[Scenario], Derived]) -> Derived:
+    """``derive(scenario)``, computed once per Scenario object (frozen, so it cannot go stale); the last 16 kept."""
+    known = cache.get(id(scenario))
+    if known is not None and known[0] is scenario:
+        return known[1]
+    value = derive(scenario)
+    if len(cache) >= 16:
+        cache.pop(next(iter(cache)))
+    cache[id(scenario)] = (scenario, value)  # holding the scenario keeps its id from being reused
+    return value
+
+
+_layouts: dict[int, tuple[Scenario, Any]] = {}
+_fabrics: dict[int, tuple[Scenario, Any]] = {}
 
 
 def layout_of(scenario: Scenario) -> Layout:
-    """The layout of ``scenario``, derived once per Scenario object (frozen, so it cannot go stale)."""
-    known = _recent.get(id(scenario))
-    if known is not None and known[0] is scenario:
-        return known[1]
-    layout = _derive(scenario)
-    if len(_recent) >= 16:
-        _recent.pop(next(iter(_recent)))
-    _recent[id(scenario)] = (scenario, layout)  # holding the scenario keeps its id from being reused
-    return layout
-
-
-_fabrics: dict[int, tuple[Scenario, Fabric]] = {}
+    """The layout of ``scenario``, derived once per Scenario object."""
+    return _once_per_scenario(_layouts, scenario, _derive)
 
 
 def fabric_of(scenario: Scenario) -> Fabric:
     """The fabric of ``scenario`` (which has a [network]), built once per Scenario object."""
-    known = _fabrics.get(id(scenario))
-    if known is not None and known[0] is scenario:
-        return known[1]
+    return _once_per_scenario(_fabrics, scenario, _build_fabric)
+
+
+def _build_fabric(scenario: Scenario) -> Fabric:
     assert scenario.network is not None
     nodes = scenario.nodes
-    fabric = build_fabric(scenario.network, nodes.count, nodes.nodes_per_rack, nodes.gpus_per_node)
-    if len(_fabrics) >= 16:
-        _fabrics.pop(next(iter(_fabrics)))
-    _fabrics[id(scenario)] = (scenario, fabric)
-    return fabric
+    return build_fabric(scenario.network, nodes.count, nodes.nodes_per_rack, nodes.gpus_per_node)
 
 
 def _derive(scenario: Scenario) -> Layout:
@@ -278,8 +284,8 @@ METRICS: dict[str, MetricInfo] = {
     "network.switch_failures": _count("switch failure events in the window (all layers)"),
     "network.link_failures": _count("link failure events in the window (switch-switch and node-switch)"),
     "network.nodes_cut_off_mean": MetricInfo("nodes", "time-weighted mean number of nodes cut off by the network"),
-    "network.node_hours_lost": MetricInfo("node-h", "node-hours cut off by the network while not down of their "
-                                                    "own (or a domain's) fault"),
+    "network.node_hours_lost": MetricInfo("node-h", "node-hours of outages the network began (a node cut off while "
+                                                    "up, until its return to service)"),
     "storage.read_availability": _fraction("time-weighted fraction of time every object has a live replica"),
     "storage.write_availability": _fraction("time-weighted fraction of time every object has write_quorum "
                                             "live replicas"),
