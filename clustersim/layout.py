@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from clustersim.scenario.schema import FailureDomain, Scenario
+from clustersim.scenario.schema import FailureDomain, Inference, Scenario
 from clustersim.topology import Fabric, build_fabric
 
 IDLE_PRIORITY = -(2**62)  # a working position that runs no job: served last, preempted first
@@ -47,6 +47,7 @@ class Position:
     refill: str       # "spare" (take a spare) | "own" (wait for its own node's repair)
     preempt: bool     # takes nodes of lower-priority positions when no spare is usable
     watched: bool     # a process keeps it filled (spares can refill it, a job listens, or preemption)
+    service: int = -1  # the inference service whose replica (or fallback replica) holds it, -1 for none
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,10 @@ class Layout:
     preemption_cause: int
     metrics: tuple[MetricSpec, ...]
     server_racks: tuple[int, ...] = ()     # [storage]: the rack of each storage server (server i: rack i mod racks)
+    replica_positions: tuple[tuple[range, ...], ...] = ()   # per service: each initial replica's positions
+    fallback_positions: tuple[tuple[range, ...], ...] = ()  # per service: each fallback replica's positions
+    free_positions: tuple[int, ...] = ()   # working positions nothing holds at the start (autoscalers take them)
+    replica_first: tuple[int, ...] = ()    # per service: the component number of its first replica in REPLICA rows
 
 
 Derived = TypeVar("Derived")
@@ -163,7 +168,29 @@ def _derive(scenario: Scenario) -> Layout:
         stage_causes=tuple(scenario.stage_cause(s) for s in range(len(scenario.repair.stages))),
         preemption_cause=scenario.preemption_cause, metrics=tuple(metric_plan(scenario)),
         server_racks=_server_racks(scenario, len(racks)),
+        replica_positions=tuple(_replica_ranges(first, service.replicas, service.nodes_per_replica)
+                                for service, first in zip(scenario.inference, scenario.service_offsets)),
+        fallback_positions=tuple(
+            _replica_ranges(first + service.positions, service.fallback.replicas, service.fallback.nodes_per_replica)
+            if service.fallback is not None else () for service, first in zip(scenario.inference,
+                                                                              scenario.service_offsets)),
+        free_positions=tuple(p.index for p in positions if p.job < 0 and p.service < 0),
+        replica_first=_replica_first(scenario),
     )
+
+
+def _replica_first(scenario: Scenario) -> tuple[int, ...]:
+    """Replicas are numbered service by service: its replicas up to its most, then its fallback pool's."""
+    firsts, first = [], 0
+    for service in scenario.inference:
+        firsts.append(first)
+        first += service.replicas_most + (service.fallback.replicas if service.fallback is not None else 0)
+    return tuple(firsts)
+
+
+def _replica_ranges(first: int, replicas: int, nodes_per_replica: int) -> tuple[range, ...]:
+    """The positions of ``replicas`` consecutive replicas of ``nodes_per_replica`` nodes from ``first``."""
+    return tuple(range(first + r * nodes_per_replica, first + (r + 1) * nodes_per_replica) for r in range(replicas))
 
 
 # --- storage servers ---------------------------------------------------------------------------
@@ -197,15 +224,22 @@ def _positions(scenario: Scenario) -> tuple[Position, ...]:
     job = [-1] * working
     for j, (spec, first) in enumerate(zip(scenario.training, scenario.job_offsets)):
         job[first : first + spec.nodes] = [j] * spec.nodes
+    service = [-1] * working
+    for s, (served, first) in enumerate(zip(scenario.inference, scenario.service_offsets)):
+        held = served.positions + served.fallback_positions
+        service[first : first + held] = [s] * held
     specs = [scenario.training[j] if j >= 0 else None for j in job]
     priority = [spec.priority if spec else IDLE_PRIORITY for spec in specs]
     ranks = {p: r for r, p in enumerate(sorted(set(priority), reverse=True))}
     preemption = any(spec.preempt for spec in scenario.training)
-    watched_all = scenario.spares.hot + scenario.spares.cold > 0 or preemption
+    # an autoscaler's replicas run on free positions: those are kept filled like a replica's
+    scaling = any(spec.autoscaling is not None for spec in scenario.inference)
+    watched_all = scenario.spares.hot + scenario.spares.cold > 0 or preemption or scaling
     return tuple(
         Position(index=i, job=job[i], priority=priority[i], rank=ranks[priority[i]],
                  refill="own" if spec is not None and spec.on_failure == "wait" else "spare",
-                 preempt=bool(spec and spec.preempt), watched=watched_all or spec is not None)
+                 preempt=bool(spec and spec.preempt), watched=watched_all or spec is not None or service[i] >= 0,
+                 service=service[i])
         for i, spec in enumerate(specs)
     )
 
@@ -294,6 +328,36 @@ METRICS: dict[str, MetricInfo] = {
     "storage.objects_under_replicated_mean": MetricInfo("objects", "time-weighted mean number of objects with "
                                                                    "fewer live replicas than replication"),
     "storage.mttdl_hours": _hours("object-hours at risk in the window per data loss (replications with a loss)"),
+    "inference.<svc>.requests": _count("requests sent in the window whose fate is decided by the horizon "
+                                       "(resolved, or too late to be good)"),
+    "inference.<svc>.success_ratio": _fraction("requests answered within the SLO latency / requests sent"),
+    "inference.<svc>.latency_p50_s": MetricInfo("s", "median end-to-end latency of answered requests "
+                                                     "(first attempt sent to answer)"),
+    "inference.<svc>.latency_p90_s": MetricInfo("s", "90th percentile end-to-end latency of answered requests"),
+    "inference.<svc>.latency_p99_s": MetricInfo("s", "99th percentile end-to-end latency of answered requests"),
+    "inference.<svc>.wait_mean_s": MetricInfo("s", "mean time an attempt waits in the balancer's queue before "
+                                                   "its service starts (zero waits included)"),
+    "inference.<svc>.ttft_p99_s": MetricInfo("s", "99th percentile time to first token of answered requests "
+                                                  "(token-based service)"),
+    "inference.<svc>.tpot_p99_s": MetricInfo("s", "99th percentile time per output token of answered requests "
+                                                  "(token-based service)"),
+    "inference.<svc>.slo_attainment": _fraction("fraction of SLO windows whose good share met slo.target"),
+    "inference.<svc>.error_budget_burn": MetricInfo("ratio", "(1 − success_ratio) / (1 − slo.target): 1 spends "
+                                                             "exactly the error budget"),
+    "inference.<svc>.retry_amplification": MetricInfo("attempts", "attempts per request sent", 1.0),
+    "inference.<svc>.shed": _count("attempts refused by admission control or load shedding"),
+    "inference.<svc>.rate_limited": _count("attempts refused by the rate limit"),
+    "inference.<svc>.timeouts": _count("attempts that timed out (waiting, served, or hung on a dead replica)"),
+    "inference.<svc>.fallback": _count("requests answered by the fallback pool"),
+    "inference.<svc>.availability": _fraction("time-weighted fraction of time with at least one replica serving"),
+    "inference.<svc>.capacity_availability": _fraction("time-weighted fraction of time with at least min_healthy "
+                                                       "replicas serving"),
+    "inference.<svc>.replicas_mean": MetricInfo("replicas", "time-weighted mean number of replicas held "
+                                                            "(with autoscaling)"),
+    "inference.<svc>.release.bad_requests": _count("attempts of the canary's new version that errored or timed "
+                                                   "out"),
+    "inference.<svc>.release.rollback_s": MetricInfo("s", "time from the release's start to its rollback "
+                                                          "(replications that rolled back)"),
     "training.<job>.ettr": _fraction("checkpointed compute time / wall time while the job runs"),
     "training.<job>.goodput": _fraction("useful GPU-hours / GPU-hours allocated to the job"),
     "training.<job>.interruptions": _count("times the job stopped (during compute, checkpoint or restart)"),
@@ -315,6 +379,8 @@ def metric_info(name: str) -> MetricInfo:
         return METRICS["nodes.failures.<cause>"]
     if name.startswith("repair.stage."):
         return METRICS["repair.stage.<name>." + name.rsplit(".", 1)[1]]
+    if name.startswith("inference."):
+        return METRICS["inference.<svc>." + name.split(".", 2)[2]]
     if name.startswith("training."):
         parts = name.split(".")
         generic = "training.<job>." + ".".join(parts[2:3] + ["<cause>"] * (len(parts) > 3))
@@ -383,7 +449,34 @@ def metric_plan(scenario: Scenario) -> list[MetricSpec]:
         plan.add("storage.mttdl_hours", "storage_mttdl_hours")
     for j in range(len(scenario.training)):
         _job_metric_plan(plan, scenario, j)
+    for s, service in enumerate(scenario.inference):
+        _service_metric_plan(plan, service, s)
     return plan.specs
+
+
+def _service_metric_plan(plan: _Plan, service: Inference, s: int) -> None:
+    """An inference service's metrics: the headline ones, then those of the patterns it uses."""
+    names = ["requests", "success_ratio", "latency_p50_s", "latency_p90_s", "latency_p99_s", "wait_mean_s"]
+    if service.tokens is not None:
+        names += ["ttft_p99_s", "tpot_p99_s"]
+    names += ["slo_attainment", "error_budget_burn", "retry_amplification", "timeouts", "availability",
+              "capacity_availability"]
+    if service.admission is not None or service.load_shedding:
+        names.append("shed")
+    if service.rate_limit is not None:
+        names.append("rate_limited")
+    if service.fallback is not None:
+        names.append("fallback")
+    if service.autoscaling is not None:
+        names.append("replicas_mean")
+    if service.canary is not None:
+        names += ["release.bad_requests", "release.rollback_s"]
+    for name in names:
+        high = float(service.replicas_most) if name == "replicas_mean" else \
+            1.0 / (1.0 - service.slo.target) if name == "error_budget_burn" else \
+            float(service.retries.max_attempts if service.retries is not None else 1) \
+            if name == "retry_amplification" else None
+        plan.add(f"inference.{service.name}.{name}", "service", index=s, high=high)
 
 
 def _job_metric_plan(plan: _Plan, scenario: Scenario, j: int) -> None:

@@ -413,6 +413,8 @@ class Measures:
         self._jobs = [_Job(scenario, j, start, end) for j in range(len(scenario.training))]
         self._network = _Network(scenario, start, end) if scenario.network is not None else None
         self._storage = _Storage(scenario, start, end) if scenario.storage is not None else None
+        self._inference: dict[str, float | None] = {}
+        self.requests_events = 0  # request-level events of the inference model (not rows of the log)
 
     # --- feeding ---------------------------------------------------------------------------------
 
@@ -429,6 +431,12 @@ class Measures:
         self._held = np.array(rows[cut:])
         if cut:
             self._take(rows[:cut])
+
+    def take_inference(self, values: dict[str, float | None], events: int) -> None:
+        """The inference services' metrics, measured by their request-level model as it ran (requests are not
+        rows of the log: there are far too many)."""
+        self._inference = values
+        self.requests_events = events
 
     def finish(self) -> Measures:
         """The log is complete: close open levels and intervals."""
@@ -534,6 +542,10 @@ class Measures:
     def measure(self, spec: MetricSpec) -> float | None:
         """The value of ``spec`` in this replication (None: not measurable in it)."""
         return getattr(self, spec.quantity)(spec)
+
+    def service(self, spec: MetricSpec) -> float | None:
+        """An inference service's metric, as its model measured it."""
+        return self._inference.get(spec.name)
 
     def _event_count(self, code: int, cause: int | None = None) -> float:
         return float(sum(n for (c, k), n in self._event_counts.items() if c == code and (cause is None or k == cause)))

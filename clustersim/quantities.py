@@ -34,7 +34,7 @@ def _quantity(
 
 
 _NUM = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*"
-_DURATION_RE = _NUM + r"(s|min|h|d|w|y)\s*$"
+_DURATION_RE = _NUM + r"(ms|s|min|h|d|w|y)\s*$"
 
 Duration = _quantity(units.parse_duration_hours, units.format_hours, "duration", _DURATION_RE, positive=False)
 PositiveDuration = _quantity(units.parse_duration_hours, units.format_hours, "duration", _DURATION_RE, positive=True)

@@ -11,6 +11,7 @@ import re
 from clustersim.errors import UnitError
 
 HOURS_PER_UNIT: dict[str, float] = {
+    "ms": 1.0 / 3_600_000.0,
     "s": 1.0 / 3600.0,
     "min": 1.0 / 60.0,
     "h": 1.0,

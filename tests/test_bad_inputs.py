@@ -59,6 +59,8 @@ at = "1 d"
 node = 3
 duration = "2 h"
 """
+SERVICE = ('\n[[inference]]\nname = "chat"\nreplicas = 2\nconcurrency = 2\ntimeout = "10 s"\n'
+    'arrivals = {process = "poisson", rate = "1 /s"}\nservice_time = {dist = "exponential", mean = "0.5 s"}\n')
 
 GPU_TTF = 'time_to_failure = {dist = "exponential", mean = "2000 h"}'
 
@@ -190,8 +192,24 @@ CASES = {
         mutate(('kind = "rack"', 'kind = "power"')), "failure_domains[0].power_racks", "needs power_racks"),
     "unknown scope": Case(
         mutate(('scope = "gpu"', 'scope = "gpus"')), "nodes.failure_modes[0].scope", "got 'gpus'"),
-    "planned section [inference]": Case(
-        BASE + '\n[[inference]]\nname = "chat"\nreplicas = 4\n', "inference", "not available in this version"),
+    "inference without arrivals": Case(
+        BASE + '\n[[inference]]\nname = "chat"\nreplicas = 4\n', "inference[0].arrivals", "missing"),
+    "unknown load-balancer policy": Case(
+        BASE + SERVICE + 'load_balancer = {policy = "random"}\n', "inference[0].load_balancer.policy",
+        "valid: round_robin, weighted, least_outstanding, power_of_two, latency_aware"),
+    "replicas that do not fit": Case(
+        BASE + SERVICE.replace("replicas = 2", "replicas = 7"), "inference", "need 7 working positions"),
+    "negative arrival rate": Case(
+        BASE + SERVICE.replace('"1 /s"', '"-1 /s"'), "inference[0].arrivals.poisson.rate", "positive rate"),
+    "both service_time and tokens": Case(
+        BASE + SERVICE + 'tokens = {prompt_tokens = {dist = "deterministic", mean = 10}, output_tokens = '
+        '{dist = "deterministic", mean = 10}, prefill_per_token = "1 s", decode_per_token = "1 s"}\n',
+        "inference[0].service_time", "exactly one of service_time and tokens"),
+    "trace file that does not exist": Case(
+        BASE + SERVICE.replace('{process = "poisson", rate = "1 /s"}', '{process = "trace", file = "no_such.csv"}'),
+        "inference[0].arrivals.trace.file", "cannot read trace file 'no_such.csv'"),
+    "inference on the fast engine": Case(
+        BASE + SERVICE, "simulation.engine", "inference services ([[inference]])", args=["--engine", "fast"]),
     "replications as a float": Case(
         mutate(("replications = 2", "replications = 2.0")), "simulation.replications", "valid integer"),
     "--set with an unparsable value": Case(

@@ -14,7 +14,7 @@ from clustersim.measures import Measures
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml"))
 QUANTITIES = {
     name for name, _ in inspect.getmembers(Measures, inspect.isfunction) if not name.startswith("_")
-} - {"consume", "finish", "metrics", "measure"}  # feeding and reading, not quantities
+} - {"consume", "take_inference", "finish", "metrics", "measure"}  # feeding and reading, not quantities
 
 
 def test_both_engines_measure_the_same_quantities():

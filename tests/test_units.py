@@ -45,7 +45,11 @@ def test_durations_in_every_unit(text, hours):
 
 def test_a_year_is_365_days():
     assert parse_duration_hours("1 y") == parse_duration_hours("365 d") == 8760.0
-    assert set(HOURS_PER_UNIT) == {"s", "min", "h", "d", "w", "y"}
+    assert set(HOURS_PER_UNIT) == {"ms", "s", "min", "h", "d", "w", "y"}
+
+
+def test_milliseconds_for_serving_latencies():
+    assert parse_duration_hours("200 ms") == pytest.approx(0.2 / 3600.0, rel=1e-15)
 
 
 @pytest.mark.parametrize("text, per_s", [("40 /s", 40.0), ("60 /min", 1.0), ("3600 /h", 1.0), ("0.5/s", 0.5)])
@@ -76,7 +80,7 @@ def test_bandwidths(text, gbps):
     ("four h", "must be a duration"),
     ("4 hours", "unknown unit 'hours'"),
     ("4 H", "unknown unit 'H'"),
-    ("4 ms", "unknown unit 'ms'"),
+    ("4 us", "unknown unit 'us'"),
     ("4 h 30 min", "must be a duration"),
     ("inf h", "must be a duration"),
     ("nan h", "must be a duration"),

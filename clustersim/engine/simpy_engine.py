@@ -23,6 +23,7 @@ from clustersim.model.cluster import Cluster
 from clustersim.node_table import NodeTable
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
+from clustersim.workloads.inference import start_inference
 from clustersim.workloads.training import close_training, start_training
 
 CHUNK_ROWS = 32768  # rows buffered before they are handed on (1.5 MB): small beside the model, few numpy calls
@@ -74,13 +75,17 @@ def simulate_replication(scenario: Scenario, replication: int, to: Sequence[Rows
         stream = _RowStream([measures.consume, *to], chunk_rows)
         env = simpy.Environment()
         ctx = Context(env, stream.record)
-        cluster = Cluster(ctx, scenario, Streams(scenario.simulation.seed, replication))
+        streams = Streams(scenario.simulation.seed, replication)
+        cluster = Cluster(ctx, scenario, streams)
         jobs = start_training(ctx, scenario, cluster.slots, cluster.storage)
+        serving = start_inference(ctx, scenario, cluster.slots, streams, cluster.storage)
         env.run(until=scenario.simulation.horizon)
         close_training(jobs)
         stream.flush()
+        if serving is not None:
+            measures.take_inference(serving.metrics(), serving.loop.events)
         measures.finish()
-        del env, ctx, cluster, jobs, stream
+        del env, ctx, cluster, jobs, stream, serving
     return measures, time.perf_counter() - started
 
 

@@ -40,6 +40,8 @@ class Kind(IntEnum):
     REPLICAS = 19  # an object's live replicas: counts from -> to; component = object index
     DATA_LOSS = 20  # an object lost its last replica (instantaneous): 0 -> 1; component = object index
     COPIED = 21   # a re-replication copy completed: to_state = hours since the replica it restores was lost
+    REPLICA = 22  # an inference replica serving: NodeState; component = replica number; cause = why it stopped
+    HEALTH = 23   # the load balancer's view of a replica: 0 healthy, 1 unhealthy or ejected; component = replica
 
 
 class NodeState(IntEnum):

@@ -311,7 +311,10 @@ class Terminal:
         if not result.complete:
             self.console.print("[yellow]interrupted: results cover the replications that finished[/]")
         rate = result.events / result.simulate_s if result.simulate_s > 0 else 0.0
-        self.console.print(f"{result.events:,} events in {result.simulate_s:.2f} s of simulation "
+        requests = sum(value for row in result.rows for name, value in row.items()
+                       if name.startswith("inference.") and name.endswith(".requests"))
+        served = f" and {requests:,.0f} requests" if requests else ""
+        self.console.print(f"{result.events:,} events{served} in {result.simulate_s:.2f} s of simulation "
                            f"({rate:,.0f} events/s)")
         self.console.print(f"results in {out}/")
 

@@ -14,6 +14,7 @@ from typing import Any
 from clustersim.scenario.sections.chaos import Chaos
 from clustersim.scenario.sections.common import repeated
 from clustersim.scenario.sections.domains import FailureDomain
+from clustersim.scenario.sections.inference import Inference
 from clustersim.scenario.sections.network import Network
 from clustersim.scenario.sections.nodes import Nodes, reads_score
 from clustersim.scenario.sections.repair import Repair
@@ -185,3 +186,21 @@ def _jobs_and_the_store(training: list[Training], storage: Storage | None) -> li
             problems.append(f'training[{i}].checkpoint_mode: "async" persists to [storage] are not modelled; '
                             'use "sync" or "continuous"')
     return problems
+
+
+@cross_check
+def _services_fit(inference: list[Inference], training: list[Training], nodes: Nodes, spares: Spares) -> list[str]:
+    """Replicas (and fallback pools) take working positions after the training jobs'."""
+    working = nodes.count - spares.hot - spares.cold
+    jobs = sum(job.nodes for job in training)
+    replicas = sum(service.positions + service.fallback_positions for service in inference)
+    if inference and jobs + replicas > working:
+        return [f"inference: the replicas need {replicas} working positions beside the training jobs' {jobs}, "
+                f"but only {working} nodes work (nodes.count − spares.hot − spares.cold)"]
+    return []
+
+
+@cross_check
+def _services_named_once(inference: list[Inference]) -> list[str]:
+    return [f"inference[{i}].name: {inference[i].name!r} is already used by another service"
+            for i in repeated([service.name for service in inference])]

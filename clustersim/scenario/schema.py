@@ -18,6 +18,7 @@ from clustersim.scenario.cross_checks import cross_section_problems
 from clustersim.scenario.sections.chaos import Chaos
 from clustersim.scenario.sections.common import Name, Probability, Section, Speed, TimeToFailure
 from clustersim.scenario.sections.domains import FailureDomain
+from clustersim.scenario.sections.inference import Inference
 from clustersim.scenario.sections.network import FailureLaw, Network
 from clustersim.scenario.sections.nodes import FailureMode, Nodes, NodeScore, reads_score
 from clustersim.scenario.sections.repair import (
@@ -49,6 +50,7 @@ __all__ = [
     "FailureDomain",
     "FailureLaw",
     "FailureMode",
+    "Inference",
     "Name",
     "Network",
     "NeverRetire",
@@ -73,7 +75,7 @@ __all__ = [
 
 # Sections of the contract that later versions implement; until Scenario has their field, a file using
 # them is refused, never ignored.
-_LATER_SECTIONS = ("inference",)
+_LATER_SECTIONS: tuple[str, ...] = ()
 
 
 class Scenario(Section):
@@ -96,6 +98,9 @@ class Scenario(Section):
                                     "and weights; omitted = a store that is always there")
     training: list[Training] = Field(default_factory=list,
                                      description="[[training]]: training jobs, taking the working positions in order")
+    inference: list[Inference] = Field(default_factory=list, description="[[inference]]: inference services "
+                                       "behind a load balancer, their replicas on the working positions after "
+                                       "the training jobs'")
     sweep: dict[str, Any] | None = Field(default=None, description="[sweep]: the points `clustersim sweep` runs "
                                          "(dotted keys mapping to value lists or ranges, and [[sweep.zip]] groups); "
                                          "a plain run runs the scenario as written")
@@ -150,6 +155,16 @@ class Scenario(Section):
         for job in self.training:
             offsets.append(first)
             first += job.nodes
+        return offsets
+
+    @property
+    def service_offsets(self) -> list[int]:
+        """The first working position of each inference service (after every training job's); a service's
+        fallback pool follows its replicas."""
+        offsets, first = [], sum(job.nodes for job in self.training)
+        for service in self.inference:
+            offsets.append(first)
+            first += service.positions + service.fallback_positions
         return offsets
 
     @property

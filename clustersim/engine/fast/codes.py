@@ -48,6 +48,7 @@ CKPT_SYNC, CKPT_ASYNC, CKPT_CONTINUOUS = _i64(*range(3))
 K_NODE, K_REPAIR, K_DOMAIN, K_SLOT, K_POOL, K_CREWS, K_FAILURE, K_EVENT, K_WARM, K_LEMON = _i64(*range(10))
 K_SPEED, K_JOB, K_WORK, K_LOST, K_JOB_SPEED = _i64(*range(10, 15))
 K_SWITCH, K_LINK, K_CUT, K_SERVER, K_REPLICAS, K_DATA_LOSS, K_COPIED = _i64(*range(15, 22))
+K_REPLICA, K_HEALTH = _i64(22, 23)  # inference replicas (the kernel refuses [[inference]] so far)
 # records.NodeState, RepairState, SlotState, JobState and EventCode.
 UP, DOWN = _i64(0, 1)
 R_OK, R_FAILED, R_WAITING, R_REPAIRING, R_REBOOTING, R_RETIRED = _i64(*range(6))

@@ -310,6 +310,11 @@ class _KernelMeasures:
         losses = self.acc[A_DATA_LOSSES]
         return float(self.acc[A_AT_RISK + L_AREA] / losses) if losses else None
 
+    # inference
+    def service(self, spec: MetricSpec) -> float | None:
+        """Never reached: the fast engine refuses [[inference]] (support.py) until its kernel serves requests."""
+        raise NotImplementedError(f"{spec.name}: the fast engine has no inference model")
+
 
 def kernel_node_columns(scenario: Scenario, plan: Plan, run: KernelRun) -> dict[str, np.ndarray] | None:
     """nodes.parquet's columns from the kernel's node accumulators (None unless ``plan.node_table``)."""

@@ -69,6 +69,8 @@ def _lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
             found.append((f'gray failures (nodes.failure_modes[{i}].effect = "{mode.effect}")', keys))
     if scenario.repair.straggler_detection is not None:
         found.append(("straggler detection (repair.straggler_detection)", ["repair.straggler_detection"]))
+    if scenario.inference:
+        found.append(("inference services ([[inference]])", ["inference"]))
     return found
 
 

@@ -1,0 +1,165 @@
+"""One inference service end to end: its clients' requests and the policies on their way to the pools.
+
+A request is sent when it arrives; each attempt passes the rate limit, then the primary pool takes it (a
+replica or the queue) or cannot (no routable replica, admission, shedding), and then goes to the fallback
+pool when there is one. A failed attempt (an error, or a timeout when ``retries.on_timeout``) is retried
+after its backoff while attempts and the retry budget allow; a request is resolved by its first answer or
+its last failure. The canary's traffic split is drawn per attempt.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from clustersim.layout import Layout
+from clustersim.model.spares import Slot
+from clustersim.model.storage import StorageCluster
+from clustersim.rng import Streams
+from clustersim.scenario.sections.inference import Inference
+from clustersim.workloads.inference.arrivals import Draws, ServiceDraws, arrivals_of, service_draws
+from clustersim.workloads.inference.loop import EventLoop
+from clustersim.workloads.inference.measure import Level, ServiceMeasures
+from clustersim.workloads.inference.patterns import RetryBudget, TokenBucket, backoff_hours
+from clustersim.workloads.inference.release import Release
+from clustersim.workloads.inference.service import (
+    ERROR, OK, QUEUED, SERVING, SHED, TIMEOUT, UNAVAILABLE, Attempt, Pool, Request,
+)
+
+
+class _Scaled:
+    """A pool's service draws at ``factor`` times the primary's (the fallback's degraded model)."""
+
+    __slots__ = ("draws", "factor")
+
+    def __init__(self, draws: ServiceDraws, factor: float) -> None:
+        self.draws, self.factor = draws, factor
+
+    def draw(self) -> tuple[float, float, int]:
+        service, prefill, tokens = self.draws.draw()
+        return service * self.factor, prefill * self.factor, tokens
+
+
+class Service:
+    """The clients of one service and the pools they reach."""
+
+    def __init__(self, loop: EventLoop, spec: Inference, s: int, layout: Layout, slots: list[Slot],
+                 streams: Streams, record: Callable[[tuple], None], store: StorageCluster | None,
+                 window: tuple[float, float]) -> None:
+        self.loop = loop
+        self.spec = spec
+        name = f"inference/{spec.name}"
+        self.draws = Draws(streams.generator(f"{name}/client"))
+        start, end = window
+        self.measures = measures = ServiceMeasures(start, end, spec.slo_latency_hours, spec.slo.window,
+                                                   spec.tokens is not None)
+        measures.serving = Level(spec.replicas, start, end, spec.healthy_needed)
+        if spec.autoscaling is not None:
+            measures.replicas_held = Level(spec.replicas, start, end, 0)
+        draws = service_draws(spec, streams.generator(f"{name}/service"))
+        first = layout.replica_first[s]
+        self.pool = Pool(loop, spec, spec.load_balancer, [[slots[i] for i in r] for r in layout.replica_positions[s]],
+                         first, 1.0, record, store, Draws(streams.generator(f"{name}/balancer")), draws, self._ended,
+                         measures, spec.replicas_most, spec.concurrency, measured=True)
+        self.fallback: Pool | None = None
+        if spec.fallback is not None:
+            fallback = spec.fallback
+            self.fallback = Pool(loop, spec, spec.load_balancer,
+                                 [[slots[i] for i in r] for r in layout.fallback_positions[s]],
+                                 first + spec.replicas_most, fallback.latency_factor, record, store,
+                                 Draws(streams.generator(f"{name}/fallback")),
+                                 _Scaled(service_draws(spec, streams.generator(f"{name}/fallback-service")),
+                                         fallback.latency_factor),
+                                 self._ended, measures, fallback.replicas, fallback.concurrency, measured=False)
+        self.timeout = spec.timeout if spec.timeout is not None else math.inf
+        retries = spec.retries
+        self.budget = RetryBudget(retries.budget, retries.budget_burst) \
+            if retries is not None and retries.budget < retries.max_attempts - 1 else None
+        self.limiter = TokenBucket(spec.rate_limit.rate, spec.rate_limit.burst) if spec.rate_limit is not None \
+            else None
+        self.release = Release(loop, spec.canary, self.pool, measures) if spec.canary is not None else None
+        self.arrivals = arrivals_of(spec.arrivals, Draws(streams.generator(f"{name}/arrivals")))
+        first_arrival = self.arrivals.next()
+        if first_arrival < math.inf:
+            loop.at(first_arrival, self._arrive)
+
+    # --- requests -------------------------------------------------------------------------------------
+
+    def _arrive(self, _arg: object) -> None:
+        now = self.loop.now
+        following = self.arrivals.next()
+        if following < math.inf:
+            self.loop.at(following, self._arrive)
+        request = Request(now)
+        self.measures.arrived(now)
+        if self.budget is not None:
+            self.budget.request_sent()
+        self._send(request)
+
+    def _send(self, request: Request) -> None:
+        """A new attempt of ``request``, now."""
+        now = self.loop.now
+        request.attempts += 1
+        limiter = self.limiter
+        if limiter is not None and not limiter.take(now):
+            if self.measures.counts(request.sent):
+                self.measures.rate_limited += 1
+            self._resolve(request, False, now)
+            return
+        release = self.release
+        new_version = release is not None and release.takes(self.draws)
+        attempt = Attempt(request, self.pool, now, now + self.timeout, new_version)
+        taken = self.pool.route(attempt, now)
+        if taken == SERVING or taken == QUEUED:
+            return
+        if taken == SHED and self.measures.counts(request.sent):
+            self.measures.shed += 1
+        self._fall_back(attempt, now, taken)
+
+    def _fall_back(self, attempt: Attempt, now: float, reason: int) -> None:
+        """The primary pool cannot take ``attempt``: the fallback pool may, else the attempt fails."""
+        fallback = self.fallback
+        if fallback is not None:
+            backup = Attempt(attempt.request, fallback, now, attempt.deadline, False)
+            taken = fallback.route(backup, now)
+            if taken == SERVING or taken == QUEUED:
+                return
+        self._failed(attempt, reason, now)
+
+    def _ended(self, attempt: Attempt, outcome: int, now: float) -> None:
+        """An attempt ended on a pool (answered, an error or a timeout)."""
+        request = attempt.request
+        if self.release is not None and attempt.new_version:
+            self.release.observed(attempt, outcome, now)
+        if outcome == OK:
+            measures = self.measures
+            if attempt.pool is self.fallback and measures.counts(request.sent):
+                measures.fallback += 1
+            if measures.ttft is not None:
+                measures.tokens_timed(request.sent, attempt.started - request.sent + attempt.prefill, attempt.tpot)
+            self._resolve(request, True, now)
+            return
+        if outcome == TIMEOUT and self.measures.counts(request.sent):
+            self.measures.timeouts += 1
+        self._failed(attempt, outcome, now)
+
+    def _failed(self, attempt: Attempt, outcome: int, now: float) -> None:
+        """A failed attempt: retried after its backoff if the policy allows, else the request fails."""
+        request = attempt.request
+        retries = self.spec.retries
+        retryable = outcome in (ERROR, UNAVAILABLE) or (outcome == TIMEOUT and retries is not None
+                                                         and retries.on_timeout)
+        if (retries is not None and retryable and attempt.pool is self.pool
+                and request.attempts < retries.max_attempts
+                and (self.budget is None or self.budget.allows_retry())):
+            wait = backoff_hours(retries, request.attempts, self.draws.uniform())
+            self.loop.at(now + wait, self._send, request)
+            return
+        self._resolve(request, False, now)
+
+    def _resolve(self, request: Request, answered: bool, now: float) -> None:
+        self.measures.resolved(request.sent, now, answered, request.attempts)
+
+    def values(self) -> dict[str, float | None]:
+        """Its metrics, by the name after ``inference.<name>.``."""
+        return self.measures.values(self.spec.slo.target)
+
