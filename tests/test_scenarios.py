@@ -21,7 +21,7 @@ def test_the_main_scenario_exists():
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
 def test_scenario_runs_at_a_reduced_horizon(path: Path):
     # a serving scenario simulates every request: 30 days of them would take minutes, so it keeps a few hours
-    horizon = "30 d" if not load_scenario(path).inference else "3 h"
+    horizon = "30 d" if not load_scenario(path).inference else "90 min"
     scenario = load_scenario(path, [f'simulation.horizon="{horizon}"', 'simulation.warmup="0 d"',
                                     "simulation.replications=2"])
     result = run_scenario(scenario)

@@ -17,6 +17,8 @@ BINS_PER_DECADE = 200
 LOWEST_S = 1e-6
 DECADES = 12
 _BINS = BINS_PER_DECADE * DECADES
+_PER_LOWEST = 1.0 / LOWEST_S
+_log10 = math.log10
 
 
 class Histogram:
@@ -32,7 +34,9 @@ class Histogram:
         if seconds <= LOWEST_S:
             b = 0
         else:
-            b = min(_BINS, 1 + int(math.log10(seconds / LOWEST_S) * BINS_PER_DECADE))
+            b = 1 + int(_log10(seconds * _PER_LOWEST) * BINS_PER_DECADE)
+            if b > _BINS:
+                b = _BINS
         self.counts[b] += 1
         self.n += 1
 

@@ -20,7 +20,7 @@ from clustersim.workloads.inference.arrivals import Draws
 from clustersim.workloads.inference.balancer import Policy, build_policy
 from clustersim.workloads.inference.loop import EventLoop
 from clustersim.workloads.inference.measure import ServiceMeasures
-from clustersim.workloads.inference.patterns import OPEN
+from clustersim.workloads.inference.patterns import CLOSED, OPEN
 from clustersim.workloads.inference.replica import DOWN, HEALTH, REPLICA, UP, Replica
 
 # how an attempt ended
@@ -181,7 +181,9 @@ class Pool:
     def route(self, attempt: Attempt, now: float) -> int:
         """Send ``attempt`` to a replica or the queue; returns SERVING/QUEUED, or UNAVAILABLE/SHED (not taken)."""
         active = self.active
-        routable = [r for r in active if r.routable(now)]
+        # Replica.routable, inlined: this runs for every attempt
+        routable = [r for r in active if r.healthy and not r.ejected
+                    and (r.breaker is None or r.breaker.state == CLOSED or r.breaker.allows(now))]
         if not routable:
             if self.lb.fail_open and active:  # every replica unhealthy: route to all (breakers still count)
                 routable = [r for r in active if not r.ejected and (r.breaker is None or r.breaker.allows(now))]
