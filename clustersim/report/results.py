@@ -160,11 +160,11 @@ def events_frame(scenario: Scenario, logs: list[ReplicationRecords]) -> pd.DataF
 _STATE_ENUMS: dict[Kind, type[IntEnum]] = {
     Kind.NODE: NodeState, Kind.REPAIR: RepairState, Kind.DOMAIN: RepairState, Kind.SLOT: SlotState,
     Kind.JOB: JobState,
-    Kind.SERVER: NodeState,
+    Kind.SWITCH: NodeState, Kind.LINK: NodeState, Kind.SERVER: NodeState, Kind.REPLICA: NodeState,
 }
 _LABELLED_ENUMS: tuple[type[IntEnum], ...] = (*_STATE_ENUMS.values(), EventCode)
 _STATE_LABELS = sorted({m.name.lower() for enum in _LABELLED_ENUMS for m in enum}
-                       | {"struck", "not_struck", "lemon", "not_lemon"})
+                       | {"struck", "not_struck", "lemon", "not_lemon", "healthy", "unhealthy"})
 
 
 def _state_labels(kinds: np.ndarray, states: np.ndarray, to_side: bool) -> pd.Categorical:
@@ -177,6 +177,7 @@ def _state_labels(kinds: np.ndarray, states: np.ndarray, to_side: bool) -> pd.Ca
         int(kind): {int(m): m.name.lower() for m in enum} for kind, enum in _STATE_ENUMS.items()}
     tables[int(Kind.FAILURE)] = {0: "not_struck", 1: "struck"}
     tables[int(Kind.LEMON)] = {0: "not_lemon", 1: "lemon"}
+    tables[int(Kind.HEALTH)] = {0: "healthy", 1: "unhealthy"}  # the balancer's view of a replica
     if to_side:
         tables[int(Kind.EVENT)] = {int(m): m.name.lower() for m in EventCode}
     for kind, names in tables.items():
