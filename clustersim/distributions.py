@@ -18,7 +18,9 @@ from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, ValidationInfo, field_validator, model_validator,
 )
 
-from clustersim.input_files import DATA_LIMIT_BYTES, InputFileError, Unreadable, excerpt, file_was_read, read_input_text
+from clustersim.input_files import (
+    DATA_LIMIT_BYTES, InputFileError, excerpt, file_was_read, inline_file, read_input_text,
+)
 from clustersim.quantities import Duration, PositiveDuration
 from clustersim.units import HOURS_PER_UNIT
 
@@ -282,22 +284,9 @@ class Empirical(_Dist):
     @model_validator(mode="before")
     @classmethod
     def _read_file(cls, data: object, info: ValidationInfo) -> object:
-        if not isinstance(data, dict) or data.get("file") is None:
-            return data
-        if "samples" in data:
-            raise ValueError(
-                "empirical needs exactly one of 'samples' (a list of durations) or 'file' (a CSV path), not both"
-            )
-        if not isinstance(data["file"], str):
-            return data  # the field check reports it
-        base_dir = (info.context or {}).get("base_dir", Path.cwd())
-        try:
-            hours = read_hours_file(Path(base_dir) / data["file"])
-        except ValueError as err:
-            return {**data, "file": Unreadable(str(err))}  # reported under the 'file' key
-        data = {k: v for k, v in data.items() if k != "file"}
-        data["samples"] = [f"{h!r} h" for h in hours]
-        return data
+        return inline_file(data, (info.context or {}).get("base_dir"), "samples",
+                           "empirical needs exactly one of 'samples' (a list of durations) or 'file' (a CSV path), "
+                           "not both", _samples_of)
 
     _file_was_read = field_validator("file", mode="before")(file_was_read)
 
@@ -330,6 +319,11 @@ class Empirical(_Dist):
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return np.asarray(self.samples)[rng.integers(len(self.samples), size=size)]
 
+
+
+def _samples_of(path: Path) -> list[str]:
+    """An empirical file's durations, as the duration strings the resolved scenario carries inline."""
+    return [f"{h!r} h" for h in read_hours_file(path)]
 
 
 def read_hours_file(path: Path) -> list[float]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 SCENARIO_LIMIT_BYTES = 8 * 2**20   # a scenario with inline samples stays far below this
 DATA_LIMIT_BYTES = 64 * 2**20      # an empirical file: millions of durations
@@ -72,3 +74,20 @@ def file_was_read(value: object) -> object:
     if isinstance(value, Unreadable):
         raise ValueError(value.reason)
     return value
+
+
+def inline_file(data: object, base_dir: Any, inline_key: str, both: str, read: Callable[[Path], list]) -> object:
+    """A model's before-validator for a ``file`` key whose values the resolved scenario carries inline: the file
+    (relative to ``base_dir``) is read by ``read`` into ``inline_key``; ``both`` is the message when both keys are
+    given. A file that cannot be used becomes an ``Unreadable`` under ``file`` (``file_was_read`` reports it)."""
+    if not isinstance(data, dict) or data.get("file") is None:
+        return data
+    if inline_key in data:
+        raise ValueError(both)
+    if not isinstance(data["file"], str):
+        return data  # the field check reports it
+    try:
+        values = read(Path(base_dir if base_dir is not None else Path.cwd()) / data["file"])
+    except ValueError as err:
+        return {**data, "file": Unreadable(str(err))}
+    return {**{k: v for k, v in data.items() if k != "file"}, inline_key: values}

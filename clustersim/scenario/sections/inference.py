@@ -14,7 +14,9 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from clustersim.distributions import Distribution
-from clustersim.input_files import DATA_LIMIT_BYTES, InputFileError, Unreadable, excerpt, file_was_read, read_input_text
+from clustersim.input_files import (
+    DATA_LIMIT_BYTES, InputFileError, excerpt, file_was_read, inline_file, read_input_text,
+)
 from clustersim.quantities import Duration, PositiveDuration, PositiveRate
 from clustersim.scenario.sections.common import Count, Name, PositiveCount, Probability, Section
 
@@ -91,21 +93,9 @@ class TraceArrivals(Section):
     @model_validator(mode="before")
     @classmethod
     def _read_file(cls, data: object, info: ValidationInfo) -> object:
-        if not isinstance(data, dict) or data.get("file") is None:
-            return data
-        if "times" in data:
-            raise ValueError("trace needs exactly one of 'times' (a list of seconds) or 'file' (a CSV path), not both")
-        if not isinstance(data["file"], str):
-            return data  # the field check reports it
-        base_dir = (info.context or {}).get("base_dir", Path.cwd())
-        path = Path(base_dir) / data["file"]
-        try:
-            times = _trace_times(path, read_input_text(path, DATA_LIMIT_BYTES))
-        except InputFileError as err:
-            return {**data, "file": Unreadable(f"cannot read trace file {data['file']!r}: {err}")}
-        except ValueError as err:
-            return {**data, "file": Unreadable(str(err))}
-        return {**{k: v for k, v in data.items() if k != "file"}, "times": times}
+        return inline_file(data, (info.context or {}).get("base_dir"), "times",
+                           "trace needs exactly one of 'times' (a list of seconds) or 'file' (a CSV path), not both",
+                           _read_trace)
 
     _file_was_read = field_validator("file", mode="before")(file_was_read)
 
@@ -120,6 +110,15 @@ class TraceArrivals(Section):
     def mean_rate_per_s(self) -> float:
         span = self.times[-1] if self.times[-1] > 0 else 1.0
         return len(self.times) / span * self.scale
+
+
+def _read_trace(path: Path) -> list[float]:
+    """A trace file's request times (ValueError naming the file and line when it cannot be used)."""
+    try:
+        text = read_input_text(path, DATA_LIMIT_BYTES)
+    except InputFileError as err:
+        raise ValueError(f"cannot read trace file {path.name!r}: {err}") from None
+    return _trace_times(path, text)
 
 
 def _trace_times(path: Path, text: str) -> list[float]:

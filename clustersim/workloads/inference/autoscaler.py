@@ -61,11 +61,11 @@ class Autoscaler:
             self.decisions.append((now, len(self.pool.active)))
 
     def _scale_up(self, count: int, now: float) -> None:
-        for _ in range(count):
-            slots = [slot for slot in self.free if slot.owner is None and slot.state == FILLED and slot.node.up]
-            if len(slots) < self.nodes_per_replica:
-                return  # no free positions: it tries again at the next sync
-            replica = self.pool.add_replica(slots[: self.nodes_per_replica], serving=False)
+        free = [slot for slot in self.free if slot.owner is None and slot.state == FILLED and slot.node.up]
+        size = self.nodes_per_replica
+        for first in range(0, min(count * size, len(free) - size + 1), size):
+            # (too few free positions: the rest wait for the next sync)
+            replica = self.pool.add_replica(free[first : first + size], serving=False)
             replica.reloading = True
             self.loop.at(now + self.spec.provisioning, self._provisioned, replica)
 

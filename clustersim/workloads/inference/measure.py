@@ -131,7 +131,7 @@ class ServiceMeasures:
 
     def resolved(self, sent: float, now: float, answered: bool, attempts: int) -> None:
         """A request sent at ``sent`` is done (answered or not) at ``now`` after ``attempts`` attempts."""
-        if not self.start <= sent < self.end or now > self.end:
+        if not self.counts(sent) or now > self.end:
             return
         if sent < self.decided_by:
             self._overdue(sent, -1)
@@ -151,12 +151,12 @@ class ServiceMeasures:
 
     def waited(self, sent: float, wait_hours: float) -> None:
         """An attempt of a request sent at ``sent`` started service after waiting ``wait_hours``."""
-        if self.start <= sent < self.end:
+        if self.counts(sent):
             self.wait_sum += wait_hours
             self.waits += 1
 
     def tokens_timed(self, sent: float, ttft_hours: float, tpot_hours: float) -> None:
-        if self.ttft is not None and self.tpot is not None and self.start <= sent < self.end:
+        if self.ttft is not None and self.tpot is not None and self.counts(sent):
             self.ttft.add(ttft_hours * SECONDS_PER_HOUR)
             self.tpot.add(tpot_hours * SECONDS_PER_HOUR)
 

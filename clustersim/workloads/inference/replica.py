@@ -18,7 +18,7 @@ from clustersim.model.spares import FILLED, Slot
 from clustersim.model.storage import StorageCluster
 from clustersim.scenario.sections.inference import CircuitBreaker
 from clustersim.workloads.inference.loop import EventLoop
-from clustersim.workloads.inference.patterns import Breaker
+from clustersim.workloads.inference.patterns import CLOSED, Breaker
 
 REPLICA, HEALTH = Kind.REPLICA.value, Kind.HEALTH.value
 UP, DOWN = 0, 1
@@ -100,11 +100,12 @@ class Replica:
         self.reloading = True
         store = pool.store
         if store is not None and not store.readable:
-            store.when_readable().callbacks.append(self._store_readable)
+            store.when_readable().callbacks.append(self._load_weights)
         else:
-            pool.loop.at(pool.loop.external() + pool.reload_hours, self._reloaded, self.epoch, sync=True)
+            self._load_weights()
 
-    def _store_readable(self, _event: simpy.Event) -> None:
+    def _load_weights(self, _store_readable: simpy.Event | None = None) -> None:
+        """The store can be read: the weights are loaded ``reload_time`` from now."""
         pool = self.pool
         pool.loop.at(pool.loop.external() + pool.reload_hours, self._reloaded, self.epoch, sync=True)
 
@@ -130,7 +131,8 @@ class Replica:
     def routable(self, now: float) -> bool:
         """Would the balancer send it an attempt (health, ejection and breaker allowing)?"""
         breaker = self.breaker
-        return self.healthy and not self.ejected and (breaker is None or breaker.allows(now))
+        return self.healthy and not self.ejected and (breaker is None or breaker.state == CLOSED
+                                                      or breaker.allows(now))
 
     def log(self, kind: int, before: int, after: int, cause: int = -1) -> None:
         self.pool.record((self.pool.loop.now, kind, self.number, before, after, cause))

@@ -181,12 +181,13 @@ class Pool:
     def route(self, attempt: Attempt, now: float) -> int:
         """Send ``attempt`` to a replica or the queue; returns SERVING/QUEUED, or UNAVAILABLE/SHED (not taken)."""
         active = self.active
-        # Replica.routable, inlined: this runs for every attempt
+        # Replica.routable inlined (it runs for every attempt)
         routable = [r for r in active if r.healthy and not r.ejected
                     and (r.breaker is None or r.breaker.state == CLOSED or r.breaker.allows(now))]
         if not routable:
-            if self.lb.fail_open and active:  # every replica unhealthy: route to all (breakers still count)
-                routable = [r for r in active if not r.ejected and (r.breaker is None or r.breaker.allows(now))]
+            if self.lb.fail_open and active:  # every replica unhealthy: route to all (ejection, breakers count)
+                routable = [r for r in active if not r.ejected
+                            and (r.breaker is None or r.breaker.state == CLOSED or r.breaker.allows(now))]
             if not routable:
                 return UNAVAILABLE
         concurrency = self.concurrency
@@ -315,12 +316,6 @@ class Pool:
             self._assign(attempt, replica, now)
         if not self.queued:
             queue.clear()
-
-    def _drain_all(self, now: float) -> None:
-        for replica in list(self.active):
-            if not self.queued:
-                return
-            self._drain(replica, now)
 
     def _breaker_may_close(self, replica: Replica) -> None:
         self._drain(replica, self.loop.now)
