@@ -358,6 +358,8 @@ METRICS: dict[str, MetricInfo] = {
                                                    "out"),
     "inference.<svc>.release.rollback_s": MetricInfo("s", "time from the release's start to its rollback "
                                                           "(replications that rolled back)"),
+    "inference.<svc>.request_level_share": _fraction("share of the horizon the hybrid technique simulated request "
+                                                     "by request (serving = \"hybrid\")"),
     "training.<job>.ettr": _fraction("checkpointed compute time / wall time while the job runs"),
     "training.<job>.goodput": _fraction("useful GPU-hours / GPU-hours allocated to the job"),
     "training.<job>.interruptions": _count("times the job stopped (during compute, checkpoint or restart)"),
@@ -449,12 +451,29 @@ def metric_plan(scenario: Scenario) -> list[MetricSpec]:
         plan.add("storage.mttdl_hours", "storage_mttdl_hours")
     for j in range(len(scenario.training)):
         _job_metric_plan(plan, scenario, j)
+    hybrid = serving_technique(scenario) == "hybrid"
     for s, service in enumerate(scenario.inference):
-        _service_metric_plan(plan, service, s)
+        _service_metric_plan(plan, service, s, hybrid)
     return plan.specs
 
 
-def _service_metric_plan(plan: _Plan, service: Inference, s: int) -> None:
+AUTO_HYBRID_REQUESTS = 5_000_000  # serving = "auto": more expected requests per replication than this -> hybrid
+
+
+def serving_technique(scenario: Scenario) -> str:
+    """``requests`` or ``hybrid``: the scenario's ``simulation.serving``, or for ``auto`` hybrid beyond
+    AUTO_HYBRID_REQUESTS expected requests per replication when every service's arrivals allow it (a replayed
+    trace is not stationary)."""
+    chosen = scenario.simulation.serving
+    if chosen != "auto":
+        return chosen
+    if not scenario.inference or any(s.arrivals.process == "trace" for s in scenario.inference):
+        return "requests"
+    per_hour = sum(s.arrivals.mean_rate_per_s for s in scenario.inference) * 3600.0
+    return "hybrid" if per_hour * scenario.simulation.horizon > AUTO_HYBRID_REQUESTS else "requests"
+
+
+def _service_metric_plan(plan: _Plan, service: Inference, s: int, hybrid: bool) -> None:
     """An inference service's metrics: the headline ones, then those of the patterns it uses."""
     names = ["requests", "success_ratio", "latency_p50_s", "latency_p90_s", "latency_p99_s", "wait_mean_s"]
     if service.tokens is not None:
@@ -471,6 +490,8 @@ def _service_metric_plan(plan: _Plan, service: Inference, s: int) -> None:
         names.append("replicas_mean")
     if service.canary is not None:
         names += ["release.bad_requests", "release.rollback_s"]
+    if hybrid:
+        names.append("request_level_share")
     for name in names:
         high = float(service.replicas_most) if name == "replicas_mean" else \
             1.0 / (1.0 - service.slo.target) if name == "error_budget_burn" else \

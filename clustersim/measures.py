@@ -433,8 +433,8 @@ class Measures:
             self._take(rows[:cut])
 
     def take_inference(self, values: dict[str, float | None], events: int) -> None:
-        """The inference services' metrics, measured by their request-level model as it ran (requests are not
-        rows of the log: there are far too many)."""
+        """The inference services' metrics, measured by their model as it ran (requests are not rows of the log:
+        there are far too many)."""
         self._inference = values
         self.requests_events = events
 

@@ -208,8 +208,10 @@ CASES = {
     "trace file that does not exist": Case(
         BASE + SERVICE.replace('{process = "poisson", rate = "1 /s"}', '{process = "trace", file = "no_such.csv"}'),
         "inference[0].arrivals.trace.file", "cannot read trace file 'no_such.csv'"),
-    "inference on the fast engine": Case(
-        BASE + SERVICE, "simulation.engine", "inference services ([[inference]])", args=["--engine", "fast"]),
+    "hybrid serving of a replayed trace": Case(
+        BASE.replace("[simulation]\n", '[simulation]\nserving = "hybrid"\n') + SERVICE.replace(
+            '{process = "poisson", rate = "1 /s"}', '{process = "trace", times = [0.5, 1.0]}'),
+        "simulation.serving", "needs stationary arrivals"),
     "replications as a float": Case(
         mutate(("replications = 2", "replications = 2.0")), "simulation.replications", "valid integer"),
     "--set with an unparsable value": Case(

@@ -18,7 +18,7 @@ from clustersim.model.cluster import Cluster
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import estimate
-from clustersim.workloads.inference import Serving, start_inference
+from clustersim.workloads.inference import Serving, serve, tap_inference
 from clustersim.workloads.inference.balancer import (
     LatencyAware, LeastOutstanding, PowerOfTwo, RoundRobin, Weighted,
 )
@@ -61,13 +61,11 @@ def _run(raw: dict[str, Any], k: int = 0, before_run: Any = None) -> Serving:
     streams = Streams(sc.simulation.seed, k)
     cluster = Cluster(ctx, sc, streams)
     jobs = start_training(ctx, sc, cluster.slots, cluster.storage)
-    serving = start_inference(ctx, sc, cluster.slots, streams, cluster.storage)
-    assert serving is not None
-    if before_run is not None:
-        before_run(serving)
+    tap = tap_inference(ctx, sc, cluster.slots, cluster.storage)
+    assert tap is not None
     env.run(until=sc.simulation.horizon)
     close_training(jobs)
-    return serving
+    return serve(sc, streams, tap.timeline(), lambda row: None, before_run)
 
 
 def _check(values: list[float], truth: float, what: str) -> None:

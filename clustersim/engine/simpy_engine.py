@@ -23,7 +23,7 @@ from clustersim.model.cluster import Cluster
 from clustersim.node_table import NodeTable
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
-from clustersim.workloads.inference import start_inference
+from clustersim.workloads.inference import serve, tap_inference
 from clustersim.workloads.training import close_training, start_training
 
 CHUNK_ROWS = 32768  # rows buffered before they are handed on (1.5 MB): small beside the model, few numpy calls
@@ -78,14 +78,18 @@ def simulate_replication(scenario: Scenario, replication: int, to: Sequence[Rows
         streams = Streams(scenario.simulation.seed, replication)
         cluster = Cluster(ctx, scenario, streams)
         jobs = start_training(ctx, scenario, cluster.slots, cluster.storage)
-        serving = start_inference(ctx, scenario, cluster.slots, streams, cluster.storage)
+        tap = tap_inference(ctx, scenario, cluster.slots, cluster.storage)
         env.run(until=scenario.simulation.horizon)
         close_training(jobs)
         stream.flush()
-        if serving is not None:
-            measures.take_inference(serving.metrics(), serving.loop.events)
+        if tap is not None:  # the services, on the cluster's timeline: their rows (not the metrics') come after
+            served = _RowStream(to, chunk_rows)
+            serving = serve(scenario, streams, tap.timeline(), served.record)
+            served.flush()
+            measures.take_inference(serving.metrics(), serving.requests_events)
+            del serving
         measures.finish()
-        del env, ctx, cluster, jobs, stream, serving
+        del env, ctx, cluster, jobs, stream, tap
     return measures, time.perf_counter() - started
 
 
@@ -125,8 +129,15 @@ def _rows_of(sink: LogSink, replication: int) -> Rows:
 
 
 def _joined(chunks: list[np.ndarray]) -> np.ndarray:
-    """A kept log's chunks as one (rows, 6) array."""
-    return np.concatenate(chunks) if chunks else np.empty((0, len(COLUMNS)))
+    """A kept log's chunks as one (rows, 6) array, in time order (the services' rows come after the cluster's:
+    a stable sort puts them in place, rows of one instant keeping the order they were made in)."""
+    if not chunks:
+        return np.empty((0, len(COLUMNS)))
+    log = np.concatenate(chunks)
+    times = log[:, 0]
+    if len(times) > 1 and np.any(times[1:] < times[:-1]):
+        log = log[np.argsort(times, kind="stable")]
+    return log
 
 
 @contextmanager

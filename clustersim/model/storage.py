@@ -120,6 +120,7 @@ class StorageCluster:
         self._readable: list[simpy.Event] = []
         self._writable: list[simpy.Event] = []
         self._unwritable_listeners: list[Callable[[], None]] = []
+        self._readability_listeners: list[Callable[[bool], None]] = []
         self._copies: list[list[_Copy]] = [[] for _ in range(objects)]  # missing replicas, not yet copied
         self._incoming: list[set[int]] = [set() for _ in range(objects)]  # targets of copies under way
         self._on_server: list[set[_Copy]] = [set() for _ in range(servers)]  # copies under way per server
@@ -175,6 +176,10 @@ class StorageCluster:
     def when_writable(self) -> simpy.Event:
         """An event that succeeds once the store is writable (at once if it is)."""
         return self._when(self.writable, self._writable)
+
+    def on_readable_change(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(readable)`` whenever the store becomes readable or stops being readable."""
+        self._readability_listeners.append(listener)
 
     def on_unwritable(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` whenever the store stops being writable."""
@@ -274,6 +279,9 @@ class StorageCluster:
             self._succeed(self._writable)
         if not was_readable and self.readable:
             self._succeed(self._readable)
+        if was_readable != self.readable:
+            for told in self._readability_listeners:
+                told(self.readable)
 
     @staticmethod
     def _succeed(waiting: list[simpy.Event]) -> None:

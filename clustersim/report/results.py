@@ -23,7 +23,7 @@ from clustersim.errors import ResultsError
 from clustersim.model.records import (
     COLUMNS, EventCode, JobState, Kind, NodeState, RepairState, ReplicationRecords, SlotState,
 )
-from clustersim.layout import layout_of
+from clustersim.layout import layout_of, serving_technique
 from clustersim.node_table import NODE_COLUMNS
 from clustersim.report.files import write_synced
 from clustersim.scenario.load import dump_scenario_toml
@@ -81,6 +81,8 @@ def summary_dict(result: RunResult, invocation: Invocation | None = None) -> dic
         "timing": {"simulate_s": result.simulate_s, "events": result.events},
         "metrics": {name: estimate_dict(e) for name, e in result.estimates.items()},
     }
+    if result.scenario.inference:
+        summary["serving"] = serving_technique(result.scenario)  # how the services ran: requests | hybrid
     if result.precision is not None:
         summary["precision"] = precision_dict(result.precision)
     if invocation is not None:
@@ -208,9 +210,18 @@ class EventsFile:
         self.scenario = scenario
         self._spills: dict[int, tuple[Path, IO[bytes]]] = {}
         self._writer: pq.ParquetWriter | None = None
+        self._last: dict[int, float] = {}              # the latest time spilled, per replication
+        self._late: dict[int, list[np.ndarray]] = {}   # rows earlier than that (the services', made after the
+                                                       # cluster's: few), merged in when the replication is kept
 
     def rows(self, replication: int, rows: np.ndarray) -> None:
-        """The next rows of replication ``replication``: appended to its spill file."""
+        """The next rows of replication ``replication``: appended to its spill file (or, earlier than rows already
+        spilled, held to be merged into place)."""
+        if len(rows) and rows[0, 0] < self._last.get(replication, -np.inf):
+            self._late.setdefault(replication, []).append(np.array(rows))
+            return
+        if len(rows):
+            self._last[replication] = float(rows[-1, 0])
         try:
             if replication not in self._spills:
                 spill = self.path.with_name(f".events-{replication}.rows")
@@ -225,12 +236,23 @@ class EventsFile:
             return  # no row at all
         spill, handle = self._spills.pop(replication)
         handle.close()
+        late = self._late.pop(replication, [])
+        held = np.concatenate(late) if late else np.empty((0, len(COLUMNS)))
+        held = held[np.argsort(held[:, 0], kind="stable")]
         with open(spill, "rb") as source:
             while True:
                 piece = np.fromfile(source, dtype=np.float64, count=ROW_GROUP_ROWS * len(COLUMNS))
                 if not piece.size:
                     break
-                self._write(replication, piece.reshape(-1, len(COLUMNS)))
+                piece = piece.reshape(-1, len(COLUMNS))
+                # the held rows up to this piece's last instant go in after the piece's rows of their instant
+                upto = int(np.searchsorted(held[:, 0], piece[-1, 0], side="right"))
+                if upto:
+                    merged = np.concatenate((piece, held[:upto]))
+                    piece, held = merged[np.argsort(merged[:, 0], kind="stable")], held[upto:]
+                self._write(replication, piece)
+        if len(held):
+            self._write(replication, held)
         spill.unlink()
 
     def write_log(self, records: ReplicationRecords) -> None:
@@ -255,6 +277,7 @@ class EventsFile:
             handle.close()
             spill.unlink(missing_ok=True)
         self._spills.clear()
+        self._late.clear()
         if self._writer is None:
             import pyarrow.parquet as pq
 

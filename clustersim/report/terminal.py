@@ -22,7 +22,7 @@ from rich.text import Text
 
 from clustersim.adaptive import PrecisionOutcome
 from clustersim.checkpointing import CheckpointAdvice
-from clustersim.layout import metric_info
+from clustersim.layout import metric_info, serving_technique
 from clustersim.report.checkpoint import checkpoint_verdict
 from clustersim.run import RunResult
 from clustersim.stats import Estimate
@@ -316,6 +316,8 @@ class Terminal:
         served = f" and {requests:,.0f} requests" if requests else ""
         self.console.print(f"{result.events:,} events{served} in {result.simulate_s:.2f} s of simulation "
                            f"({rate:,.0f} events/s)")
+        if result.scenario.inference:
+            self.console.print(serving_line(result))
         self.console.print(f"results in {out}/")
 
     def show_checkpoint_advice(self, advice: CheckpointAdvice, out: Path) -> None:
@@ -338,3 +340,18 @@ def precision_verdict(outcome: PrecisionOutcome, replications: int, complete: bo
     if not complete:
         return f"[yellow]not converged[/]: interrupted after {replications} replications, target {target}"
     return f"[yellow]not converged[/] after {replications} replications (max_replications), target {target}"
+
+
+def serving_line(result: RunResult) -> str:
+    """How the services were simulated: every request, or hybrid with the share simulated request by request."""
+    scenario = result.scenario
+    technique = serving_technique(scenario)
+    how = "chosen" if scenario.simulation.serving != "auto" else "auto"
+    if technique == "requests":
+        return f"serving: requests ({how}): every request simulated"
+    shares = [value for row in result.rows for name, value in row.items()
+              if name.endswith(".request_level_share") and value is not None]
+    share = sum(shares) / len(shares) if shares else 0.0
+    return (f"serving: hybrid ({how}): requests simulated in windows around capacity changes, "
+            f"{share:.3%} of the horizon; stationary samples of {scenario.simulation.serving_sample_requests:,} "
+            f"requests between")

@@ -204,3 +204,13 @@ def _services_fit(inference: list[Inference], training: list[Training], nodes: N
 def _services_named_once(inference: list[Inference]) -> list[str]:
     return [f"inference[{i}].name: {inference[i].name!r} is already used by another service"
             for i in repeated([service.name for service in inference])]
+
+
+@cross_check
+def _hybrid_arrivals_stationary(inference: list[Inference], simulation: Simulation) -> list[str]:
+    """The hybrid technique takes stationary samples between windows: a replayed trace has none."""
+    if simulation.serving != "hybrid":
+        return []
+    return [f"simulation.serving: \"hybrid\" needs stationary arrivals, but inference[{i}] ({service.name!r}) "
+            f"replays a trace; use serving = \"requests\""
+            for i, service in enumerate(inference) if service.arrivals.process == "trace"]

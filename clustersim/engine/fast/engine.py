@@ -95,7 +95,7 @@ def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, cap
     from clustersim.engine.fast.queue import STATUS_HEAP_FULL, STATUS_TRACE_FULL
 
     capacity = capacity or heap_capacity(plan)
-    trace_rows = 1024 if trace else 0
+    trace_rows = 65536 if trace else 0
     simulate_s = 0.0
     while True:
         started = time.perf_counter()
@@ -116,10 +116,11 @@ def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, cap
                              node_table if plan.node_table else None)
 
 
-def replication_metrics(scenario: Scenario, run: KernelRun) -> dict[str, float]:
+def replication_metrics(scenario: Scenario, run: KernelRun,
+                        served: dict[str, float | None] | None = None) -> dict[str, float]:
     """The scenario's metric plan (the names, order and meaning ``stats.replication_metrics`` gives) from
-    the kernel's accumulators."""
-    measures = _KernelMeasures(scenario, run)
+    the kernel's accumulators, and the services' metrics from ``served`` (``serve_on_trace``)."""
+    measures = _KernelMeasures(scenario, run, served or {})
     metrics: dict[str, float] = {}
     for spec in layout_of(scenario).metrics:
         value = measures.measure(spec)
@@ -131,8 +132,9 @@ def replication_metrics(scenario: Scenario, run: KernelRun) -> dict[str, float]:
 class _KernelMeasures:
     """One method per ``MetricSpec.quantity`` (as ``measures.Measures`` has), reading the accumulators."""
 
-    def __init__(self, scenario: Scenario, run: KernelRun) -> None:
+    def __init__(self, scenario: Scenario, run: KernelRun, served: dict[str, float | None]) -> None:
         self.scenario, self.run, self.acc = scenario, run, run.acc
+        self.served = served
         self.span = scenario.simulation.horizon - scenario.simulation.warmup
 
     def measure(self, spec: MetricSpec) -> float | None:
@@ -312,8 +314,8 @@ class _KernelMeasures:
 
     # inference
     def service(self, spec: MetricSpec) -> float | None:
-        """Never reached: the fast engine refuses [[inference]] (support.py) until its kernel serves requests."""
-        raise NotImplementedError(f"{spec.name}: the fast engine has no inference model")
+        """An inference service's metric, as the serving model measured it on the kernel's timeline."""
+        return self.served.get(spec.name)
 
 
 def kernel_node_columns(scenario: Scenario, plan: Plan, run: KernelRun) -> dict[str, np.ndarray] | None:
@@ -443,6 +445,25 @@ class FastEngine:
     @staticmethod
     def _one(scenario: Scenario, plan: Plan, k: int) -> ReplicationOutcome:
         seed = scenario.simulation.seed
-        run = run_kernel(plan, seed, k, placed=replica_placement(scenario, seed, k))
-        return ReplicationOutcome(k, replication_metrics(scenario, run), run.events,
-                                  run.simulate_s, nodes=kernel_node_columns(scenario, plan, run))
+        serving = bool(scenario.inference)
+        run = run_kernel(plan, seed, k, trace=serving, placed=replica_placement(scenario, seed, k))
+        started = time.perf_counter()
+        served = serve_on_trace(scenario, k, run) if serving else None
+        simulate_s = run.simulate_s + (time.perf_counter() - started if serving else 0.0)
+        return ReplicationOutcome(k, replication_metrics(scenario, run, served), run.events,
+                                  simulate_s, nodes=kernel_node_columns(scenario, plan, run))
+
+
+def serve_on_trace(scenario: Scenario, replication: int, run: KernelRun) -> dict[str, float | None]:
+    """The services' metrics: the serving model (the SimPy engine's own) on the kernel's timeline of their
+    positions and the store, read from its trace."""
+    from clustersim.workloads.inference import serve
+    from clustersim.workloads.inference.timeline import timeline_from_log
+
+    assert run.trace is not None
+    timeline = timeline_from_log(scenario, run.trace)
+    return serve(scenario, Streams(scenario.simulation.seed, replication), timeline, _no_row).metrics()
+
+
+def _no_row(_row: tuple) -> None:
+    """The fast engine keeps no log."""

@@ -69,8 +69,6 @@ def _lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
             found.append((f'gray failures (nodes.failure_modes[{i}].effect = "{mode.effect}")', keys))
     if scenario.repair.straggler_detection is not None:
         found.append(("straggler detection (repair.straggler_detection)", ["repair.straggler_detection"]))
-    if scenario.inference:
-        found.append(("inference services ([[inference]])", ["inference"]))
     return found
 
 
@@ -80,12 +78,18 @@ def unsupported_features(scenario: Scenario) -> list[str]:
     missing = [phrase for phrase, _ in lacking]
     covered = {key for _, keys in lacking for key in keys}
     for path in _set_keys(scenario, ""):
-        if path not in SUPPORTED and path not in covered and path.split(".")[0] not in covered and path not in missing:
+        if path not in SUPPORTED and path not in covered and path.split(".")[0] not in covered and path not in missing \
+                and not _served(path):
             missing.append(path)
     for path, law in _laws(scenario, ""):
-        if law not in SUPPORTED_LAWS and f"{path} = {law}" not in missing:
+        if law not in SUPPORTED_LAWS and f"{path} = {law}" not in missing and not _served(path):
             missing.append(f"{path} = {law}")
     return missing
+
+
+def _served(path: str) -> bool:
+    """Keys of the serving model, which runs in Python on the kernel's timeline (every key and law it has)."""
+    return path.startswith("inference.") or path.startswith("simulation.serving")
 
 
 def refusal(missing: list[str]) -> str:

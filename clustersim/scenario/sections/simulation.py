@@ -52,6 +52,14 @@ class Simulation(Section):
     engine: Literal["simpy", "fast"] = Field(
         default="simpy", description="simpy: the reference model; fast: numba kernels (no chaos, gray failures)"
     )
+    serving: Literal["auto", "requests", "hybrid"] = Field(
+        default="auto", description="how inference services are simulated: requests (every request), hybrid "
+        "(requests only in windows around capacity changes, stationary samples between), auto (hybrid beyond "
+        "5,000,000 expected requests per replication)"
+    )
+    serving_sample_requests: Annotated[int, Field(ge=1000, le=10_000_000)] = Field(
+        default=20_000, description="requests the hybrid technique simulates for each stationary configuration"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -108,6 +108,10 @@ class DiurnalProcess:
         """λ(t): the arrival rate per second at time ``t_hours``."""
         return self._trough + self._swing * (1.0 + math.cos(self._omega * (t_hours - self._peak_at)))
 
+    def rates_per_s(self, t_hours: np.ndarray) -> np.ndarray:
+        """λ(t) at many times at once."""
+        return self._trough + self._swing * (1.0 + np.cos(self._omega * (t_hours - self._peak_at)))
+
     def next(self) -> float:
         draws, gap, t = self._draws, self._gap_h, self._t
         if self._swing <= 0.0:  # a flat curve: every candidate is kept
@@ -136,7 +140,7 @@ class BurstyProcess:
 
     def __init__(self, on_rate_per_s: float, off_rate_per_s: float, on_hours: float, off_hours: float,
                  draws: Draws, start_hours: float = 0.0,
-                 phase_log: list[tuple[float, float, bool]] | None = None) -> None:
+                 phase_log: list[tuple[float, float, bool]] | None = None, start_on: bool = True) -> None:
         self._draws = draws
         self._on_gap_h = 1.0 / (on_rate_per_s * SECONDS_PER_HOUR)
         self._off_gap_h = 1.0 / (off_rate_per_s * SECONDS_PER_HOUR) if off_rate_per_s > 0.0 else 0.0  # 0: silent
@@ -144,10 +148,10 @@ class BurstyProcess:
         self._off_hours = off_hours
         self.phase_log = phase_log
         self._t = start_hours
-        self._on = True
-        self._phase_end = start_hours + on_hours * draws.exponential()
+        self._on = start_on
+        self._phase_end = start_hours + (on_hours if start_on else off_hours) * draws.exponential()
         if phase_log is not None:
-            phase_log.append((start_hours, self._phase_end, True))
+            phase_log.append((start_hours, self._phase_end, start_on))
 
     def _switch(self) -> None:
         start = self._phase_end
@@ -213,16 +217,21 @@ class TraceProcess:
 
 
 def arrivals_of(spec: PoissonArrivals | DiurnalArrivals | BurstyArrivals | TraceArrivals, draws: Draws,
-                start_hours: float = 0.0) -> PoissonProcess | DiurnalProcess | BurstyProcess | TraceProcess:
+                start_hours: float = 0.0, stationary_phase: bool = False,
+                ) -> PoissonProcess | DiurnalProcess | BurstyProcess | TraceProcess:
     """The arrival process a schema section describes, drawing from ``draws``, its first arrival after
-    ``start_hours`` (a trace's time 0 falls at ``start_hours``)."""
+    ``start_hours`` (a trace's time 0 falls at ``start_hours``); ``stationary_phase``: on/off arrivals start
+    ON with their stationary probability on / (on + off), not always ON."""
     if isinstance(spec, PoissonArrivals):
         return PoissonProcess(spec.rate, draws, start_hours)
     if isinstance(spec, DiurnalArrivals):
         return DiurnalProcess(spec.trough, spec.peak, spec.period, spec.peak_at, draws, start_hours)
     if isinstance(spec, BurstyArrivals):
+        on = True
+        if stationary_phase:
+            on = draws.uniform() * (spec.on_duration + spec.off_duration) < spec.on_duration
         return BurstyProcess(spec.rate, spec.quiet_rate_per_s, spec.on_duration, spec.off_duration, draws,
-                             start_hours)
+                             start_hours, start_on=on)
     if isinstance(spec, TraceArrivals):
         return TraceProcess(list(spec.times), spec.scale, spec.repeat, start_hours)
     raise TypeError(f"unknown arrival process {spec!r}")

@@ -29,23 +29,44 @@ class Autoscaler:
         self.nodes_per_replica = nodes_per_replica
         self.desired: deque[tuple[float, int]] = deque()
         self.decisions: list[tuple[float, int]] = []  # (time, replicas held after the decision)
-        loop.at(spec.sync_period, self._sync, sync=True)
+        self.forced: deque[tuple[float, int]] = deque()  # (sync time, wanted) drawn ahead by the hybrid technique
+        self.epoch = 0  # bumped when syncs pause (the hybrid's stretches): a stale sync does nothing
+        self.syncs = 0  # syncs so far: sync n runs at n x sync_period
+        loop.at(spec.sync_period, self._sync, self.epoch, sync=True)
 
     def load(self) -> float:
         """The metric summed over the pool, in units of the target (desired replicas before rounding)."""
-        pool, spec = self.pool, self.spec
-        if spec.metric == "concurrency":
-            return (sum(r.outstanding for r in pool.active) + pool.queued) / spec.target
-        serving = [r for r in pool.active if r.serving]
-        if not serving:
-            return float(len(pool.active))
-        busy = sum(min(r.outstanding, pool.concurrency) for r in serving) / (len(serving) * pool.concurrency)
-        return len(serving) * busy / spec.target
+        return pool_load(self.pool, self.spec)
 
-    def _sync(self, _arg: object) -> None:
+    def pause(self) -> None:
+        """Syncs pause (the hybrid technique decides them ahead from stationary samples while requests are not
+        simulated)."""
+        self.epoch += 1
+
+    def resume(self, now: float) -> None:
+        """Syncs go on from the first one after ``now``."""
+        period = self.spec.sync_period
+        self.syncs = max(self.syncs, math.ceil(now / period - 1e-9) - 1)
+        self.loop.at((self.syncs + 1) * period, self._sync, self.epoch, sync=True)
+
+    def wanted(self, load: float) -> int:
+        """The replicas a load (in units of the target) asks for."""
+        spec = self.spec
+        return min(spec.max_replicas, max(spec.min_replicas, math.ceil(load - 1e-9)))
+
+    def _sync(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            return
         now, spec = self.loop.now, self.spec
-        self.loop.at(now + spec.sync_period, self._sync, sync=True)
-        wanted = min(spec.max_replicas, max(spec.min_replicas, math.ceil(self.load() - 1e-9)))
+        self.syncs += 1
+        self.loop.at(now + spec.sync_period, self._sync, epoch, sync=True)
+        forced, near = self.forced, spec.sync_period * 1e-3
+        while forced and forced[0][0] < now - near:
+            forced.popleft()
+        if forced and forced[0][0] <= now + near:
+            wanted = forced.popleft()[1]
+        else:
+            wanted = self.wanted(self.load())
         desired = self.desired
         desired.append((now, wanted))
         while desired[0][0] < now - spec.scale_down_stabilization:
@@ -79,3 +100,14 @@ class Autoscaler:
         order = sorted(self.pool.active, key=lambda r: (r.serving, -r.index))
         for replica in order[:count]:
             self.pool.remove_replica(replica)
+
+
+def pool_load(pool: Pool, spec: Autoscaling) -> float:
+    """The autoscaler's metric summed over ``pool``, in units of the target (desired replicas before rounding)."""
+    if spec.metric == "concurrency":
+        return (sum(r.outstanding for r in pool.active) + pool.queued) / spec.target
+    serving = [r for r in pool.active if r.serving]
+    if not serving:
+        return float(len(pool.active))
+    busy = sum(min(r.outstanding, pool.concurrency) for r in serving) / (len(serving) * pool.concurrency)
+    return len(serving) * busy / spec.target

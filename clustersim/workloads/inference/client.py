@@ -11,16 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from clustersim.layout import Layout
 from clustersim.model.spares import Slot
 from clustersim.model.storage import StorageCluster
 from clustersim.rng import Streams
 from clustersim.scenario.sections.inference import Inference
-from clustersim.workloads.inference.arrivals import Draws, ServiceDraws, arrivals_of, service_draws
+from clustersim.workloads.inference.arrivals import ArrivalProcess, Draws, ServiceDraws, arrivals_of, service_draws
 from clustersim.workloads.inference.loop import EventLoop
 from clustersim.workloads.inference.measure import Level, ServiceMeasures
 from clustersim.workloads.inference.patterns import RetryBudget, TokenBucket, backoff_hours
-from clustersim.workloads.inference.release import Release
+from clustersim.workloads.inference.release import PromotedRelease, Release
 from clustersim.workloads.inference.service import (
     ERROR, OK, QUEUED, SERVING, SHED, TIMEOUT, UNAVAILABLE, Attempt, Pool, Request,
 )
@@ -42,30 +41,28 @@ class _Scaled:
 class Service:
     """The clients of one service and the pools they reach."""
 
-    def __init__(self, loop: EventLoop, spec: Inference, s: int, layout: Layout, slots: list[Slot],
-                 streams: Streams, record: Callable[[tuple], None], store: StorageCluster | None,
-                 window: tuple[float, float]) -> None:
+    def __init__(self, loop: EventLoop, spec: Inference, first_number: int, primary: list[list[Slot]],
+                 fallback_slots: list[list[Slot]], streams: Streams, record: Callable[[tuple], None],
+                 store: StorageCluster | None, window: tuple[float, float], stream_prefix: str = "") -> None:
         self.loop = loop
         self.spec = spec
-        name = f"inference/{spec.name}"
+        name = f"inference/{spec.name}{stream_prefix}"
         self.draws = Draws(streams.generator(f"{name}/client"))
         start, end = window
         self.measures = measures = ServiceMeasures(start, end, spec.slo_latency_hours, spec.slo.window,
                                                    spec.tokens is not None)
-        measures.serving = Level(spec.replicas, start, end, spec.healthy_needed)
+        measures.serving = Level(len(primary), start, end, spec.healthy_needed)
         if spec.autoscaling is not None:
-            measures.replicas_held = Level(spec.replicas, start, end, 0)
+            measures.replicas_held = Level(len(primary), start, end, 0)
         draws = service_draws(spec, streams.generator(f"{name}/service"))
-        first = layout.replica_first[s]
-        self.pool = Pool(loop, spec, spec.load_balancer, [[slots[i] for i in r] for r in layout.replica_positions[s]],
-                         first, 1.0, record, store, Draws(streams.generator(f"{name}/balancer")), draws, self._ended,
-                         measures, spec.replicas_most, spec.concurrency, measured=True)
+        self.pool = Pool(loop, spec, spec.load_balancer, primary, first_number, 1.0, record, store,
+                         Draws(streams.generator(f"{name}/balancer")), draws, self._ended, measures,
+                         spec.replicas_most, spec.concurrency, measured=True)
         self.fallback: Pool | None = None
         if spec.fallback is not None:
             fallback = spec.fallback
-            self.fallback = Pool(loop, spec, spec.load_balancer,
-                                 [[slots[i] for i in r] for r in layout.fallback_positions[s]],
-                                 first + spec.replicas_most, fallback.latency_factor, record, store,
+            self.fallback = Pool(loop, spec, spec.load_balancer, fallback_slots, first_number + spec.replicas_most,
+                                 fallback.latency_factor, record, store,
                                  Draws(streams.generator(f"{name}/fallback")),
                                  _Scaled(service_draws(spec, streams.generator(f"{name}/fallback-service")),
                                          fallback.latency_factor),
@@ -76,21 +73,41 @@ class Service:
             if retries is not None and retries.budget < retries.max_attempts - 1 else None
         self.limiter = TokenBucket(spec.rate_limit.rate, spec.rate_limit.burst) if spec.rate_limit is not None \
             else None
-        self.release = Release(loop, spec.canary, self.pool, measures) if spec.canary is not None else None
-        self.arrivals = arrivals_of(spec.arrivals, Draws(streams.generator(f"{name}/arrivals")))
-        first_arrival = self.arrivals.next()
+        self.release: Release | PromotedRelease | None = \
+            Release(loop, spec.canary, self.pool, measures) if spec.canary is not None else None
+        self.arrival_draws = Draws(streams.generator(f"{name}/arrivals"))
+        self.live = True            # are requests being sent? (the hybrid technique stops them between windows)
+        self._arrivals_epoch = 0    # bumped when arrivals stop: a stale arrival event does nothing
+        self._start_arrivals(arrivals_of(spec.arrivals, self.arrival_draws))
+
+    def _start_arrivals(self, process: ArrivalProcess) -> None:
+        self.arrivals = process
+        first_arrival = process.next()
         if first_arrival < math.inf:
-            loop.at(first_arrival, self._arrive)
+            self.loop.at(first_arrival, self._arrive, self._arrivals_epoch)
+
+    def stop_arrivals(self) -> None:
+        """No more requests are sent (in flight ones go on)."""
+        self.live = False
+        self._arrivals_epoch += 1
+
+    def resume_arrivals(self, now: float) -> None:
+        """Requests are sent again from ``now``: a fresh arrival process from ``now`` (exact for Poisson, diurnal
+        and on/off arrivals: their gaps are memoryless; the on/off phase is drawn from its stationary odds)."""
+        self.live = True
+        self._start_arrivals(arrivals_of(self.spec.arrivals, self.arrival_draws, now, stationary_phase=True))
 
     # --- requests -------------------------------------------------------------------------------------
 
-    def _arrive(self, _arg: object) -> None:
+    def _arrive(self, epoch: int) -> None:
+        if epoch != self._arrivals_epoch:
+            return
         now = self.loop.now
         following = self.arrivals.next()
         if following < math.inf:
-            self.loop.at(following, self._arrive)
-        request = Request(now)
-        self.measures.arrived(now)
+            self.loop.at(following, self._arrive, epoch)
+        request = Request(now, self.measures.counts(now))
+        self.measures.arrived(now, request.counted)
         if self.budget is not None:
             self.budget.request_sent()
         self._send(request)
@@ -101,7 +118,7 @@ class Service:
         request.attempts += 1
         limiter = self.limiter
         if limiter is not None and not limiter.take(now):
-            if self.measures.counts(request.sent):
+            if request.counted:
                 self.measures.rate_limited += 1
             self._resolve(request, False, now)
             return
@@ -111,7 +128,7 @@ class Service:
         taken = self.pool.route(attempt, now)
         if taken == SERVING or taken == QUEUED:
             return
-        if taken == SHED and self.measures.counts(request.sent):
+        if taken == SHED and request.counted:
             self.measures.shed += 1
         self._fall_back(attempt, now, taken)
 
@@ -132,13 +149,13 @@ class Service:
             self.release.observed(attempt, outcome, now)
         if outcome == OK:
             measures = self.measures
-            if attempt.pool is self.fallback and measures.counts(request.sent):
+            if attempt.pool is self.fallback and request.counted:
                 measures.fallback += 1
             if measures.ttft is not None:
-                measures.tokens_timed(request.sent, attempt.started - request.sent + attempt.prefill, attempt.tpot)
+                measures.tokens_timed(request.counted, attempt.started - request.sent + attempt.prefill, attempt.tpot)
             self._resolve(request, True, now)
             return
-        if outcome == TIMEOUT and self.measures.counts(request.sent):
+        if outcome == TIMEOUT and request.counted:
             self.measures.timeouts += 1
         self._failed(attempt, outcome, now)
 
@@ -157,7 +174,7 @@ class Service:
         self._resolve(request, False, now)
 
     def _resolve(self, request: Request, answered: bool, now: float) -> None:
-        self.measures.resolved(request.sent, now, answered, request.attempts)
+        self.measures.resolved(request.sent, request.counted, now, answered, request.attempts)
 
     def values(self) -> dict[str, float | None]:
         """Its metrics, by the name after ``inference.<name>.``."""

@@ -113,10 +113,11 @@ class ServiceMeasures:
         self.rollback_hours: float | None = None
         self.serving: Level | None = None
         self.replicas_held: Level | None = None
+        self.count_from = -math.inf  # requests sent earlier do not count (the hybrid's burn-in before a window)
 
-    def arrived(self, sent: float) -> None:
-        """A request was sent (at ``sent``)."""
-        if self.start <= sent < self.decided_by:
+    def arrived(self, sent: float, counted: bool) -> None:
+        """A request was sent (at ``sent``; ``counted``: it counts in the window)."""
+        if counted and sent < self.decided_by:
             self._overdue(sent, 1)
 
     def _overdue(self, sent: float, change: int) -> None:
@@ -126,12 +127,12 @@ class ServiceMeasures:
             self.window_overdue[w] += change
 
     def counts(self, sent: float) -> bool:
-        """Does a request sent at ``sent`` count in the window?"""
-        return self.start <= sent < self.end
+        """Does a request sent now, at ``sent``, count in the window? (Decided once, when it is sent.)"""
+        return self.start <= sent < self.end and sent >= self.count_from
 
-    def resolved(self, sent: float, now: float, answered: bool, attempts: int) -> None:
+    def resolved(self, sent: float, counted: bool, now: float, answered: bool, attempts: int) -> None:
         """A request sent at ``sent`` is done (answered or not) at ``now`` after ``attempts`` attempts."""
-        if not self.counts(sent) or now > self.end:
+        if not counted or now > self.end:
             return
         if sent < self.decided_by:
             self._overdue(sent, -1)
@@ -149,14 +150,14 @@ class ServiceMeasures:
             self.window_good[w] += good
         self.good += good
 
-    def waited(self, sent: float, wait_hours: float) -> None:
-        """An attempt of a request sent at ``sent`` started service after waiting ``wait_hours``."""
-        if self.counts(sent):
+    def waited(self, counted: bool, wait_hours: float) -> None:
+        """An attempt of a request (``counted`` in the window or not) started service after ``wait_hours``."""
+        if counted:
             self.wait_sum += wait_hours
             self.waits += 1
 
-    def tokens_timed(self, sent: float, ttft_hours: float, tpot_hours: float) -> None:
-        if self.ttft is not None and self.tpot is not None and self.counts(sent):
+    def tokens_timed(self, counted: bool, ttft_hours: float, tpot_hours: float) -> None:
+        if self.ttft is not None and self.tpot is not None and counted:
             self.ttft.add(ttft_hours * SECONDS_PER_HOUR)
             self.tpot.add(tpot_hours * SECONDS_PER_HOUR)
 

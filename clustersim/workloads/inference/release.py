@@ -49,7 +49,7 @@ class Release:
         """An attempt of the new version ended."""
         from clustersim.workloads.inference.service import OK
         bad = outcome != OK
-        if bad and self.measures.counts(attempt.request.sent):
+        if bad and attempt.request.counted:
             self.measures.bad_release += 1
         if self.state == RAMPING:
             self.calls += 1
@@ -101,3 +101,23 @@ class Release:
     def _set_share(self, share: float) -> None:
         self.share = share
         self.timeline.append((self.loop.now, self.state, share))
+
+
+class PromotedRelease:
+    """A release already promoted: every attempt runs the new version (the hybrid's stationary samples)."""
+
+    state = PROMOTED
+    share = 1.0
+
+    def __init__(self, spec: Canary, pool: Pool, measures: ServiceMeasures) -> None:
+        self.measures = measures
+        pool.new_version_error = spec.error_rate
+        pool.new_version_factor = spec.latency_factor
+
+    def takes(self, draws: Draws) -> bool:
+        return True
+
+    def observed(self, attempt: Attempt, outcome: int, now: float) -> None:
+        from clustersim.workloads.inference.service import OK
+        if outcome != OK and attempt.request.counted:
+            self.measures.bad_release += 1

@@ -38,13 +38,15 @@ class Host(Protocol):
 
     def replica_serves(self, replica: Replica, now: float) -> None: ...
 
+    def expect(self, time: float) -> None: ...
+
 
 class Replica:
     """One replica of a pool; ``index`` is its place in the pool, ``number`` its component in the log."""
 
     __slots__ = ("pool", "index", "number", "slots", "serving", "reloading", "held", "epoch", "outstanding",
                  "latency_ewma", "healthy", "failed_checks", "passed_checks", "ejected", "ejections",
-                 "errors_in_row", "breaker", "in_service", "hung", "speed", "down_cause")
+                 "errors_in_row", "breaker", "in_service", "hung", "speed", "down_cause", "check_phase")
 
     def __init__(self, pool: Host, index: int, number: int, slots: list[Slot]) -> None:
         self.pool = pool
@@ -67,6 +69,7 @@ class Replica:
         self.hung: set = set()        # attempts sent to it while dead, hanging until their timeout
         self.speed = 1.0
         self.down_cause = -1
+        self.check_phase = 0.0     # its health checks run at check_phase + n x interval
         for slot in slots:
             slot.owner = self
 
@@ -107,7 +110,9 @@ class Replica:
     def _load_weights(self, _store_readable: simpy.Event | None = None) -> None:
         """The store can be read: the weights are loaded ``reload_time`` from now."""
         pool = self.pool
-        pool.loop.at(pool.loop.external() + pool.reload_hours, self._reloaded, self.epoch, sync=True)
+        ready = pool.loop.external() + pool.reload_hours
+        pool.expect(ready)
+        pool.loop.at(ready, self._reloaded, self.epoch, sync=True)
 
     def _reloaded(self, epoch: int) -> None:
         if epoch != self.epoch or not self.held:

@@ -20,7 +20,7 @@ from clustersim.workloads.inference.arrivals import Draws
 from clustersim.workloads.inference.balancer import Policy, build_policy
 from clustersim.workloads.inference.loop import EventLoop
 from clustersim.workloads.inference.measure import ServiceMeasures
-from clustersim.workloads.inference.patterns import CLOSED, OPEN
+from clustersim.workloads.inference.patterns import CLOSED, OPEN, Breaker
 from clustersim.workloads.inference.replica import DOWN, HEALTH, REPLICA, UP, Replica
 
 # how an attempt ended
@@ -32,11 +32,12 @@ NEW, QUEUED, SERVING, HANGING, ENDED = range(5)
 class Request:
     """One client request: when it was sent, its attempts so far."""
 
-    __slots__ = ("sent", "attempts")
+    __slots__ = ("sent", "attempts", "counted")
 
-    def __init__(self, sent: float) -> None:
+    def __init__(self, sent: float, counted: bool) -> None:
         self.sent = sent
         self.attempts = 0
+        self.counted = counted  # it counts in the metrics' window
 
 
 class Attempt:
@@ -102,6 +103,8 @@ class Pool:
         self.serving = 0
         self.new_version_error = 0.0           # the canary's error probability and latency factor
         self.new_version_factor = 1.0
+        self.checks_epoch = 0                  # bumped when checks stop (the hybrid's stretches): stale ones end
+        self.expect: Callable[[float], None] = _nothing  # told when a replica will start serving (hybrid)
         for slots in replicas:
             self.add_replica(slots, serving=True)
 
@@ -114,7 +117,8 @@ class Pool:
         self.active.append(replica)
         self.active.sort(key=_index)
         interval = self.lb.health_check_interval
-        self.loop.at(self.loop.now + interval * self.draws.uniform(), self._check, replica)
+        replica.check_phase = self.loop.now + interval * self.draws.uniform()
+        self.loop.at(replica.check_phase, self._check, (replica, self.checks_epoch))
         if serving:
             replica.serving = True
             self.serving += 1
@@ -229,7 +233,7 @@ class Pool:
         attempt.state = SERVING
         attempt.started = now
         replica.in_service.add(attempt)
-        self.measures.waited(attempt.request.sent, now - attempt.sent)
+        self.measures.waited(attempt.request.counted, now - attempt.sent)
         service, prefill, tokens = self.service_draws.draw()
         factor = self.latency_factor / replica.speed
         error_rate = self.spec.error_rate
@@ -322,13 +326,14 @@ class Pool:
 
     # --- health checks and ejection ---------------------------------------------------------------------
 
-    def _check(self, replica: Replica) -> None:
+    def _check(self, chain: tuple[Replica, int]) -> None:
         """A periodic active check: passes at once when the replica serves, else fails after the check timeout
         (at once when a dead replica refuses connections)."""
-        if not replica.held:
+        replica, epoch = chain
+        if not replica.held or epoch != self.checks_epoch:
             return
         now = self.loop.now
-        self.loop.at(now + self.lb.health_check_interval, self._check, replica)
+        self.loop.at(now + self.lb.health_check_interval, self._check, chain)
         if replica.serving:
             replica.failed_checks = 0
             replica.passed_checks += 1
@@ -339,6 +344,37 @@ class Pool:
         else:
             delay = 0.0 if self.fail_fast else self.lb.health_check_timeout
             self.loop.at(now + delay, self._check_failed, replica)
+
+    def stop_checks(self) -> None:
+        """Health checks pause (a stretch where every replica's health is what its checks would say)."""
+        self.checks_epoch += 1
+
+    def resume_checks(self, now: float) -> None:
+        """Health checks go on at each replica's own phase, their counters as a run of checks leaves them."""
+        interval, lb = self.lb.health_check_interval, self.lb
+        for replica in self.active:
+            behind = max(0.0, math.ceil((now - replica.check_phase) / interval))
+            self.loop.at(replica.check_phase + behind * interval, self._check, (replica, self.checks_epoch))
+            if replica.serving:
+                replica.failed_checks, replica.passed_checks = 0, max(replica.passed_checks, lb.healthy_threshold)
+            else:
+                replica.failed_checks, replica.passed_checks = max(replica.failed_checks,
+                                                                   lb.unhealthy_threshold), 0
+
+    def reset_patterns(self) -> None:
+        """Breakers closed with a fresh window and no errors in a row: how a settled pool is (hybrid)."""
+        for replica in self.active:
+            replica.errors_in_row = 0
+            if replica.breaker is not None:
+                replica.breaker = Breaker(replica.breaker.spec)
+
+    def settled(self) -> bool:
+        """Does every replica the balancer holds look as its real state says, with no ejection or open breaker?"""
+        for replica in self.active:
+            if replica.healthy != replica.serving or replica.ejected or \
+                    (replica.breaker is not None and replica.breaker.state != CLOSED):
+                return False
+        return True
 
     def _check_failed(self, replica: Replica) -> None:
         replica.passed_checks = 0
@@ -368,6 +404,10 @@ class Pool:
         self.ejected -= 1
         replica.log(HEALTH, 1, 0)
         self._drain(replica, self.loop.now)
+
+
+def _nothing(_time: float) -> None:
+    """Nobody listens (the request-level technique)."""
 
 
 def _index(replica: Replica) -> int:

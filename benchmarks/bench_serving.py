@@ -1,0 +1,139 @@
+"""Serving at scale: a year at 100 requests/s by the hybrid technique on both engines, a day against requests.
+
+The scenario is benchmarks/serving_year.toml: one year at 100 requests/s on 8 replicas (utilisation
+0.78) with a server failure a month per node, health checks, retries and an SLO; 10 replications,
+``serving = "hybrid"`` (requests simulated only in windows around capacity changes, stationary samples
+in between: clustersim/workloads/inference/hybrid.py).
+
+Run from the repository root::
+
+    python benchmarks/bench_serving.py [--replications N] [--day-replications N] [--skip-fast]
+
+(1) Year, hybrid: the scenario on the SimPy engine and on the fast engine (after one untimed warm-up
+fast run of one replication and one day, which compiles the numba kernels: ~2 min on a fresh cache).
+For each engine it prints the wall seconds of ``run_scenario`` for the replications, replications per
+second, requests per replication (the mean of ``inference.chat.requests``), requests of simulated
+traffic per wall second, the mean share of the horizon simulated request by request
+(``inference.chat.request_level_share``), and the fast/simpy wall ratio.
+
+(2) One-day agreement: the same scenario for one day (``--day-replications``, default 4), once with
+``serving = "requests"`` (every request simulated) and once with ``serving = "hybrid"``, SimPy engine,
+side by side: every ``inference.chat.*`` metric's mean and 95 % interval under each technique and
+whether the intervals overlap ("agree") or not ("differ"); and both wall times.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # measure this checkout, not whichever clustersim is installed
+
+from clustersim.run import RunResult, run_scenario  # noqa: E402
+from clustersim.scenario import load_scenario  # noqa: E402
+from clustersim.stats import Estimate  # noqa: E402
+
+SCENARIO = REPO / "benchmarks" / "serving_year.toml"
+SERVICE = "chat"
+PREFIX = f"inference.{SERVICE}."
+
+
+def timed_run(overrides: list[str]) -> tuple[RunResult, float]:
+    """Load serving_year.toml with ``overrides``, run it; (result, wall seconds of run_scenario)."""
+    scenario = load_scenario(SCENARIO, overrides)
+    started = time.perf_counter()
+    result = run_scenario(scenario)
+    return result, time.perf_counter() - started
+
+
+def mean_of(result: RunResult, metric: str) -> float:
+    """The metric's mean over the replications, NaN when the run did not measure it."""
+    found = result.estimates.get(metric)
+    return found.mean if found is not None else math.nan
+
+
+def interval(est: Estimate) -> str:
+    """'[low, high]', or 'n/a' when the interval is undefined (n < 2)."""
+    if est.ci95_low is None or est.ci95_high is None:
+        return "n/a"
+    return f"[{est.ci95_low:.6g}, {est.ci95_high:.6g}]"
+
+
+def overlap(a: Estimate, b: Estimate) -> str:
+    """'agree' when the two 95 % intervals overlap, 'differ' when not, 'n/a' when either is undefined."""
+    if a.ci95_low is None or a.ci95_high is None or b.ci95_low is None or b.ci95_high is None:
+        return "n/a"
+    return "agree" if a.ci95_low <= b.ci95_high and b.ci95_low <= a.ci95_high else "differ"
+
+
+def year(replications: int | None, skip_fast: bool) -> None:
+    """(1): the year by the hybrid technique on each engine."""
+    common = [] if replications is None else [f"simulation.replications={replications}"]
+    engines = ["simpy"] if skip_fast else ["simpy", "fast"]
+    if not skip_fast:
+        print("fast engine warm-up (untimed: 1 replication, 1 d; compiles the numba kernels on a fresh cache) ...",
+              flush=True)
+        started = time.perf_counter()
+        timed_run(['simulation.engine="fast"', "simulation.replications=1", 'simulation.horizon="1 d"'])
+        print(f"  warm-up took {time.perf_counter() - started:.1f} s", flush=True)
+
+    walls: dict[str, float] = {}
+    print(f"\n(1) year, hybrid serving: {SCENARIO.relative_to(REPO)}")
+    print(f"{'engine':<7} {'reps':>5} {'wall s':>9} {'reps/s':>9} {'requests/rep':>15} {'requests/wall s':>16}"
+          f" {'request-level share':>20}")
+    for engine in engines:
+        result, wall = timed_run([*common, f'simulation.engine="{engine}"'])
+        reps = len(result.rows)
+        requests = mean_of(result, PREFIX + "requests")
+        share = mean_of(result, PREFIX + "request_level_share")
+        walls[engine] = wall
+        print(f"{engine:<7} {reps:>5} {wall:>9.2f} {reps / wall:>9.4f} {requests:>15,.0f}"
+              f" {requests * reps / wall:>16,.0f} {share:>20.6f}", flush=True)
+    if "fast" in walls:
+        print(f"fast/simpy wall ratio: {walls['fast'] / walls['simpy']:.3f}"
+              f" (speed-up {walls['simpy'] / walls['fast']:.2f}x)")
+
+
+def day(replications: int) -> None:
+    """(2): one day, every request simulated against the hybrid technique, SimPy engine."""
+    common = ['simulation.engine="simpy"', 'simulation.horizon="1 d"', f"simulation.replications={replications}"]
+    print(f"\n(2) one day, {replications} replications, SimPy engine: serving = \"requests\" against \"hybrid\"",
+          flush=True)
+    requests, requests_wall = timed_run([*common, 'simulation.serving="requests"'])
+    print(f"requests: wall {requests_wall:.2f} s", flush=True)
+    hybrid, hybrid_wall = timed_run([*common, 'simulation.serving="hybrid"'])
+    print(f"hybrid:   wall {hybrid_wall:.2f} s (requests/hybrid wall ratio {requests_wall / hybrid_wall:.2f})")
+
+    names = sorted(n for n in requests.estimates if n.startswith(PREFIX) and n in hybrid.estimates)
+    width = max((len(n) for n in names), default=6)
+    print(f"\n{'metric':<{width}} {'requests mean':>14} {'requests 95 %':>28} {'hybrid mean':>14}"
+          f" {'hybrid 95 %':>28}  verdict")
+    counts: dict[str, int] = {}
+    for name in names:
+        a, b = requests.estimates[name], hybrid.estimates[name]
+        verdict = overlap(a, b)
+        counts[verdict] = counts.get(verdict, 0) + 1
+        print(f"{name:<{width}} {a.mean:>14.6g} {interval(a):>28} {b.mean:>14.6g} {interval(b):>28}  {verdict}")
+    only = sorted(n for n in set(requests.estimates) ^ set(hybrid.estimates) if n.startswith(PREFIX))
+    print("\n" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    if only:
+        print("in one result only: " + ", ".join(only))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replications", type=int, default=None,
+                        help="replications of the year run (default: the scenario's 10)")
+    parser.add_argument("--day-replications", type=int, default=4,
+                        help="replications of each one-day run (default 4)")
+    parser.add_argument("--skip-fast", action="store_true", help="skip the fast engine")
+    args = parser.parse_args()
+    year(args.replications, args.skip_fast)
+    day(args.day_replications)
+
+
+if __name__ == "__main__":
+    main()
