@@ -25,8 +25,9 @@ from test_inference import _check, _metrics, _nodes, _service
 S = 1.0 / 3600.0
 HISTOGRAM_RESOLUTION = 2 * (10 ** (0.5 / 200) - 1)  # two half-bins of measure.Histogram, relative
 HEADLINE = ("requests", "success_ratio", "latency_p50_s", "latency_p90_s", "latency_p99_s", "wait_mean_s",
-            "slo_attainment", "error_budget_burn", "retry_amplification", "timeouts", "availability",
-            "capacity_availability", "replicas_mean", "release.bad_requests")
+            "ttft_p99_s", "tpot_p99_s", "slo_attainment", "error_budget_burn", "retry_amplification", "shed",
+            "rate_limited", "timeouts", "availability", "capacity_availability", "replicas_mean",
+            "release.bad_requests", "release.rollback_s")  # the inference metrics of the contract and beyond
 
 
 def _hybrid(raw: dict[str, Any], serving: str = "hybrid") -> dict[str, Any]:
@@ -122,6 +123,7 @@ def _fleet(arrivals: dict[str, Any], **keys: Any) -> dict[str, Any]:
                                    "unhealthy_threshold": 2},
                     retries={"max_attempts": 3}, slo={"latency": "3 s", "target": 0.99, "window": "5 min"})
     spec.update(keys)
+    spec = {key: value for key, value in spec.items() if value is not None}
     return base_scenario(simulation={"horizon": "3 h", "replications": 1, "seed": 5, "serving_sample_requests": 5000},
                          nodes=_failing_nodes(6, 3.0),
                          spares={"hot": 2, "swap_time": "1 min"}, repair={"detection": "1 min"}, inference=[spec])
@@ -135,6 +137,12 @@ AGREEMENT = {
         {"process": "diurnal", "trough": "3 /s", "peak": "16 /s", "period": "1 h", "peak_at": "0 s"},
         replicas=2, autoscaling={"target": 2.0, "min_replicas": 1, "max_replicas": 4, "sync_period": "15 s",
                                  "provisioning": "30 s", "scale_down_stabilization": "2 min"}),
+    "tokens, rate limit, admission": _fleet(
+        {"process": "poisson", "rate": "16 /s"}, service_time=None,
+        tokens={"prompt_tokens": {"dist": "lognormal", "mean": 200, "cv": 1.0},
+                "output_tokens": {"dist": "lognormal", "mean": 20, "cv": 1.0},
+                "prefill_per_token": "0.0005 s", "decode_per_token": "0.02 s"},
+        rate_limit={"rate": "15 /s", "burst": 20}, admission={"max_queue": 4}),
     "canary rolled back": _fleet({"process": "poisson", "rate": "14 /s"},
                                  canary={"start": "1 h", "steps": [0.1, 0.5], "analysis_interval": "1 min",
                                          "error_rate": 0.2, "max_error_rate": 0.05, "failed_checks": 2}),
@@ -154,6 +162,22 @@ def test_hybrid_agrees_with_requests(case: str) -> None:
     shares = [m["inference.chat.request_level_share"] for m in hybrid]
     print(f"{case}: request-level share {np.mean(shares):.3f}")
     assert np.mean(shares) < 0.8  # the stationary stretches really were used
+
+
+def test_hybrid_keeps_an_overloaded_configuration_request_level() -> None:
+    """2 replicas x 4 slots, 0.5 s service (16/s) at 12/s with no timeout; node 0 is down for 20 min from 30 min:
+    one replica (8/s) cannot keep up, its queue grows without bound, so no stationary sample stands for it and
+    the whole outage is simulated request by request — and agrees with the request-level model."""
+    raw = base_scenario(simulation={"horizon": "1 h", "replications": 1, "seed": 5, "serving_sample_requests": 2000},
+                        nodes=_nodes(4), inference=[_service(
+        replicas=2, concurrency=4, arrivals={"process": "poisson", "rate": "12 /s"}, reload_time="1 min",
+        service_time={"dist": "exponential", "mean": "0.5 s"}, slo={"latency": "5 s", "window": "5 min"},
+        load_balancer={"health_check_interval": "5 s", "unhealthy_threshold": 2})],
+        chaos=[{"action": "kill_node", "node": 0, "at": "30 min", "duration": "20 min"}])
+    requests = _metrics(_hybrid(raw, "requests"), range(6))
+    hybrid = _metrics(_hybrid(raw), range(6))
+    assert all(m["inference.chat.request_level_share"] >= 20 / 60 for m in hybrid)
+    _assert_agree(requests, hybrid, "an overloaded stretch")
 
 
 def test_hybrid_is_deterministic() -> None:
