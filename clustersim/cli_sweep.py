@@ -102,11 +102,16 @@ def engine_on_workers(scenario: Scenario, workers: int | None) -> Engine:
 
     engine = engine_for(scenario)
     cores = workers or default_workers()
-    if scenario.simulation.engine == "fast":
-        from clustersim.engine.fast.engine import FastEngine
-
-        return FastEngine(workers=cores)
     replications = scenario.simulation.replications_limit or 1
+    if scenario.simulation.engine == "fast":
+        from clustersim.engine.fast.engine import FastEngine, ensure_compiled
+
+        if scenario.inference and cores > 1 and replications > 1:
+            # the services' model is Python: threads would take turns on one core (the GIL), processes do not;
+            # compiled (or loaded) here, before the pool forks, so no worker compiles
+            ensure_compiled()
+            return ParallelEngine("fast", False, min(cores, replications))
+        return FastEngine(workers=cores)
     if cores > 1 and replications > 1 and (workers is not None or estimate_work(scenario).seconds >= POOL_MIN_SECONDS):
         return ParallelEngine(engine.name, engine.keeps_logs, min(cores, replications))
     return engine
