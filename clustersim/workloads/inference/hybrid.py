@@ -49,6 +49,7 @@ from clustersim.workloads.inference.loop import EventLoop
 from clustersim.workloads.inference.measure import _BINS, BINS_PER_DECADE, LOWEST_S, Histogram, ServiceMeasures
 from clustersim.workloads.inference.patterns import RetryBudget, TokenBucket
 from clustersim.workloads.inference.release import RAMPING, PromotedRelease
+from clustersim.workloads.inference.replica import Replica
 from clustersim.workloads.inference.service import Pool
 from clustersim.workloads.inference.timeline import EMPTY, ReplaySlot
 
@@ -258,12 +259,9 @@ def _kill(pool: Pool, slot: ReplaySlot) -> None:
     """A held replica that does not serve and that the balancer knows is down (fail_open samples)."""
     slot.state = EMPTY
     slot.node.up = False
-    replica = cast(object, slot.owner)
-    for held in pool.active:
-        if held is replica:
-            held.serving = False
-            held.healthy = False
-            pool.serving -= 1
+    replica = cast(Replica, slot.owner)
+    replica.serving = replica.healthy = False
+    pool.serving -= 1
 
 
 def _no_row(_row: tuple) -> None:
@@ -289,7 +287,7 @@ class Hybrid:
         self.sync_draws = Draws(streams.generator(f"inference/{spec.name}/hybrid-syncs"))
         self.diurnal = DiurnalProcess(spec.arrivals.trough, spec.arrivals.peak, spec.arrivals.period,
                                       spec.arrivals.peak_at, Draws(self.rng)) \
-            if isinstance(spec.arrivals, DiurnalArrivals) else None
+            if isinstance(spec.arrivals, DiurnalArrivals) else None  # only its rate curve is read (no draws)
         # changes ahead: losses (a replica may stop serving: the requests in flight on it are reached) and gains
         # (a replica starts serving or changes pace, a release starts, the autoscaler decides: only later
         # requests are)
@@ -578,11 +576,6 @@ class Hybrid:
     def values(self) -> dict[str, float | None]:
         """Its own metrics, by the name after ``inference.<name>.``."""
         return {"request_level_share": self.live_hours / self.horizon if self.horizon else 1.0}
-
-    def describe(self) -> dict[str, float]:
-        """How the technique ran: the share of the horizon simulated request by request, windows, samples."""
-        return {"live_fraction": self.live_hours / self.horizon if self.horizon else 1.0,
-                "windows": float(self.windows), "samples": float(len(self.samples))}
 
 
 def _finite(hours: float | None) -> float:
