@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # measure this checkout, not whichever clustersim is installed
 
+from clustersim.cli_sweep import engine_session  # noqa: E402
 from clustersim.run import RunResult, run_scenario  # noqa: E402
 from clustersim.scenario import load_scenario  # noqa: E402
 from clustersim.stats import Estimate  # noqa: E402
@@ -42,10 +43,12 @@ PREFIX = f"inference.{SERVICE}."
 
 
 def timed_run(overrides: list[str]) -> tuple[RunResult, float]:
-    """Load serving_year.toml with ``overrides``, run it; (result, wall seconds of run_scenario)."""
+    """Load serving_year.toml with ``overrides``, run it on every core as the command line does; (result, wall
+    seconds of the run, the pool's start included)."""
     scenario = load_scenario(SCENARIO, overrides)
     started = time.perf_counter()
-    result = run_scenario(scenario)
+    with engine_session(scenario, None) as engine:
+        result = run_scenario(scenario, engine=engine)
     return result, time.perf_counter() - started
 
 

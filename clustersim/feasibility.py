@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clustersim.distributions import Distribution
-from clustersim.layout import layout_of
+from clustersim.layout import layout_of, serving_technique
 from clustersim.scenario.schema import Scenario
 
 # Log rows per node failure (the failure, the node down and up, its repair states, the position
@@ -77,9 +77,25 @@ def estimate_work(scenario: Scenario, workers: int = 1, runs: int = 1) -> WorkEs
     replications = sim.replications_limit or 1
     parts = len(layout_of(scenario).clocks.part_modes) * scenario.nodes.count
     model_bytes = BYTES_PER_NODE[engine] * scenario.nodes.count + BYTES_PER_PART[engine] * parts
-    seconds = runs * events * replications / EVENTS_PER_SECOND[engine] / max(1, workers)
+    per_replication = events / EVENTS_PER_SECOND[engine] + _serving_seconds(scenario)
+    seconds = runs * per_replication * replications / max(1, workers)
     # no term for the log: both engines measure a replication as it runs (--events spills it to disk)
     return WorkEstimate(events, replications, model_bytes * max(1, workers), seconds)
+
+
+REQUESTS_PER_SECOND = 1e5   # the request-level serving model (either engine: it is the same Python model)
+HYBRID_SAMPLES = 3          # stationary samples a hybrid replication draws, at the least (a rough floor)
+
+
+def _serving_seconds(scenario: Scenario) -> float:
+    """Seconds the services take per replication: every request (``requests``), or a floor for the hybrid's
+    samples (its windows depend on the failures drawn)."""
+    if not scenario.inference:
+        return 0.0
+    if serving_technique(scenario) == "requests":
+        rate = sum(s.arrivals.mean_rate_per_s for s in scenario.inference) * 3600.0
+        return rate * scenario.simulation.horizon / REQUESTS_PER_SECOND
+    return HYBRID_SAMPLES * scenario.simulation.serving_sample_requests * len(scenario.inference) / REQUESTS_PER_SECOND
 
 
 def machine_memory_bytes() -> float:

@@ -8,6 +8,7 @@ read to half a bin, 0.58 %: two readings may differ by two half-bins).
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -178,6 +179,25 @@ def test_hybrid_keeps_an_overloaded_configuration_request_level() -> None:
     hybrid = _metrics(_hybrid(raw), range(6))
     assert all(m["inference.chat.request_level_share"] >= 20 / 60 for m in hybrid)
     _assert_agree(requests, hybrid, "an overloaded stretch")
+
+
+def test_hybrid_agrees_with_a_fallback_pool_and_a_second_overloaded_service() -> None:
+    """Two services on one loop: "chat" with a fallback pool (a degraded model at half the latency), "embed" on
+    one replica at 14/s against 8/s of capacity, fail_open: overloaded, so it stays request-level while it serves."""
+    raw = copy.deepcopy(AGREEMENT["poisson, failures, health checks, retries"])
+    raw["simulation"]["horizon"] = "2 h"
+    raw["nodes"]["count"] = 9
+    chat = raw["inference"][0]
+    embed = {**copy.deepcopy(chat), "name": "embed", "replicas": 1,
+             "load_balancer": {**chat["load_balancer"], "fail_open": True}}
+    chat["fallback"] = {"replicas": 1, "concurrency": 4, "latency_factor": 0.5}
+    raw["inference"].append(embed)
+    requests = _metrics(_hybrid(raw, "requests"), range(6))
+    hybrid = _metrics(_hybrid(raw), range(6))
+    _assert_agree(requests, hybrid, "a fallback pool and a second, overloaded service")
+    # request-level whenever its replica serves (overloaded); a stretch only while none does (all refused)
+    assert all(m["inference.embed.request_level_share"] >= 0.95 * m["inference.embed.availability"] for m in hybrid)
+    assert all(m["inference.chat.request_level_share"] < 0.5 for m in hybrid)
 
 
 def test_hybrid_is_deterministic() -> None:

@@ -18,9 +18,10 @@ rate level), warmed up, for ``serving_sample_requests`` requests. The technique:
   latency histograms times its length (diurnal arrivals: pointwise-stationary, linear between ``RATE_LEVELS``
   rate levels, in pieces no longer than the SLO window), and each SLO window's good and bad requests are
   drawn as Poisson counts (independent requests within a window: true when the window is long beside a sojourn).
-- **Honesty.** A configuration whose sample does not settle (its queue grows: overloaded, or a retry storm)
-  is never left: requests are simulated until the configuration changes. The run says how much of the horizon
-  was simulated request by request.
+- **Honesty.** A configuration whose sample does not settle (its queue grows), or whose offered work reaches
+  its capacity (an overloaded pool's state depends on its history: a retry storm feeds itself, abandonment
+  sets the queue), is never left: requests are simulated until the configuration changes. The run says how
+  much of the horizon was simulated request by request.
 
 Known approximations, all of the order of a sojourn per window: at a window's start the breakers, retry budget
 and rate limiter start as a settled pool leaves them; requests in flight when a window closes finish without
@@ -209,7 +210,7 @@ def _draw_sample(scenario: Scenario, spec: Inference, config: Config, rate_per_s
     q = np.asarray(queues) if queues else np.zeros(1)
     quarter = max(1, len(q) // 4)
     third, last = float(q[-2 * quarter:-quarter].mean()) if len(q) >= 2 * quarter else 0.0, float(q[-quarter:].mean())
-    stable = measures.overdue == 0 and last <= 1.25 * third + 5.0
+    stable = measures.overdue == 0 and last <= 1.25 * third + 5.0 and not _overloaded(spec, config, per_hour)
     mean_wait = measures.wait_sum / measures.waits if measures.waits else 0.0
     return Sample(
         per_hour=per_hour, latency=latency,
@@ -221,6 +222,18 @@ def _draw_sample(scenario: Scenario, spec: Inference, config: Config, rate_per_s
         influence_hours=max(influence, SETTLE_EVERY_H),
         burn_in_hours=max(BURN_IN_LEAST_H, burn, 3.0 * (mean_wait + spec.service_mean_hours)),
         stable=stable, events=loop.events)
+
+
+def _overloaded(spec: Inference, config: Config, per_hour: dict[str, float]) -> bool:
+    """Is the work offered (attempts, retries included, times their mean service at the replicas' speeds) at
+    least the serving replicas' capacity? Such a pool's stationary state depends on its history (a retry storm
+    feeds itself; abandonment at the timeout sets the queue), so no sample stands for it."""
+    speeds, _fallback, version, _dead = config
+    capacity = sum(speeds) * spec.concurrency
+    if capacity <= 0.0:
+        return False  # no replica serves: every attempt is refused (or falls back) at once, nothing queues
+    factor = spec.canary.latency_factor if version and spec.canary is not None else 1.0
+    return per_hour["attempts"] * spec.service_mean_hours * factor >= capacity
 
 
 def _timeout_budget(spec: Inference) -> float:
