@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clustersim.distributions import Distribution
-from clustersim.layout import layout_of, serving_technique
+from clustersim.layout import expected_requests, layout_of, serving_technique
 from clustersim.scenario.schema import Scenario
 
 # Log rows per node failure (the failure, the node down and up, its repair states, the position
@@ -93,8 +93,7 @@ def _serving_seconds(scenario: Scenario) -> float:
     if not scenario.inference:
         return 0.0
     if serving_technique(scenario) == "requests":
-        rate = sum(s.arrivals.mean_rate_per_s for s in scenario.inference) * 3600.0
-        return rate * scenario.simulation.horizon / REQUESTS_PER_SECOND
+        return expected_requests(scenario) / REQUESTS_PER_SECOND
     return HYBRID_SAMPLES * scenario.simulation.serving_sample_requests * len(scenario.inference) / REQUESTS_PER_SECOND
 
 

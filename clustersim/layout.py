@@ -469,8 +469,13 @@ def serving_technique(scenario: Scenario) -> str:
         return chosen
     if not scenario.inference or any(s.arrivals.process == "trace" for s in scenario.inference):
         return "requests"
+    return "hybrid" if expected_requests(scenario) > AUTO_HYBRID_REQUESTS else "requests"
+
+
+def expected_requests(scenario: Scenario) -> float:
+    """Requests every service together expects to be sent in one replication (mean rate x horizon)."""
     per_hour = sum(s.arrivals.mean_rate_per_s for s in scenario.inference) * 3600.0
-    return "hybrid" if per_hour * scenario.simulation.horizon > AUTO_HYBRID_REQUESTS else "requests"
+    return per_hour * scenario.simulation.horizon
 
 
 def _service_metric_plan(plan: _Plan, service: Inference, s: int, hybrid: bool) -> None:

@@ -28,7 +28,9 @@ from clustersim.workloads.inference.autoscaler import Autoscaler
 from clustersim.workloads.inference.client import Service
 from clustersim.workloads.inference.hybrid import Hybrid
 from clustersim.workloads.inference.loop import EventLoop
-from clustersim.workloads.inference.timeline import ReplaySlot, ReplayStore, ServingTap, Timeline, replay
+from clustersim.workloads.inference.timeline import (
+    ReplaySlot, ReplayStore, ServingTap, Timeline, replay, service_positions,
+)
 
 
 class Serving:
@@ -91,10 +93,8 @@ def serve(scenario: Scenario, streams: Streams, timeline: Timeline, record: Call
             else None
         autoscalers.append(scaler)
         if technique == "hybrid":
-            watched = {i for r in layout.replica_positions[s] for i in r} | \
-                      {i for r in layout.fallback_positions[s] for i in r} | \
-                      (set(layout.free_positions) if scaler is not None else set())
-            hybrids.append(Hybrid(scenario, s, service, scaler, timeline.changes_of(watched), streams))
+            changes = timeline.changes_of(service_positions(scenario, s))
+            hybrids.append(Hybrid(scenario, s, service, scaler, changes, streams))
     env.process(replay(env, timeline, replayed, store))
     serving = Serving(loop, services, autoscalers, technique, hybrids)
     if before_run is not None:

@@ -47,7 +47,7 @@ from clustersim.workloads.inference.arrivals import SECONDS_PER_HOUR, DiurnalPro
 from clustersim.workloads.inference.autoscaler import Autoscaler, pool_load
 from clustersim.workloads.inference.client import Service
 from clustersim.workloads.inference.loop import EventLoop
-from clustersim.workloads.inference.measure import _BINS, BINS_PER_DECADE, LOWEST_S, Histogram, ServiceMeasures
+from clustersim.workloads.inference.measure import _BINS, Histogram, ServiceMeasures, bin_middles_s
 from clustersim.workloads.inference.patterns import RetryBudget, TokenBucket
 from clustersim.workloads.inference.release import RAMPING, PromotedRelease
 from clustersim.workloads.inference.replica import Replica
@@ -250,9 +250,7 @@ class _Sojourns:
     """The sojourn law of answered requests, read from a latency histogram (bins' geometric middles)."""
 
     def __init__(self, counts: np.ndarray) -> None:
-        bins = np.arange(len(counts))
-        self.hours = np.where(bins == 0, LOWEST_S, LOWEST_S * 10.0 ** ((bins - 0.5) / BINS_PER_DECADE)) \
-            / SECONDS_PER_HOUR
+        self.hours = bin_middles_s(np.arange(len(counts))) / SECONDS_PER_HOUR
         total = counts.sum()
         self.p = counts / total if total > 0 else counts
         self.mean_hours = float((self.p * self.hours).sum())
@@ -347,20 +345,21 @@ class Hybrid:
         dead = sum(1 for r in pool.active if not r.serving) if self.spec.load_balancer.fail_open else 0
         return speeds, fallback_speeds, version, dead
 
-    def _level_at(self, t: float) -> tuple[int, float]:
-        """The rate level below the arrival rate at ``t`` and the fraction of the way to the next."""
+    def _levels_at(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per time: the rate level at or below the arrival rate then, and the fraction of the way to the next
+        (level 0, fraction 0 when there is one level)."""
         levels = self.samples.levels
         if self.diurnal is None or len(levels) == 1:
-            return 0, 0.0
-        rate = self.diurnal.rate_per_s(t)
+            return np.zeros(len(times), dtype=np.int64), np.zeros(len(times))
         low, high = cast(float, levels[0]), cast(float, levels[-1])
-        x = (rate - low) / (high - low) * (len(levels) - 1)
-        i = min(len(levels) - 2, max(0, int(x)))
-        return i, min(1.0, max(0.0, x - i))
+        x = (self.diurnal.rates_per_s(times) - low) / (high - low) * (len(levels) - 1)
+        index = np.clip(x.astype(np.int64), 0, len(levels) - 2)
+        return index, np.clip(x - index, 0.0, 1.0)
 
     def _nearest(self, t: float) -> int:
-        i, f = self._level_at(t)
-        return i + (1 if f >= 0.5 and self.diurnal is not None and len(self.samples.levels) > 1 else 0)
+        """The rate level nearest the arrival rate at ``t``."""
+        index, frac = self._levels_at(np.array([t]))
+        return int(index[0]) + int(frac[0] >= 0.5)
 
     # --- windows -------------------------------------------------------------------------------------
 
@@ -509,20 +508,11 @@ class Hybrid:
         lengths = np.diff(edges)
         mids = (edges[:-1] + edges[1:]) / 2.0
         windows = ((mids - m.start) / w).astype(np.int64)
-        levels = self.samples.levels
-        if self.diurnal is not None and len(levels) > 1:
-            rates = self.diurnal.rates_per_s(mids)
-            low, high = cast(float, levels[0]), cast(float, levels[-1])
-            x = (rates - low) / (high - low) * (len(levels) - 1)
-            index = np.clip(x.astype(np.int64), 0, len(levels) - 2)
-            frac = np.clip(x - index, 0.0, 1.0)
-        else:
-            index = np.zeros(len(lengths), dtype=np.int64)
-            frac = np.zeros(len(lengths))
+        index, frac = self._levels_at(mids)
         for level in np.unique(index):
             at = index == level
             self._add(config, int(level), lengths[at] * (1.0 - frac[at]), windows[at])
-            if len(levels) > 1:
+            if len(self.samples.levels) > 1:
                 self._add(config, int(level) + 1, lengths[at] * frac[at], windows[at])
 
     def _add(self, config: Config, level: int, hours: np.ndarray, windows: np.ndarray) -> None:

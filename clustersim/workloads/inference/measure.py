@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 SECONDS_PER_HOUR = 3600.0
 BINS_PER_DECADE = 200
 LOWEST_S = 1e-6
@@ -19,6 +21,11 @@ DECADES = 12
 _BINS = BINS_PER_DECADE * DECADES
 _PER_LOWEST = 1.0 / LOWEST_S
 _log10 = math.log10
+
+
+def bin_middles_s(bins: np.ndarray) -> np.ndarray:
+    """The seconds a bin stands for: its geometric middle (bin 0: ``LOWEST_S``)."""
+    return np.where(bins == 0, LOWEST_S, LOWEST_S * 10.0 ** ((bins - 0.5) / BINS_PER_DECADE))
 
 
 class Histogram:
@@ -49,7 +56,7 @@ class Histogram:
         for b, count in enumerate(self.counts):
             seen += count
             if count and seen >= rank:
-                return LOWEST_S if b == 0 else LOWEST_S * 10.0 ** ((b - 0.5) / BINS_PER_DECADE)
+                return float(bin_middles_s(np.array([b]))[0])
         return LOWEST_S * 10.0 ** DECADES
 
 

@@ -56,16 +56,26 @@ class Timeline:
                 if c.index in indices and (c.what == SPEED or (c.what == POSITION and not c.value))]
 
 
+def service_positions(scenario: Scenario, s: int) -> set[int]:
+    """The working positions service ``s`` may use: its replicas', its fallback pool's, and with an autoscaler
+    the free ones."""
+    layout = layout_of(scenario)
+    held = {i for r in layout.replica_positions[s] for i in r} | {i for r in layout.fallback_positions[s] for i in r}
+    return held | set(layout.free_positions) if scenario.inference[s].autoscaling is not None else held
+
+
+def tapped_positions(scenario: Scenario) -> tuple[int, ...]:
+    """Every position some service may use, in index order: what the tap listens to."""
+    return tuple(sorted(set().union(*(service_positions(scenario, s) for s in range(len(scenario.inference))))))
+
+
 class ServingTap:
     """Listens, in the cluster run, to every working position a service may use and to the store."""
 
     def __init__(self, ctx: Context, scenario: Scenario, slots: list[Slot], store: StorageCluster | None) -> None:
-        layout = layout_of(scenario)
-        indices = sorted({i for service in layout.replica_positions for r in service for i in r}
-                         | {i for service in layout.fallback_positions for r in service for i in r}
-                         | (set(layout.free_positions) if any(s.autoscaling for s in scenario.inference) else set()))
+        indices = tapped_positions(scenario)
         self.env = ctx.env
-        self.positions = tuple(indices)
+        self.positions = indices
         self.speeds = tuple(slots[i].node.speed for i in indices)
         self.filled = {i: True for i in indices}
         self.changes: list[Change] = []
@@ -172,10 +182,7 @@ def timeline_from_log(scenario: Scenario, log: np.ndarray) -> Timeline:
     """The timeline a ``ServingTap`` would have heard, read from a replication's state-change log (the fast
     engine's trace): its positions' SLOT rows (filled or not; the fast engine has no gray failures, so every
     speed is 1) and the store's readability from its REPLICAS and DATA_LOSS rows."""
-    layout = layout_of(scenario)
-    indices = sorted({i for service in layout.replica_positions for r in service for i in r}
-                     | {i for service in layout.fallback_positions for r in service for i in r}
-                     | (set(layout.free_positions) if any(s.autoscaling for s in scenario.inference) else set()))
+    indices = tapped_positions(scenario)
     tapped = set(indices)
     filled = {i: True for i in indices}
     storage = scenario.storage
@@ -203,5 +210,5 @@ def timeline_from_log(scenario: Scenario, log: np.ndarray) -> Timeline:
                 unreachable -= live[component] == 0
             if was_readable != (unreachable == 0):
                 changes.append(Change(time, STORE, -1, float(unreachable == 0), 1.0, -1))
-    return Timeline(tuple(indices), tuple(1.0 for _ in indices), True if storage is not None else None,
+    return Timeline(indices, tuple(1.0 for _ in indices), True if storage is not None else None,
                     tuple(changes))
