@@ -16,10 +16,12 @@ second, requests per replication (the mean of ``inference.chat.requests``), requ
 traffic per wall second, the mean share of the horizon simulated request by request
 (``inference.chat.request_level_share``), and the fast/simpy wall ratio.
 
-(2) One-day agreement: the same scenario for one day (``--day-replications``, default 4), once with
-``serving = "requests"`` (every request simulated) and once with ``serving = "hybrid"``, SimPy engine,
-side by side: every ``inference.chat.*`` metric's mean and 95 % interval under each technique and
-whether the intervals overlap ("agree") or not ("differ"); and both wall times.
+(2) One-day agreement: the same scenario for one day (``--day-replications``, default 4), with
+``serving = "requests"`` (every request simulated) and ``serving = "hybrid"`` on each engine (the fast
+engine's requests are simulated by its compiled serving core), each run's wall time, and side by side:
+requests against hybrid (SimPy), the Python model against the compiled core (requests, then hybrid) —
+every ``inference.chat.*`` metric's mean and 95 % interval and whether the intervals overlap ("agree")
+or not ("differ").
 """
 from __future__ import annotations
 
@@ -100,27 +102,40 @@ def year(replications: int | None, skip_fast: bool) -> None:
               f" (speed-up {walls['simpy'] / walls['fast']:.2f}x)")
 
 
-def day(replications: int) -> None:
-    """(2): one day, every request simulated against the hybrid technique, SimPy engine."""
-    common = ['simulation.engine="simpy"', 'simulation.horizon="1 d"', f"simulation.replications={replications}"]
-    print(f"\n(2) one day, {replications} replications, SimPy engine: serving = \"requests\" against \"hybrid\"",
-          flush=True)
-    requests, requests_wall = timed_run([*common, 'simulation.serving="requests"'])
-    print(f"requests: wall {requests_wall:.2f} s", flush=True)
-    hybrid, hybrid_wall = timed_run([*common, 'simulation.serving="hybrid"'])
-    print(f"hybrid:   wall {hybrid_wall:.2f} s (requests/hybrid wall ratio {requests_wall / hybrid_wall:.2f})")
+def day(replications: int, skip_fast: bool) -> None:
+    """(2): one day, every request simulated against the hybrid technique (SimPy engine), and every request
+    simulated by the Python model against the fast engine's compiled core."""
+    common = ['simulation.horizon="1 d"', f"simulation.replications={replications}"]
+    print(f"\n(2) one day, {replications} replications: serving = \"requests\" against \"hybrid\" (SimPy engine)"
+          + ("" if skip_fast else "; the Python model against the compiled core (requests)"), flush=True)
+    runs: dict[str, tuple[RunResult, float]] = {}
+    for label, engine, serving in (("simpy requests", "simpy", "requests"), ("simpy hybrid", "simpy", "hybrid"),
+                                   ("fast requests", "fast", "requests"), ("fast hybrid", "fast", "hybrid")):
+        if skip_fast and engine == "fast":
+            continue
+        runs[label] = timed_run([*common, f'simulation.engine="{engine}"', f'simulation.serving="{serving}"'])
+        result, wall = runs[label]
+        events = sum(row.get(PREFIX + "requests", 0.0) for row in result.rows)
+        print(f"{label:<15} wall {wall:8.2f} s  ({events / wall:,.0f} requests of traffic per wall s)", flush=True)
+    compare(runs["simpy requests"][0], runs["simpy hybrid"][0], "requests", "hybrid")
+    if not skip_fast:
+        compare(runs["simpy requests"][0], runs["fast requests"][0], "python", "compiled")
+        compare(runs["simpy hybrid"][0], runs["fast hybrid"][0], "py hybrid", "comp hybrid")
 
-    names = sorted(n for n in requests.estimates if n.startswith(PREFIX) and n in hybrid.estimates)
+
+def compare(a_run: RunResult, b_run: RunResult, a_label: str, b_label: str) -> None:
+    """Every inference metric of two runs side by side, with whether their 95 % intervals overlap."""
+    names = sorted(n for n in a_run.estimates if n.startswith(PREFIX) and n in b_run.estimates)
     width = max((len(n) for n in names), default=6)
-    print(f"\n{'metric':<{width}} {'requests mean':>14} {'requests 95 %':>28} {'hybrid mean':>14}"
-          f" {'hybrid 95 %':>28}  verdict")
+    print(f"\n{'metric':<{width}} {a_label + ' mean':>16} {a_label + ' 95 %':>28} {b_label + ' mean':>16}"
+          f" {b_label + ' 95 %':>28}  verdict")
     counts: dict[str, int] = {}
     for name in names:
-        a, b = requests.estimates[name], hybrid.estimates[name]
+        a, b = a_run.estimates[name], b_run.estimates[name]
         verdict = overlap(a, b)
         counts[verdict] = counts.get(verdict, 0) + 1
-        print(f"{name:<{width}} {a.mean:>14.6g} {interval(a):>28} {b.mean:>14.6g} {interval(b):>28}  {verdict}")
-    only = sorted(n for n in set(requests.estimates) ^ set(hybrid.estimates) if n.startswith(PREFIX))
+        print(f"{name:<{width}} {a.mean:>16.6g} {interval(a):>28} {b.mean:>16.6g} {interval(b):>28}  {verdict}")
+    only = sorted(n for n in set(a_run.estimates) ^ set(b_run.estimates) if n.startswith(PREFIX))
     print("\n" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
     if only:
         print("in one result only: " + ", ".join(only))
@@ -135,7 +150,7 @@ def main() -> None:
     parser.add_argument("--skip-fast", action="store_true", help="skip the fast engine")
     args = parser.parse_args()
     year(args.replications, args.skip_fast)
-    day(args.day_replications)
+    day(args.day_replications, args.skip_fast)
 
 
 if __name__ == "__main__":

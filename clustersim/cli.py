@@ -167,10 +167,17 @@ def _prepare_engine(scenario: Scenario, terminal: Terminal, stops: StopSignals) 
     if scenario.simulation.engine != "fast":
         return
     from clustersim.engine.fast.engine import compile_hint, ensure_compiled
+    from clustersim.layout import serving_core
 
     what = f"fast engine: loading its kernel (a first run compiles it: {compile_hint()})"
     with terminal.preparing(what), stops.interruptible():
         ensure_compiled()
+    if serving_core(scenario) == "compiled":
+        from clustersim.engine.fast.serving.session import SERVING_COMPILE_HINT, ensure_serving_compiled
+
+        what = f"fast engine: loading its serving core (a first run compiles it: {SERVING_COMPILE_HINT})"
+        with terminal.preparing(what), stops.interruptible():
+            ensure_serving_compiled()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -99,6 +99,7 @@ def engine_on_workers(scenario: Scenario, workers: int | None) -> Engine:
     from clustersim.engine.select import engine_for
     from clustersim.executors import ParallelEngine, default_workers
     from clustersim.feasibility import estimate_work
+    from clustersim.layout import serving_core
 
     engine = engine_for(scenario)
     cores = workers or default_workers()
@@ -106,9 +107,9 @@ def engine_on_workers(scenario: Scenario, workers: int | None) -> Engine:
     if scenario.simulation.engine == "fast":
         from clustersim.engine.fast.engine import FastEngine, ensure_compiled
 
-        if scenario.inference and cores > 1 and replications > 1:
-            # the services' model is Python: threads would take turns on one core (the GIL), processes do not;
-            # compiled (or loaded) here, before the pool forks, so no worker compiles
+        if scenario.inference and serving_core(scenario) == "python" and cores > 1 and replications > 1:
+            # the services' model is Python here: threads would take turns on one core (the GIL), processes do
+            # not; compiled (or loaded) here, before the pool forks, so no worker compiles
             ensure_compiled()
             return ParallelEngine("fast", False, min(cores, replications))
         return FastEngine(workers=cores)

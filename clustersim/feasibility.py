@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clustersim.distributions import Distribution
-from clustersim.layout import expected_requests, layout_of, serving_technique
+from clustersim.layout import expected_requests, layout_of, serving_core, serving_technique
 from clustersim.scenario.schema import Scenario
 
 # Log rows per node failure (the failure, the node down and up, its repair states, the position
@@ -83,7 +83,8 @@ def estimate_work(scenario: Scenario, workers: int = 1, runs: int = 1) -> WorkEs
     return WorkEstimate(events, replications, model_bytes * max(1, workers), seconds)
 
 
-REQUESTS_PER_SECOND = 1e5   # the request-level serving model (either engine: it is the same Python model)
+REQUESTS_PER_SECOND = 1e5   # the request-level serving model in Python (either engine)
+COMPILED_REQUESTS_PER_SECOND = 3e6  # the fast engine's compiled serving core (benchmarks/bench_serving.py)
 HYBRID_SAMPLES = 3          # stationary samples a hybrid replication draws, at the least (a rough floor)
 
 
@@ -92,9 +93,10 @@ def _serving_seconds(scenario: Scenario) -> float:
     samples (its windows depend on the failures drawn)."""
     if not scenario.inference:
         return 0.0
+    rate = COMPILED_REQUESTS_PER_SECOND if serving_core(scenario) == "compiled" else REQUESTS_PER_SECOND
     if serving_technique(scenario) == "requests":
-        return expected_requests(scenario) / REQUESTS_PER_SECOND
-    return HYBRID_SAMPLES * scenario.simulation.serving_sample_requests * len(scenario.inference) / REQUESTS_PER_SECOND
+        return expected_requests(scenario) / rate
+    return HYBRID_SAMPLES * scenario.simulation.serving_sample_requests * len(scenario.inference) / rate
 
 
 def machine_memory_bytes() -> float:

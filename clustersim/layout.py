@@ -472,6 +472,30 @@ def serving_technique(scenario: Scenario) -> str:
     return "hybrid" if expected_requests(scenario) > AUTO_HYBRID_REQUESTS else "requests"
 
 
+COMPILED_POLICIES = ("round_robin", "least_outstanding", "power_of_two")  # routing the fast engine compiles
+_PYTHON_ONLY = ("fallback", "autoscaling", "canary", "circuit_breaker")  # [[inference]] sections it does not
+
+
+def compiled_serving_gaps(scenario: Scenario) -> list[str]:
+    """One phrase per serving feature ``scenario`` uses that the fast engine's compiled serving core lacks (empty:
+    it serves compiled); with one, the fast engine serves in the Python model on its own timeline."""
+    gaps = []
+    for spec in scenario.inference:
+        at = f"inference[{spec.name}]"
+        gaps += [f"{at}.{key}" for key in _PYTHON_ONLY if getattr(spec, key) is not None]
+        if spec.load_balancer.outlier_ejection is not None:
+            gaps.append(f"{at}.load_balancer.outlier_ejection")
+        if spec.load_balancer.policy not in COMPILED_POLICIES:
+            gaps.append(f'{at}.load_balancer.policy = "{spec.load_balancer.policy}"')
+    return gaps
+
+
+def serving_core(scenario: Scenario) -> str:
+    """Where the services' requests are simulated: ``compiled`` (the fast engine's core) or ``python``."""
+    compiled = scenario.inference and scenario.simulation.engine == "fast" and not compiled_serving_gaps(scenario)
+    return "compiled" if compiled else "python"
+
+
 def expected_requests(scenario: Scenario) -> float:
     """Requests every service together expects to be sent in one replication (mean rate x horizon)."""
     per_hour = sum(s.arrivals.mean_rate_per_s for s in scenario.inference) * 3600.0

@@ -23,7 +23,7 @@ from clustersim.errors import ResultsError
 from clustersim.model.records import (
     COLUMNS, EventCode, JobState, Kind, NodeState, RepairState, ReplicationRecords, SlotState,
 )
-from clustersim.layout import layout_of, serving_technique
+from clustersim.layout import layout_of, serving_core, serving_technique
 from clustersim.node_table import NODE_COLUMNS
 from clustersim.report.files import write_synced
 from clustersim.scenario.load import dump_scenario_toml
@@ -83,6 +83,7 @@ def summary_dict(result: RunResult, invocation: Invocation | None = None) -> dic
     }
     if result.scenario.inference:
         summary["serving"] = serving_technique(result.scenario)  # how the services ran: requests | hybrid
+        summary["serving_core"] = serving_core(result.scenario)   # where: python | compiled (the fast engine's)
     if result.precision is not None:
         summary["precision"] = precision_dict(result.precision)
     if invocation is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, Task, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 from rich.table import Table
@@ -22,9 +23,10 @@ from rich.text import Text
 
 from clustersim.adaptive import PrecisionOutcome
 from clustersim.checkpointing import CheckpointAdvice
-from clustersim.layout import metric_info, serving_technique
+from clustersim.layout import compiled_serving_gaps, metric_info, serving_technique
 from clustersim.report.checkpoint import checkpoint_verdict
 from clustersim.run import RunResult
+from clustersim.scenario.schema import Scenario
 from clustersim.stats import Estimate
 from clustersim.units import readable_hours
 
@@ -348,10 +350,18 @@ def serving_line(result: RunResult) -> str:
     technique = serving_technique(scenario)
     how = "chosen" if scenario.simulation.serving != "auto" else "auto"
     if technique == "requests":
-        return f"serving: requests ({how}): every request simulated"
+        return f"serving: requests ({how}): every request simulated{_core(scenario)}"
     shares = [value for row in result.rows for name, value in row.items()
               if name.endswith(".request_level_share") and value is not None]
     share = sum(shares) / len(shares) if shares else 0.0
     return (f"serving: hybrid ({how}): requests simulated in windows around capacity changes, "
             f"{share:.3%} of the horizon; stationary samples of {scenario.simulation.serving_sample_requests:,} "
-            f"requests between")
+            f"requests between{_core(scenario)}")
+
+
+def _core(scenario: Scenario) -> str:
+    """On the fast engine: whether its compiled core served the requests, or what sent them to Python."""
+    if scenario.simulation.engine != "fast":
+        return ""
+    gaps = compiled_serving_gaps(scenario)  # (escaped: "inference[chat]" is not a rich markup tag)
+    return f", in Python (the compiled core lacks {escape(', '.join(gaps))})" if gaps else ", by the compiled core"

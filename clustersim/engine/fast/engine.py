@@ -36,7 +36,7 @@ from clustersim.engine.fast.tables import (
 from clustersim.engine.fast.support import refusal, unsupported_features
 from clustersim.engine.base import LogSink, ReplicationOutcome, require_event_log
 from clustersim.errors import ClusterSimError
-from clustersim.layout import MetricSpec, layout_of
+from clustersim.layout import MetricSpec, compiled_serving_gaps, layout_of
 from clustersim.node_table import node_columns
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
@@ -455,13 +455,16 @@ class FastEngine:
 
 
 def serve_on_trace(scenario: Scenario, replication: int, run: KernelRun) -> dict[str, float | None]:
-    """The services' metrics: the serving model (the SimPy engine's own) on the kernel's timeline of their
-    positions and the store, read from its trace."""
+    """The services' metrics on the kernel's timeline of their positions and the store, read from its trace:
+    from the compiled serving loop, or the SimPy engine's own serving model for features it lacks."""
+    from clustersim.engine.fast.serving.session import serve_compiled
     from clustersim.workloads.inference import serve
     from clustersim.workloads.inference.timeline import timeline_from_log
 
     assert run.trace is not None
     timeline = timeline_from_log(scenario, run.trace)
+    if not compiled_serving_gaps(scenario):
+        return serve_compiled(scenario, replication, timeline)[0]
     return serve(scenario, Streams(scenario.simulation.seed, replication), timeline, _no_row).metrics()
 
 

@@ -97,6 +97,15 @@ class Service:
         self.live = True
         self._start_arrivals(arrivals_of(self.spec.arrivals, self.arrival_draws, now, stationary_phase=True))
 
+    def reset_limits(self) -> None:
+        """The retry budget and the rate limit full again (how a settled service leaves them: the hybrid
+        technique's window starts so)."""
+        retries, limit = self.spec.retries, self.spec.rate_limit
+        if self.budget is not None and retries is not None:
+            self.budget = RetryBudget(retries.budget, retries.budget_burst)
+        if self.limiter is not None and limit is not None:
+            self.limiter = TokenBucket(limit.rate, limit.burst)
+
     # --- requests -------------------------------------------------------------------------------------
 
     def _arrive(self, epoch: int) -> None:

@@ -34,7 +34,8 @@ import heapq
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import cast
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast
 
 import numpy as np
 import simpy
@@ -48,8 +49,7 @@ from clustersim.workloads.inference.autoscaler import Autoscaler, pool_load
 from clustersim.workloads.inference.client import Service
 from clustersim.workloads.inference.loop import EventLoop
 from clustersim.workloads.inference.measure import _BINS, Histogram, ServiceMeasures, bin_middles_s
-from clustersim.workloads.inference.patterns import RetryBudget, TokenBucket
-from clustersim.workloads.inference.release import RAMPING, PromotedRelease
+from clustersim.workloads.inference.release import RAMPING, PromotedRelease, Release
 from clustersim.workloads.inference.replica import Replica
 from clustersim.workloads.inference.service import Pool
 from clustersim.workloads.inference.timeline import EMPTY, ReplaySlot
@@ -96,10 +96,11 @@ class Samples:
     """Stationary samples of one service, drawn when first needed, each from its own named stream (so a
     sample's numbers depend on its configuration and the replication, never on the order they are needed)."""
 
-    def __init__(self, scenario: Scenario, s: int, streams: Streams) -> None:
+    def __init__(self, scenario: Scenario, s: int, streams: Streams, run: SampleRun | None = None) -> None:
         self.scenario = scenario
         self.spec = scenario.inference[s]
         self.streams = streams
+        self.run = run if run is not None else run_sample
         arrivals = self.spec.arrivals
         if isinstance(arrivals, DiurnalArrivals):
             count = RATE_LEVELS if arrivals.peak > arrivals.trough else 1
@@ -113,7 +114,8 @@ class Samples:
     def get(self, config: Config, level: int) -> Sample:
         key = (config, level)
         if key not in self._drawn:
-            self._drawn[key] = _settled_sample(self.scenario, self.spec, config, self.levels[level], self.streams)
+            self._drawn[key] = _settled_sample(self.scenario, self.spec, config, self.levels[level], self.streams,
+                                               self.run)
         return self._drawn[key]
 
     @property
@@ -125,22 +127,48 @@ class Samples:
 
 
 def _settled_sample(scenario: Scenario, spec: Inference, config: Config, rate_per_s: float | None,
-                    streams: Streams) -> Sample:
+                    streams: Streams, run: SampleRun) -> Sample:
     """A configuration's sample of ``serving_sample_requests`` requests; one that has not settled (a queue that
     fills slowly: near saturation, or overloaded with abandonment at the timeout) is drawn again 4 and 16 times
     as long before it counts as unstable (its events are all counted)."""
     wanted = scenario.simulation.serving_sample_requests
     events = 0
     for longer in SAMPLE_LENGTHS:
-        sample = _draw_sample(scenario, spec, config, rate_per_s, streams, wanted * longer)
+        sample = _draw_sample(spec, config, rate_per_s, streams, wanted * longer, run)
         events += sample.events
         if sample.stable:
             break
     return dataclasses.replace(sample, events=events)
 
 
-def _draw_sample(scenario: Scenario, spec: Inference, config: Config, rate_per_s: float | None,
-                 streams: Streams, wanted: int) -> Sample:
+@dataclass(frozen=True)
+class SampleSpan:
+    """A stationary sample's run: requests counted from ``burn_in``, sent until ``burn_in + send``, the model run
+    until ``end`` (so that what was sent can resolve); streams named after ``label``."""
+
+    burn_in: float
+    send: float
+    end: float
+    label: str
+
+
+@dataclass(frozen=True)
+class SampleRunOutcome:
+    """What a sample's run measured: its measures, its queues (and the fallback pool's) and the autoscaler's load
+    read every SAMPLE_EVERY_H from the burn-in while requests were sent, and the request-level events run."""
+
+    measures: ServiceMeasures
+    queues: list[float]
+    fallback_queues: list[float]
+    loads: list[float]
+    events: int
+
+
+SampleRun = Callable[[Inference, Inference, Config, Streams, SampleSpan], SampleRunOutcome]
+
+
+def _draw_sample(spec: Inference, config: Config, rate_per_s: float | None, streams: Streams, wanted: int,
+                 run: SampleRun) -> Sample:
     """Run the request-level model of ``spec`` at a fixed configuration: warmed up, then ``wanted`` requests."""
     speeds, fallback_speeds, version, dead = config
     update: dict[str, object] = {"autoscaling": None, "canary": None}
@@ -153,39 +181,11 @@ def _draw_sample(scenario: Scenario, spec: Inference, config: Config, rate_per_s
     burn_in = max(BURN_IN_LEAST_H, 20.0 * spec.service_mean_hours, 2.0 * _finite(spec.timeout))
     timeout_budget = _timeout_budget(spec)
     tail = timeout_budget if timeout_budget < math.inf else max(BURN_IN_LEAST_H, 200.0 * spec.service_mean_hours)
-    env = simpy.Environment()
-    loop = EventLoop(env)
-    primary = [[cast(Slot, ReplaySlot(i, speed))] for i, speed in enumerate(speeds)]
-    dead_replayed = [ReplaySlot(len(speeds) + i, 1.0) for i in range(dead)]
-    dead_slots = [[cast(Slot, slot)] for slot in dead_replayed]
-    fallback = [[cast(Slot, ReplaySlot(1000 + i, speed))] for i, speed in enumerate(fallback_speeds)]
     label = f"/sample/{'-'.join(f'{v:g}' for v in speeds)}/{'-'.join(f'{v:g}' for v in fallback_speeds)}" \
             f"/{version}/{dead}/{rate_per_s if rate_per_s is not None else 'as-is'}"
-    service = Service(loop, sampled, 0, primary + dead_slots, fallback, streams, _no_row, None,
-                      (burn_in, burn_in + send_hours + tail), stream_prefix=label)
-    measures = service.measures
-    measures.count_from = burn_in
-    for slot in dead_replayed:
-        _kill(service.pool, slot)
-    if version and spec.canary is not None:
-        service.release = PromotedRelease(spec.canary, service.pool, measures)
-    queues: list[float] = []
-    fallback_queues: list[float] = []
-    loads: list[float] = []
-    scaling = spec.autoscaling
-
-    def read(_arg: object) -> None:
-        queues.append(service.pool.queued)
-        if service.fallback is not None:
-            fallback_queues.append(service.fallback.queued)
-        if scaling is not None:
-            loads.append(pool_load(service.pool, scaling))
-        if loop.now + SAMPLE_EVERY_H < burn_in + send_hours:
-            loop.at(loop.now + SAMPLE_EVERY_H, read)
-
-    loop.at(burn_in, read)
-    loop.at(burn_in + send_hours, lambda _arg: service.stop_arrivals())
-    env.run(until=burn_in + send_hours + tail)
+    outcome = run(spec, sampled, config, streams, SampleSpan(burn_in, send_hours, burn_in + send_hours + tail, label))
+    measures, queues, fallback_queues, loads = (outcome.measures, outcome.queues, outcome.fallback_queues,
+                                                outcome.loads)
     # per request of the sample, times the exact request rate (the sample's own count is noisier)
     sent = measures.requests + measures.overdue
     scale = mean_rate * SECONDS_PER_HOUR / sent if sent else 0.0   # requests per hour / requests sent
@@ -221,7 +221,48 @@ def _draw_sample(scenario: Scenario, spec: Inference, config: Config, rate_per_s
         loads=np.asarray(loads) if loads else np.zeros(1),
         influence_hours=max(influence, SETTLE_EVERY_H),
         burn_in_hours=max(BURN_IN_LEAST_H, burn, 3.0 * (mean_wait + spec.service_mean_hours)),
-        stable=stable, events=loop.events)
+        stable=stable, events=outcome.events)
+
+
+def run_sample(spec: Inference, sampled: Inference, config: Config, streams: Streams,
+               span: SampleSpan) -> SampleRunOutcome:
+    """A stationary sample run by the Python model: ``sampled`` (``spec`` at the sample's arrival rate, without
+    its autoscaler and canary) on replayed positions that never change, its dead replicas known down from the
+    start, ``spec``'s release promoted when the configuration's version is the new one."""
+    speeds, fallback_speeds, version, dead = config
+    burn_in, send_end = span.burn_in, span.burn_in + span.send
+    env = simpy.Environment()
+    loop = EventLoop(env)
+    primary = [[cast(Slot, ReplaySlot(i, speed))] for i, speed in enumerate(speeds)]
+    dead_replayed = [ReplaySlot(len(speeds) + i, 1.0) for i in range(dead)]
+    dead_slots = [[cast(Slot, slot)] for slot in dead_replayed]
+    fallback = [[cast(Slot, ReplaySlot(1000 + i, speed))] for i, speed in enumerate(fallback_speeds)]
+    service = Service(loop, sampled, 0, primary + dead_slots, fallback, streams, _no_row, None, (burn_in, span.end),
+                      stream_prefix=span.label)
+    measures = service.measures
+    measures.count_from = burn_in
+    for slot in dead_replayed:
+        _kill(service.pool, slot)
+    if version and spec.canary is not None:
+        service.release = PromotedRelease(spec.canary, service.pool, measures)
+    queues: list[float] = []
+    fallback_queues: list[float] = []
+    loads: list[float] = []
+    scaling = spec.autoscaling
+
+    def read(_arg: object) -> None:
+        queues.append(service.pool.queued)
+        if service.fallback is not None:
+            fallback_queues.append(service.fallback.queued)
+        if scaling is not None:
+            loads.append(pool_load(service.pool, scaling))
+        if loop.now + SAMPLE_EVERY_H < send_end:
+            loop.at(loop.now + SAMPLE_EVERY_H, read)
+
+    loop.at(burn_in, read)
+    loop.at(send_end, lambda _arg: service.stop_arrivals())
+    env.run(until=span.end)
+    return SampleRunOutcome(measures, queues, fallback_queues, loads, loop.events)
 
 
 def _overloaded(spec: Inference, config: Config, per_hour: dict[str, float]) -> bool:
@@ -279,21 +320,83 @@ def _no_row(_row: tuple) -> None:
     """A sample's replicas log nothing."""
 
 
+class _Replica(Protocol):
+    @property
+    def speed(self) -> float: ...
+
+    @property
+    def serving(self) -> bool: ...
+
+
+class ServedPool(Protocol):
+    """What the technique asks of a pool (``service.Pool``, or the fast engine's compiled one)."""
+
+    expect: Callable[[float], None]
+
+    @property
+    def active(self) -> Sequence[_Replica]: ...
+
+    @property
+    def queued(self) -> int: ...
+
+    def settled(self) -> bool: ...
+
+    def stop_checks(self) -> None: ...
+
+    def resume_checks(self, now: float) -> None: ...
+
+    def reset_patterns(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Where the technique's own events run (``loop.EventLoop``)."""
+
+    @property
+    def now(self) -> float: ...
+
+    def at(self, time: float, handler: Callable[[Any], None], arg: Any = None, sync: bool = False) -> None: ...
+
+
+class Served(Protocol):
+    """What the technique asks of a service (``client.Service``, or the fast engine's compiled one)."""
+
+    @property
+    def loop(self) -> Clock: ...
+
+    @property
+    def measures(self) -> ServiceMeasures: ...
+
+    @property
+    def pool(self) -> ServedPool: ...
+
+    @property
+    def fallback(self) -> ServedPool | None: ...
+
+    @property
+    def release(self) -> Release | PromotedRelease | None: ...
+
+    def stop_arrivals(self) -> None: ...
+
+    def resume_arrivals(self, now: float) -> None: ...
+
+    def reset_limits(self) -> None: ...
+
+
 class Hybrid:
     """Decides, for one service, when requests are simulated (windows) and accounts for the stretches between."""
 
-    def __init__(self, scenario: Scenario, s: int, service: Service, scaler: Autoscaler | None,
-                 changes: list[tuple[float, bool]], streams: Streams) -> None:
+    def __init__(self, scenario: Scenario, s: int, service: Served, scaler: Autoscaler | None,
+                 changes: list[tuple[float, bool]], streams: Streams, samples: Samples | None = None) -> None:
         self.spec = spec = scenario.inference[s]
         self.service = service
         self.scaler = scaler
-        self.loop: EventLoop = service.loop
+        self.loop = service.loop
         self.measures: ServiceMeasures = service.measures
         self.horizon = scenario.simulation.horizon
         self.pools = [service.pool] + ([service.fallback] if service.fallback is not None else [])
         for pool in self.pools:
             pool.expect = self.expect
-        self.samples = Samples(scenario, s, streams)
+        self.samples = samples if samples is not None else Samples(scenario, s, streams)
         self.rng = streams.generator(f"inference/{spec.name}/hybrid")
         self.sync_draws = Draws(streams.generator(f"inference/{spec.name}/hybrid-syncs"))
         self.diurnal = DiurnalProcess(spec.arrivals.trough, spec.arrivals.peak, spec.arrivals.period,
@@ -478,11 +581,7 @@ class Hybrid:
         for pool in self.pools:
             pool.resume_checks(now)
             pool.reset_patterns()
-        retries = self.spec.retries
-        if service.budget is not None and retries is not None:
-            service.budget = RetryBudget(retries.budget, retries.budget_burst)
-        if service.limiter is not None and self.spec.rate_limit is not None:
-            service.limiter = TokenBucket(self.spec.rate_limit.rate, self.spec.rate_limit.burst)
+        service.reset_limits()
         scaler = self.scaler
         if scaler is not None:
             scaler.desired = deque(d for d in self.drawn if d[0] < now)
