@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from clustersim.run import StopSignals
     from clustersim.scenario.schema import Scenario
 
-SUBCOMMANDS = ("run", "validate", "schema", "optimize-checkpoint", "sweep", "compare", "search")
+SUBCOMMANDS = ("run", "validate", "schema", "optimize-checkpoint", "sweep", "compare", "search", "chaos")
 
 
 def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
@@ -253,6 +253,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return cli_sweep.cmd_compare(args, _overrides(args), _prepare_engine, _refuse_beyond_machine, _out_dir)
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from clustersim import cli_sweep
+
+    return cli_sweep.cmd_chaos(args, _overrides(args), _prepare_engine, _refuse_beyond_machine, _out_dir)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from clustersim import cli_sweep
 
@@ -282,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema,
                "optimize-checkpoint": cmd_optimize_checkpoint, "sweep": cmd_sweep, "compare": cmd_compare,
-               "search": cmd_search}[args.command]
+               "chaos": cmd_chaos, "search": cmd_search}[args.command]
     try:
         return handler(args)
     except ClusterSimError as err:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from clustersim.engine.base import Engine
     from clustersim.scenario.schema import Scenario
 
-COMMANDS = ("sweep", "compare", "search")
+COMMANDS = ("sweep", "compare", "search", "chaos")
 POOL_MIN_SECONDS = 2.0  # a SimPy run estimated shorter than this stays in-process (a pool's start-up is ~1 s)
 
 
@@ -37,6 +37,21 @@ def _workers(text: str) -> int:
 def add_workers_arg(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--workers", type=_workers, metavar="N",
                         help=what if "default" in what else f"{what} (default: every core)")
+
+
+def _add_paired_args(parser: argparse.ArgumentParser, of: str, out_help: str) -> None:
+    """The flags of the commands that run scenarios in pairs with common random numbers (compare, chaos)."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a key of {of} with a TOML value")
+    parser.add_argument("--replications", type=int, metavar="N", help=f"replications of {of}")
+    parser.add_argument("--seed", type=int, metavar="N", help=f"the base random seed of {of}")
+    parser.add_argument("--engine", choices=["simpy", "fast"], help=f"simulation engine of {of}")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the work estimate says it is beyond this machine's time or memory")
+    add_workers_arg(parser, "processes (SimPy) or threads (fast) for the replications")
+    parser.add_argument("--out", metavar="DIR", help=out_help)
+    parser.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
 def add_commands(sub: Any, add_scenario_args: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -61,18 +76,14 @@ def add_commands(sub: Any, add_scenario_args: Callable[[argparse.ArgumentParser]
                                              "first")
     compare.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO", help="scenario TOML files, "
                                                                                      "baseline first")
-    compare.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                         help="override a key of every scenario with a TOML value")
-    compare.add_argument("--replications", type=int, metavar="N", help="replications of every scenario")
-    compare.add_argument("--seed", type=int, metavar="N", help="the base random seed of every scenario")
-    compare.add_argument("--engine", choices=["simpy", "fast"], help="simulation engine of every scenario")
-    compare.add_argument("--force", action="store_true",
-                         help="run even when the work estimate says it is beyond this machine's time or memory")
-    add_workers_arg(compare, "processes (SimPy) or threads (fast) for the replications")
-    compare.add_argument("--out", metavar="DIR", help="write compare.csv into DIR (default "
-                                                      "results/<first name>/compare-<time>/)")
-    compare.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
-    compare.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    _add_paired_args(compare, "every scenario", "write compare.csv into DIR (default "
+                                                "results/<first name>/compare-<time>/)")
+
+    chaos = sub.add_parser("chaos", help="a chaos experiment: control and treatment (the faults injected) with common "
+                                         "random numbers; the hypotheses judged, paired differences")
+    chaos.add_argument("experiment", type=Path, help="experiment TOML file")
+    _add_paired_args(chaos, "the experiment's scenario (control and treatment)",
+                     "write chaos.json into DIR (default results/<experiment>/chaos-<time>/)")
 
     search = sub.add_parser("search", help="bisect a monotone parameter for the threshold of a target")
     add_scenario_args(search)
@@ -257,6 +268,78 @@ def cmd_compare(args: argparse.Namespace, overrides: tuple[str, ...], prepare: C
         if not args.quiet:
             _show_comparison(terminal, comparison, out)
     return stops.exit_status or 0
+
+
+def cmd_chaos(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Callable[..., None],
+              refuse_beyond: Callable[..., None], out_dir: Callable[..., Path]) -> int:
+    """``chaos EXPERIMENT.toml``: control and treatment, chaos.json, chaos.csv and both resolved scenarios."""
+    from clustersim.experiment import load_experiment
+    from clustersim.feasibility import degenerate_problems
+
+    from clustersim.engine.select import engine_for
+
+    experiment = load_experiment(args.experiment, overrides)
+    engine_for(experiment.treatment)  # an engine that cannot run the injections refuses them at once
+    problems = [f"{args.experiment.name}: {p}" for p in degenerate_problems(experiment.control)]
+    if problems:
+        raise ClusterSimError("\n".join(problems))
+    refuse_beyond(argparse.Namespace(force=args.force, scenario=args.experiment), experiment.treatment)
+    out = out_dir(args.out, experiment.name, "chaos-")
+    from clustersim.chaos import chaos_dict, run_experiment
+    from clustersim.comparison import comparison_frame
+    from clustersim.report.files import ResultsDirectory, write_synced
+    from clustersim.report.terminal import Terminal
+    from clustersim.run import Interrupted, StopSignals
+    from clustersim.scenario import dump_scenario_toml
+
+    engines: list[Any] = []
+
+    def engine(scenario: Scenario) -> Engine:
+        engines.append(engine_on_workers(scenario, args.workers))
+        return engines[-1]
+
+    total = 2 * (experiment.control.simulation.replications_limit or 1)
+    with StopSignals() as stops, ResultsDirectory(out, overwrite=args.overwrite) as results:
+        terminal = Terminal(quiet=args.quiet)
+        try:
+            if experiment.control.simulation.engine == "fast":
+                prepare(experiment.control, terminal, stops)
+            with terminal.progress("chaos", total) as advance:
+                outcome = run_experiment(experiment, engine, progress=advance)
+        finally:
+            for used in engines:
+                close_engine(used, failed=stops.first is not None)
+        if not outcome.comparison.complete:  # nothing is written: the verdict needs both runs whole
+            raise Interrupted(_interrupt_status(stops, KeyboardInterrupt()))
+        info = chaos_dict(outcome, {"file": str(args.experiment)})
+        write_synced(results.path / "chaos.json", json.dumps(info, indent=2, allow_nan=False) + "\n")
+        write_synced(results.path / "chaos.csv", comparison_frame(outcome.comparison).to_csv(index=False))
+        for name, scenario in (("control", experiment.control), ("treatment", experiment.treatment)):
+            write_synced(results.path / f"{name}.resolved.toml", dump_scenario_toml(scenario))
+        results.commit()
+        if not args.quiet:
+            _show_chaos(terminal, info, out)
+    return stops.exit_status or 0
+
+
+def _show_chaos(terminal: Any, info: dict[str, Any], out: Path) -> None:
+    """Each hypothesis: the share of replications it held in, treatment and control; the significant changes."""
+    from rich.table import Table
+
+    table = Table(title=f"chaos experiment {info['experiment']}: {info['replications']} replications each, "
+                        "common random numbers", show_edge=False)
+    for column in ("hypothesis", "held (treatment)", "95 % CI", "held (control)", "verdict"):
+        table.add_column(column, overflow="fold")
+    for h in info["hypotheses"]:
+        table.add_row(f"{h['metric']} {h['comparator']} {h['threshold']:g}", f"{h['held_fraction']:.0%}",
+                      f"[{h['held_ci95_low']:.2f}, {h['held_ci95_high']:.2f}]", f"{h['control_held_fraction']:.0%}",
+                      h["verdict"])
+    terminal.console.print(table)
+    changed = sorted(name for name, p in info["paired"].items() if p["significant"])
+    terminal.console.print(f"{len(changed)} of {len(info['paired'])} metrics changed significantly under the "
+                           f"injection (paired 95 % interval excludes 0){': ' if changed else ''}"
+                           f"{', '.join(changed[:8])}{' ...' if len(changed) > 8 else ''}", highlight=False)
+    terminal.console.print(f"results in {out}/")
 
 
 def _show_comparison(terminal: Any, comparison: Any, out: Path) -> None:

@@ -1,0 +1,143 @@
+"""A chaos experiment file: the scenario, the steady-state hypotheses, the faults to inject.
+
+The *control* is the scenario as written; the *treatment* is the same scenario with the ``[[inject]]``
+entries appended to its ``[[chaos]]`` (so every component keeps its named random streams, and the only
+difference between the two runs is the injection). Both are built and checked here, up front, like any
+scenario: a problem of an injection is reported under ``inject[i]``, one of a hypothesis under
+``hypothesis[i]``, each as one line naming the file.
+"""
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError
+
+from clustersim.errors import ScenarioError
+from clustersim.input_files import SCENARIO_LIMIT_BYTES, InputFileError, read_input_text
+from clustersim.layout import layout_of
+from clustersim.scenario.load import apply_overrides, scenario_from_dict
+from clustersim.scenario.schema import Scenario
+from clustersim.scenario.sections.common import MAX_COUNT, MAX_SEED, Name, Section
+
+COMPARATORS = (">=", ">", "<=", "<")
+
+
+class Hypothesis(Section):
+    """The steady state: ``metric comparator threshold`` must hold in a replication."""
+
+    metric: str = Field(description="a metric the scenario measures, e.g. inference.chat.success_ratio")
+    comparator: Literal[">=", ">", "<=", "<"] = Field(description="how the metric compares with threshold")
+    threshold: Annotated[float, Field(allow_inf_nan=False)] = Field(description="the bound, in the metric's unit")
+
+
+class ExperimentSection(Section):
+    """``[experiment]``: what is run, how often."""
+
+    name: Name | None = Field(default=None, description="the experiment's name; default: the file's stem")
+    scenario: str | dict[str, Any] = Field(description="a scenario file (relative to this file), or the scenario "
+                                                       "inline as a table")
+    replications: Annotated[int, Field(gt=1, le=MAX_COUNT)] | None = Field(
+        default=None, description="replications of control and treatment each; default: the scenario's")
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = Field(default=None,
+                                                                  description="default: the scenario's")
+
+
+class ExperimentFile(Section):
+    """The whole file: ``[experiment]``, ``[[hypothesis]]`` (at least one), ``[[inject]]`` (at least one)."""
+
+    experiment: ExperimentSection
+    hypothesis: list[Hypothesis] = Field(min_length=1, description="the steady-state hypotheses")
+    inject: list[dict[str, Any]] = Field(min_length=1, description="faults, as [[chaos]] entries of the scenario")
+
+
+class Experiment:
+    """A loaded experiment: its name, hypotheses, control and treatment scenarios (checked)."""
+
+    def __init__(self, name: str, source: str, hypotheses: list[Hypothesis], control: Scenario,
+                 treatment: Scenario, injected: int) -> None:
+        self.name, self.source, self.hypotheses = name, source, hypotheses
+        self.control, self.treatment = control, treatment
+        self.injected = injected  # the treatment's last `injected` [[chaos]] entries are the experiment's
+
+
+def load_experiment(path: str | Path, overrides: tuple[str, ...] = ()) -> Experiment:
+    """Read, check and build an experiment; ``overrides`` apply to its scenario (--set, --replications, --seed).
+    Raises ScenarioError listing every problem, each naming the file and the key."""
+    path = Path(path)
+    source = path.name
+    try:
+        raw = tomllib.loads(read_input_text(path, SCENARIO_LIMIT_BYTES))
+    except InputFileError as err:
+        raise ScenarioError(str(path), ["no such experiment file" if str(err) == "No such file"
+                                        else f"cannot read: {err}"]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(source, [f"not valid TOML: {err}"]) from None
+    try:
+        spec = ExperimentFile.model_validate(raw)
+    except ValidationError as err:
+        raise ScenarioError(source, [_problem(e) for e in err.errors()]) from None
+    section = spec.experiment
+    scenario_raw, scenario_dir, scenario_source = _scenario_raw(section.scenario, path)
+    settings = [f"simulation.{key}={value}" for key, value in (("replications", section.replications),
+                                                              ("seed", section.seed)) if value is not None]
+    scenario_raw = apply_overrides(scenario_raw, [*settings, *overrides], scenario_source)
+    control = scenario_from_dict(scenario_raw, source=scenario_source, base_dir=scenario_dir)
+    planned = list(scenario_raw.get("chaos", []))
+    treatment_raw = {**scenario_raw, "chaos": planned + list(spec.inject)}
+    try:
+        treatment = scenario_from_dict(treatment_raw, source=source, base_dir=scenario_dir)
+    except ScenarioError as err:
+        raise ScenarioError(source, [_as_inject(p, len(planned)) for p in err.problems]) from None
+    problems = _hypothesis_problems(spec.hypothesis, treatment)
+    if control.simulation.precision is not None:
+        problems.append("experiment.scenario: simulation.precision: an experiment needs a fixed number of "
+                        "replications (give experiment.replications)")
+    if problems:
+        raise ScenarioError(source, problems)
+    return Experiment(section.name or path.stem, source, list(spec.hypothesis), control, treatment, len(spec.inject))
+
+
+def _scenario_raw(scenario: str | dict[str, Any], path: Path) -> tuple[dict[str, Any], Path, str]:
+    """The scenario's raw table, the folder its own relative paths start from, and the name to report it by."""
+    if isinstance(scenario, dict):
+        return dict(scenario), path.parent, f"{path.name}: experiment.scenario"
+    scenario_path = (path.parent / scenario).resolve()
+    try:
+        return tomllib.loads(read_input_text(scenario_path, SCENARIO_LIMIT_BYTES)), scenario_path.parent, \
+            scenario_path.name
+    except InputFileError as err:
+        problem = "no such scenario file" if str(err) == "No such file" else f"cannot read it: {err}"
+        raise ScenarioError(path.name, [f"experiment.scenario: {scenario!r}: {problem}"]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(scenario_path.name, [f"not valid TOML: {err}"]) from None
+
+
+def _problem(error: Any) -> str:
+    where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error["loc"]).replace(".[", "[")
+    message = {"extra_forbidden": "unknown key", "missing": "missing required key",
+               "too_short": "needs at least one entry"}.get(error["type"], error["msg"])
+    return f"{where}: {message}" if where else message
+
+
+def _as_inject(problem: str, planned: int) -> str:
+    """A problem of the treatment's chaos entry i >= planned is the experiment's inject[i - planned]."""
+    if problem.startswith("chaos["):
+        index_text, _, rest = problem[len("chaos["):].partition("]")
+        if index_text.isdigit() and int(index_text) >= planned:
+            return f"inject[{int(index_text) - planned}]{rest}"
+    return problem
+
+
+def _hypothesis_problems(hypotheses: list[Hypothesis], scenario: Scenario) -> list[str]:
+    names = [spec.name for spec in layout_of(scenario).metrics]
+    problems = []
+    for i, hypothesis in enumerate(hypotheses):
+        if hypothesis.metric not in names:
+            close = difflib.get_close_matches(hypothesis.metric, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"hypothesis[{i}].metric: {hypothesis.metric!r} is not a metric this scenario "
+                            f"measures{hint}")
+    return problems
