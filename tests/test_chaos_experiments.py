@@ -137,3 +137,97 @@ def test_the_gameday_example_loads_and_injects_into_the_main_cluster() -> None:
     assert experiment.control.name == "gpt_cluster" and not experiment.control.chaos
     assert [c.action for c in experiment.treatment.chaos] == ["kill_rack", "kill_node"]
     assert experiment.control.simulation.replications == 5
+
+
+# --- faults of the fabric and the store (the [[chaos]] actions beyond the nodes) --------------------------
+
+def _fabric_scenario(chaos: list[dict[str, Any]], spines: int = 2) -> dict[str, Any]:
+    """32 nodes, racks of 8 (leaf/0..3), ``spines`` spines, nothing failing on its own; a 4-server store."""
+    return {"name": "fabric", "simulation": {"horizon": "100 h", "replications": 1, "seed": 1},
+            "nodes": {"count": 32, "gpus_per_node": 4, "nodes_per_rack": 8, "failure_modes": []},
+            "network": {"topology": "two_tier", "spines": spines},
+            "storage": {"servers": 4, "replication": 2, "objects": 8, "failure_loses_data": False,
+                        "time_to_failure": {"dist": "deterministic", "value": "1000 h"},
+                        "time_to_repair": {"dist": "deterministic", "value": "1 h"}},
+            "chaos": chaos}
+
+
+def _metrics(raw: dict[str, Any]) -> dict[str, float]:
+    from clustersim.engine.simpy_engine import simulate_replication
+    from clustersim.scenario import scenario_from_dict
+
+    return simulate_replication(scenario_from_dict(raw), 0)[0].metrics()
+
+
+def test_a_spine_failure_in_a_two_tier_fabric_cuts_off_exactly_the_expected_nodes() -> None:
+    """One spine of two down: every leaf still reaches the other, nobody is cut off. Both down (overlapping
+    10-20 h and 15-30 h): all 32 nodes are cut off exactly while both are, 15-20 h: 32 x 5 = 160 node-hours.
+    A leaf down 40-46 h cuts off exactly its rack's 8 nodes for 6 h: 48 node-hours more."""
+    one = _metrics(_fabric_scenario([{"action": "kill_switch", "switch": "spine/0", "at": "10 h", "duration": "10 h"}]))
+    assert one["network.node_hours_lost"] == 0.0
+    both = _metrics(_fabric_scenario([
+        {"action": "kill_switch", "switch": "spine/0", "at": "10 h", "duration": "10 h"},
+        {"action": "kill_switch", "switch": "spine/1", "at": "15 h", "duration": "15 h"},
+        {"action": "kill_switch", "switch": "leaf/2", "at": "40 h", "duration": "6 h"}]))
+    assert both["network.node_hours_lost"] == pytest.approx(160 + 48, abs=1e-9)
+    assert both["nodes.failures"] == 0.0  # cut off is not failed
+
+
+def test_a_host_link_injection_and_an_own_failure_overlap_as_one_outage() -> None:
+    """The host link of node 3 held down by two injections, 10-20 h and 15-25 h: the holds add up, so the node is
+    cut off from the first hold to the last release, 10 h to 25 h: 15 node-hours (not 10, nor 20)."""
+    raw = _fabric_scenario([{"action": "kill_link", "link": "node3~leaf/0", "at": "10 h", "duration": "10 h"},
+                            {"action": "kill_link", "link": "node3~leaf/0", "at": "15 h", "duration": "10 h"}])
+    assert _metrics(raw)["network.node_hours_lost"] == pytest.approx(15.0, abs=1e-9)
+
+
+def test_storage_injections_hold_servers_unreachable_for_their_duration() -> None:
+    """A store outage 20-23 h: nothing can be read for 3 h of 100 (every object's replicas are unreachable);
+    one server down (replication 2) leaves every object readable."""
+    outage = _metrics(_fabric_scenario([{"action": "store_outage", "at": "20 h", "duration": "3 h"}]))
+    assert outage["storage.read_availability"] == pytest.approx(1 - 3 / 100, abs=1e-12)
+    assert outage["storage.data_loss_events"] == 0.0
+    one = _metrics(_fabric_scenario([{"action": "kill_storage_server", "server": 1, "at": "20 h", "duration": "3 h"}]))
+    assert one["storage.read_availability"] == 1.0 and one["storage.write_availability"] < 1.0
+
+
+@pytest.mark.parametrize(("chaos", "line"), [
+    ({"action": "kill_switch", "switch": "spine/7", "at": "1 h", "duration": "1 h"},
+     "chaos[0].switch: the fabric has no switch 'spine/7'; did you mean 'spine/1'?"),
+    ({"action": "kill_storage_server", "server": 4, "at": "1 h", "duration": "1 h"},
+     "chaos[0].server: server 4 does not exist (storage.servers = 4, first is 0)"),
+    ({"action": "kill_switch", "node": 3, "at": "1 h", "duration": "1 h"},
+     "chaos[0].node: kill_switch takes 'switch', not 'node'"),
+    ({"action": "store_outage", "server": 1, "at": "1 h", "duration": "1 h"},
+     "chaos[0].server: store_outage takes no target, not 'server'"),
+])
+def test_a_fault_aimed_at_a_missing_part_is_refused(chaos: dict[str, Any], line: str) -> None:
+    from clustersim.scenario import scenario_from_dict
+
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(_fabric_scenario([chaos]), source="s.toml")
+    assert f"s.toml: {line}" in str(err.value).splitlines()
+
+
+def test_a_fabric_fault_needs_a_network() -> None:
+    from clustersim.scenario import scenario_from_dict
+
+    raw = _fabric_scenario([{"action": "kill_link", "at": "1 h", "duration": "1 h"}])
+    del raw["network"]
+    with pytest.raises(ScenarioError, match=r"chaos\[0\].action: kill_link needs a \[network\]"):
+        scenario_from_dict(raw)
+
+
+def test_the_fabric_and_store_example_meets_its_hand_check() -> None:
+    """scenarios/chaos/fabric_and_store.toml (3 replications): one network interruption of the job in every
+    replication, the store unreadable for exactly 1.5 h of 720, no node failure added."""
+    experiment = load_experiment(REPO / "scenarios" / "chaos" / "fabric_and_store.toml", ("simulation.replications=3",))
+    outcome = run_experiment(experiment)
+    by_metric = {d.metric: d.estimate for d in outcome.comparison.differences}
+    control, treatment = (r.rows for r in outcome.comparison.results)
+    assert [row["training.job.interruptions.network"] for row in treatment] == [1.0] * 3
+    assert all(row["storage.read_availability"] == pytest.approx(1 - 1.5 / 720, abs=1e-12) for row in treatment)
+    assert by_metric["nodes.failures"].mean == 0.0
+    assert 60 <= by_metric["network.node_hours_lost"].mean <= 64
+    assert [c.action for c in experiment.treatment.chaos] == ["kill_switch", "kill_link", "kill_switch", "kill_switch",
+                                                              "kill_storage_server", "store_outage"]

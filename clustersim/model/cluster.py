@@ -14,7 +14,7 @@ from clustersim.model.records import Kind, RepairState
 from clustersim.model.base import Context, Failure
 from clustersim.model.clocks import ClockPlan
 from clustersim.layout import fabric_of, layout_of
-from clustersim.model.domains import chaos_life, domain_life
+from clustersim.model.domains import ChaosReach, chaos_life, domain_life
 from clustersim.model.load import make_lemon
 from clustersim.model.network import NetworkModel
 from clustersim.model.nodes import Crews, Node, NodeHolds, node_life
@@ -151,10 +151,12 @@ class Cluster:
 
     def _start_chaos(self, streams: Streams) -> None:
         scenario = self.scenario
+        servers = scenario.storage.servers if scenario.storage is not None else 0
+        reach = ChaosReach(lambda: self.network, self.storage, servers)  # (the network is built after the chaos)
         for chaos, name, cause in zip(scenario.chaos, scenario.chaos_names, self.layout.chaos_causes):
             rng = streams.generator(f"chaos/{name}")
             self.ctx.env.process(chaos_life(self.ctx, chaos, cause, self.nodes, self.racks, self.holds, rng,
-                                            self.set_speed, scenario.repair.straggler_detection or 0.0))
+                                            self.set_speed, scenario.repair.straggler_detection or 0.0, reach))
 
     def _on_node_down(self, node: Node, failure: Failure) -> None:
         if self.scorer is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -10,13 +11,15 @@ from clustersim.model.records import Kind, RepairState
 from clustersim.model.base import Context
 from clustersim.model.nodes import Node, NodeHolds
 from clustersim.scenario.schema import Chaos, FailureDomain
+from clustersim.scenario.sections.chaos import NETWORK_ACTIONS, STORAGE_ACTIONS
+from clustersim.topology import Fabric
 
-DOMAIN = Kind.DOMAIN.value
+DOMAIN, SWITCH, LINK = Kind.DOMAIN.value, Kind.SWITCH.value, Kind.LINK.value
 D_OK, D_FAILED, D_REPAIRING = RepairState.OK.value, RepairState.FAILED.value, RepairState.REPAIRING.value
 
 
-class ServerHolds(Protocol):
-    """What a domain holds storage servers down through (model/storage.StorageCluster)."""
+class StoreHolds(Protocol):
+    """What a domain (or an injection) holds storage servers down through (model/storage.StorageCluster)."""
 
     def hold(self, server: int, cause: int) -> None:
         """Hold ``server`` down for ``cause``; its data is kept."""
@@ -29,7 +32,7 @@ class ServerHolds(Protocol):
 
 def domain_life(ctx: Context, index: int, domain: FailureDomain, members: list[Node], cause: int,
                 holds: NodeHolds, detection_hours: float, rng: np.random.Generator,
-                servers: Sequence[int] = (), store: ServerHolds | None = None):
+                servers: Sequence[int] = (), store: StoreHolds | None = None):
     """SimPy process: the domain fails, is noticed, repaired, and all members return together — its nodes,
     and the storage ``servers`` in its racks (held through ``store``, their data kept)."""
     env, record = ctx.env, ctx.record
@@ -55,18 +58,54 @@ def domain_life(ctx: Context, index: int, domain: FailureDomain, members: list[N
                 store.release(server)
 
 
+class PartHolds(Protocol):
+    """What a fabric fault holds down through (model/network.NetworkModel)."""
+
+    fabric: Fabric
+
+    def hold_part(self, kind: int, component: int, cause: int) -> None: ...
+
+    def release_part(self, kind: int, component: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChaosReach:
+    """What injections can reach besides the nodes: the fabric (once it is built) and the store."""
+
+    network: Callable[[], PartHolds | None]
+    store: StoreHolds | None
+    servers: int
+
+
 def chaos_life(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks: list[list[Node]],
                holds: NodeHolds, rng: np.random.Generator, set_speed: Callable[[Node, float], None],
-               straggler_hours: float):
+               straggler_hours: float, reach: ChaosReach):
     """SimPy process: at ``at`` and every ``every``, inject the fault into its target."""
     env = ctx.env
     yield env.timeout(chaos.at)
     while True:
-        if chaos.action == "kill_rack":
+        if chaos.action in NETWORK_ACTIONS:
+            network = reach.network()
+            assert network is not None  # the scenario has a [network] (cross_checks._chaos_parts_exist)
+            part = _fabric_part(chaos, network.fabric, rng)
+            network.hold_part(*part, cause)
+            env.process(_part_back(ctx, network, part, chaos.duration))
+        elif chaos.action in STORAGE_ACTIONS:
+            assert reach.store is not None  # the scenario has a [storage]
+            if chaos.action == "store_outage":
+                servers = list(range(reach.servers))
+            else:
+                servers = [chaos.server if chaos.server is not None else int(rng.integers(reach.servers))]
+            for server in servers:
+                reach.store.hold(server, cause)
+            env.process(_servers_back(ctx, reach.store, servers, chaos.duration))
+        elif chaos.action == "kill_rack":
             targets = racks[chaos.rack if chaos.rack is not None else int(rng.integers(len(racks)))]
         else:
             targets = [nodes[chaos.node if chaos.node is not None else int(rng.integers(len(nodes)))]]
-        if chaos.action in ("kill_node", "kill_rack"):
+        if chaos.action in NETWORK_ACTIONS or chaos.action in STORAGE_ACTIONS:
+            pass
+        elif chaos.action in ("kill_node", "kill_rack"):
             for node in targets:
                 holds.strike(node, cause)
             env.process(_release_after(ctx, targets, chaos.duration, holds))
@@ -77,6 +116,27 @@ def chaos_life(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks:
         if chaos.every is None:
             return
         yield env.timeout(chaos.every)
+
+
+def _fabric_part(chaos: Chaos, fabric: Fabric, rng: np.random.Generator) -> tuple[int, int]:
+    """(kind, index) of the switch or link the injection names, or one drawn from its stream."""
+    if chaos.action == "kill_switch":
+        names = fabric.switch_names
+        return SWITCH, names.index(chaos.switch) if chaos.switch is not None else int(rng.integers(len(names)))
+    if chaos.link is not None:
+        return LINK, next(k for k in range(fabric.link_count) if fabric.link_name(k) == chaos.link)
+    return LINK, int(rng.integers(fabric.link_count))
+
+
+def _part_back(ctx: Context, network: PartHolds, part: tuple[int, int], hours: float):
+    yield ctx.env.timeout(hours)
+    network.release_part(*part)
+
+
+def _servers_back(ctx: Context, store: StoreHolds, servers: list[int], hours: float):
+    yield ctx.env.timeout(hours)
+    for server in servers:
+        store.release(server)
 
 
 def _release_after(ctx: Context, targets: list[Node], hours: float, holds: NodeHolds):

@@ -10,6 +10,7 @@ reach the top layer is held unreachable the same way.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -46,6 +47,7 @@ class NetworkModel:
         self.server_racks = server_racks
         self.storage = storage
         self.server_cut = [False] * len(server_racks)
+        self._held: dict[tuple[int, int], int] = {}  # (kind, component) -> holds: down while any is held
 
     def start(self, scenario: Scenario, streams: Streams) -> None:
         """Start a process for every switch and link that fails before the horizon.
@@ -73,18 +75,34 @@ class NetworkModel:
 
     def _life(self, law: FailureLaw, rng: np.random.Generator, first_hours: float, kind: int, component: int):
         """SimPy process: one switch or link fails (first after ``first_hours``), is repaired, returns — forever."""
-        env, record = self.ctx.env, self.ctx.record
+        env = self.ctx.env
         time_to_failure, time_to_repair = law.time_to_failure.sampler(rng), law.time_to_repair.sampler(rng)
-        change = self.reach.set_switch if kind == SWITCH else self.reach.set_link
         next_hours = first_hours
         while True:
             yield env.timeout(next_hours)
-            record((env.now, kind, component, UP, DOWN, -1))
-            self._apply(change(component, False))
+            self.hold_part(kind, component, -1)
             yield env.timeout(time_to_repair())
-            record((env.now, kind, component, DOWN, UP, -1))
-            self._apply(change(component, True))
+            self.release_part(kind, component)
             next_hours = time_to_failure()
+
+    def hold_part(self, kind: int, component: int, cause: int) -> None:
+        """Hold a switch or link (``kind`` SWITCH or LINK) down for ``cause`` (-1: its own failure; a chaos
+        injection's code): it goes down with its first hold and returns when none is left."""
+        key = (kind, component)
+        self._held[key] = self._held.get(key, 0) + 1
+        if self._held[key] == 1:
+            self.ctx.record((self.ctx.env.now, kind, component, UP, DOWN, cause))
+            self._apply(self._change(kind)(component, False))
+
+    def release_part(self, kind: int, component: int) -> None:
+        key = (kind, component)
+        self._held[key] -= 1
+        if self._held[key] == 0:
+            self.ctx.record((self.ctx.env.now, kind, component, DOWN, UP, -1))
+            self._apply(self._change(kind)(component, True))
+
+    def _change(self, kind: int) -> Callable[[int, bool], list[int]]:
+        return self.reach.set_switch if kind == SWITCH else self.reach.set_link
 
     def _apply(self, changed: list[int]) -> None:
         """Hold down the nodes just cut off, release those joined again; then the storage servers."""

@@ -7,11 +7,12 @@ the checks that a bad section does not concern.
 """
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from clustersim.scenario.sections.chaos import Chaos
+from clustersim.scenario.sections.chaos import NETWORK_ACTIONS, STORAGE_ACTIONS, Chaos
 from clustersim.scenario.sections.common import repeated
 from clustersim.scenario.sections.domains import FailureDomain
 from clustersim.scenario.sections.inference import Inference
@@ -131,6 +132,40 @@ def _chaos_targets_exist(chaos: list[Chaos], nodes: Nodes) -> list[str]:
             problems.append(f"chaos[{i}].node: node {c.node} does not exist (nodes.count = {nodes.count}, first is 0)")
         if c.rack is not None and c.rack >= nodes.racks:
             problems.append(f"chaos[{i}].rack: rack {c.rack} does not exist ({nodes.racks} racks, first is 0)")
+    return problems
+
+
+@cross_check
+def _chaos_parts_exist(chaos: list[Chaos], network: Network | None, storage: Storage | None, nodes: Nodes) -> list[str]:
+    """A fault of the fabric needs [network] and names a switch or link it has; one of the store, [storage]."""
+    problems = []
+    for i, c in enumerate(chaos):
+        if c.action in NETWORK_ACTIONS:
+            if network is None:
+                problems.append(f"chaos[{i}].action: {c.action} needs a [network]")
+                continue
+            if network.problems() or (c.switch is None and c.link is None):
+                continue
+            from clustersim.topology import FabricError, build_fabric
+
+            try:
+                fabric = build_fabric(network, nodes.count, nodes.nodes_per_rack, nodes.gpus_per_node)
+            except FabricError:
+                continue  # reported by _fabric_builds
+            names = fabric.switch_names if c.switch is not None else \
+                tuple(fabric.link_name(k) for k in range(fabric.link_count))
+            wanted = c.switch if c.switch is not None else c.link
+            if wanted not in names:
+                key = "switch" if c.switch is not None else "link"
+                close = difflib.get_close_matches(str(wanted), names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f" (e.g. {names[0]!r})"
+                problems.append(f"chaos[{i}].{key}: the fabric has no {key} {wanted!r}{hint}")
+        elif c.action in STORAGE_ACTIONS:
+            if storage is None:
+                problems.append(f"chaos[{i}].action: {c.action} needs a [storage]")
+            elif c.server is not None and c.server >= storage.servers:
+                problems.append(f"chaos[{i}].server: server {c.server} does not exist (storage.servers = "
+                                f"{storage.servers}, first is 0)")
     return problems
 
 
