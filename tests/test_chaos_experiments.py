@@ -231,3 +231,13 @@ def test_the_fabric_and_store_example_meets_its_hand_check() -> None:
     assert 60 <= by_metric["network.node_hours_lost"].mean <= 64
     assert [c.action for c in experiment.treatment.chaos] == ["kill_switch", "kill_link", "kill_switch", "kill_switch",
                                                               "kill_storage_server", "store_outage"]
+
+
+def test_the_gray_failures_example_meets_its_hand_check() -> None:
+    """scenarios/chaos/gray_failures.toml (2 replications): only the first slow-node injection and the leak reach
+    the job (+2 interruptions); every injection counts as a node failure (+16)."""
+    experiment = load_experiment(REPO / "scenarios" / "chaos" / "gray_failures.toml", ("simulation.replications=2",))
+    by_metric = {d.metric: d.estimate for d in run_experiment(experiment).comparison.differences}
+    assert by_metric["training.job.interruptions"].mean == 2.0
+    assert by_metric["nodes.failures"].mean == 16.0
+    assert by_metric["training.job.ettr"].mean < 0
