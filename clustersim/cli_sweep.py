@@ -232,7 +232,32 @@ def cmd_compare(args: argparse.Namespace, overrides: tuple[str, ...], prepare: C
         refuse_beyond(argparse.Namespace(force=args.force, scenario=path), scenario)
     out = out_dir(args.out, scenarios[0].name, "compare-")
     from clustersim.comparison import compare_scenarios, comparison_frame
-    from clustersim.report.files import ResultsDirectory, write_synced
+    from clustersim.report.files import write_synced
+
+    def write(comparison: Any, path: Path, terminal: Any) -> Callable[[], None]:
+        write_synced(path / "compare.csv", comparison_frame(comparison).to_csv(index=False))
+        info = {"scenarios": comparison.names, "files": [str(p) for p in args.scenarios], "baseline":
+                comparison.names[0], "seed": scenarios[0].simulation.seed,
+                "replications": [len(r.rows) for r in comparison.results],
+                "engines": [s.simulation.engine for s in scenarios],
+                "significant": [{"metric": d.metric, "scenario": d.scenario, "diff_mean": d.estimate.mean}
+                                for d in comparison.differences if d.significant]}
+        write_synced(path / "compare.json", json.dumps(info, indent=2, allow_nan=False) + "\n")
+        return lambda: _show_comparison(terminal, comparison, out)
+
+    return _run_paired(args, out, scenarios, prepare, "compare",
+                       lambda engine, advance: compare_scenarios(scenarios, sources, engine, progress=advance),
+                       lambda comparison: comparison.complete, write)
+
+
+def _run_paired(args: argparse.Namespace, out: Path, scenarios: list[Scenario], prepare: Callable[..., None],
+                what: str, compute: Callable[[Callable[[Scenario], Engine], Callable[[int], None]], Any],
+                complete: Callable[[Any], bool], write: Callable[[Any, Path, Any], Callable[[], None]]) -> int:
+    """What compare and chaos share: stop signals, the results directory (complete or absent), the fast engine
+    loaded up front, ``compute(engine, advance)`` under a progress bar over every scenario's replications and its
+    engines closed after; unless ``complete(outcome)`` nothing is written (exit 130 or 143), else
+    ``write(outcome, directory, terminal)`` writes the files and returns what to show once they are in place."""
+    from clustersim.report.files import ResultsDirectory
     from clustersim.report.terminal import Terminal
     from clustersim.run import Interrupted, StopSignals
 
@@ -246,37 +271,29 @@ def cmd_compare(args: argparse.Namespace, overrides: tuple[str, ...], prepare: C
     with StopSignals() as stops, ResultsDirectory(out, overwrite=args.overwrite) as results:
         terminal = Terminal(quiet=args.quiet)
         try:
-            if any(s.simulation.engine == "fast" for s in scenarios):
-                prepare(scenarios[0], terminal, stops)
-            with terminal.progress("compare", total) as advance:
-                comparison = compare_scenarios(scenarios, sources, engine, progress=advance)
+            fast = next((s for s in scenarios if s.simulation.engine == "fast"), None)
+            if fast is not None:
+                prepare(fast, terminal, stops)
+            with terminal.progress(what, total) as advance:
+                outcome = compute(engine, advance)
         finally:
             for used in engines:
                 close_engine(used, failed=stops.first is not None)
-        if not comparison.complete:  # nothing is written: a comparison needs every scenario whole
+        if not complete(outcome):  # nothing is written: the result needs every run whole
             raise Interrupted(_interrupt_status(stops, KeyboardInterrupt()))
-        frame = comparison_frame(comparison)
-        write_synced(results.path / "compare.csv", frame.to_csv(index=False))
-        info = {"scenarios": comparison.names, "files": [str(p) for p in args.scenarios], "baseline":
-                comparison.names[0], "seed": scenarios[0].simulation.seed,
-                "replications": [len(r.rows) for r in comparison.results],
-                "engines": [s.simulation.engine for s in scenarios],
-                "significant": [{"metric": d.metric, "scenario": d.scenario, "diff_mean": d.estimate.mean}
-                                for d in comparison.differences if d.significant]}
-        write_synced(results.path / "compare.json", json.dumps(info, indent=2, allow_nan=False) + "\n")
+        show = write(outcome, results.path, terminal)
         results.commit()
         if not args.quiet:
-            _show_comparison(terminal, comparison, out)
+            show()
     return stops.exit_status or 0
 
 
 def cmd_chaos(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Callable[..., None],
               refuse_beyond: Callable[..., None], out_dir: Callable[..., Path]) -> int:
     """``chaos EXPERIMENT.toml``: control and treatment, chaos.json, chaos.csv and both resolved scenarios."""
+    from clustersim.engine.select import engine_for
     from clustersim.experiment import load_experiment
     from clustersim.feasibility import degenerate_problems
-
-    from clustersim.engine.select import engine_for
 
     experiment = load_experiment(args.experiment, overrides)
     engine_for(experiment.treatment)  # an engine that cannot run the injections refuses them at once
@@ -287,39 +304,20 @@ def cmd_chaos(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Cal
     out = out_dir(args.out, experiment.name, "chaos-")
     from clustersim.chaos import chaos_dict, run_experiment
     from clustersim.comparison import comparison_frame
-    from clustersim.report.files import ResultsDirectory, write_synced
-    from clustersim.report.terminal import Terminal
-    from clustersim.run import Interrupted, StopSignals
+    from clustersim.report.files import write_synced
     from clustersim.scenario import dump_scenario_toml
 
-    engines: list[Any] = []
-
-    def engine(scenario: Scenario) -> Engine:
-        engines.append(engine_on_workers(scenario, args.workers))
-        return engines[-1]
-
-    total = 2 * (experiment.control.simulation.replications_limit or 1)
-    with StopSignals() as stops, ResultsDirectory(out, overwrite=args.overwrite) as results:
-        terminal = Terminal(quiet=args.quiet)
-        try:
-            if experiment.control.simulation.engine == "fast":
-                prepare(experiment.control, terminal, stops)
-            with terminal.progress("chaos", total) as advance:
-                outcome = run_experiment(experiment, engine, progress=advance)
-        finally:
-            for used in engines:
-                close_engine(used, failed=stops.first is not None)
-        if not outcome.comparison.complete:  # nothing is written: the verdict needs both runs whole
-            raise Interrupted(_interrupt_status(stops, KeyboardInterrupt()))
+    def write(outcome: Any, path: Path, terminal: Any) -> Callable[[], None]:
         info = chaos_dict(outcome, {"file": str(args.experiment)})
-        write_synced(results.path / "chaos.json", json.dumps(info, indent=2, allow_nan=False) + "\n")
-        write_synced(results.path / "chaos.csv", comparison_frame(outcome.comparison).to_csv(index=False))
+        write_synced(path / "chaos.json", json.dumps(info, indent=2, allow_nan=False) + "\n")
+        write_synced(path / "chaos.csv", comparison_frame(outcome.comparison).to_csv(index=False))
         for name, scenario in (("control", experiment.control), ("treatment", experiment.treatment)):
-            write_synced(results.path / f"{name}.resolved.toml", dump_scenario_toml(scenario))
-        results.commit()
-        if not args.quiet:
-            _show_chaos(terminal, info, out)
-    return stops.exit_status or 0
+            write_synced(path / f"{name}.resolved.toml", dump_scenario_toml(scenario))
+        return lambda: _show_chaos(terminal, info, out)
+
+    return _run_paired(args, out, [experiment.control, experiment.treatment], prepare, "chaos",
+                       lambda engine, advance: run_experiment(experiment, engine, progress=advance),
+                       lambda outcome: outcome.comparison.complete, write)
 
 
 def _show_chaos(terminal: Any, info: dict[str, Any], out: Path) -> None:

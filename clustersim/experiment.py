@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError
 from clustersim.errors import ScenarioError
 from clustersim.input_files import SCENARIO_LIMIT_BYTES, InputFileError, read_input_text
 from clustersim.layout import layout_of
-from clustersim.scenario.load import apply_overrides, scenario_from_dict
+from clustersim.scenario.load import apply_overrides, key_path, scenario_from_dict
 from clustersim.scenario.schema import Scenario
 from clustersim.scenario.sections.common import MAX_COUNT, MAX_SEED, Name, Section
 
@@ -116,7 +116,7 @@ def _scenario_raw(scenario: str | dict[str, Any], path: Path) -> tuple[dict[str,
 
 
 def _problem(error: Any) -> str:
-    where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error["loc"]).replace(".[", "[")
+    where = key_path(error["loc"])
     message = {"extra_forbidden": "unknown key", "missing": "missing required key",
                "too_short": "needs at least one entry"}.get(error["type"], error["msg"])
     return f"{where}: {message}" if where else message

@@ -85,37 +85,54 @@ def chaos_life(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks:
     yield env.timeout(chaos.at)
     while True:
         if chaos.action in NETWORK_ACTIONS:
-            network = reach.network()
-            assert network is not None  # the scenario has a [network] (cross_checks._chaos_parts_exist)
-            part = _fabric_part(chaos, network.fabric, rng)
-            network.hold_part(*part, cause)
-            env.process(_part_back(ctx, network, part, chaos.duration))
+            _inject_fabric(ctx, chaos, cause, reach, rng)
         elif chaos.action in STORAGE_ACTIONS:
-            assert reach.store is not None  # the scenario has a [storage]
-            if chaos.action == "store_outage":
-                servers = list(range(reach.servers))
-            else:
-                servers = [chaos.server if chaos.server is not None else int(rng.integers(reach.servers))]
-            for server in servers:
-                reach.store.hold(server, cause)
-            env.process(_servers_back(ctx, reach.store, servers, chaos.duration))
-        elif chaos.action == "kill_rack":
-            targets = racks[chaos.rack if chaos.rack is not None else int(rng.integers(len(racks)))]
+            _inject_store(ctx, chaos, cause, reach, rng)
         else:
-            targets = [nodes[chaos.node if chaos.node is not None else int(rng.integers(len(nodes)))]]
-        if chaos.action in NETWORK_ACTIONS or chaos.action in STORAGE_ACTIONS:
-            pass
-        elif chaos.action in ("kill_node", "kill_rack"):
-            for node in targets:
-                holds.strike(node, cause)
-            env.process(_release_after(ctx, targets, chaos.duration, holds))
-        elif chaos.action == "slow_node":
-            env.process(_slow(ctx, targets[0], chaos, cause, holds, set_speed, straggler_hours))
-        else:
-            env.process(_leak(ctx, targets[0], chaos, cause, holds, rng))
+            _inject_nodes(ctx, chaos, cause, nodes, racks, holds, rng, set_speed, straggler_hours)
         if chaos.every is None:
             return
         yield env.timeout(chaos.every)
+
+
+def _inject_fabric(ctx: Context, chaos: Chaos, cause: int, reach: ChaosReach, rng: np.random.Generator) -> None:
+    """A switch or link down for ``duration``, as its own failure would be."""
+    network = reach.network()
+    assert network is not None  # the scenario has a [network] (cross_checks._chaos_parts_exist)
+    part = _fabric_part(chaos, network.fabric, rng)
+    network.hold_part(*part, cause)
+    ctx.env.process(_part_back(ctx, network, part, chaos.duration))
+
+
+def _inject_store(ctx: Context, chaos: Chaos, cause: int, reach: ChaosReach, rng: np.random.Generator) -> None:
+    """One storage server (or every one) unreachable for ``duration``, its data kept."""
+    assert reach.store is not None  # the scenario has a [storage]
+    if chaos.action == "store_outage":
+        servers = list(range(reach.servers))
+    else:
+        servers = [chaos.server if chaos.server is not None else int(rng.integers(reach.servers))]
+    for server in servers:
+        reach.store.hold(server, cause)
+    ctx.env.process(_servers_back(ctx, reach.store, servers, chaos.duration))
+
+
+def _inject_nodes(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks: list[list[Node]],
+                  holds: NodeHolds, rng: np.random.Generator, set_speed: Callable[[Node, float], None],
+                  straggler_hours: float) -> None:
+    """A node or rack killed, a node slowed, or a memory leak started."""
+    env = ctx.env
+    if chaos.action == "kill_rack":
+        targets = racks[chaos.rack if chaos.rack is not None else int(rng.integers(len(racks)))]
+    else:
+        targets = [nodes[chaos.node if chaos.node is not None else int(rng.integers(len(nodes)))]]
+    if chaos.action in ("kill_node", "kill_rack"):
+        for node in targets:
+            holds.strike(node, cause)
+        env.process(_release_after(ctx, targets, chaos.duration, holds))
+    elif chaos.action == "slow_node":
+        env.process(_slow(ctx, targets[0], chaos, cause, holds, set_speed, straggler_hours))
+    else:
+        env.process(_leak(ctx, targets[0], chaos, cause, holds, rng))
 
 
 def _fabric_part(chaos: Chaos, fabric: Fabric, rng: np.random.Generator) -> tuple[int, int]:

@@ -139,27 +139,13 @@ def _chaos_targets_exist(chaos: list[Chaos], nodes: Nodes) -> list[str]:
 def _chaos_parts_exist(chaos: list[Chaos], network: Network | None, storage: Storage | None, nodes: Nodes) -> list[str]:
     """A fault of the fabric needs [network] and names a switch or link it has; one of the store, [storage]."""
     problems = []
+    fabric = _fabric_if_named(chaos, network, nodes)
     for i, c in enumerate(chaos):
         if c.action in NETWORK_ACTIONS:
             if network is None:
                 problems.append(f"chaos[{i}].action: {c.action} needs a [network]")
-                continue
-            if network.problems() or (c.switch is None and c.link is None):
-                continue
-            from clustersim.topology import FabricError, build_fabric
-
-            try:
-                fabric = build_fabric(network, nodes.count, nodes.nodes_per_rack, nodes.gpus_per_node)
-            except FabricError:
-                continue  # reported by _fabric_builds
-            names = fabric.switch_names if c.switch is not None else \
-                tuple(fabric.link_name(k) for k in range(fabric.link_count))
-            wanted = c.switch if c.switch is not None else c.link
-            if wanted not in names:
-                key = "switch" if c.switch is not None else "link"
-                close = difflib.get_close_matches(str(wanted), names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f" (e.g. {names[0]!r})"
-                problems.append(f"chaos[{i}].{key}: the fabric has no {key} {wanted!r}{hint}")
+            elif fabric is not None and (c.switch is not None or c.link is not None):
+                problems += _fabric_part_problem(i, c, fabric)
         elif c.action in STORAGE_ACTIONS:
             if storage is None:
                 problems.append(f"chaos[{i}].action: {c.action} needs a [storage]")
@@ -167,6 +153,31 @@ def _chaos_parts_exist(chaos: list[Chaos], network: Network | None, storage: Sto
                 problems.append(f"chaos[{i}].server: server {c.server} does not exist (storage.servers = "
                                 f"{storage.servers}, first is 0)")
     return problems
+
+
+def _fabric_if_named(chaos: list[Chaos], network: Network | None, nodes: Nodes) -> Any:
+    """The fabric, built once, when an injection names a switch or link of it (None: none does, or it does not
+    build: _fabric_builds reports that)."""
+    if network is None or network.problems() or not any(c.switch is not None or c.link is not None for c in chaos):
+        return None
+    from clustersim.topology import FabricError, build_fabric
+
+    try:
+        return build_fabric(network, nodes.count, nodes.nodes_per_rack, nodes.gpus_per_node)
+    except FabricError:
+        return None
+
+
+def _fabric_part_problem(i: int, c: Chaos, fabric: Any) -> list[str]:
+    """The switch or link injection ``i`` names is not in the fabric: one line, with a near miss."""
+    key = "switch" if c.switch is not None else "link"
+    names = fabric.switch_names if key == "switch" else tuple(fabric.link_name(k) for k in range(fabric.link_count))
+    wanted = c.switch if key == "switch" else c.link
+    if wanted in names:
+        return []
+    close = difflib.get_close_matches(str(wanted), names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f" (e.g. {names[0]!r})"
+    return [f"chaos[{i}].{key}: the fabric has no {key} {wanted!r}{hint}"]
 
 
 @cross_check

@@ -151,21 +151,21 @@ def _set_path(raw: dict[str, Any], key: str, value: Any) -> str | None:
     for i, step in enumerate(steps[:-1]):
         if isinstance(step, int):
             if not isinstance(node, list) or step >= len(node):
-                return f"{_path_text(steps[: i + 1])} does not exist in the scenario"
+                return f"{key_path(steps[: i + 1])} does not exist in the scenario"
             node = node[step]
         else:
             if not isinstance(node, dict):
-                return f"{_path_text(steps[:i])} is not a table"
+                return f"{key_path(steps[:i])} is not a table"
             node = node.setdefault(step, {})
     last = steps[-1]
     if isinstance(last, int):
         if not isinstance(node, list) or last >= len(node):
-            return f"{_path_text(steps)} does not exist in the scenario"
+            return f"{key_path(steps)} does not exist in the scenario"
         node[last] = value
     elif isinstance(node, dict):
         node[last] = value
     else:
-        return f"{_path_text(steps[:-1])} is not a table"
+        return f"{key_path(steps[:-1])} is not a table"
     return None
 
 
@@ -177,7 +177,8 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
-def _path_text(steps: list[str | int] | tuple) -> str:
+def key_path(steps: list[str | int] | tuple) -> str:
+    """A validation location as the user writes the key: ``inject[0].rack``."""
     text = ""
     for step in steps:
         text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
@@ -212,7 +213,7 @@ def validation_problems(err: ValidationError, raw: dict[str, Any]) -> list[str]:
             message = f"a {what} needs {key!r} ({choices}){_misspelt_tag(key, error['input'])}"
         separator = "." if error["type"] == SECTION_PROBLEMS else ": "  # problem lines start with their key
         for line in message.splitlines():
-            problems.append(f"{_path_text(path)}{separator}{line}" if path else line)
+            problems.append(f"{key_path(path)}{separator}{line}" if path else line)
     return problems
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import cast
+from typing import NamedTuple, cast
 
 import numpy as np
 import simpy
@@ -176,8 +176,29 @@ class _TrackedReplica(Replica):
         pool.moves.append((pool.loop.external(), self.index, k.SPEED, self.speed))
 
 
-def replica_transitions(scenario: Scenario, s: int, timeline: Timeline) -> tuple[np.ndarray, ...]:
-    """(times, replicas, kinds, speeds) of service ``s``'s replicas' transitions over the horizon, in order."""
+class Transitions(NamedTuple):
+    """A service's replicas' transitions in time order (kernel.DIES / SERVES / SPEED, the speed after it), and
+    each replica's speed at the start."""
+
+    times: np.ndarray
+    replicas: np.ndarray
+    kinds: np.ndarray
+    values: np.ndarray
+    speeds: np.ndarray
+
+    @property
+    def moves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The four arrays the loop reads."""
+        return self.times, self.replicas, self.kinds, self.values
+
+
+def no_transitions(speeds: list[float]) -> Transitions:
+    """Replicas at ``speeds`` that never change (a stationary sample's)."""
+    return Transitions(np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.array(speeds))
+
+
+def replica_transitions(scenario: Scenario, s: int, timeline: Timeline) -> Transitions:
+    """Service ``s``'s replicas' transitions over the horizon on ``timeline``."""
     env = simpy.Environment()
     spec = scenario.inference[s]
     store = ReplayStore(env, timeline.store_readable) if timeline.store_readable is not None else None
@@ -192,8 +213,8 @@ def replica_transitions(scenario: Scenario, s: int, timeline: Timeline) -> tuple
     env.process(replay(env, timeline, replayed, store))
     env.run(until=scenario.simulation.horizon)
     moves = sorted(host.moves, key=lambda move: move[0])  # stable: same-time moves keep their order
-    return (np.array([m[0] for m in moves]), np.array([m[1] for m in moves], np.int64),
-            np.array([m[2] for m in moves], np.int64), np.array([m[3] for m in moves]), np.array(speeds))
+    return Transitions(np.array([m[0] for m in moves]), np.array([m[1] for m in moves], np.int64),
+                       np.array([m[2] for m in moves], np.int64), np.array([m[3] for m in moves]), np.array(speeds))
 
 
 # --- what comes back ---------------------------------------------------------------------------------------

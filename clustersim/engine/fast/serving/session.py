@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from clustersim.engine.fast.serving import kernel as k
-from clustersim.engine.fast.serving.plan import STREAM_PARTS, fill_measures, parameters, replica_transitions, room_for
+from clustersim.engine.fast.serving.plan import (
+    STREAM_PARTS, Transitions, fill_measures, no_transitions, parameters, replica_transitions, room_for,
+)
 from clustersim.layout import serving_technique
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
@@ -101,11 +103,12 @@ class CompiledService:
     """One service's loop, run in steps: ``advance(until)`` runs its events before ``until``."""
 
     def __init__(self, scenario: Scenario, spec: Inference, streams: Streams, room: int,
-                 moves: tuple[np.ndarray, ...], speeds: list[float], dead: int = 0, label: str = "") -> None:
+                 transitions: Transitions, dead: int = 0, label: str = "") -> None:
         self.spec = spec
         fp, ip, self.trace, self.empirical = parameters(scenario, spec)
         self.fp, self.ip = fp, ip
-        self.moves = moves[:4]
+        self.moves = transitions.moves
+        speeds = transitions.speeds
         replicas = len(speeds) + dead
         ip[k.I_REPLICAS] = replicas
         self.st = k.new_state(replicas, room, int(ip[k.I_WINDOWS]))
@@ -158,11 +161,11 @@ def serve_compiled(scenario: Scenario, replication: int, timeline: Timeline) -> 
     values: dict[str, float | None] = {}
     events = 0
     for s, spec in enumerate(scenario.inference):
-        moves = replica_transitions(scenario, s, timeline)
+        transitions = replica_transitions(scenario, s, timeline)
         room = room_for(spec)
         while True:
             try:
-                own, ran = _serve_one(scenario, s, replication, timeline, moves, room)
+                own, ran = _serve_one(scenario, s, replication, timeline, transitions, room)
                 break
             except Full:
                 room *= 2
@@ -171,17 +174,16 @@ def serve_compiled(scenario: Scenario, replication: int, timeline: Timeline) -> 
     return values, events
 
 
-def _serve_one(scenario: Scenario, s: int, replication: int, timeline: Timeline, moves: tuple[np.ndarray, ...],
+def _serve_one(scenario: Scenario, s: int, replication: int, timeline: Timeline, transitions: Transitions,
                room: int) -> tuple[dict[str, float | None], int]:
     spec = scenario.inference[s]
     streams = Streams(scenario.simulation.seed, replication)
-    service = CompiledService(scenario, spec, streams, room, moves, moves[4].tolist())
+    service = CompiledService(scenario, spec, streams, room, transitions)
     if serving_technique(scenario) != "hybrid":
         service.run()
         return service.measures.values(spec.slo.target), service.loop.events
-    times, kinds = moves[0], moves[2]
-    changes = timeline.changes_of(service_positions(scenario, s)) + [
-        (float(t), False) for t, kind in zip(times, kinds) if kind == k.SERVES]  # reloads done: gains, known ahead
+    reloads_done = [(float(t), False) for t, kind in zip(transitions.times, transitions.kinds) if kind == k.SERVES]
+    changes = timeline.changes_of(service_positions(scenario, s)) + reloads_done  # gains, known ahead here
     samples = Samples(scenario, s, streams, run=_sample_runner(scenario, room))
     hybrid = Hybrid(scenario, s, service, None, changes, streams, samples=samples)
     service.run()
@@ -200,8 +202,7 @@ def _sample_runner(scenario: Scenario, room: int) -> Callable[[Inference, Infere
         speeds, _fallback, _version, dead = config
         horizon = scenario.model_copy(update={"simulation": scenario.simulation.model_copy(
             update={"horizon": span.end, "warmup": span.burn_in})})
-        no_moves = (np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
-        service = CompiledService(horizon, sampled, streams, room, no_moves, list(speeds), dead, span.label)
+        service = CompiledService(horizon, sampled, streams, room, no_transitions(list(speeds)), dead, span.label)
         service.measures.count_from = span.burn_in
         queues: list[float] = []
         send_end, t = span.burn_in + span.send, span.burn_in
@@ -236,8 +237,7 @@ def ensure_serving_compiled() -> None:
                                                                                       "rate": "1 /s"},
                                               "service_time": {"dist": "deterministic", "value": "0.1 s"},
                                               "timeout": "1 s"}]})
-    no_moves = (np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
-    CompiledService(tiny, tiny.inference[0], Streams(0, 0), 64, no_moves, [1.0]).run()
+    CompiledService(tiny, tiny.inference[0], Streams(0, 0), 64, no_transitions([1.0])).run()
     _serving_compiled = True
 
 
