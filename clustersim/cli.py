@@ -87,11 +87,11 @@ def _load(args: argparse.Namespace):
     """The scenario with its overrides; refuses one this version cannot run (as asked), naming the file."""
     from clustersim.engine.base import require_event_log
     from clustersim.engine.select import engine_for
-    from clustersim.feasibility import degenerate_problems
+    from clustersim.feasibility import run_problems
     from clustersim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, _overrides(args))
-    problems = degenerate_problems(scenario)
+    problems = run_problems(scenario)
     if problems:
         raise ScenarioError(args.scenario.name, problems)
     try:

@@ -208,7 +208,7 @@ def cmd_sweep(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Cal
 def cmd_compare(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Callable[..., None],
                 refuse_beyond: Callable[..., None], out_dir: Callable[..., Path]) -> int:
     from clustersim.comparison import common_settings_problems
-    from clustersim.feasibility import degenerate_problems
+    from clustersim.feasibility import run_problems
     from clustersim.scenario import load_scenario
 
     if len(args.scenarios) < 2:
@@ -220,7 +220,7 @@ def cmd_compare(args: argparse.Namespace, overrides: tuple[str, ...], prepare: C
         except ScenarioError as err:
             problems += str(err).splitlines()
             continue
-        problems += [f"{path.name}: {p}" for p in degenerate_problems(scenario)]
+        problems += [f"{path.name}: {p}" for p in run_problems(scenario)]
         scenarios.append(scenario)
         sources.append(path.name)
     if problems:
@@ -293,17 +293,20 @@ def cmd_chaos(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Cal
     """``chaos EXPERIMENT.toml``: control and treatment, chaos.json, chaos.csv and both resolved scenarios."""
     from clustersim.engine.select import engine_for
     from clustersim.experiment import load_experiment
-    from clustersim.feasibility import degenerate_problems
+    from clustersim.feasibility import run_problems
 
     experiment = load_experiment(args.experiment, overrides)
     engine_for(experiment.treatment)  # an engine that cannot run the injections refuses them at once
-    problems = [f"{args.experiment.name}: {p}" for p in degenerate_problems(experiment.control)]
+    problems = [f"{args.experiment.name}: {p}" for p in run_problems(experiment.control)]
     if problems:
         raise ClusterSimError("\n".join(problems))
     refuse_beyond(argparse.Namespace(force=args.force, scenario=args.experiment), experiment.treatment)
     out = out_dir(args.out, experiment.name, "chaos-")
+    import pandas as pd
+
     from clustersim.chaos import chaos_dict, run_experiment
     from clustersim.comparison import comparison_frame
+    from clustersim.report.chaos_plots import TIMELINE_COLUMNS, timeline_png, timeline_rows
     from clustersim.report.files import write_synced
     from clustersim.scenario import dump_scenario_toml
 
@@ -311,6 +314,11 @@ def cmd_chaos(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Cal
         info = chaos_dict(outcome, {"file": str(args.experiment)})
         write_synced(path / "chaos.json", json.dumps(info, indent=2, allow_nan=False) + "\n")
         write_synced(path / "chaos.csv", comparison_frame(outcome.comparison).to_csv(index=False))
+        write_synced(path / "chaos_timeline.csv", pd.DataFrame(
+            timeline_rows(outcome), columns=list(TIMELINE_COLUMNS)).to_csv(index=False))
+        figure = timeline_png(outcome)
+        if figure is not None:
+            write_synced(path / "chaos_timeline.png", figure)
         for name, scenario in (("control", experiment.control), ("treatment", experiment.treatment)):
             write_synced(path / f"{name}.resolved.toml", dump_scenario_toml(scenario))
         return lambda: _show_chaos(terminal, info, out)
@@ -324,20 +332,49 @@ def _show_chaos(terminal: Any, info: dict[str, Any], out: Path) -> None:
     """Each hypothesis: the share of replications it held in, treatment and control; the significant changes."""
     from rich.table import Table
 
+    from clustersim.units import readable_hours
+
     table = Table(title=f"chaos experiment {info['experiment']}: {info['replications']} replications each, "
                         "common random numbers", show_edge=False)
     for column in ("hypothesis", "held (treatment)", "95 % CI", "held (control)", "verdict"):
         table.add_column(column, overflow="fold")
     for h in info["hypotheses"]:
-        table.add_row(f"{h['metric']} {h['comparator']} {h['threshold']:g}", f"{h['held_fraction']:.0%}",
+        every = f" in every {readable_hours(h['window_hours'])}" if h["window_hours"] is not None else ""
+        table.add_row(f"{h['metric']} {h['comparator']} {h['threshold']:g}{every}", f"{h['held_fraction']:.0%}",
                       f"[{h['held_ci95_low']:.2f}, {h['held_ci95_high']:.2f}]", f"{h['control_held_fraction']:.0%}",
                       h["verdict"])
     terminal.console.print(table)
+    _show_recovery(terminal, info)
     changed = sorted(name for name, p in info["paired"].items() if p["significant"])
     terminal.console.print(f"{len(changed)} of {len(info['paired'])} metrics changed significantly under the "
                            f"injection (paired 95 % interval excludes 0){': ' if changed else ''}"
                            f"{', '.join(changed[:8])}{' ...' if len(changed) > 8 else ''}", highlight=False)
     terminal.console.print(f"results in {out}/")
+
+
+def _show_recovery(terminal: Any, info: dict[str, Any]) -> None:
+    """Each windowed hypothesis after each injection: how often it broke, detection, recovery, the deadline."""
+    from rich.table import Table
+
+    from clustersim.units import readable_hours
+
+    def hours(value: float | None) -> str:
+        return readable_hours(value) if value is not None else "-"
+
+    rows = [(h, name, r["treatment"]) for h in info["hypotheses"] for name, r in h["recovery"].items()]
+    if not rows:
+        return
+    table = Table(title=f"after each injection (windows of {readable_hours(info['window_hours'])}; deadline "
+                        f"{readable_hours(info['recovery_deadline_hours'])})", show_edge=False)
+    for column in ("hypothesis", "injection", "broke", "detected after", "recovered after", "within deadline"):
+        table.add_column(column, overflow="fold")
+    for h, name, r in rows:
+        within = r["recovered_within_deadline_fraction"]
+        low, high = r["recovered_within_deadline_ci95"]
+        table.add_row(h["metric"], name, f"{r['impacted']} of {r['occurrences']}", hours(r["time_to_detect_hours"]),
+                      hours(r["time_to_recover_hours"]) + (f" ({r['censored']} never)" if r["censored"] else ""),
+                      f"{within:.0%} [{low:.2f}, {high:.2f}]" if within is not None else "-")
+    terminal.console.print(table)
 
 
 def _show_comparison(terminal: Any, comparison: Any, out: Path) -> None:

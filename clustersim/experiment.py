@@ -11,26 +11,34 @@ from __future__ import annotations
 import difflib
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
 
 from clustersim.errors import ScenarioError
 from clustersim.input_files import SCENARIO_LIMIT_BYTES, InputFileError, read_input_text
-from clustersim.layout import layout_of
+from clustersim.layout import layout_of, metric_key_problems, serving_technique
 from clustersim.scenario.load import apply_overrides, key_path, scenario_from_dict
-from clustersim.scenario.schema import Scenario
+from clustersim.scenario.schema import Chaos, Scenario
+from clustersim.scenario.sections.simulation import MAX_SERIES_WINDOWS
+from clustersim.quantities import PositiveDuration
+from clustersim.scenario.sections.abort import Comparator
 from clustersim.scenario.sections.common import MAX_COUNT, MAX_SEED, Name, Section
+from clustersim.workloads.inference.measure import SERIES_KEYS
 
 COMPARATORS = (">=", ">", "<=", "<")
+DEFAULT_WINDOWS = 48  # the timeline's windows when neither the experiment nor a hypothesis gives a window
 
 
 class Hypothesis(Section):
     """The steady state: ``metric comparator threshold`` must hold in a replication."""
 
     metric: str = Field(description="a metric the scenario measures, e.g. inference.chat.success_ratio")
-    comparator: Literal[">=", ">", "<=", "<"] = Field(description="how the metric compares with threshold")
+    comparator: Comparator = Field(description="how the metric compares with threshold")
     threshold: Annotated[float, Field(allow_inf_nan=False)] = Field(description="the bound, in the metric's unit")
+    window: PositiveDuration | None = Field(
+        default=None, description="judge the metric in every window of this length (it must hold in each), not "
+        "over the whole run; equals the experiment's window")
 
 
 class ExperimentSection(Section):
@@ -43,6 +51,11 @@ class ExperimentSection(Section):
         default=None, description="replications of control and treatment each; default: the scenario's")
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = Field(default=None,
                                                                   description="default: the scenario's")
+    window: PositiveDuration | None = Field(
+        default=None, description="the timeline's window: the hypothesis metrics are measured per window of this "
+        f"length; default: the hypotheses' window, else (horizon - warmup) / {DEFAULT_WINDOWS}")
+    recovery_deadline: PositiveDuration = Field(
+        default=1.0, description="recovery within this time after an injection counts as within the deadline")
 
 
 class ExperimentFile(Section):
@@ -51,16 +64,32 @@ class ExperimentFile(Section):
     experiment: ExperimentSection
     hypothesis: list[Hypothesis] = Field(min_length=1, description="the steady-state hypotheses")
     inject: list[dict[str, Any]] = Field(min_length=1, description="faults, as [[chaos]] entries of the scenario")
+    abort: list[dict[str, Any]] = Field(default_factory=list, description="conditions that stop the injections, "
+                                        "as [[abort]] entries of the treatment")
 
 
 class Experiment:
     """A loaded experiment: its name, hypotheses, control and treatment scenarios (checked)."""
 
     def __init__(self, name: str, source: str, hypotheses: list[Hypothesis], control: Scenario,
-                 treatment: Scenario, injected: int) -> None:
+                 treatment: Scenario, injected: int, recovery_deadline: float = 1.0) -> None:
         self.name, self.source, self.hypotheses = name, source, hypotheses
         self.control, self.treatment = control, treatment
         self.injected = injected  # the treatment's last `injected` [[chaos]] entries are the experiment's
+        self.recovery_deadline = recovery_deadline  # hours
+
+    @property
+    def window(self) -> float:
+        """The series window (hours) both runs measure the hypothesis metrics in."""
+        window = self.control.simulation.series_window
+        assert window is not None  # load_experiment sets it
+        return window
+
+    @property
+    def injections(self) -> list[tuple[str, Chaos]]:
+        """The experiment's own [[chaos]] entries of the treatment (name, entry)."""
+        first = len(self.treatment.chaos) - self.injected
+        return list(zip(self.treatment.chaos_names[first:], self.treatment.chaos[first:]))
 
 
 def load_experiment(path: str | Path, overrides: tuple[str, ...] = ()) -> Experiment:
@@ -85,19 +114,44 @@ def load_experiment(path: str | Path, overrides: tuple[str, ...] = ()) -> Experi
                                                               ("seed", section.seed)) if value is not None]
     scenario_raw = apply_overrides(scenario_raw, [*settings, *overrides], scenario_source)
     control = scenario_from_dict(scenario_raw, source=scenario_source, base_dir=scenario_dir)
+    window, problems = _window(spec, control)
+    if problems:
+        raise ScenarioError(source, problems)
+    simulation = {**scenario_raw.get("simulation", {}), "series_window": f"{window!r} h"}
+    scenario_raw = {**scenario_raw, "simulation": simulation}
+    control = scenario_from_dict(scenario_raw, source=scenario_source, base_dir=scenario_dir)
     planned = list(scenario_raw.get("chaos", []))
-    treatment_raw = {**scenario_raw, "chaos": planned + list(spec.inject)}
+    if spec.abort and (planned or scenario_raw.get("abort")):
+        raise ScenarioError(source, ["abort: the scenario has [[chaos]] or [[abort]] of its own, which an "
+                                     "abort would stop in the treatment only; move them into the experiment"])
+    aborts = [*scenario_raw.get("abort", []), *spec.abort]
+    treatment_raw = {**scenario_raw, "chaos": planned + list(spec.inject), "abort": aborts}
     try:
         treatment = scenario_from_dict(treatment_raw, source=source, base_dir=scenario_dir)
     except ScenarioError as err:
         raise ScenarioError(source, [_as_inject(p, len(planned)) for p in err.problems]) from None
-    problems = _hypothesis_problems(spec.hypothesis, treatment)
+    problems = _hypothesis_problems(spec.hypothesis, treatment) + metric_key_problems(treatment)
     if control.simulation.precision is not None:
         problems.append("experiment.scenario: simulation.precision: an experiment needs a fixed number of "
                         "replications (give experiment.replications)")
     if problems:
         raise ScenarioError(source, problems)
-    return Experiment(section.name or path.stem, source, list(spec.hypothesis), control, treatment, len(spec.inject))
+    return Experiment(section.name or path.stem, source, list(spec.hypothesis), control, treatment, len(spec.inject),
+                      section.recovery_deadline)
+
+
+def _window(spec: ExperimentFile, scenario: Scenario) -> tuple[float, list[str]]:
+    """The experiment's series window (hours), and the problems of the hypotheses' windows."""
+    given = [(i, h.window) for i, h in enumerate(spec.hypothesis) if h.window is not None]
+    simulation = scenario.simulation
+    window = spec.experiment.window or (given[0][1] if given else
+                                        (simulation.horizon - simulation.warmup) / DEFAULT_WINDOWS)
+    problems = [f"hypothesis[{i}].window: {w!r} h differs from the experiment's window ({window!r} h): one "
+                "series of windows serves every hypothesis" for i, w in given if w != window]
+    if (simulation.horizon - simulation.warmup) / window > MAX_SERIES_WINDOWS:
+        problems.append(f"experiment.window: {window!r} h makes more than {MAX_SERIES_WINDOWS} windows of the "
+                        f"scenario's [warmup, horizon)")
+    return window, problems
 
 
 def _scenario_raw(scenario: str | dict[str, Any], path: Path) -> tuple[dict[str, Any], Path, str]:
@@ -140,4 +194,22 @@ def _hypothesis_problems(hypotheses: list[Hypothesis], scenario: Scenario) -> li
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(f"hypothesis[{i}].metric: {hypothesis.metric!r} is not a metric this scenario "
                             f"measures{hint}")
+        elif hypothesis.window is not None and not windowed(hypothesis.metric, scenario):
+            problems.append(f"hypothesis[{i}].window: {hypothesis.metric!r} is not measured per window "
+                            f"({_unwindowed_reason(hypothesis.metric, scenario)})")
     return problems
+
+
+def windowed(metric: str, scenario: Scenario) -> bool:
+    """Is ``metric`` measured per series window? (Every cluster metric is; a service's request metrics are
+    when every request is simulated.)"""
+    if not metric.startswith("inference."):
+        return True
+    return metric.rsplit(".", 1)[-1] in SERIES_KEYS and serving_technique(scenario) == "requests"
+
+
+def _unwindowed_reason(metric: str, scenario: Scenario) -> str:
+    if metric.rsplit(".", 1)[-1] not in SERIES_KEYS:
+        return f"a service's windowed metrics are {', '.join(SERIES_KEYS)}"
+    return 'the hybrid serving technique does not simulate every request; set simulation.serving = "requests"'
+

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clustersim.distributions import Distribution
-from clustersim.layout import expected_requests, layout_of, serving_core, serving_technique
+from clustersim.layout import expected_requests, layout_of, metric_key_problems, serving_core, serving_technique
 from clustersim.scenario.schema import Scenario
 
 # Log rows per node failure (the failure, the node down and up, its repair states, the position
@@ -50,6 +50,12 @@ class WorkEstimate:
             needed = f"~{self.peak_bytes / 2**30:,.1f} GiB" if math.isfinite(self.peak_bytes) else "unbounded"
             reasons.append(f"{needed} of memory (this machine has {memory_bytes / 2**30:,.1f} GiB)")
         return reasons
+
+
+def run_problems(scenario: Scenario) -> list[str]:
+    """What stops a valid scenario from running: a degenerate law or period, a key naming a metric it does not
+    measure."""
+    return degenerate_problems(scenario) + metric_key_problems(scenario)
 
 
 def degenerate_problems(scenario: Scenario) -> list[str]:

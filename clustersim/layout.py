@@ -14,6 +14,8 @@ here, beside the nodes', and its metrics to the plan.
 """
 from __future__ import annotations
 
+import difflib
+
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -294,6 +296,10 @@ METRICS: dict[str, MetricInfo] = {
     "nodes.failures": _count("node failure events in the window (all modes, domains, chaos)"),
     "nodes.failures.<cause>": _count("node failure events of one failure mode, domain or chaos injection"),
     "nodes.outage_mean_hours": _hours("mean time from a node going down to its return to service"),
+    "chaos.aborted": _count("1 when an [[abort]] condition stopped the injections in the window, else 0"),
+    "chaos.abort_hours": _hours("time from warmup until an [[abort]] stopped the injections; horizon − warmup if "
+                                "never"),
+    "nodes.outage_mean_hours.<cause>": _hours("the same, of the outages a chaos injection began (its MTTR)"),
     "repair.wait_mean_hours": _hours("mean wait for a repair crew ('replace' recovery)"),
     "repair.crew_utilization": _fraction("time-weighted fraction of repair crews busy (finite crews)"),
     "capacity.availability": _fraction("time-weighted fraction of working positions held by an up node"),
@@ -373,12 +379,26 @@ METRICS: dict[str, MetricInfo] = {
 }
 
 
+def metric_key_problems(scenario: Scenario) -> list[str]:
+    """Keys that name a metric (``abort[i].metric``) name one the scenario measures."""
+    names = [spec.name for spec in layout_of(scenario).metrics]
+    problems = []
+    for i, condition in enumerate(scenario.abort):
+        if condition.metric not in names:
+            close = difflib.get_close_matches(condition.metric, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"abort[{i}].metric: {condition.metric!r} is not a metric this scenario measures{hint}")
+    return problems
+
+
 def metric_info(name: str) -> MetricInfo:
     """The unit, bounds and meaning of a metric, including per-cause, per-stage and per-job names."""
     if name in METRICS:
         return METRICS[name]
     if name.startswith("nodes.failures."):
         return METRICS["nodes.failures.<cause>"]
+    if name.startswith("nodes.outage_mean_hours."):
+        return METRICS["nodes.outage_mean_hours.<cause>"]
     if name.startswith("repair.stage."):
         return METRICS["repair.stage.<name>." + name.rsplit(".", 1)[1]]
     if name.startswith("inference."):
@@ -403,6 +423,12 @@ def metric_plan(scenario: Scenario) -> list[MetricSpec]:
     for cause, name in enumerate(scenario.cause_names):
         plan.add(f"nodes.failures.{name}", "failures_of_cause", index=cause)
     plan.add("nodes.outage_mean_hours", "outage_mean")
+    if scenario.abort:
+        plan.add("chaos.aborted", "aborted")
+        plan.add("chaos.abort_hours", "abort_hours")
+    first_chaos = len(scenario.cause_names) - len(scenario.chaos)
+    for cause, name in enumerate(scenario.chaos_names, start=first_chaos):
+        plan.add(f"nodes.outage_mean_hours.{name}", "outage_mean_of_cause", cause=cause)
     repair = scenario.repair
     if scenario.nodes.failure_modes:
         plan.add("repair.wait_mean_hours", "crew_wait_mean")

@@ -33,9 +33,9 @@ REPAIR_WAITING, REPAIRING, RETIRED = int(RepairState.WAITING), int(RepairState.R
 FILLED, SLOT_WAITING = int(SlotState.FILLED), int(SlotState.WAITING)
 JOB_WAITING, RESTARTING, COMPUTING, CHECKPOINTING, DONE = (int(s) for s in (
     JobState.WAITING, JobState.RESTARTING, JobState.COMPUTING, JobState.CHECKPOINTING, JobState.DONE))
-STAGE_ENTERED, ESCALATED, FALSE_SUCCESS, UNDIAGNOSED, MISDIAGNOSED, RECURRED = (int(c) for c in (
+STAGE_ENTERED, ESCALATED, FALSE_SUCCESS, UNDIAGNOSED, MISDIAGNOSED, RECURRED, ABORTED = (int(c) for c in (
     EventCode.STAGE_ENTERED, EventCode.ESCALATED, EventCode.FALSE_SUCCESS, EventCode.UNDIAGNOSED,
-    EventCode.MISDIAGNOSED, EventCode.RECURRED))
+    EventCode.MISDIAGNOSED, EventCode.RECURRED, EventCode.ABORTED))
 RUNNING = (RESTARTING, COMPUTING, CHECKPOINTING)
 
 _UNIT_EXPONENT = 1126  # ExactSum counts in units of 2**-1126: every float64's mantissa bits are whole units
@@ -143,8 +143,10 @@ class _Intervals:
     """Intervals per component from a row into ``start_to`` to the next row out of ``end_from`` (into ``end_to``):
     those that begin in the window, their count and exact total length."""
 
-    def __init__(self, start_to: int, end_from: int, end_to: int | None, window: tuple[float, float]) -> None:
+    def __init__(self, start_to: int, end_from: int, end_to: int | None, window: tuple[float, float],
+                 cause: int | None = None) -> None:
         self.start_to, self.end_from, self.end_to, self.window = start_to, end_from, end_to, window
+        self.cause = cause  # only intervals begun by a row of this cause (None: any)
         self._open_comp = np.empty(0)   # starts in the window not yet ended: component, time
         self._open_t = np.empty(0)
         self.total, self.count = ExactSum(), 0
@@ -157,7 +159,10 @@ class _Intervals:
         opened = len(self._open_t)
         comp = np.concatenate((self._open_comp, rows[:, COMP]))
         t = np.concatenate((self._open_t, rows[:, T]))
-        is_start = np.concatenate((np.ones(opened, bool), rows[:, TO] == self.start_to))
+        begins = rows[:, TO] == self.start_to
+        if self.cause is not None:
+            begins &= rows[:, CAUSE] == self.cause
+        is_start = np.concatenate((np.ones(opened, bool), begins))
         is_end = rows[:, FROM] == self.end_from
         if self.end_to is not None:
             is_end &= rows[:, TO] == self.end_to
@@ -384,10 +389,13 @@ class Measures:
     """One method per ``MetricSpec.quantity`` of the metric plan, over one replication's rows fed by ``consume``
     (in time order, in chunks of any size) and closed by ``finish``; what several metrics share is kept once."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, window: tuple[float, float] | None = None) -> None:
+        """``window``: measure over [start, end) instead of [warmup, horizon) (one window of a series)."""
         self.scenario = scenario
         self.plan = layout_of(scenario).metrics
-        self.start, self.end = start, end = scenario.simulation.warmup, scenario.simulation.horizon
+        simulation = scenario.simulation
+        start, end = window or (simulation.warmup, simulation.horizon)
+        self.start, self.end = start, end
         self.events = 0
         self._held = np.empty((0, ROW_VALUES))  # the last instant's rows, until a later instant shows it is whole
         self._finished = False
@@ -396,9 +404,12 @@ class Measures:
         self._failures = 0
         self._failures_by_cause = np.zeros(len(scenario.cause_names), dtype=np.int64)
         self._outage = _Intervals(DOWN, DOWN, UP, (start, end))
+        self._outage_by_cause = {spec.cause: _Intervals(DOWN, DOWN, UP, (start, end), spec.cause)
+                                 for spec in self.plan if spec.quantity == "outage_mean_of_cause"}
         self._crew_wait = _Intervals(REPAIR_WAITING, REPAIR_WAITING, REPAIRING, (start, end))
         self._crews = {spec.index: _Level(0.0, start, end) for spec in self.plan if spec.quantity == "crew_utilization"}
         self._event_counts: dict[tuple[int, int], int] = {}  # (code, cause) -> EVENT rows in the window
+        self._aborted_at = math.inf  # when an [[abort]] stopped the injections (in the window)
         self._lemons: set[int] = set()
         self._retired_in_window: list[int] = []
         self._retired_ever: set[int] = set()
@@ -468,6 +479,8 @@ class Measures:
         nodes = of[NODE]
         self._up.jumps(nodes[:, T], np.where(nodes[:, TO] == UP, 1.0, -1.0))
         self._outage.consume(nodes)
+        for outages in self._outage_by_cause.values():
+            outages.consume(nodes)
         failures = rows[in_window & (kind == FAILURE)]
         self._failures += len(failures)
         by_cause = np.bincount(failures[:, CAUSE].astype(np.int64), minlength=len(self._failures_by_cause))
@@ -493,6 +506,9 @@ class Measures:
             for (code, cause), n in zip(keys.tolist(), counts.tolist()):
                 key = (int(code), int(cause))
                 self._event_counts[key] = self._event_counts.get(key, 0) + n
+            aborted = events[events[:, TO] == ABORTED, T]
+            if len(aborted) and self._aborted_at == math.inf:
+                self._aborted_at = float(aborted[0])
         lemons = of[LEMON]
         self._lemons.update(lemons[lemons[:, FROM] == 0, COMP].astype(np.int64).tolist())
         slots = of[SLOT]
@@ -565,6 +581,15 @@ class Measures:
 
     def outage_mean(self, spec: MetricSpec) -> float:
         return self._outage.mean()
+
+    def aborted(self, spec: MetricSpec) -> float:
+        return self._event_count(ABORTED)
+
+    def abort_hours(self, spec: MetricSpec) -> float:
+        return min(self._aborted_at, self.end) - self.start
+
+    def outage_mean_of_cause(self, spec: MetricSpec) -> float:
+        return self._outage_by_cause[spec.cause].mean()
 
     # repair
     def crew_wait_mean(self, spec: MetricSpec) -> float:

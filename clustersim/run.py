@@ -140,6 +140,7 @@ class RunResult:
     logs: list[ReplicationRecords] = field(default_factory=list)
     precision: PrecisionOutcome | None = None  # adaptive runs only
     nodes: list[dict[str, np.ndarray]] = field(default_factory=list)  # per replication kept, with node_table
+    series: list[dict[str, list[float | None]]] = field(default_factory=list)  # per replication, with series_window
 
 
 @dataclass
@@ -149,6 +150,7 @@ class _Taken:
     rows: list[dict[str, float]] = field(default_factory=list)
     logs: list[ReplicationRecords] = field(default_factory=list)
     nodes: list[dict[str, np.ndarray]] = field(default_factory=list)
+    series: list[dict[str, list[float | None]]] = field(default_factory=list)
     simulate_s: float = 0.0
     events: int = 0
     sink: LogSink | None = None  # where the logs stream (--events), told which replications are kept
@@ -162,6 +164,8 @@ class _Taken:
             self.logs.append(outcome.records)
         if outcome.nodes is not None:
             self.nodes.append(outcome.nodes)
+        if outcome.series is not None:
+            self.series.append(outcome.series)
         if self.sink is not None:
             self.sink.keep(outcome.replication)
 
@@ -200,7 +204,7 @@ def run_scenario(scenario: Scenario, keep_logs: bool | LogSink = False, progress
     precision = None if target is None else precision_outcome(taken.rows, target)
     summary = summarize(taken.rows, layout_of(scenario).metrics)
     return RunResult(scenario, taken.rows, summary, taken.simulate_s, taken.events, complete, taken.logs, precision,
-                     taken.nodes)
+                     taken.nodes, taken.series)
 
 
 def _fixed_batches(scenario: Scenario, batch_size: int | None) -> Iterator[range]:

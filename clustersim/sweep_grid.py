@@ -250,7 +250,7 @@ def _points(name: str, raw: dict[str, Any], axes: list[Axis], source: str, base_
     """Every point of the product of ``axes``, validated; refuses the sweep listing the first bad points."""
     from clustersim.engine.select import engine_for
     from clustersim.errors import ClusterSimError
-    from clustersim.feasibility import degenerate_problems
+    from clustersim.feasibility import run_problems
 
     keys = tuple(k for a in axes for k in a.keys)
     points: list[SweepPoint] = []
@@ -263,7 +263,7 @@ def _points(name: str, raw: dict[str, Any], axes: list[Axis], source: str, base_
         try:
             scenario = scenario_from_dict(set_values(raw, list(values.items()), where, flag="sweep"),
                                           source=where, base_dir=base_dir)
-            found = degenerate_problems(scenario)
+            found = run_problems(scenario)
             if not found:
                 try:
                     engine_for(scenario)

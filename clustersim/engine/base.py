@@ -29,6 +29,7 @@ class ReplicationOutcome:
     simulate_s: float
     records: ReplicationRecords | None = None  # the state-change log, when kept (SimPy engine only)
     nodes: dict[str, np.ndarray] | None = None  # the node table (node_table.NODE_COLUMNS), when asked (--nodes)
+    series: dict[str, list[float | None]] | None = None  # metrics per simulation.series_window, when set
 
 
 class LogSink(Protocol):

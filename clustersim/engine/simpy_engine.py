@@ -17,15 +17,17 @@ import simpy
 
 from clustersim.engine.base import LogSink, ReplicationOutcome
 from clustersim.measures import Measures
-from clustersim.model.records import COLUMNS, ReplicationRecords
+from clustersim.model.records import COLUMNS, EventCode, Kind, ReplicationRecords
 from clustersim.model.base import Context
 from clustersim.model.cluster import Cluster
 from clustersim.node_table import NodeTable
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
+from clustersim.series import WindowSeries
 from clustersim.workloads.inference import serve, tap_inference
 from clustersim.workloads.training import close_training, start_training
 
+EVENT, ABORTED = Kind.EVENT.value, EventCode.ABORTED.value
 CHUNK_ROWS = 32768  # rows buffered before they are handed on (1.5 MB): small beside the model, few numpy calls
 
 Rows = Callable[[np.ndarray], None]  # takes the next rows (shape (n, 6)) of one replication's log
@@ -51,10 +53,12 @@ class SimpyEngine:
                 to.append(kept.append)
             elif keep_logs is not False:
                 to.append(_rows_of(keep_logs, k))
-            measures, simulate_s = simulate_replication(scenario, k, to)
+            series = WindowSeries(scenario) if scenario.simulation.series_window is not None else None
+            measures, simulate_s = simulate_replication(scenario, k, to, series=series)
             records = ReplicationRecords(k, _joined(kept), simulate_s) if keep_logs is True else None
             nodes = table.columns() if table is not None else None
-            yield ReplicationOutcome(k, measures.metrics(), measures.events, simulate_s, records, nodes)
+            yield ReplicationOutcome(k, measures.metrics(), measures.events, simulate_s, records, nodes,
+                                     series.series() if series is not None else None)
 
 
 def run_replication(scenario: Scenario, replication: int) -> ReplicationRecords:
@@ -65,18 +69,23 @@ def run_replication(scenario: Scenario, replication: int) -> ReplicationRecords:
 
 
 def simulate_replication(scenario: Scenario, replication: int, to: Sequence[Rows] = (),
-                         chunk_rows: int = CHUNK_ROWS) -> tuple[Measures, float]:
-    """Simulate one replication, measuring it as it runs; each chunk of rows also goes to every one of ``to``.
+                         chunk_rows: int = CHUNK_ROWS, series: WindowSeries | None = None) -> tuple[Measures, float]:
+    """Simulate one replication, measuring it as it runs; each chunk of rows also goes to every one of ``to``
+    (``series``, among them, also takes the services' series).
 
     Returns the finished ``Measures`` and the seconds it took (measuring included)."""
     started = time.perf_counter()
     measures = Measures(scenario)
     with _young_garbage_collected_at_end():
-        stream = _RowStream([measures.consume, *to], chunk_rows)
+        stream = _RowStream([measures.consume, *([series.consume] if series is not None else []), *to], chunk_rows)
         env = simpy.Environment()
         ctx = Context(env, stream.record)
         streams = Streams(scenario.simulation.seed, replication)
-        cluster = Cluster(ctx, scenario, streams)
+        abort = _Abort()
+        if scenario.abort:
+            assert series is not None  # [[abort]] needs simulation.series_window (cross_checks)
+            env.process(_watch_aborts(env, scenario, stream, series, abort))
+        cluster = Cluster(ctx, scenario, streams, abort.fired)
         jobs = start_training(ctx, scenario, cluster.slots, cluster.storage)
         tap = tap_inference(ctx, scenario, cluster.slots, cluster.storage)
         env.run(until=scenario.simulation.horizon)
@@ -87,10 +96,38 @@ def simulate_replication(scenario: Scenario, replication: int, to: Sequence[Rows
             serving = serve(scenario, streams, tap.timeline(), served.record)
             served.flush()
             measures.take_inference(serving.metrics(), serving.requests_events)
+            if series is not None:
+                series.take_inference(serving.series())
             del serving
         measures.finish()
         del env, ctx, cluster, jobs, stream, tap
     return measures, time.perf_counter() - started
+
+
+class _Abort:
+    """Has an [[abort]] condition stopped the chaos injections?"""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def fired(self) -> bool:
+        return self.at is not None
+
+
+def _watch_aborts(env: simpy.Environment, scenario: Scenario, stream: _RowStream, series: WindowSeries,
+                  abort: _Abort):
+    """SimPy process: as each series window closes, its metrics are read; once one meets an [[abort]]
+    condition the injections stop (an EVENT row records when)."""
+    for w, (_, end) in enumerate(series.windows):
+        yield env.timeout(end - env.now)
+        stream.flush()  # every row before the window's end reaches its measures
+        values = series.window_metrics(w)
+        if any(condition.crossed(values.get(condition.metric)) for condition in scenario.abort):
+            abort.at = env.now
+            stream.record((env.now, EVENT, 0, 0, ABORTED, -1))
+            return
 
 
 class _RowStream:

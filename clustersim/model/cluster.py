@@ -7,6 +7,7 @@ listener (``model.spares.PositionListener``) after the cluster is built.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,8 +33,11 @@ R_OK = RepairState.OK.value
 class Cluster:
     """Wires every component of a scenario into a SimPy environment; run it with ``env.run``."""
 
-    def __init__(self, ctx: Context, scenario: Scenario, streams: Streams):
+    def __init__(self, ctx: Context, scenario: Scenario, streams: Streams,
+                 chaos_aborted: Callable[[], bool] = lambda: False):
+        """``chaos_aborted``: has an [[abort]] condition stopped the chaos injections?"""
         self.ctx = ctx
+        self.chaos_aborted = chaos_aborted
         self.scenario = scenario
         env = ctx.env
         self.layout = layout = layout_of(scenario)
@@ -156,7 +160,8 @@ class Cluster:
         for chaos, name, cause in zip(scenario.chaos, scenario.chaos_names, self.layout.chaos_causes):
             rng = streams.generator(f"chaos/{name}")
             self.ctx.env.process(chaos_life(self.ctx, chaos, cause, self.nodes, self.racks, self.holds, rng,
-                                            self.set_speed, scenario.repair.straggler_detection or 0.0, reach))
+                                            self.set_speed, scenario.repair.straggler_detection or 0.0, reach,
+                                            self.chaos_aborted))
 
     def _on_node_down(self, node: Node, failure: Failure) -> None:
         if self.scorer is not None:

@@ -79,11 +79,12 @@ class ChaosReach:
 
 def chaos_life(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks: list[list[Node]],
                holds: NodeHolds, rng: np.random.Generator, set_speed: Callable[[Node, float], None],
-               straggler_hours: float, reach: ChaosReach):
-    """SimPy process: at ``at`` and every ``every``, inject the fault into its target."""
+               straggler_hours: float, reach: ChaosReach, aborted: Callable[[], bool] = lambda: False):
+    """SimPy process: at ``at`` and every ``every``, inject the fault into its target — until ``aborted()``
+    (an [[abort]] condition was met: injections under way end as planned, no new one starts)."""
     env = ctx.env
     yield env.timeout(chaos.at)
-    while True:
+    while not aborted():
         if chaos.action in NETWORK_ACTIONS:
             _inject_fabric(ctx, chaos, cause, reach, rng)
         elif chaos.action in STORAGE_ACTIONS:

@@ -75,6 +75,7 @@ class EventCode(IntEnum):
     UNDIAGNOSED = 4     # a detected failure is not diagnosed: rebooted with its fault (cause: mode)
     MISDIAGNOSED = 5    # an innocent node is blamed for another node's failure (component: the innocent)
     RECURRED = 6        # a fault left in place strikes again (cause: mode)
+    ABORTED = 7         # an [[abort]] condition stopped the chaos injections
 
 
 class SlotState(IntEnum):

@@ -33,7 +33,9 @@ from clustersim.scenario.schema import FailureMode, Scenario
 
 R_OK, R_FAILED, R_WAITING, R_REPAIRING, R_REBOOTING, R_RETIRED = (s.value for s in RepairState)
 REPAIR, EVENT, LEMON = Kind.REPAIR.value, Kind.EVENT.value, Kind.LEMON.value
-STAGE_ENTERED, ESCALATED, FALSE_SUCCESS, UNDIAGNOSED, MISDIAGNOSED, RECURRED = (c.value for c in EventCode)
+STAGE_ENTERED, ESCALATED, FALSE_SUCCESS, UNDIAGNOSED, MISDIAGNOSED, RECURRED = (c.value for c in (
+    EventCode.STAGE_ENTERED, EventCode.ESCALATED, EventCode.FALSE_SUCCESS, EventCode.UNDIAGNOSED,
+    EventCode.MISDIAGNOSED, EventCode.RECURRED))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,11 @@ from clustersim.errors import ResultsError
 
 # What a clustersim run writes: a directory holding only these may be replaced with --overwrite.
 RESULT_FILES = frozenset({
-    "summary.json", "replications.csv", "scenario.resolved.toml", "events.parquet",
+    "summary.json", "replications.csv", "scenario.resolved.toml", "events.parquet", "series.csv",
     "optimize_checkpoint.csv", "optimize_checkpoint.json", "goodput_vs_interval.png",
     "compare.csv", "compare.json", "search.json",
+    "chaos.json", "chaos.csv", "chaos_timeline.csv", "chaos_timeline.png", "control.resolved.toml",
+    "treatment.resolved.toml",
 })
 # ``.<target>.tmp-<pid>-<random>`` (being written) and ``.<target>.old-<pid>-<random>`` (being replaced)
 _STAGING = re.compile(r"^\.(?P<target>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[A-Za-z0-9_]+$")

@@ -40,6 +40,7 @@ REPLICATIONS = "replications.csv"
 RESOLVED = "scenario.resolved.toml"
 EVENTS = "events.parquet"
 NODES = "nodes.parquet"
+SERIES = "series.csv"
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,23 @@ def replications_csv(result: RunResult) -> str:
     writer.writerow(["replication", *names])
     for index, row in enumerate(result.rows):
         writer.writerow([index, *(_csv_number(row.get(name, math.nan)) for name in names)])
+    return buffer.getvalue()
+
+
+def series_csv(result: RunResult) -> str:
+    """series.csv's text: one row per replication and window (its index and bounds first), then every metric
+    measured in some window, in the metric plan's order (empty where a window cannot measure it)."""
+    windows = result.scenario.simulation.series_windows()
+    measured = {name for series in result.series for name in series}
+    names = [name for name in result.estimates if name in measured]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["replication", "window_start_hours", "window_end_hours", *names])
+    for index, series in enumerate(result.series):
+        for w, (start, end) in enumerate(windows):
+            values = [series.get(name, [None] * len(windows))[w] for name in names]
+            writer.writerow([index, repr(start), repr(end),
+                             *(_csv_number(math.nan if v is None else v) for v in values)])
     return buffer.getvalue()
 
 
@@ -343,6 +361,9 @@ def write_results(out_dir: Path, result: RunResult, with_events: bool,
     written = [out_dir / RESOLVED, out_dir / REPLICATIONS]
     write_synced(written[0], dump_scenario_toml(result.scenario))
     write_synced(written[1], replications_csv(result))
+    if result.scenario.simulation.series_window is not None:
+        written.append(out_dir / SERIES)
+        write_synced(written[-1], series_csv(result))
     if with_nodes:
         written.append(out_dir / NODES)
         write_synced(written[-1], _parquet_bytes(nodes_frame(result)))

@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from clustersim.scenario.sections.abort import Abort
 from clustersim.scenario.sections.chaos import NETWORK_ACTIONS, STORAGE_ACTIONS, Chaos
 from clustersim.scenario.sections.common import repeated
 from clustersim.scenario.sections.domains import FailureDomain
@@ -260,3 +261,19 @@ def _hybrid_arrivals_stationary(inference: list[Inference], simulation: Simulati
     return [f"simulation.serving: \"hybrid\" needs stationary arrivals, but inference[{i}] ({service.name!r}) "
             f"replays a trace; use serving = \"requests\""
             for i, service in enumerate(inference) if service.arrivals.process == "trace"]
+
+
+@cross_check
+def _aborts_judge_cluster_windows(abort: list[Abort], chaos: list[Chaos], simulation: Simulation) -> list[str]:
+    """An abort stops [[chaos]] injections, judged in the series' windows as they close, on a cluster metric (a
+    service's are measured after the cluster's run)."""
+    problems = []
+    for i, condition in enumerate(abort):
+        if condition.metric.startswith("inference."):
+            problems.append(f"abort[{i}].metric: {condition.metric!r}: a service's metrics are measured after "
+                            "the cluster's run, so they cannot stop an injection; use a cluster metric")
+    if abort and simulation.series_window is None:
+        problems.append("abort: needs simulation.series_window (the windows the conditions are judged in)")
+    if abort and not chaos:
+        problems.append("abort: there is no [[chaos]] injection to stop")
+    return problems

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from clustersim.scenario.cross_checks import cross_section_problems
+from clustersim.scenario.sections.abort import Abort
 from clustersim.scenario.sections.chaos import Chaos
 from clustersim.scenario.sections.common import Name, Probability, Section, Speed, TimeToFailure
 from clustersim.scenario.sections.domains import FailureDomain
@@ -92,6 +93,8 @@ class Scenario(Section):
     failure_domains: list[FailureDomain] = Field(default_factory=list, description="[[failure_domains]]: "
                                                  "correlated outages of racks, power domains or the whole cluster")
     chaos: list[Chaos] = Field(default_factory=list, description="[[chaos]]: planned fault injections")
+    abort: list[Abort] = Field(default_factory=list, description="[[abort]]: stop starting [[chaos]] injections "
+                               "once a closed window's metric crosses a bound (needs simulation.series_window)")
     network: Network | None = Field(default=None, description="[network]: the fabric's topology and how its "
                                     "switches and links fail; omitted = a network that never fails")
     storage: Storage | None = Field(default=None, description="[storage]: replicated storage for checkpoints "

@@ -1,6 +1,7 @@
 """``[simulation]``: horizon, warm-up, seed, engine, and how many replications (fixed or adaptive)."""
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -11,6 +12,7 @@ from clustersim.quantities import Duration, PositiveDuration
 from clustersim.scenario.sections.common import MAX_HORIZON_HOURS, MAX_SEED, PositiveCount, Section
 
 FIXED_REPLICATIONS = 20
+MAX_SERIES_WINDOWS = 2000  # each window measures every metric of the plan: beyond this, a slip (minutes for hours)
 MIN_REPLICATIONS = 10
 MAX_REPLICATIONS = 1000
 
@@ -60,6 +62,10 @@ class Simulation(Section):
     serving_sample_requests: Annotated[int, Field(ge=1000, le=10_000_000)] = Field(
         default=20_000, description="requests the hybrid technique simulates for each stationary configuration"
     )
+    series_window: PositiveDuration | None = Field(
+        default=None, description="also measure every metric per window of this length (series.csv; a chaos "
+        f"experiment's timeline); at most {MAX_SERIES_WINDOWS} windows"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -94,6 +100,9 @@ class Simulation(Section):
         problems = []
         if self.warmup >= self.horizon:
             problems.append(f"warmup: warmup ({self.warmup!r} h) must be shorter than horizon ({self.horizon!r} h)")
+        elif self.series_window is not None and (self.horizon - self.warmup) / self.series_window > MAX_SERIES_WINDOWS:
+            problems.append(f"series_window: {self.series_window!r} h makes more than {MAX_SERIES_WINDOWS} windows "
+                            f"of [warmup, horizon) ({self.horizon - self.warmup!r} h)")
         return problems + (self._adaptive_problems() if self.adaptive else self._fixed_problems())
 
     def _fixed_problems(self) -> list[str]:
@@ -126,6 +135,15 @@ class Simulation(Section):
             return ['must name at least one metric, e.g. ["nodes.availability"]']
         repeated = sorted({name for name in metrics if metrics.count(name) > 1})
         return [f"{', '.join(map(repr, repeated))} listed more than once"] if repeated else []
+
+    def series_windows(self) -> list[tuple[float, float]]:
+        """The windows of ``series_window`` over [warmup, horizon), the last one cut at the horizon (none
+        without a series_window)."""
+        width = self.series_window
+        if width is None:
+            return []
+        count = max(1, math.ceil((self.horizon - self.warmup) / width - 1e-9))
+        return [(self.warmup + w * width, min(self.horizon, self.warmup + (w + 1) * width)) for w in range(count)]
 
     @property
     def adaptive(self) -> bool:

@@ -57,6 +57,16 @@ class Serving:
                 values[f"inference.{service.spec.name}.{metric}"] = value
         return values
 
+    def series(self) -> dict[str, list[float | None]]:
+        """``inference.<name>.<metric>`` per series window, of the metrics a window's requests determine
+        (empty without a series, or when the hybrid technique served: it does not simulate every request)."""
+        values: dict[str, list[float | None]] = {}
+        for service in self.services:
+            if service.series is not None:
+                for metric, by_window in service.series.values(service.spec.slo.target).items():
+                    values[f"inference.{service.spec.name}.{metric}"] = by_window
+        return values
+
     @property
     def requests_events(self) -> int:
         """Request-level events run (in windows and in the hybrid's stationary samples)."""
@@ -80,13 +90,14 @@ def serve(scenario: Scenario, streams: Streams, timeline: Timeline, record: Call
     loop = EventLoop(env)
     window = (scenario.simulation.warmup, scenario.simulation.horizon)
     technique = serving_technique(scenario)
+    series = scenario.simulation.series_windows() if technique == "requests" else None
     services, autoscalers, hybrids = [], [], []
     free = [slots[i] for i in layout.free_positions if i in slots]
     for s, spec in enumerate(scenario.inference):
         primary = [[slots[i] for i in r] for r in layout.replica_positions[s]]
         fallback = [[slots[i] for i in r] for r in layout.fallback_positions[s]]
         service = Service(loop, spec, layout.replica_first[s], primary, fallback, streams, record,
-                          cast(StorageCluster | None, store), window)
+                          cast(StorageCluster | None, store), window, series=series)
         services.append(service)
         scaling = spec.autoscaling
         scaler = Autoscaler(loop, scaling, service.pool, free, spec.nodes_per_replica) if scaling is not None \

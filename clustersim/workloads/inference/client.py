@@ -17,7 +17,7 @@ from clustersim.rng import Streams
 from clustersim.scenario.sections.inference import Inference
 from clustersim.workloads.inference.arrivals import ArrivalProcess, Draws, ServiceDraws, arrivals_of, service_draws
 from clustersim.workloads.inference.loop import EventLoop
-from clustersim.workloads.inference.measure import Level, ServiceMeasures
+from clustersim.workloads.inference.measure import Level, RequestSeries, ServiceMeasures
 from clustersim.workloads.inference.patterns import RetryBudget, TokenBucket, backoff_hours
 from clustersim.workloads.inference.release import PromotedRelease, Release
 from clustersim.workloads.inference.service import (
@@ -43,7 +43,8 @@ class Service:
 
     def __init__(self, loop: EventLoop, spec: Inference, first_number: int, primary: list[list[Slot]],
                  fallback_slots: list[list[Slot]], streams: Streams, record: Callable[[tuple], None],
-                 store: StorageCluster | None, window: tuple[float, float], stream_prefix: str = "") -> None:
+                 store: StorageCluster | None, window: tuple[float, float], stream_prefix: str = "",
+                 series: list[tuple[float, float]] | None = None) -> None:
         self.loop = loop
         self.spec = spec
         name = f"inference/{spec.name}{stream_prefix}"
@@ -54,6 +55,7 @@ class Service:
         measures.serving = Level(len(primary), start, end, spec.healthy_needed)
         if spec.autoscaling is not None:
             measures.replicas_held = Level(len(primary), start, end, 0)
+        self.series = RequestSeries(series, end, spec.slo_latency_hours) if series else None
         draws = service_draws(spec, streams.generator(f"{name}/service"))
         self.pool = Pool(loop, spec, spec.load_balancer, primary, first_number, 1.0, record, store,
                          Draws(streams.generator(f"{name}/balancer")), draws, self._ended, measures,
@@ -117,6 +119,8 @@ class Service:
             self.loop.at(following, self._arrive, epoch)
         request = Request(now, self.measures.counts(now))
         self.measures.arrived(now, request.counted)
+        if self.series is not None and request.counted:
+            self.series.arrived(now)
         if self.budget is not None:
             self.budget.request_sent()
         self._send(request)
@@ -184,6 +188,8 @@ class Service:
 
     def _resolve(self, request: Request, answered: bool, now: float) -> None:
         self.measures.resolved(request.sent, request.counted, now, answered, request.attempts)
+        if self.series is not None and request.counted:
+            self.series.resolved(request.sent, now, answered, request.attempts)
 
     def values(self) -> dict[str, float | None]:
         """Its metrics, by the name after ``inference.<name>.``."""

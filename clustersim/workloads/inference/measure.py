@@ -204,3 +204,36 @@ class ServiceMeasures:
             self.replicas_held.finish()
             values["replicas_mean"] = self.replicas_held.area / self.replicas_held.span
         return values
+
+
+# The service metrics a window's requests determine (the rest count events the series does not route)
+SERIES_KEYS = ("requests", "success_ratio", "latency_p50_s", "latency_p90_s", "latency_p99_s", "error_budget_burn",
+               "retry_amplification")
+
+
+class RequestSeries:
+    """A service's request metrics per series window: each request counts in the window it was sent in,
+    judged like the whole run's (``ServiceMeasures``, one per window, up to the horizon)."""
+
+    def __init__(self, windows: list[tuple[float, float]], horizon: float, slo_latency_hours: float) -> None:
+        self.first = windows[0][0]
+        self.width = windows[0][1] - windows[0][0]
+        self.last = len(windows) - 1
+        self.windows = [ServiceMeasures(start, horizon, slo_latency_hours, horizon - start, False)
+                        for start, _ in windows]
+
+    def _of(self, sent: float) -> ServiceMeasures:
+        return self.windows[min(self.last, int((sent - self.first) / self.width))]
+
+    def arrived(self, sent: float) -> None:
+        """A counted request was sent at ``sent``."""
+        self._of(sent).arrived(sent, True)
+
+    def resolved(self, sent: float, now: float, answered: bool, attempts: int) -> None:
+        """A counted request sent at ``sent`` is done at ``now``."""
+        self._of(sent).resolved(sent, True, now, answered, attempts)
+
+    def values(self, slo_target: float) -> dict[str, list[float | None]]:
+        """Each of ``SERIES_KEYS``, window by window."""
+        per_window = [measures.values(slo_target) for measures in self.windows]
+        return {key: [values[key] for values in per_window] for key in SERIES_KEYS}
