@@ -272,3 +272,25 @@ def test_a_bad_catalogue_entry_is_refused_in_one_line(raw: dict[str, Any], line:
     with pytest.raises(ScenarioError) as err:
         scenario_from_dict(raw, source="s.toml")
     assert f"s.toml: {line}" in str(err.value).splitlines()
+
+
+def test_the_node_and_fabric_example_meets_its_hand_check() -> None:
+    """scenarios/chaos/node_and_fabric.toml (3 replications): every injection lands under its own name, exactly as
+    its comments work out."""
+    from pathlib import Path
+
+    from clustersim.chaos import run_experiment
+    from clustersim.experiment import load_experiment
+
+    path = Path(__file__).resolve().parents[1] / "scenarios" / "chaos" / "node_and_fabric.toml"
+    experiment = load_experiment(path, ("simulation.replications=3",))
+    assert {c.action for c in experiment.treatment.chaos} == {"gpu_fault", "nic_down", "link_flap",
+                                                              "rack_partition", "kill_link", "kill_node"}
+    outcome = run_experiment(experiment)
+    control, treatment = (r.rows for r in outcome.comparison.results)
+    for row, base in zip(treatment, control):
+        assert row["nodes.failures.xid_node3"] == 1.0 and row["training.job.interruptions.xid_node3"] == 1.0
+        assert row["nodes.failures.xid_training"] == 6.0 and row["nodes.failures.spare_kill"] == 1.0
+        assert row["training.job.interruptions.network"] == 1.0
+        assert row["network.link_failures"] - base["network.link_failures"] == 7.0
+        assert row["network.node_hours_lost"] - base["network.node_hours_lost"] == pytest.approx(35.0, abs=1e-9)
