@@ -78,12 +78,18 @@ class Chaos(Section):
         return next((i for i, m in enumerate(modes) if m.effect == "crash"), None)
 
     def problems(self) -> list[str]:
-        """The target matches the action; speed, time to crash, mode, flaps and their gap belong to the action
-        that needs them; every action but gpu_fault lasts a duration."""
-        return self._target_problems() + self._selector_problems() + self._duration_problems() + only_with(
+        """The target matches the action; speed and time to crash belong to the action that needs them."""
+        return self._target_problems() + only_with(
             "speed", self.speed, "action", self.action, "slow_node", "the fraction of full speed"
         ) + only_with("time_to_crash", self.time_to_crash, "action", self.action, "leak_memory",
-                      "the time from the leak to the crash") + self._flap_problems() + (
+                      "the time from the leak to the crash") + self._catalogue_problems()
+
+    def _catalogue_problems(self) -> list[str]:
+        """Selectors go with the actions they narrow; every action but gpu_fault lasts a duration; mode, flaps and
+        flap_gap belong to the action that needs them."""
+        return self._selector_problems() + self._duration_problems() + only_with(
+            "flaps", self.flaps, "action", self.action, "link_flap", "the number of flaps"
+        ) + only_with("flap_gap", self.flap_gap, "action", self.action, "link_flap", "the up time between flaps") + (
             ['mode: applies to action = "gpu_fault" only'] if self.mode is not None and self.action != "gpu_fault"
             else [])
 
@@ -117,10 +123,6 @@ class Chaos(Section):
                     if self.duration is not None else [])
         return [f"duration: missing required key (how long each {self.action} injection lasts)"] \
             if self.duration is None else []
-
-    def _flap_problems(self) -> list[str]:
-        return only_with("flaps", self.flaps, "action", self.action, "link_flap", "the number of flaps") + \
-            only_with("flap_gap", self.flap_gap, "action", self.action, "link_flap", "the up time between flaps")
 
 
 # the key naming each action's target (None: the action has none)
