@@ -3,6 +3,7 @@ selectors (rack, role, layer), on tiny deterministic clusters worked by hand: ex
 failure events, exactly which nodes are cut off, and one-line refusals of bad selectors."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -216,6 +217,32 @@ def test_role_and_rack_selectors_only_ever_hit_nodes_of_that_role_or_rack() -> N
     assert len(struck[struck[:, CAUSE] == names.index("training")]) == 199
 
 
+def test_the_inference_role_draws_only_a_service_s_replicas() -> None:
+    """An inference service of 2 replicas takes positions 8 and 9 (after the job's 0-7): role = "inference" hits
+    exactly those two nodes."""
+    raw = _roles_scenario([("served", {"role": "inference"})])
+    raw["inference"] = [{"name": "chat", "replicas": 2, "concurrency": 2, "timeout": "10 s",
+                         "arrivals": {"process": "poisson", "rate": "1 /min"},
+                         "service_time": {"dist": "exponential", "mean": "0.5 s"}}]
+    struck = _rows(_log(raw), Kind.FAILURE)
+    assert set(struck[:, COMP].astype(int).tolist()) == {8, 9} and len(struck) == 199
+
+
+def test_a_bad_injection_of_an_experiment_is_refused_under_inject(tmp_path: Path) -> None:
+    import tomli_w
+
+    from clustersim.experiment import load_experiment
+
+    (tmp_path / "s.toml").write_text(tomli_w.dumps(_fabric_scenario([])))
+    (tmp_path / "e.toml").write_text(tomli_w.dumps({
+        "experiment": {"scenario": "s.toml"},
+        "hypothesis": [{"metric": "nodes.availability", "comparator": ">=", "threshold": 0.9}],
+        "inject": [{"action": "kill_link", "layer": "rail", "at": "1 h", "duration": "1 h"}]}))
+    with pytest.raises(ScenarioError) as err:
+        load_experiment(tmp_path / "e.toml")
+    assert str(err.value) == "e.toml: inject[0].layer: the fabric has no layer 'rail' (its layers: leaf, spine)"
+
+
 def test_a_layer_selector_draws_switches_and_links_of_that_layer() -> None:
     """kill_switch layer = "spine" hits spine/0 and spine/1 only (switches 4, 5); kill_link layer = "spine" the
     8 leaf~spine links only (links 0-7; host links touch leaves); link_flap layer = "leaf" leaf links of both kinds."""
@@ -277,8 +304,6 @@ def test_a_bad_catalogue_entry_is_refused_in_one_line(raw: dict[str, Any], line:
 def test_the_node_and_fabric_example_meets_its_hand_check() -> None:
     """scenarios/chaos/node_and_fabric.toml (3 replications): every injection lands under its own name, exactly as
     its comments work out."""
-    from pathlib import Path
-
     from clustersim.chaos import run_experiment
     from clustersim.experiment import load_experiment
 
