@@ -126,7 +126,7 @@ def _events_per_replication(scenario: Scenario) -> float:
         events += horizon / domain.time_to_failure.mean_hours * (3 + ROWS_PER_FAILURE * len(instance.members))
     for chaos in scenario.chaos:
         injections = 1.0 if chaos.every is None else max(0.0, horizon - chaos.at) / chaos.every + 1
-        targets = nodes.nodes_per_rack if chaos.action == "kill_rack" else 1
+        targets = nodes.nodes_per_rack if chaos.action in ("kill_rack", "rack_partition") else chaos.flaps or 1
         events += injections * ROWS_PER_INJECTION * targets
     for job in scenario.training:
         segment = (job.checkpoint_interval or horizon) + job.checkpoint_hours

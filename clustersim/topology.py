@@ -67,6 +67,36 @@ class Fabric:
         """The node of a host link."""
         return _node_of_host_link(self.host_link_first, link)
 
+    def host_links(self, node: int) -> range:
+        """The link indices of a node's host links (its NIC ports: one per switch it needs)."""
+        first = self.host_link_first[node]
+        return range(first, first + len(self.node_switches[node]))
+
+    def links_touching(self, layer: str) -> list[int]:
+        """Every link with an end at a switch of ``layer``: switch-to-switch links, then host links."""
+        layers = self.switch_layers
+        touching = [k for k, (a, b) in enumerate(self.links) if layer in (layers[a], layers[b])]
+        return touching + [k for n, needed in enumerate(self.node_switches) for k, s in zip(self.host_links(n), needed)
+                           if layers[s] == layer]
+
+    def partition_links(self, nodes: range) -> list[int]:
+        """The links whose loss cuts ``nodes`` (a rack) off from the rest of the fabric and nobody else: the
+        uplinks (links one hop nearer the top layer) of every switch only these nodes use, and these nodes'
+        host links to a switch that others use too (or to a top-layer switch, which has no uplink)."""
+        members = set(nodes)
+        users: dict[int, set[int]] = {}
+        for n, needed in enumerate(self.node_switches):
+            for s in needed:
+                users.setdefault(s, set()).add(n)
+        height, cut = self.height, []
+        for s in sorted({s for n in nodes for s in self.node_switches[n]}):
+            if users[s] <= members and not self.top[s]:
+                cut += [k for k, (a, b) in enumerate(self.links)
+                        if s in (a, b) and height[b if a == s else a] == height[s] - 1]
+            else:
+                cut += [k for n in nodes for k, t in zip(self.host_links(n), self.node_switches[n]) if t == s]
+        return sorted(cut)
+
 
 def _node_of_host_link(firsts: tuple[int, ...], link: int) -> int:
     return bisect.bisect_right(firsts, link) - 1

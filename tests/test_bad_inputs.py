@@ -184,8 +184,8 @@ CASES = {
         mutate(("node = 3", "node = 8")), "chaos[0].node", "node 8 does not exist"),
     "chaos rack does not exist": Case(
         mutate(('"kill_node"', '"kill_rack"'), ("node = 3", "rack = 2")), "chaos[0].rack", "rack 2 does not exist"),
-    "chaos target does not match action": Case(
-        mutate(("node = 3", "rack = 0")), "chaos[0].rack", "kill_node takes 'node'"),
+    "chaos target does not match action": Case(  # (a rack only narrows a node action's random node)
+        mutate(("node = 3", 'switch = "leaf/0"')), "chaos[0].switch", "kill_node takes 'node'"),
     "chaos after the horizon": Case(
         mutate(('at = "1 d"', 'at = "11 d"')), "chaos[0].at", "not before the horizon"),
     "power domain without power_racks": Case(

@@ -241,3 +241,11 @@ def test_the_gray_failures_example_meets_its_hand_check() -> None:
     assert by_metric["training.job.interruptions"].mean == 2.0
     assert by_metric["nodes.failures"].mean == 16.0
     assert by_metric["training.job.ettr"].mean < 0
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "scenarios" / "chaos").glob("*.toml")), ids=lambda p: p.name)
+def test_every_chaos_experiment_file_loads_and_injects(path: Path) -> None:
+    """Every example in scenarios/chaos is a valid experiment whose treatment adds its [[inject]] entries."""
+    experiment = load_experiment(path)
+    assert experiment.injected >= 1
+    assert len(experiment.treatment.chaos) == len(experiment.control.chaos) + experiment.injected

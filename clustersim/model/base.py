@@ -33,6 +33,15 @@ class GroupFailure:
     recurred: bool  # a fault left in place struck again
 
 
+@dataclass(frozen=True, slots=True)
+class Injected:
+    """The cause an interrupt carries when a chaos injection fails a node's part of ``mode`` (gpu_fault,
+    model/injections.py): repaired as that mode's own failure, recorded under the injection's ``cause``."""
+
+    mode: int
+    cause: int
+
+
 @dataclass(slots=True)
 class Context:
     """The shared run state a component needs: env and the record stream to hand rows to."""

@@ -156,7 +156,8 @@ class Cluster:
     def _start_chaos(self, streams: Streams) -> None:
         scenario = self.scenario
         servers = scenario.storage.servers if scenario.storage is not None else 0
-        reach = ChaosReach(lambda: self.network, self.storage, servers)  # (the network is built after the chaos)
+        reach = ChaosReach(lambda: self.network, self.storage, servers,  # (the network is built after the chaos)
+                           self.layout.positions, tuple(scenario.nodes.failure_modes))
         for chaos, name, cause in zip(scenario.chaos, scenario.chaos_names, self.layout.chaos_causes):
             rng = streams.generator(f"chaos/{name}")
             self.ctx.env.process(chaos_life(self.ctx, chaos, cause, self.nodes, self.racks, self.holds, rng,

@@ -7,14 +7,15 @@ from typing import Protocol
 
 import numpy as np
 
+from clustersim.layout import Position
 from clustersim.model.records import Kind, RepairState
 from clustersim.model.base import Context
+from clustersim.model.injections import PartHolds, inject_catalogue, pick_node, pick_part
 from clustersim.model.nodes import Node, NodeHolds
-from clustersim.scenario.schema import Chaos, FailureDomain
-from clustersim.scenario.sections.chaos import NETWORK_ACTIONS, STORAGE_ACTIONS
-from clustersim.topology import Fabric
+from clustersim.scenario.schema import Chaos, FailureDomain, FailureMode
+from clustersim.scenario.sections.chaos import CATALOGUE_ACTIONS, NETWORK_ACTIONS, STORAGE_ACTIONS
 
-DOMAIN, SWITCH, LINK = Kind.DOMAIN.value, Kind.SWITCH.value, Kind.LINK.value
+DOMAIN = Kind.DOMAIN.value
 D_OK, D_FAILED, D_REPAIRING = RepairState.OK.value, RepairState.FAILED.value, RepairState.REPAIRING.value
 
 
@@ -58,23 +59,16 @@ def domain_life(ctx: Context, index: int, domain: FailureDomain, members: list[N
                 store.release(server)
 
 
-class PartHolds(Protocol):
-    """What a fabric fault holds down through (model/network.NetworkModel)."""
-
-    fabric: Fabric
-
-    def hold_part(self, kind: int, component: int, cause: int) -> None: ...
-
-    def release_part(self, kind: int, component: int) -> None: ...
-
-
 @dataclass(frozen=True)
 class ChaosReach:
-    """What injections can reach besides the nodes: the fabric (once it is built) and the store."""
+    """What injections can reach besides the nodes: the fabric (once it is built) and the store; what they
+    read to pick a node by role, and the failure modes a gpu_fault fails by."""
 
     network: Callable[[], PartHolds | None]
     store: StoreHolds | None
     servers: int
+    positions: Sequence[Position] = ()
+    modes: Sequence[FailureMode] = ()
 
 
 def chaos_life(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks: list[list[Node]],
@@ -85,24 +79,28 @@ def chaos_life(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks:
     env = ctx.env
     yield env.timeout(chaos.at)
     while not aborted():
-        if chaos.action in NETWORK_ACTIONS:
+        if chaos.action in CATALOGUE_ACTIONS:
+            inject_catalogue(ctx, chaos, cause, nodes, racks, rng, reach.network(), reach.positions, reach.modes)
+        elif chaos.action in NETWORK_ACTIONS:
             _inject_fabric(ctx, chaos, cause, reach, rng)
         elif chaos.action in STORAGE_ACTIONS:
             _inject_store(ctx, chaos, cause, reach, rng)
         else:
-            _inject_nodes(ctx, chaos, cause, nodes, racks, holds, rng, set_speed, straggler_hours)
+            _inject_nodes(ctx, chaos, cause, nodes, racks, holds, rng, set_speed, straggler_hours, reach.positions)
         if chaos.every is None:
             return
         yield env.timeout(chaos.every)
 
 
 def _inject_fabric(ctx: Context, chaos: Chaos, cause: int, reach: ChaosReach, rng: np.random.Generator) -> None:
-    """A switch or link down for ``duration``, as its own failure would be."""
+    """A switch or link down for ``duration``, as its own failure would be (skipped if its layer has none)."""
     network = reach.network()
     assert network is not None  # the scenario has a [network] (cross_checks._chaos_parts_exist)
-    part = _fabric_part(chaos, network.fabric, rng)
+    part = pick_part(chaos, network.fabric, rng)
+    if part is None:
+        return
     network.hold_part(*part, cause)
-    ctx.env.process(_part_back(ctx, network, part, chaos.duration))
+    ctx.env.process(_part_back(ctx, network, part, chaos.duration_hours))
 
 
 def _inject_store(ctx: Context, chaos: Chaos, cause: int, reach: ChaosReach, rng: np.random.Generator) -> None:
@@ -114,36 +112,30 @@ def _inject_store(ctx: Context, chaos: Chaos, cause: int, reach: ChaosReach, rng
         servers = [chaos.server if chaos.server is not None else int(rng.integers(reach.servers))]
     for server in servers:
         reach.store.hold(server, cause)
-    ctx.env.process(_servers_back(ctx, reach.store, servers, chaos.duration))
+    ctx.env.process(_servers_back(ctx, reach.store, servers, chaos.duration_hours))
 
 
 def _inject_nodes(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks: list[list[Node]],
                   holds: NodeHolds, rng: np.random.Generator, set_speed: Callable[[Node, float], None],
-                  straggler_hours: float) -> None:
-    """A node or rack killed, a node slowed, or a memory leak started."""
+                  straggler_hours: float, positions: Sequence[Position]) -> None:
+    """A node or rack killed, a node slowed, or a memory leak started (skipped if no node is in its rack and
+    role)."""
     env = ctx.env
     if chaos.action == "kill_rack":
         targets = racks[chaos.rack if chaos.rack is not None else int(rng.integers(len(racks)))]
     else:
-        targets = [nodes[chaos.node if chaos.node is not None else int(rng.integers(len(nodes)))]]
+        node = pick_node(chaos, nodes, racks, positions, rng)
+        if node is None:
+            return
+        targets = [node]
     if chaos.action in ("kill_node", "kill_rack"):
         for node in targets:
             holds.strike(node, cause)
-        env.process(_release_after(ctx, targets, chaos.duration, holds))
+        env.process(_release_after(ctx, targets, chaos.duration_hours, holds))
     elif chaos.action == "slow_node":
         env.process(_slow(ctx, targets[0], chaos, cause, holds, set_speed, straggler_hours))
     else:
         env.process(_leak(ctx, targets[0], chaos, cause, holds, rng))
-
-
-def _fabric_part(chaos: Chaos, fabric: Fabric, rng: np.random.Generator) -> tuple[int, int]:
-    """(kind, index) of the switch or link the injection names, or one drawn from its stream."""
-    if chaos.action == "kill_switch":
-        names = fabric.switch_names
-        return SWITCH, names.index(chaos.switch) if chaos.switch is not None else int(rng.integers(len(names)))
-    if chaos.link is not None:
-        return LINK, next(k for k in range(fabric.link_count) if fabric.link_name(k) == chaos.link)
-    return LINK, int(rng.integers(fabric.link_count))
 
 
 def _part_back(ctx: Context, network: PartHolds, part: tuple[int, int], hours: float):
@@ -171,14 +163,14 @@ def _slow(ctx: Context, node: Node, chaos: Chaos, cause: int, holds: NodeHolds,
     assert chaos.speed is not None  # required with slow_node (Chaos.problems)
     holds.count_failure(node, cause)
     set_speed(node, chaos.speed)
-    if straggler_hours >= chaos.duration:
-        yield env.timeout(chaos.duration)
+    if straggler_hours >= chaos.duration_hours:
+        yield env.timeout(chaos.duration_hours)
         set_speed(node, 1.0)
         return
     yield env.timeout(straggler_hours)
     set_speed(node, 1.0)
     holds.strike(node, cause, counted=False, noticed=True)
-    yield env.timeout(chaos.duration - straggler_hours)
+    yield env.timeout(chaos.duration_hours - straggler_hours)
     holds.release(node)
 
 
@@ -189,5 +181,5 @@ def _leak(ctx: Context, node: Node, chaos: Chaos, cause: int, holds: NodeHolds, 
     holds.count_failure(node, cause)
     yield env.timeout(chaos.time_to_crash.sampler(rng)())
     holds.strike(node, cause, counted=False)
-    yield env.timeout(chaos.duration)
+    yield env.timeout(chaos.duration_hours)
     holds.release(node)

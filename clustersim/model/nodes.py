@@ -18,15 +18,17 @@ import numpy as np
 import simpy
 
 from clustersim.model.records import Kind, NodeState, RepairState
-from clustersim.model.base import Blame, Context, Failure, GroupFailure
+from clustersim.model.base import Blame, Context, Failure, GroupFailure, Injected
 from clustersim.model.clocks import LOAD_IDLE, LOAD_WORKING, ClockPlan, NodeClocks
 
 
 class Recovery(Protocol):
     """What a node's life hands its failures to: the repair shop (model/repair.py)."""
 
-    def after_failure(self, node: Node, mode: int, recurred: bool) -> Generator[simpy.Event, Any, None]:
-        """SimPy sub-process: the node failed by ``mode``; detect, diagnose and recover it."""
+    def after_failure(self, node: Node, mode: int, recurred: bool,
+                      cause: int | None = None) -> Generator[simpy.Event, Any, None]:
+        """SimPy sub-process: the node failed by ``mode`` (for ``cause``, default the mode); detect, diagnose and
+        recover it."""
         ...
 
     def after_blame(self, node: Node, mode: int) -> Generator[simpy.Event, Any, None]:
@@ -201,6 +203,8 @@ def node_life(ctx: Context, node: Node, plan: ClockPlan, shop: Recovery):
             clocks.running = False
             if isinstance(cause, Blame):  # RepairShop._blame_innocent
                 yield from shop.after_blame(node, cause.mode)
+            elif isinstance(cause, Injected):  # a chaos gpu_fault (model/injections.py)
+                yield from shop.after_failure(node, cause.mode, False, cause.cause)
             continue  # else it turned lemon (load.make_lemon): plan the timer again
         clocks.running = False
         mode, recurred = clocks.fire()
@@ -227,6 +231,8 @@ def _loaded_life(ctx: Context, node: Node, plan: ClockPlan, shop: Recovery):
                 yield from shop.after_blame(node, cause.mode)
             elif isinstance(cause, GroupFailure):  # a computing-aged mode failed it in its job's group
                 yield from shop.after_failure(node, cause.mode, cause.recurred)
+            elif isinstance(cause, Injected):  # a chaos gpu_fault (model/injections.py)
+                yield from shop.after_failure(node, cause.mode, False, cause.cause)
             continue  # else its load changed: plan the timer again
         clocks.running = False
         mode, recurred = clocks.fire()

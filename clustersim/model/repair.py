@@ -87,19 +87,22 @@ class RepairShop:
         if self.scorer is not None:
             self.scorer.blamed(node)
 
-    def after_failure(self, node: Node, mode: int, recurred: bool):
-        """SimPy sub-process: ``node``'s part of ``mode`` has just failed (a recurrence if ``recurred``)."""
+    def after_failure(self, node: Node, mode: int, recurred: bool, cause: int | None = None):
+        """SimPy sub-process: ``node``'s part of ``mode`` has just failed (a recurrence if ``recurred``); the
+        failure and the node's going down are recorded under ``cause`` (a chaos injection's; default the mode),
+        the repair's states and events under the mode."""
         env = self.ctx.env
+        failure_cause = mode if cause is None else cause
         self._set_state(node, R_FAILED, mode)
         if recurred:
             self._event(node, RECURRED, mode)
         failure_mode = self.modes[mode]
         if failure_mode.effect == "crash":
-            self.holds.strike(node, mode)
+            self.holds.strike(node, failure_cause)
             if self.detection_hours > 0:
                 yield env.timeout(self.detection_hours)
         else:
-            yield from self._gray_failure(node, mode)
+            yield from self._gray_failure(node, mode, failure_cause)
         if failure_mode.recovery == "reboot":
             self._blame(node)
             self._set_state(node, R_REBOOTING, mode)
@@ -125,21 +128,21 @@ class RepairShop:
             self._leave_fault(node, mode)
         self._finish(node, mode)
 
-    def _gray_failure(self, node: Node, mode: int):
+    def _gray_failure(self, node: Node, mode: int, cause: int):
         """A slow node runs at its speed until noticed as a straggler and taken out; a leaking one
         runs at its speed until it crashes, which is then detected like any crash."""
         env, failure_mode = self.ctx.env, self.modes[mode]
-        self.holds.count_failure(node, mode)
+        self.holds.count_failure(node, cause)
         self.set_speed(node, failure_mode.degraded_speed)
         if failure_mode.effect == "slow":
             if self.straggler_hours > 0:
                 yield env.timeout(self.straggler_hours)
             self.set_speed(node, 1.0)
-            self.holds.strike(node, mode, counted=False, noticed=True)
+            self.holds.strike(node, cause, counted=False, noticed=True)
             return
         yield env.timeout(node.draw(failure_mode.time_to_crash))
         self.set_speed(node, 1.0)
-        self.holds.strike(node, mode, counted=False)
+        self.holds.strike(node, cause, counted=False)
         if self.detection_hours > 0:
             yield env.timeout(self.detection_hours)
 

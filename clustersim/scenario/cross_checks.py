@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from clustersim.scenario.sections.abort import Abort
-from clustersim.scenario.sections.chaos import NETWORK_ACTIONS, STORAGE_ACTIONS, Chaos
+from clustersim.scenario.sections.chaos import FABRIC_ACTIONS, STORAGE_ACTIONS, Chaos
 from clustersim.scenario.sections.common import repeated
 from clustersim.scenario.sections.domains import FailureDomain
 from clustersim.scenario.sections.inference import Inference
@@ -138,15 +138,19 @@ def _chaos_targets_exist(chaos: list[Chaos], nodes: Nodes) -> list[str]:
 
 @cross_check
 def _chaos_parts_exist(chaos: list[Chaos], network: Network | None, storage: Storage | None, nodes: Nodes) -> list[str]:
-    """A fault of the fabric needs [network] and names a switch or link it has; one of the store, [storage]."""
+    """A fault of the fabric needs [network] and names a switch or link (or a layer) it has; one of the store,
+    [storage]."""
     problems = []
     fabric = _fabric_if_named(chaos, network, nodes)
     for i, c in enumerate(chaos):
-        if c.action in NETWORK_ACTIONS:
+        if c.action in FABRIC_ACTIONS:
             if network is None:
                 problems.append(f"chaos[{i}].action: {c.action} needs a [network]")
             elif fabric is not None and (c.switch is not None or c.link is not None):
                 problems += _fabric_part_problem(i, c, fabric)
+            elif fabric is not None and c.layer is not None and c.layer not in fabric.switch_layers:
+                layers = ", ".join(dict.fromkeys(fabric.switch_layers))
+                problems.append(f"chaos[{i}].layer: the fabric has no layer {c.layer!r} (its layers: {layers})")
         elif c.action in STORAGE_ACTIONS:
             if storage is None:
                 problems.append(f"chaos[{i}].action: {c.action} needs a [storage]")
@@ -157,9 +161,10 @@ def _chaos_parts_exist(chaos: list[Chaos], network: Network | None, storage: Sto
 
 
 def _fabric_if_named(chaos: list[Chaos], network: Network | None, nodes: Nodes) -> Any:
-    """The fabric, built once, when an injection names a switch or link of it (None: none does, or it does not
+    """The fabric, built once, when an injection names a switch, link or layer of it (None: none does, or it does not
     build: _fabric_builds reports that)."""
-    if network is None or network.problems() or not any(c.switch is not None or c.link is not None for c in chaos):
+    if network is None or network.problems() or not any(c.switch is not None or c.link is not None
+                                                         or c.layer is not None for c in chaos):
         return None
     from clustersim.topology import FabricError, build_fabric
 
@@ -179,6 +184,23 @@ def _fabric_part_problem(i: int, c: Chaos, fabric: Any) -> list[str]:
     close = difflib.get_close_matches(str(wanted), names, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f" (e.g. {names[0]!r})"
     return [f"chaos[{i}].{key}: the fabric has no {key} {wanted!r}{hint}"]
+
+
+@cross_check
+def _chaos_fault_modes_exist(chaos: list[Chaos], nodes: Nodes) -> list[str]:
+    """A gpu_fault fails by a failure mode the nodes have: the one it names, or their first crash."""
+    problems = []
+    modes = nodes.failure_modes
+    for i, c in enumerate(chaos):
+        if c.action != "gpu_fault" or c.fault_mode(modes) is not None:
+            continue
+        if c.mode is not None:
+            names = ", ".join(repr(m.name) for m in modes) or "none"
+            problems.append(f"chaos[{i}].mode: no failure mode {c.mode!r} in nodes.failure_modes (its modes: {names})")
+        else:
+            problems.append(f'chaos[{i}].mode: gpu_fault fails by a failure mode, and no mode of nodes.failure_modes '
+                            f'has effect = "crash" (name one with mode)')
+    return problems
 
 
 @cross_check
