@@ -71,8 +71,8 @@ class Chaos(Section):
         problems = only_with("added_latency", self.added_latency, "action", action, "delay_replicas",
                              "the time added to each attempt")
         problems += only_with("factor", self.factor, "action", action, "traffic_surge", "the arrival rate's multiple")
-        problems += only_with("latency_factor", self.latency_factor, "action", action, "bad_release",
-                              "the bad version's service time multiple")
+        if self.latency_factor is not None and action != "bad_release":
+            problems.append('latency_factor: applies to action = "bad_release" only')
         if action in SERVING_ACTIONS and self.service is None:
             problems.append(f'service: missing required key (action = "{action}" needs an [[inference]] service)')
         if self.replicas is not None and action not in ("delay_replicas", "error_replicas"):
