@@ -110,7 +110,8 @@ def chaos_dict(outcome: ChaosOutcome, files: dict[str, str]) -> dict[str, Any]:
             "seed": experiment.control.simulation.seed, "replications": len(treatment.rows),
             "engine": experiment.control.simulation.engine,
             "injections": [{"name": name, "action": chaos.action, "at_hours": chaos.at, "every_hours": chaos.every,
-                            "duration_hours": chaos.duration, "node": chaos.node, "rack": chaos.rack}
+                            "duration_hours": chaos.duration, "node": chaos.node, "rack": chaos.rack,
+                            "service": chaos.service}
                            for name, chaos in zip(names, injected)],
             "hypotheses": hypotheses, "paired": paired}
 

@@ -17,7 +17,9 @@ from clustersim.scenario.sections.common import (
 class Chaos(Section):
     """A planned fault at ``at`` (and then every ``every``): kill a node or rack for ``duration``,
     slow a node to ``speed`` for ``duration``, or start a memory leak that crashes a node after
-    ``time_to_crash`` and keeps it down for ``duration``."""
+    ``time_to_crash`` and keeps it down for ``duration``; fail a part of the fabric or the store; or (a serving
+    action, run by the serving model: ``workloads.inference.injections``) delay, fail, blind, mis-release or
+    flood an inference ``service``."""
 
     name: Name | None = Field(default=None, description="cause name in metrics; default chaos<index>")
     action: Literal["kill_node", "kill_rack", "slow_node", "leak_memory", "kill_switch", "kill_link",
@@ -40,7 +42,9 @@ class Chaos(Section):
     link: str | None = Field(default=None, description="kill_link target, by name (leaf/0~spine/1, "
                                                        "node3~leaf/0); omitted = random")
     server: Count | None = Field(default=None, description="kill_storage_server target; omitted = random")
-    duration: PositiveDuration = Field(description="how long each injection holds the node or rack down or slow")
+    duration: PositiveDuration = Field(description="how long each injection holds the node or rack down or slow "
+                                                   "(a serving action: lasts; bad_release: the longest the bad "
+                                                   "version serves)")
     speed: Speed | None = Field(default=None, description="slow_node: fraction of full speed")
     time_to_crash: Distribution | None = Field(default=None, description="leak_memory: from the leak to the crash")
     # the serving actions' keys (an [[inference]] service's faults; run by the serving model)
