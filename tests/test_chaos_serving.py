@@ -176,6 +176,18 @@ def test_a_bad_release_through_the_canary_is_rolled_back_by_its_analysis() -> No
     assert values["inference.chat.success_ratio"] == pytest.approx(1 - bad / 10800, abs=1e-12)
 
 
+def test_a_bad_release_after_the_canarys_own_promoted_one_still_takes_its_share() -> None:
+    """The canary's own (good) release is promoted 60 s in (one step, 50 %, passed); the bad version released at
+    1 h takes 50 % of the attempts until the canary rolls it back after two failed checks (120 s): ~60 bad
+    requests (Binomial(120, 0.5): sd 5.5), the rollback time that of the bad release alone."""
+    canary = {"start": "0 h", "steps": [0.5], "analysis_interval": "60 s", "failed_checks": 2}
+    raw = _raw([{"action": "bad_release", "service": "chat", "error_rate": 1.0, **HOUR}],
+               services=[_service(canary=canary)])
+    values = _metrics(raw)
+    assert abs(values["inference.chat.release.bad_requests"] - 60) < 4 * math.sqrt(30)
+    assert values["inference.chat.release.rollback_s"] == pytest.approx(120, abs=1e-6)
+
+
 def test_a_slow_release_the_canary_promotes_is_rolled_back_by_hand_at_its_end() -> None:
     """latency_factor 3 (0.3 s, under the 0.5 s p99 bound) passes both checks: promoted 120 s after its start,
     it then serves every request until 30 min after the start, when it is rolled back."""

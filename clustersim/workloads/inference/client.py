@@ -141,8 +141,10 @@ class Service:
             return
         release = self.release
         version: Version | None = release if release is not None and release.takes(self.draws) else None
-        if version is None and self.bad_releases:
-            version = next((bad for bad in self.bad_releases if bad.takes(self.draws)), None)
+        for bad in self.bad_releases:  # an injected bad version takes its share of every attempt (its own draws)
+            if bad.takes(self.draws):
+                version = bad
+                break
         attempt = Attempt(request, self.pool, now, now + self.timeout, version)
         taken = self.pool.route(attempt, now)
         if taken == SERVING or taken == QUEUED:
