@@ -478,13 +478,13 @@ AUTO_HYBRID_REQUESTS = 5_000_000  # serving = "auto": more expected requests per
 def serving_technique(scenario: Scenario) -> str:
     """``requests`` or ``hybrid``: the scenario's ``simulation.serving``, or for ``auto`` hybrid beyond
     AUTO_HYBRID_REQUESTS expected requests per replication when every service's arrivals allow it (a replayed
-    trace is not stationary) and no serving chaos injection breaks the stationary stretches."""
+    trace is not stationary). (A serving chaos injection is simulated request by request in either: the hybrid
+    technique keeps a window open while one is under way.)"""
     chosen = scenario.simulation.serving
     if chosen != "auto":
         return chosen
-    if not scenario.inference or any(s.arrivals.process == "trace" for s in scenario.inference) \
-            or scenario.serving_chaos():
-        return "requests"  # (a serving injection makes its stretch non-stationary: simulated request by request)
+    if not scenario.inference or any(s.arrivals.process == "trace" for s in scenario.inference):
+        return "requests"
     return "hybrid" if expected_requests(scenario) > AUTO_HYBRID_REQUESTS else "requests"
 
 

@@ -285,12 +285,3 @@ def _serving_chaos_targets(chaos: list[Chaos], inference: list[Inference]) -> li
                             f"or diurnal arrivals, or a factor ≤ 1)")
     return problems
 
-
-@cross_check
-def _serving_chaos_request_level(chaos: list[Chaos], simulation: Simulation) -> list[str]:
-    """The hybrid technique assumes stationary stretches, which a serving injection breaks."""
-    if simulation.serving != "hybrid":
-        return []
-    return [f"simulation.serving: \"hybrid\" needs stationary stretches, but chaos[{i}] ({c.action}) changes a "
-            f"service mid-stretch; use serving = \"requests\" or \"auto\""
-            for i, c in enumerate(chaos) if c.action in SERVING_ACTIONS][:1]

@@ -37,11 +37,24 @@ def schedule_injections(loop: EventLoop, scenario: Scenario, services: list[Serv
     for name, chaos in scenario.serving_chaos():
         assert chaos.service is not None  # required with a serving action (Chaos.problems), defined (cross checks)
         injection = Injection(loop, chaos, by_name[chaos.service], Draws(streams.generator(f"chaos/{name}")))
-        starts = [chaos.at] if chaos.every is None else \
-            [chaos.at + k * chaos.every for k in range(int((horizon - chaos.at) / chaos.every) + 1)]
-        for start in starts:
-            if start < horizon:
-                loop.at(start, injection.start)
+        for start in injection_starts(chaos, horizon):
+            loop.at(start, injection.start)
+
+
+def injection_starts(chaos: Chaos, horizon: float) -> list[float]:
+    """When an entry injects: ``at``, then every ``every``, before the horizon."""
+    if chaos.every is None:
+        return [chaos.at] if chaos.at < horizon else []
+    starts = [chaos.at + k * chaos.every for k in range(int((horizon - chaos.at) / chaos.every) + 1)]
+    return [start for start in starts if start < horizon]
+
+
+def injection_spans(scenario: Scenario, service: str) -> list[tuple[float, float]]:
+    """(start, end) of every injection into ``service``, by start: the hybrid technique simulates them request by
+    request (a bad release's end is the latest it can last)."""
+    horizon = scenario.simulation.horizon
+    return sorted((start, start + chaos.duration) for _, chaos in scenario.serving_chaos(service)
+                  for start in injection_starts(chaos, horizon))
 
 
 class Injection:
