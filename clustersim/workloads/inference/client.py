@@ -202,7 +202,6 @@ class Service:
         return self.measures.values(self.spec.slo.target)
 
 
-
 def _kept(thinning: list[tuple[float, Draws]]) -> bool:
     """Is an arrival kept by every traffic surge below 1 under way (each keeps it with probability factor, drawn
     from its own stream)?"""
