@@ -134,7 +134,7 @@ def _injection_dict(name: str, chaos: Any, treatment: RunResult) -> dict[str, An
     mttr = estimates.get(f"nodes.outage_mean_hours.{name}")
     failures = estimates.get(f"nodes.failures.{name}")
     return {"name": name, "action": chaos.action, "at_hours": chaos.at, "every_hours": chaos.every,
-            "duration_hours": chaos.duration, "node": chaos.node, "rack": chaos.rack,
+            "duration_hours": chaos.duration, "node": chaos.node, "rack": chaos.rack, "service": chaos.service,
             "node_failures_mean": _finite(failures.mean) if failures is not None else None,
             "mttr_hours": _finite(mttr.mean) if mttr is not None else None,
             "mttr_ci95": [_finite(mttr.ci95_low), _finite(mttr.ci95_high)] if mttr is not None else None,

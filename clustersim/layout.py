@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from clustersim.scenario.schema import FailureDomain, Inference, Scenario
+from clustersim.scenario.sections.chaos import SERVING_ACTIONS
 from clustersim.topology import Fabric, build_fabric
 
 IDLE_PRIORITY = -(2**62)  # a working position that runs no job: served last, preempted first
@@ -152,6 +153,18 @@ def _build_fabric(scenario: Scenario) -> Fabric:
     return build_fabric(scenario.network, nodes.count, nodes.nodes_per_rack, nodes.gpus_per_node)
 
 
+def _chaos_causes(scenario: Scenario, causes: int) -> tuple[int, ...]:
+    """Each chaos entry's cause code, in order: the cluster's injections the last causes, a serving one −1
+    (it fails no node)."""
+    cluster = [c.action not in SERVING_ACTIONS for c in scenario.chaos]
+    first = causes - sum(cluster)
+    codes, k = [], 0
+    for is_cluster in cluster:
+        codes.append(first + k if is_cluster else -1)
+        k += is_cluster
+    return tuple(codes)
+
+
 def _derive(scenario: Scenario) -> Layout:
     """The layout of ``scenario``, computed."""
     nodes, spares = scenario.nodes, scenario.spares
@@ -166,7 +179,7 @@ def _derive(scenario: Scenario) -> Layout:
                             for job, first in zip(scenario.training, scenario.job_offsets)),
         ranked=len({p.rank for p in positions}) > 1 or any(p.preempt for p in positions),
         clocks=_clock_layout(scenario), cause_names=tuple(scenario.cause_names),
-        chaos_causes=tuple(range(causes - len(scenario.chaos), causes)),
+        chaos_causes=_chaos_causes(scenario, causes),
         stage_causes=tuple(scenario.stage_cause(s) for s in range(len(scenario.repair.stages))),
         preemption_cause=scenario.preemption_cause, metrics=tuple(metric_plan(scenario)),
         server_racks=_server_racks(scenario, len(racks)),
@@ -360,10 +373,11 @@ METRICS: dict[str, MetricInfo] = {
                                                        "replicas serving"),
     "inference.<svc>.replicas_mean": MetricInfo("replicas", "time-weighted mean number of replicas held "
                                                             "(with autoscaling)"),
-    "inference.<svc>.release.bad_requests": _count("attempts of the canary's new version that errored or timed "
-                                                   "out"),
+    "inference.<svc>.release.bad_requests": _count("attempts of the canary's new version (or of a bad_release "
+                                                   "injection's bad version) that errored or timed out"),
     "inference.<svc>.release.rollback_s": MetricInfo("s", "time from the release's start to its rollback "
-                                                          "(replications that rolled back)"),
+                                                          "(replications that rolled back; the mean over "
+                                                          "releases when several did)"),
     "inference.<svc>.request_level_share": _fraction("share of the horizon the hybrid technique simulated request "
                                                      "by request (serving = \"hybrid\")"),
     "training.<job>.ettr": _fraction("checkpointed compute time / wall time while the job runs"),
@@ -479,7 +493,8 @@ def metric_plan(scenario: Scenario) -> list[MetricSpec]:
         _job_metric_plan(plan, scenario, j)
     hybrid = serving_technique(scenario) == "hybrid"
     for s, service in enumerate(scenario.inference):
-        _service_metric_plan(plan, service, s, hybrid)
+        released = any(c.action == "bad_release" for _, c in scenario.serving_chaos(service.name))
+        _service_metric_plan(plan, service, s, hybrid, released)
     return plan.specs
 
 
@@ -489,7 +504,8 @@ AUTO_HYBRID_REQUESTS = 5_000_000  # serving = "auto": more expected requests per
 def serving_technique(scenario: Scenario) -> str:
     """``requests`` or ``hybrid``: the scenario's ``simulation.serving``, or for ``auto`` hybrid beyond
     AUTO_HYBRID_REQUESTS expected requests per replication when every service's arrivals allow it (a replayed
-    trace is not stationary)."""
+    trace is not stationary). (A serving chaos injection is simulated request by request in either: the hybrid
+    technique keeps a window open while one is under way.)"""
     chosen = scenario.simulation.serving
     if chosen != "auto":
         return chosen
@@ -513,6 +529,7 @@ def compiled_serving_gaps(scenario: Scenario) -> list[str]:
             gaps.append(f"{at}.load_balancer.outlier_ejection")
         if spec.load_balancer.policy not in COMPILED_POLICIES:
             gaps.append(f'{at}.load_balancer.policy = "{spec.load_balancer.policy}"')
+        gaps += [f"chaos[{name}] ({chaos.action})" for name, chaos in scenario.serving_chaos(spec.name)]
     return gaps
 
 
@@ -528,8 +545,9 @@ def expected_requests(scenario: Scenario) -> float:
     return per_hour * scenario.simulation.horizon
 
 
-def _service_metric_plan(plan: _Plan, service: Inference, s: int, hybrid: bool) -> None:
-    """An inference service's metrics: the headline ones, then those of the patterns it uses."""
+def _service_metric_plan(plan: _Plan, service: Inference, s: int, hybrid: bool, released: bool) -> None:
+    """An inference service's metrics: the headline ones, then those of the patterns it uses (a bad_release
+    injection's counts as a canary's)."""
     names = ["requests", "success_ratio", "latency_p50_s", "latency_p90_s", "latency_p99_s", "wait_mean_s"]
     if service.tokens is not None:
         names += ["ttft_p99_s", "tpot_p99_s"]
@@ -543,7 +561,7 @@ def _service_metric_plan(plan: _Plan, service: Inference, s: int, hybrid: bool) 
         names.append("fallback")
     if service.autoscaling is not None:
         names.append("replicas_mean")
-    if service.canary is not None:
+    if service.canary is not None or released:
         names += ["release.bad_requests", "release.rollback_s"]
     if hybrid:
         names.append("request_level_share")

@@ -188,6 +188,12 @@ CASES = {
         mutate(("node = 3", 'switch = "leaf/0"')), "chaos[0].switch", "kill_node takes 'node'"),
     "chaos after the horizon": Case(
         mutate(('at = "1 d"', 'at = "11 d"')), "chaos[0].at", "not before the horizon"),
+    "serving chaos aimed at a missing service": Case(
+        mutate(('"kill_node"', '"health_check_outage"'), ("node = 3", 'service = "chat"')), "chaos[0].service",
+        "no [[inference]] service is named 'chat' (services: none)"),
+    "serving chaos with another action's key": Case(
+        mutate(('"kill_node"', '"traffic_surge"'), ("node = 3", 'service = "chat"\nfactor = 2.0\nerror_rate = 0.5'))
+        + SERVICE, "chaos[0].error_rate", 'applies to action = "error_replicas" or "bad_release" only'),
     "power domain without power_racks": Case(
         mutate(('kind = "rack"', 'kind = "power"')), "failure_domains[0].power_racks", "needs power_racks"),
     "unknown scope": Case(

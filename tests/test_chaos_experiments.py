@@ -249,3 +249,23 @@ def test_every_chaos_experiment_file_loads_and_injects(path: Path) -> None:
     experiment = load_experiment(path)
     assert experiment.injected >= 1
     assert len(experiment.treatment.chaos) == len(experiment.control.chaos) + experiment.injected
+
+
+def test_the_serving_example_meets_its_hand_check() -> None:
+    """scenarios/chaos/serving.toml (2 replications): the canary rolls the bad release back exactly 120 s after
+    its start; the surge adds ~18,000 requests; the p99 latency rises by the 2 s delay; batch, the job and the
+    nodes are the same bit for bit."""
+    experiment = load_experiment(REPO / "scenarios" / "chaos" / "serving.toml", ("simulation.replications=2",))
+    outcome = run_experiment(experiment)
+    by_metric = {d.metric: d.estimate for d in outcome.comparison.differences}
+    control, treatment = (r.rows for r in outcome.comparison.results)
+    assert all(row["inference.chat.release.rollback_s"] == pytest.approx(120, abs=1e-6) for row in treatment)
+    assert [row["inference.chat.success_ratio"] for row in control] == [1.0, 1.0]
+    assert abs(by_metric["inference.chat.requests"].mean - 18000) < 4 * 134
+    assert by_metric["inference.chat.latency_p99_s"].mean == pytest.approx(2.0, abs=0.01)
+    assert -0.085 < by_metric["inference.chat.success_ratio"].mean < -0.07
+    untouched = [m for m in by_metric if not m.startswith("inference.chat.")]
+    assert any(m.startswith("inference.batch.") for m in untouched)
+    assert all(by_metric[m].mean in (0.0, None) or math.isnan(by_metric[m].mean) for m in untouched)
+    assert [c.action for c in experiment.treatment.chaos] == ["delay_replicas", "error_replicas", "health_check_outage",
+                                                              "bad_release", "traffic_surge"]

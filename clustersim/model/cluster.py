@@ -25,6 +25,7 @@ from clustersim.model.spares import FILLED, Slot, SparePool, slot_life
 from clustersim.model.storage import StorageCluster
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
+from clustersim.scenario.sections.chaos import SERVING_ACTIONS
 
 LEMON, SPEED = Kind.LEMON.value, Kind.SPEED.value
 R_OK = RepairState.OK.value
@@ -159,6 +160,8 @@ class Cluster:
         reach = ChaosReach(lambda: self.network, self.storage, servers,  # (the network is built after the chaos)
                            self.layout.positions, tuple(scenario.nodes.failure_modes))
         for chaos, name, cause in zip(scenario.chaos, scenario.chaos_names, self.layout.chaos_causes):
+            if chaos.action in SERVING_ACTIONS:
+                continue  # a service's fault: the serving model runs it (workloads.inference.injections)
             rng = streams.generator(f"chaos/{name}")
             self.ctx.env.process(chaos_life(self.ctx, chaos, cause, self.nodes, self.racks, self.holds, rng,
                                             self.set_speed, scenario.repair.straggler_detection or 0.0, reach,

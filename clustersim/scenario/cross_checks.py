@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from clustersim.scenario.sections.abort import Abort
-from clustersim.scenario.sections.chaos import FABRIC_ACTIONS, STORAGE_ACTIONS, Chaos
+from clustersim.scenario.sections.chaos import FABRIC_ACTIONS, SERVING_ACTIONS, STORAGE_ACTIONS, Chaos
 from clustersim.scenario.sections.common import repeated
 from clustersim.scenario.sections.domains import FailureDomain
 from clustersim.scenario.sections.inference import Inference
@@ -283,6 +283,30 @@ def _hybrid_arrivals_stationary(inference: list[Inference], simulation: Simulati
     return [f"simulation.serving: \"hybrid\" needs stationary arrivals, but inference[{i}] ({service.name!r}) "
             f"replays a trace; use serving = \"requests\""
             for i, service in enumerate(inference) if service.arrivals.process == "trace"]
+
+
+@cross_check
+def _serving_chaos_targets(chaos: list[Chaos], inference: list[Inference]) -> list[str]:
+    """A serving injection names a defined service, at most its replicas, and an arrival rate it can scale."""
+    services = {service.name: service for service in inference}
+    problems = []
+    for i, c in enumerate(chaos):
+        if c.action not in SERVING_ACTIONS or c.service is None:
+            continue
+        service = services.get(c.service)
+        if service is None:
+            known = ", ".join(repr(name) for name in services) or "none"
+            problems.append(f"chaos[{i}].service: no [[inference]] service is named {c.service!r} (services: {known})")
+            continue
+        if c.replicas is not None and c.replicas > service.replicas_most:
+            problems.append(f"chaos[{i}].replicas: {c.replicas} is more than service {c.service!r} has "
+                            f"({service.replicas_most})")
+        if c.action == "traffic_surge" and c.factor is not None and c.factor > 1 \
+                and service.arrivals.process in ("bursty", "trace"):
+            problems.append(f"chaos[{i}].factor: a surge above 1 adds Poisson arrivals at (factor − 1) × the rate, "
+                            f"which {service.arrivals.process} arrivals of {c.service!r} do not have (use poisson "
+                            f"or diurnal arrivals, or a factor ≤ 1)")
+    return problems
 
 
 @cross_check

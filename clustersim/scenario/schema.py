@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from clustersim.scenario.cross_checks import cross_section_problems
 from clustersim.scenario.sections.abort import Abort
-from clustersim.scenario.sections.chaos import Chaos
+from clustersim.scenario.sections.chaos import SERVING_ACTIONS, Chaos
 from clustersim.scenario.sections.common import Name, Probability, Section, Speed, TimeToFailure
 from clustersim.scenario.sections.domains import FailureDomain
 from clustersim.scenario.sections.inference import Inference
@@ -128,8 +128,15 @@ class Scenario(Section):
 
     @property
     def cause_names(self) -> list[str]:
-        """Every failure cause, in a fixed order: modes, then domains, then chaos injections."""
-        return [m.name for m in self.nodes.failure_modes] + [d.label for d in self.failure_domains] + self.chaos_names
+        """Every failure cause, in a fixed order: modes, then domains, then chaos injections (those of the
+        cluster: a serving injection fails no node, so it is no failure cause)."""
+        return [m.name for m in self.nodes.failure_modes] + [d.label for d in self.failure_domains] + \
+            [name for chaos, name in zip(self.chaos, self.chaos_names) if chaos.action not in SERVING_ACTIONS]
+
+    def serving_chaos(self, service: str | None = None) -> list[tuple[str, Chaos]]:
+        """(name, entry) of every chaos injection the serving model runs (of ``service``, if given), in order."""
+        return [(name, chaos) for chaos, name in zip(self.chaos, self.chaos_names)
+                if chaos.action in SERVING_ACTIONS and (service is None or chaos.service == service)]
 
     @property
     def working_nodes(self) -> int:

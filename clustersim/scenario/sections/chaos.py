@@ -1,17 +1,20 @@
 """``[[chaos]]``: planned faults (kill a node or rack, slow a node, leak memory, a GPU fault; fail a switch or a
-link of the fabric, a node's NIC, a flapping link, a partitioned rack; lose a storage server or the whole store)
-at given times, aimed at a named target or at one drawn at random (narrowed by a rack, role or layer)."""
+link of the fabric, a node's NIC, a flapping link, a partitioned rack; lose a storage server or the whole store;
+delay, fail, blind, mis-release or flood an inference service) at given times, aimed at a named target or at one
+drawn at random (narrowed by a rack, role or layer)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from clustersim.distributions import Distribution
 from clustersim.quantities import Duration, PositiveDuration
 from clustersim.scenario.sections.nodes import FailureMode
-from clustersim.scenario.sections.common import Count, Name, PositiveCount, Section, Speed, only_with
+from clustersim.scenario.sections.common import (
+    Count, Name, PositiveCount, Probability, Section, Speed, only_with,
+)
 
 
 class Chaos(Section):
@@ -19,19 +22,24 @@ class Chaos(Section):
     slow a node to ``speed`` for ``duration``, or start a memory leak that crashes a node after
     ``time_to_crash`` and keeps it down for ``duration``; fail a node's part by a failure ``mode``;
     hold parts of the fabric down (a switch, a link, a node's NIC, a flapping link, a rack's way out);
-    hold storage servers unreachable."""
+    hold storage servers unreachable; or (a serving action, run by the serving model:
+    ``workloads.inference.injections``) delay, fail, blind, mis-release or flood an inference ``service``."""
 
     name: Name | None = Field(default=None, description="cause name in metrics; default chaos<index>")
     action: Literal["kill_node", "kill_rack", "slow_node", "leak_memory", "kill_switch", "kill_link",
                     "kill_storage_server", "store_outage", "gpu_fault", "nic_down", "link_flap",
-                    "rack_partition"] = Field(
+                    "rack_partition",
+                    "delay_replicas", "error_replicas", "health_check_outage", "bad_release", "traffic_surge"] = Field(
         description="kill_node / kill_rack: down for duration; slow_node: runs at speed for duration; "
                     "leak_memory: crashes after time_to_crash, then down for duration; kill_switch / kill_link: "
                     "a switch or link of [network] down for duration; kill_storage_server: one server of "
                     "[storage] down; store_outage: every server down; gpu_fault: a node's part fails by mode, "
                     "repaired as that mode's own failure; nic_down: a node's host links down for duration; "
                     "link_flap: a link down for duration, flaps times, flap_gap apart; rack_partition: a rack "
-                    "cut off from the fabric for duration"
+                    "cut off from the fabric for duration; delay_replicas / error_replicas: "
+                    "replicas of service answer added_latency later / fail with error_rate; health_check_outage: "
+                    "its health checks fail; bad_release: a bad version released at at; traffic_surge: its "
+                    "arrival rate x factor"
     )
     at: Duration = Field(default=0.0, description="simulated time of the first injection")
     every: PositiveDuration | None = Field(default=None, description="repeat period; omitted = once")
@@ -45,7 +53,8 @@ class Chaos(Section):
     server: Count | None = Field(default=None, description="kill_storage_server target; omitted = random")
     duration: PositiveDuration | None = Field(
         default=None, description="how long each injection holds its target down, slow or cut off (each flap's "
-                                  "down time for link_flap); required, except gpu_fault takes none")
+                                  "down time for link_flap; a serving action: lasts; bad_release: the longest the "
+                                  "bad version serves); required, except gpu_fault takes none")
     speed: Speed | None = Field(default=None, description="slow_node: fraction of full speed")
     time_to_crash: Distribution | None = Field(default=None, description="leak_memory: from the leak to the crash")
     # --- the node and fabric catalogue (gpu_fault, nic_down, link_flap, rack_partition) and target selectors ---
@@ -62,6 +71,21 @@ class Chaos(Section):
                                                                   "one episode")
     flap_gap: PositiveDuration | None = Field(default=None, description="link_flap: how long the link is up between "
                                                                         "two flaps of an episode")
+
+    # the serving actions' keys (an [[inference]] service's faults; run by the serving model)
+    service: Name | None = Field(default=None, description="the serving actions' target: an [[inference]] "
+                                                           "service's name")
+    replicas: PositiveCount | None = Field(default=None, description="delay_replicas / error_replicas: how many "
+                                           "of the service's replicas, drawn from the injection's stream; "
+                                           "omitted = all")
+    added_latency: PositiveDuration | None = Field(default=None, description="delay_replicas: the time added to "
+                                                   "each attempt those replicas serve")
+    error_rate: Probability | None = Field(default=None, description="error_replicas / bad_release: the "
+                                           "probability an attempt fails, on top of the service's own")
+    latency_factor: Annotated[float, Field(gt=0.0, le=1e3)] | None = Field(
+        default=None, description="bad_release: the bad version's service time as a multiple of the old one's")
+    factor: Annotated[float, Field(gt=0.0, le=1e3)] | None = Field(default=None, description="traffic_surge: "
+                                                                   "the arrival rate's multiple")
 
     @property
     def duration_hours(self) -> float:
@@ -82,7 +106,7 @@ class Chaos(Section):
         return self._target_problems() + only_with(
             "speed", self.speed, "action", self.action, "slow_node", "the fraction of full speed"
         ) + only_with("time_to_crash", self.time_to_crash, "action", self.action, "leak_memory",
-                      "the time from the leak to the crash") + self._catalogue_problems()
+                      "the time from the leak to the crash") + self._catalogue_problems() + self._serving_problems()
 
     def _catalogue_problems(self) -> list[str]:
         """Selectors go with the actions they narrow; every action but gpu_fault lasts a duration; mode, flaps and
@@ -93,12 +117,34 @@ class Chaos(Section):
             ['mode: applies to action = "gpu_fault" only'] if self.mode is not None and self.action != "gpu_fault"
             else [])
 
+    def _serving_problems(self) -> list[str]:
+        """Each serving action takes its own keys, and only the serving actions take them."""
+        action = self.action
+        problems = only_with("added_latency", self.added_latency, "action", action, "delay_replicas",
+                             "the time added to each attempt")
+        problems += only_with("factor", self.factor, "action", action, "traffic_surge", "the arrival rate's multiple")
+        if self.latency_factor is not None and action != "bad_release":
+            problems.append('latency_factor: applies to action = "bad_release" only')
+        if action in SERVING_ACTIONS and self.service is None:
+            problems.append(f'service: missing required key (action = "{action}" needs an [[inference]] service)')
+        if self.replicas is not None and action not in ("delay_replicas", "error_replicas"):
+            problems.append('replicas: applies to action = "delay_replicas" or "error_replicas" only')
+        if action == "error_replicas" and self.error_rate is None:
+            problems.append('error_rate: missing required key (action = "error_replicas" needs the probability '
+                            'an attempt fails)')
+        elif action == "bad_release" and self.error_rate is None and self.latency_factor is None:
+            problems.append('error_rate: action = "bad_release" needs error_rate or latency_factor (or both)')
+        elif self.error_rate is not None and action not in ("error_replicas", "bad_release"):
+            problems.append('error_rate: applies to action = "error_replicas" or "bad_release" only')
+        return problems
+
     def _target_problems(self) -> list[str]:
         """Each action aims at its own kind of target (store_outage at none); a node action may also name a rack to
         draw from."""
         wanted, selectors = _TARGETS[self.action], _SELECTORS.get(self.action, ())
         return [f"{key}: {self.action} takes {f'{wanted!r}' if wanted else 'no target'}, not '{key}'"
-                for key in ("node", "rack", "switch", "link", "server") if key != wanted and key not in selectors
+                for key in ("node", "rack", "switch", "link", "server", "service")
+                if key != wanted and key not in selectors
                 and getattr(self, key) is not None]
 
     def _selector_problems(self) -> list[str]:
@@ -139,3 +185,5 @@ NODE_ACTIONS = ("kill_node", "slow_node", "leak_memory", "gpu_fault", "nic_down"
 LAYER_ACTIONS = ("kill_switch", "kill_link", "link_flap")
 _SELECTORS = {**{action: ("rack", "role") for action in NODE_ACTIONS},
               **{action: ("layer",) for action in LAYER_ACTIONS}}
+SERVING_ACTIONS = ("delay_replicas", "error_replicas", "health_check_outage", "bad_release", "traffic_surge")
+_TARGETS.update({action: "service" for action in SERVING_ACTIONS})

@@ -9,7 +9,8 @@ Modules: ``arrivals`` (request arrival processes, service-time draws), ``balance
 ``patterns`` (token buckets, backoff, circuit breakers), ``replica`` (one replica and the balancer's view of
 it), ``service`` (a pool: routing, queue, health checks, ejection), ``client`` (requests, retries, limits,
 fallback), ``release`` (canary), ``autoscaler``, ``measure`` (the metrics' accumulators), ``timeline`` (the
-tap and its replay), ``hybrid`` (windows and stationary stretches).
+tap and its replay), ``hybrid`` (windows and stationary stretches), ``injections`` (the ``[[chaos]]`` entries
+aimed at a service: delays, errors, health-check outages, bad releases, traffic surges).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from clustersim.scenario.schema import Scenario
 from clustersim.workloads.inference.autoscaler import Autoscaler
 from clustersim.workloads.inference.client import Service
 from clustersim.workloads.inference.hybrid import Hybrid
+from clustersim.workloads.inference.injections import schedule_injections
 from clustersim.workloads.inference.loop import EventLoop
 from clustersim.workloads.inference.timeline import (
     ReplaySlot, ReplayStore, ServingTap, Timeline, replay, service_positions,
@@ -106,6 +108,7 @@ def serve(scenario: Scenario, streams: Streams, timeline: Timeline, record: Call
         if technique == "hybrid":
             changes = timeline.changes_of(service_positions(scenario, s))
             hybrids.append(Hybrid(scenario, s, service, scaler, changes, streams))
+    schedule_injections(loop, scenario, services, streams)
     env.process(replay(env, timeline, replayed, store))
     serving = Serving(loop, services, autoscalers, technique, hybrids)
     if before_run is not None:

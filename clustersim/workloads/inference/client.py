@@ -19,9 +19,9 @@ from clustersim.workloads.inference.arrivals import ArrivalProcess, Draws, Servi
 from clustersim.workloads.inference.loop import EventLoop
 from clustersim.workloads.inference.measure import Level, RequestSeries, ServiceMeasures
 from clustersim.workloads.inference.patterns import RetryBudget, TokenBucket, backoff_hours
-from clustersim.workloads.inference.release import PromotedRelease, Release
+from clustersim.workloads.inference.release import DirectRelease, PromotedRelease, Release
 from clustersim.workloads.inference.service import (
-    ERROR, OK, QUEUED, SERVING, SHED, TIMEOUT, UNAVAILABLE, Attempt, Pool, Request,
+    ERROR, OK, QUEUED, SERVING, SHED, TIMEOUT, UNAVAILABLE, Attempt, Pool, Request, Version,
 )
 
 
@@ -77,6 +77,8 @@ class Service:
             else None
         self.release: Release | PromotedRelease | None = \
             Release(loop, spec.canary, self.pool, measures) if spec.canary is not None else None
+        self.bad_releases: list[Release | DirectRelease] = []  # bad_release injections (their own streams)
+        self.thinning: list[tuple[float, Draws]] = []           # traffic_surge injections with factor < 1 under way
         self.arrival_draws = Draws(streams.generator(f"{name}/arrivals"))
         self.live = True            # are requests being sent? (the hybrid technique stops them between windows)
         self._arrivals_epoch = 0    # bumped when arrivals stop: a stale arrival event does nothing
@@ -117,6 +119,12 @@ class Service:
         following = self.arrivals.next()
         if following < math.inf:
             self.loop.at(following, self._arrive, epoch)
+        if self.thinning and not _kept(self.thinning):
+            return  # a surge below 1: this client does not send it
+        self.send_request(now)
+
+    def send_request(self, now: float) -> None:
+        """A new request is sent now (an arrival, or a traffic surge's extra one)."""
         request = Request(now, self.measures.counts(now))
         self.measures.arrived(now, request.counted)
         if self.series is not None and request.counted:
@@ -136,8 +144,12 @@ class Service:
             self._resolve(request, False, now)
             return
         release = self.release
-        new_version = release is not None and release.takes(self.draws)
-        attempt = Attempt(request, self.pool, now, now + self.timeout, new_version)
+        version: Version | None = release if release is not None and release.takes(self.draws) else None
+        for bad in self.bad_releases:  # an injected bad version takes its share of every attempt (its own draws)
+            if bad.takes(self.draws):
+                version = bad
+                break
+        attempt = Attempt(request, self.pool, now, now + self.timeout, version)
         taken = self.pool.route(attempt, now)
         if taken == SERVING or taken == QUEUED:
             return
@@ -149,7 +161,7 @@ class Service:
         """The primary pool cannot take ``attempt``: the fallback pool may, else the attempt fails."""
         fallback = self.fallback
         if fallback is not None:
-            backup = Attempt(attempt.request, fallback, now, attempt.deadline, False)
+            backup = Attempt(attempt.request, fallback, now, attempt.deadline, None)
             taken = fallback.route(backup, now)
             if taken == SERVING or taken == QUEUED:
                 return
@@ -158,8 +170,8 @@ class Service:
     def _ended(self, attempt: Attempt, outcome: int, now: float) -> None:
         """An attempt ended on a pool (answered, an error or a timeout)."""
         request = attempt.request
-        if self.release is not None and attempt.new_version:
-            self.release.observed(attempt, outcome, now)
+        if attempt.version is not None:
+            attempt.version.observed(attempt, outcome, now)
         if outcome == OK:
             measures = self.measures
             if attempt.pool is self.fallback and request.counted:
@@ -195,3 +207,11 @@ class Service:
         """Its metrics, by the name after ``inference.<name>.``."""
         return self.measures.values(self.spec.slo.target)
 
+
+def _kept(thinning: list[tuple[float, Draws]]) -> bool:
+    """Is an arrival kept by every traffic surge below 1 under way (each keeps it with probability factor, drawn
+    from its own stream)?"""
+    kept = True
+    for factor, draws in thinning:
+        kept = draws.uniform() < factor and kept
+    return kept

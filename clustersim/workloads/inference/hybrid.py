@@ -8,8 +8,9 @@ rate level), warmed up, for ``serving_sample_requests`` requests. The technique:
 
 - **Windows.** Requests are simulated request by request (the whole model: health checks, retries, breakers,
   the autoscaler, the canary) from a *lead* before every change — the cluster's timeline is known ahead
-  (``timeline``), a reload's end is known when it starts, a canary's start is in the scenario, an autoscaler's
-  decision is drawn ahead from the sample's load distribution — until the service has *settled*: every
+  (``timeline``), a reload's end is known when it starts, a canary's start is in the scenario, and so is a
+  ``[[chaos]]`` injection's into the service (the window stays open until its ``duration`` is over), an
+  autoscaler's decision is drawn ahead from the sample's load distribution — until the service has *settled*: every
   replica's health as the balancer sees it matches its real state, no ejection, breakers closed, no release
   ramping, the queue within the sample's 99th percentile, and the change's influence (the longest sojourn
   in the sample, plus the timeout) passed. The first ``burn_in`` of a window is simulated but not counted
@@ -47,6 +48,7 @@ from clustersim.scenario.sections.inference import DiurnalArrivals, Inference, P
 from clustersim.workloads.inference.arrivals import SECONDS_PER_HOUR, DiurnalProcess, Draws
 from clustersim.workloads.inference.autoscaler import Autoscaler, pool_load
 from clustersim.workloads.inference.client import Service
+from clustersim.workloads.inference.injections import injection_spans
 from clustersim.workloads.inference.loop import EventLoop
 from clustersim.workloads.inference.measure import _BINS, Histogram, ServiceMeasures, bin_middles_s
 from clustersim.workloads.inference.release import RAMPING, PromotedRelease, Release
@@ -409,6 +411,10 @@ class Hybrid:
         self.gains = sorted(t for t, loss in changes if not loss)
         if spec.canary is not None:
             heapq.heappush(self.gains, spec.canary.start)
+        # chaos injections into the service: each start a gain, and no window closes while one is under way
+        self.injected = deque(injection_spans(scenario, spec.name))
+        for start, _end in self.injected:
+            heapq.heappush(self.gains, start)
         self.last_loss = -math.inf
         self.live = True
         self.live_since = 0.0
@@ -497,12 +503,26 @@ class Hybrid:
             return False
         if release is not None and release.state == RAMPING:
             return False
+        if self._injected(now):
+            return False
         if not all(pool.settled() for pool in self.pools):
             return False
         if self.service.pool.queued > sample.queue_p99:
             return False
         fallback = self.service.fallback
         return fallback is None or fallback.queued <= sample.fallback_queue_p99
+
+    def _injected(self, now: float) -> bool:
+        """Is a chaos injection into the service under way (its end not yet passed)? Spent ones are dropped."""
+        spans = self.injected
+        while spans and spans[0][1] <= now:
+            spans.popleft()
+        for start, end in spans:
+            if start > now:
+                return False
+            if end > now:
+                return True
+        return False
 
     def _due(self, sample: Sample) -> float:
         """When the next window must open for the changes ahead: a burn-in before a gain, a burn-in and the

@@ -117,10 +117,18 @@ class ServiceMeasures:
         self.ttft = Histogram() if tokens else None
         self.tpot = Histogram() if tokens else None
         self.bad_release = 0
-        self.rollback_hours: float | None = None
+        self.rollback_hours: float | None = None   # mean time from a release's start to its rollback
+        self.rollbacks = 0
         self.serving: Level | None = None
         self.replicas_held: Level | None = None
         self.count_from = -math.inf  # requests sent earlier do not count (the hybrid's burn-in before a window)
+
+    def rolled_back(self, hours: float) -> None:
+        """A release rolled back ``hours`` after its start: ``rollback_hours`` is the mean over the releases that
+        did (one canary's own time when it is the only one)."""
+        self.rollbacks += 1
+        before = self.rollback_hours or 0.0
+        self.rollback_hours = before + (hours - before) / self.rollbacks
 
     def arrived(self, sent: float, counted: bool) -> None:
         """A request was sent (at ``sent``; ``counted``: it counts in the window)."""

@@ -46,7 +46,8 @@ class Replica:
 
     __slots__ = ("pool", "index", "number", "slots", "serving", "reloading", "held", "epoch", "outstanding",
                  "latency_ewma", "healthy", "failed_checks", "passed_checks", "ejected", "ejections",
-                 "errors_in_row", "breaker", "in_service", "hung", "speed", "down_cause", "check_phase")
+                 "errors_in_row", "breaker", "in_service", "hung", "speed", "down_cause", "check_phase",
+                 "delay_hours", "delays", "aborts")
 
     def __init__(self, pool: Host, index: int, number: int, slots: list[Slot]) -> None:
         self.pool = pool
@@ -70,6 +71,9 @@ class Replica:
         self.speed = 1.0
         self.down_cause = -1
         self.check_phase = 0.0     # its health checks run at check_phase + n x interval
+        self.delay_hours = 0.0     # added to each attempt it serves: the sum of ``delays``
+        self.delays: list[float] = []  # added latencies of delay_replicas injections under way
+        self.aborts: list = []     # (probability, draws) of error_replicas injections under way
         for slot in slots:
             slot.owner = self
 

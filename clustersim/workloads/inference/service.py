@@ -43,10 +43,10 @@ class Request:
 class Attempt:
     """One try of a request on one pool."""
 
-    __slots__ = ("request", "pool", "replica", "epoch", "state", "sent", "deadline", "new_version", "error",
+    __slots__ = ("request", "pool", "replica", "epoch", "state", "sent", "deadline", "version", "error",
                  "prefill", "tpot", "started", "cut")
 
-    def __init__(self, request: Request, pool: Pool, sent: float, deadline: float, new_version: bool) -> None:
+    def __init__(self, request: Request, pool: Pool, sent: float, deadline: float, version: Version | None) -> None:
         self.request = request
         self.pool = pool
         self.replica: Replica | None = None
@@ -54,10 +54,20 @@ class Attempt:
         self.state = NEW
         self.sent = sent
         self.deadline = deadline
-        self.new_version = new_version
+        self.version = version  # the release it runs the new version of, or None (the old version)
         self.error = False
         self.prefill = self.tpot = self.started = 0.0
         self.cut = False  # its service would end after its deadline: the deadline ends it
+
+
+class Version(Protocol):
+    """A release's new version as an attempt meets it (``release.Release``, ``DirectRelease``, ``PromotedRelease``)."""
+
+    error_rate: float
+    latency_factor: float
+    draws: Draws | None  # None: the canary's own (error probability max(own, the service's)); else drawn on top
+
+    def observed(self, attempt: Attempt, outcome: int, now: float) -> None: ...
 
 
 class ServiceDrawing(Protocol):
@@ -101,8 +111,7 @@ class Pool:
         self.queued = 0                        # live attempts in the queue
         self.ejected = 0
         self.serving = 0
-        self.new_version_error = 0.0           # the canary's error probability and latency factor
-        self.new_version_factor = 1.0
+        self.probes_blocked = 0                # health_check_outage injections under way: every check fails
         self.checks_epoch = 0                  # bumped when checks stop (the hybrid's stretches): stale ones end
         self.expect: Callable[[float], None] = _nothing  # told when a replica will start serving (hybrid)
         for slots in replicas:
@@ -232,18 +241,27 @@ class Pool:
             return
         attempt.state = SERVING
         attempt.started = now
-        replica.in_service.add(attempt)
         self.measures.waited(attempt.request.counted, now - attempt.sent)
         service, prefill, tokens = self.service_draws.draw()
         factor = self.latency_factor / replica.speed
         error_rate = self.spec.error_rate
-        if attempt.new_version:
-            factor *= self.new_version_factor
-            error_rate = max(error_rate, self.new_version_error)
-        attempt.prefill = prefill * factor
+        version = attempt.version
+        if version is not None:
+            factor *= version.latency_factor
+            if version.draws is None:
+                error_rate = max(error_rate, version.error_rate)
+        delay = replica.delay_hours
+        attempt.prefill = prefill * factor + delay
         attempt.tpot = (service - prefill) * factor / tokens if tokens else 0.0
         attempt.error = error_rate > 0.0 and self.draws.uniform() < error_rate
-        end = now + service * factor
+        if version is not None and version.draws is not None and version.error_rate > 0.0:
+            attempt.error = version.draws.uniform() < version.error_rate or attempt.error
+        if replica.aborts and _aborted(replica.aborts):
+            attempt.state = ENDED  # an injected fault answers it with an error at once (Envoy's abort)
+            self.loop.at(now, self._refused, attempt)
+            return
+        replica.in_service.add(attempt)
+        end = now + service * factor + delay
         if end > attempt.deadline:
             attempt.cut = True
             self.loop.at(attempt.deadline, self._timed_out, attempt)
@@ -334,15 +352,15 @@ class Pool:
             return
         now = self.loop.now
         self.loop.at(now + self.lb.health_check_interval, self._check, chain)
-        if replica.serving:
+        if replica.serving and not self.probes_blocked:
             replica.failed_checks = 0
             replica.passed_checks += 1
             if not replica.healthy and replica.passed_checks >= self.lb.healthy_threshold:
                 replica.healthy = True
                 replica.log(HEALTH, 1, 0)
                 self._drain(replica, now)
-        else:
-            delay = 0.0 if self.fail_fast else self.lb.health_check_timeout
+        else:  # (a probe that cannot reach the replica times out, as a hung one does)
+            delay = 0.0 if self.fail_fast and not self.probes_blocked else self.lb.health_check_timeout
             self.loop.at(now + delay, self._check_failed, replica)
 
     def stop_checks(self) -> None:
@@ -404,6 +422,14 @@ class Pool:
         self.ejected -= 1
         replica.log(HEALTH, 1, 0)
         self._drain(replica, self.loop.now)
+
+
+def _aborted(aborts: list) -> bool:
+    """Does one of the error_replicas injections under way fail this attempt? (Each draws from its own stream.)"""
+    failed = False
+    for probability, draws in aborts:
+        failed = draws.uniform() < probability or failed
+    return failed
 
 
 def _nothing(_time: float) -> None:
