@@ -102,7 +102,7 @@ class Layout:
     job_positions: tuple[range, ...]
     ranked: bool      # positions differ in priority or may preempt: spares are dispatched by rank
     clocks: ClockLayout
-    cause_names: tuple[str, ...]           # failure causes: modes, then domains, then chaos
+    cause_names: tuple[str, ...]           # failure causes: modes, domains, chaos, then a replay's own modes
     chaos_causes: tuple[int, ...]
     stage_causes: tuple[int, ...]
     preemption_cause: int
@@ -157,14 +157,14 @@ def _derive(scenario: Scenario) -> Layout:
     per_rack = nodes.nodes_per_rack
     racks = tuple(range(r, min(r + per_rack, nodes.count)) for r in range(0, nodes.count, per_rack))
     positions = _positions(scenario)
-    causes = len(scenario.cause_names)
+    first_chaos = len(nodes.failure_modes) + len(scenario.failure_domains)
     return Layout(
         node_roles=roles, racks=racks, domains=_domain_instances(scenario), positions=positions,
         job_positions=tuple(range(first, first + job.nodes)
                             for job, first in zip(scenario.training, scenario.job_offsets)),
         ranked=len({p.rank for p in positions}) > 1 or any(p.preempt for p in positions),
         clocks=_clock_layout(scenario), cause_names=tuple(scenario.cause_names),
-        chaos_causes=tuple(range(causes - len(scenario.chaos), causes)),
+        chaos_causes=tuple(range(first_chaos, first_chaos + len(scenario.chaos))),
         stage_causes=tuple(scenario.stage_cause(s) for s in range(len(scenario.repair.stages))),
         preemption_cause=scenario.preemption_cause, metrics=tuple(metric_plan(scenario)),
         server_racks=_server_racks(scenario, len(racks)),
