@@ -215,7 +215,8 @@ def _missing_part(part: Any, nodes: Nodes, network: Network | None, storage: Sto
     if part.kind == "node" and part.index >= nodes.count:
         return f"no node{part.index} (nodes.count = {nodes.count}: node0 .. node{nodes.count - 1})"
     if part.kind == "rack" and part.index >= nodes.racks:
-        return f"no rack/{part.index} ({nodes.racks} racks: rack/0 .. rack/{nodes.racks - 1})"
+        racks = f"{nodes.racks} rack{'s' if nodes.racks != 1 else ''}"
+        return f"no rack/{part.index} ({racks}: rack/0 .. rack/{nodes.racks - 1})"
     if part.kind == "storage":
         if storage is None:
             return f"storage/{part.index} needs a [storage]"
