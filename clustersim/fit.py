@@ -175,8 +175,8 @@ _LAWS: dict[str, _Law] = {
 def fit_repair_laws(repairs: np.ndarray) -> list[LawFit]:
     """Every law that can be fitted to ``repairs`` (hours), the least AIC marked best."""
     two_parameters = len(repairs) >= MIN_REPAIRS_TWO_PARAMETERS and float(np.ptp(repairs)) > 0
-    fits = [_fit(law, repairs) for law in LAWS if law == "exponential" or two_parameters]
-    fits = [f for f in fits if f is not None]
+    tried = [_fit(law, repairs) for law in LAWS if law == "exponential" or two_parameters]
+    fits = [f for f in tried if f is not None]
     if not fits:
         return []
     best = min(range(len(fits)), key=lambda k: fits[k].aic)

@@ -19,10 +19,10 @@ def _table(title: str) -> Table:
 
 
 def _number(x: float) -> str:
-    """Four significant digits; an unbounded end as ∞; none as —."""
+    """Three significant digits; an unbounded end as ∞; none as —."""
     if math.isnan(x):
         return "—"
-    return "∞" if math.isinf(x) else f"{x:.4g}"
+    return "∞" if math.isinf(x) else f"{x:.3g}"
 
 
 def _interval(i: Interval) -> str:
@@ -33,7 +33,8 @@ def rate_table(report: FitReport) -> Table:
     """Per mode: count, rate per node-hour and MTTF per node with their 95 % intervals."""
     table = _table(f"{report.source}: {report.incidents} incidents, {report.nodes} nodes, {report.span_hours:.6g} h")
     for column in ("mode", "count", "rate /node-h", "95 % CI", "MTTF h", "95 % CI", "struck"):
-        table.add_column(column, justify="left" if column in ("mode", "struck") else "right", no_wrap="CI" in column)
+        table.add_column(column, justify="left" if column in ("mode", "struck") else "right",
+                         no_wrap="CI" not in column)
     for m in report.modes:
         table.add_row(m.mode, str(m.count), _number(m.rate_per_node_hour.value), _interval(m.rate_per_node_hour),
                       _number(m.mttf_hours.value), _interval(m.mttf_hours), ", ".join(m.components))
@@ -44,7 +45,8 @@ def repair_table(report: FitReport) -> Table:
     """Per mode and law: the schema's parameters with their intervals, AIC and KS; the best by AIC marked *."""
     table = _table("repair times: maximum-likelihood fits (* least AIC)")
     for column in ("mode", "law", "parameters (95 % CI)", "AIC", "KS D", "KS p"):
-        table.add_column(column, justify="right" if column in ("AIC", "KS D", "KS p") else "left")
+        table.add_column(column, justify="right" if column in ("AIC", "KS D", "KS p") else "left",
+                         no_wrap=column != "parameters (95 % CI)")
     for m in report.modes:
         for k, fit in enumerate(m.repairs):
             parameters = "; ".join(f"{key} {_number(i.value)}{' h' if key == 'mean' else ''} ({_interval(i)})"
