@@ -11,6 +11,7 @@ law with the least AIC is the best.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -185,6 +186,15 @@ def fit_repair_laws(repairs: np.ndarray) -> list[LawFit]:
 
 def _fit(name: str, x: np.ndarray) -> LawFit | None:
     """The ML fit of one law (None when it does not converge to finite numbers)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # scipy's optimiser probing far from the optimum
+            return _fit_law(name, x)
+    except (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError, stats.FitError):
+        return None
+
+
+def _fit_law(name: str, x: np.ndarray) -> LawFit | None:
     law = _LAWS[name]
     with np.errstate(all="ignore"):
         theta = law.start(x)
@@ -195,6 +205,8 @@ def _fit(name: str, x: np.ndarray) -> LawFit | None:
         parameters = {key: _interval(g, theta, covariance) for key, g in law.schema.items()}
         ks = stats.kstest(x, law.cdf(theta))
     aic = 2 * len(theta) - 2 * log_likelihood
+    if not all(math.isfinite(v) for v in (aic, ks.statistic, *(i.value for i in parameters.values()))):
+        return None
     return LawFit(name, parameters, log_likelihood, aic, float(ks.statistic), float(ks.pvalue))
 
 

@@ -29,6 +29,7 @@ COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_/~-]*$")
 _NODE = re.compile(r"^node(\d+)$")
 _NUMBERED = re.compile(r"^(rack|storage)/(\d+)$")
 NAME_LIMIT = 64
+MAX_HOURS = 1000 * 8760.0  # a thousand years: the scenario schema's longest horizon
 
 
 class IncidentLogError(ValueError):
@@ -147,6 +148,8 @@ def _hours(name: str, row: int, column: str, text: str, positive: bool) -> float
                                    "(or a duration like '3 d')") from None
     if not math.isfinite(hours):
         raise IncidentLogError(f"{name} row {row}, column {column}: {_shown(text)} is not finite")
+    if hours > MAX_HOURS:
+        raise IncidentLogError(f"{name} row {row}, column {column}: {_shown(text)} is more than a thousand years")
     if hours < 0 or (positive and hours == 0):
         what = "positive" if positive else "negative"
         raise IncidentLogError(f"{name} row {row}, column {column}: {_shown(text)} is "

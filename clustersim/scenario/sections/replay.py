@@ -14,7 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from clustersim.incidents import COMPONENT, RESERVED_MODES, IncidentLogError, read_incidents
 from clustersim.input_files import Unreadable, file_was_read
 from clustersim.quantities import Duration
-from clustersim.scenario.sections.common import MAX_HORIZON_HOURS, Name, PositiveCount, Section
+from clustersim.scenario.sections.common import MAX_HORIZON_HOURS, Name, Section
 
 ComponentName = Annotated[str, Field(pattern=COMPONENT.pattern, max_length=64)]
 
@@ -29,8 +29,9 @@ class Incident(Section):
                                    "other name is a cause of its own")
     repair_hours: Annotated[float, Field(gt=0.0, le=MAX_HORIZON_HOURS)] = Field(
         description="how long it stayed down, in hours")
-    row: PositiveCount | None = Field(default=None, description="the row of `source` it was read from (messages "
-                                                                "name it); omitted when written inline")
+    row: Annotated[int, Field(ge=1, le=2**31)] | None = Field(
+        default=None, description="the row of `source` it was read from (messages name it); omitted when written "
+                                  "inline")
 
 
 class Replay(Section):
