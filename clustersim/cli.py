@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from clustersim.run import StopSignals
     from clustersim.scenario.schema import Scenario
 
-SUBCOMMANDS = ("run", "validate", "schema", "optimize-checkpoint", "sweep", "compare", "search", "chaos")
+SUBCOMMANDS = ("run", "validate", "schema", "optimize-checkpoint", "sweep", "compare", "search", "chaos", "fit")
 
 
 def _add_scenario_args(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_workers_arg(optimize, "processes for the grid's intervals (default: in this process)")
     add_commands(sub, _add_scenario_args)
+    fit = sub.add_parser("fit", help="fit failure rates and repair-time laws to an incident log (CSV)")
+    fit.add_argument("incidents", type=Path, help="incident log CSV: time, component, mode, repair_hours")
+    fit.add_argument("--nodes", type=int, metavar="N", help="nodes in the fleet the log was observed on")
+    fit.add_argument("--span", metavar="DURATION",
+                     help='how long the log observed the fleet, e.g. "90 d" (default: up to the end of its last '
+                          "repair)")
+    fit.add_argument("--scenario", type=Path, metavar="FILE", help="take the node count from this scenario's "
+                                                                   "nodes.count (not with --nodes)")
+    fit.add_argument("--out", type=Path, metavar="FILE", help="write a [[nodes.failure_modes]] TOML snippet to "
+                                                              "FILE and every fit as JSON beside it (FILE.json)")
+    fit.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
 
 
@@ -265,6 +276,65 @@ def cmd_search(args: argparse.Namespace) -> int:
     return cli_sweep.cmd_search(args, _overrides(args), _prepare_engine, _out_dir)
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    """``fit INCIDENTS.csv``: rates with exact intervals and repair laws by maximum likelihood, from a log."""
+    from clustersim.fit import fit_incidents
+    from clustersim.incidents import IncidentLogError, read_incidents
+
+    if args.out is not None and args.out.suffix == ".json":
+        raise ClusterSimError(f"--out {args.out}: name the TOML file (fit.toml); the JSON goes beside it")
+    nodes = _fleet_nodes(args)
+    try:
+        incidents = read_incidents(args.incidents)
+    except IncidentLogError as err:
+        raise ClusterSimError(str(err)) from None
+    span_hours = _span_hours(args.span, incidents)
+    report = fit_incidents(incidents, nodes, span_hours, args.incidents.name)
+    from clustersim.report.fit import show_fit, write_fit
+
+    json_path = write_fit(args.out, report) if args.out is not None else None
+    if not args.quiet:
+        show_fit(report)
+        if args.out is not None:
+            print(f"wrote {args.out} and {json_path}")
+    return 0
+
+
+def _fleet_nodes(args: argparse.Namespace) -> int:
+    """The fleet's node count: --nodes, or the scenario's nodes.count."""
+    if args.nodes is not None and args.scenario is not None:
+        raise ClusterSimError("fit: give --nodes or --scenario, not both")
+    if args.scenario is not None:
+        from clustersim.scenario import load_scenario
+
+        return load_scenario(args.scenario).nodes.count
+    if args.nodes is None:
+        raise ClusterSimError("fit: --nodes N (or --scenario FILE) is required: the fleet the log was observed on")
+    if args.nodes < 1:
+        raise ClusterSimError(f"--nodes: must be at least 1, got {args.nodes}")
+    return args.nodes
+
+
+def _span_hours(text: str | None, incidents: list) -> float:
+    """The observation span in hours: --span, or up to the end of the log's last repair; every incident in it."""
+    last = max(incidents, key=lambda i: i.time_hours)
+    if text is None:
+        return max(i.time_hours + i.repair_hours for i in incidents)
+    from clustersim.errors import UnitError
+    from clustersim.units import parse_duration_hours
+
+    try:
+        hours = parse_duration_hours(text)
+    except UnitError as err:
+        raise ClusterSimError(f"--span: {err}") from None
+    if not hours > 0:
+        raise ClusterSimError(f"--span: must be a positive duration, got {text!r}")
+    if last.time_hours > hours:
+        raise ClusterSimError(f"--span: {text} ends before the incident of row {last.row} "
+                              f"(at {last.time_hours:g} h)")
+    return hours
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from clustersim.scenario import dump_scenario_toml
 
@@ -288,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema,
                "optimize-checkpoint": cmd_optimize_checkpoint, "sweep": cmd_sweep, "compare": cmd_compare,
-               "chaos": cmd_chaos, "search": cmd_search}[args.command]
+               "chaos": cmd_chaos, "search": cmd_search, "fit": cmd_fit}[args.command]
     try:
         return handler(args)
     except ClusterSimError as err:

@@ -105,7 +105,7 @@ class Layout:
     job_positions: tuple[range, ...]
     ranked: bool      # positions differ in priority or may preempt: spares are dispatched by rank
     clocks: ClockLayout
-    cause_names: tuple[str, ...]           # failure causes: modes, then domains, then chaos
+    cause_names: tuple[str, ...]           # failure causes: modes, domains, chaos, then a replay's own modes
     chaos_causes: tuple[int, ...]
     stage_causes: tuple[int, ...]
     preemption_cause: int
@@ -153,11 +153,11 @@ def _build_fabric(scenario: Scenario) -> Fabric:
     return build_fabric(scenario.network, nodes.count, nodes.nodes_per_rack, nodes.gpus_per_node)
 
 
-def _chaos_causes(scenario: Scenario, causes: int) -> tuple[int, ...]:
-    """Each chaos entry's cause code, in order: the cluster's injections the last causes, a serving one −1
-    (it fails no node)."""
+def chaos_causes(scenario: Scenario) -> tuple[int, ...]:
+    """Each chaos entry's cause code, in order: the cluster's injections numbered after the modes and domains
+    (before a replayed log's own modes), a serving one −1 (it fails no node)."""
     cluster = [c.action not in SERVING_ACTIONS for c in scenario.chaos]
-    first = causes - sum(cluster)
+    first = len(scenario.nodes.failure_modes) + len(scenario.failure_domains)
     codes, k = [], 0
     for is_cluster in cluster:
         codes.append(first + k if is_cluster else -1)
@@ -172,14 +172,13 @@ def _derive(scenario: Scenario) -> Layout:
     per_rack = nodes.nodes_per_rack
     racks = tuple(range(r, min(r + per_rack, nodes.count)) for r in range(0, nodes.count, per_rack))
     positions = _positions(scenario)
-    causes = len(scenario.cause_names)
     return Layout(
         node_roles=roles, racks=racks, domains=_domain_instances(scenario), positions=positions,
         job_positions=tuple(range(first, first + job.nodes)
                             for job, first in zip(scenario.training, scenario.job_offsets)),
         ranked=len({p.rank for p in positions}) > 1 or any(p.preempt for p in positions),
         clocks=_clock_layout(scenario), cause_names=tuple(scenario.cause_names),
-        chaos_causes=_chaos_causes(scenario, causes),
+        chaos_causes=chaos_causes(scenario),
         stage_causes=tuple(scenario.stage_cause(s) for s in range(len(scenario.repair.stages))),
         preemption_cause=scenario.preemption_cause, metrics=tuple(metric_plan(scenario)),
         server_racks=_server_racks(scenario, len(racks)),
@@ -440,9 +439,9 @@ def metric_plan(scenario: Scenario) -> list[MetricSpec]:
     if scenario.abort:
         plan.add("chaos.aborted", "aborted")
         plan.add("chaos.abort_hours", "abort_hours")
-    first_chaos = len(scenario.cause_names) - len(scenario.chaos)
-    for cause, name in enumerate(scenario.chaos_names, start=first_chaos):
-        plan.add(f"nodes.outage_mean_hours.{name}", "outage_mean_of_cause", cause=cause)
+    for cause, name in zip(chaos_causes(scenario), scenario.chaos_names):
+        if cause >= 0:  # (a serving injection takes no node down)
+            plan.add(f"nodes.outage_mean_hours.{name}", "outage_mean_of_cause", cause=cause)
     repair = scenario.repair
     if scenario.nodes.failure_modes:
         plan.add("repair.wait_mean_hours", "crew_wait_mean")

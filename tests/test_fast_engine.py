@@ -343,11 +343,12 @@ def test_a_schema_key_the_kernel_does_not_know_is_refused_by_name(monkeypatch):
 
 
 def test_scenario_files_run_on_the_fast_engine_or_are_refused_by_name():
-    """Every scenario file runs on the fast engine, but the chaos examples, refused by name."""
+    """Every scenario file runs on the fast engine, but the chaos and replay examples, refused by name."""
     from clustersim.scenario import load_scenario
 
     refused = {"example_chaos_rack.toml": ["chaos injections ([[chaos]])"],
-               "example_inference.toml": ["chaos injections ([[chaos]])"]}
+               "example_inference.toml": ["chaos injections ([[chaos]])"],
+               "replay_last_quarter.toml": ["incident replay ([replay])"]}
     for path in sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml")):
         missing = unsupported_features(load_scenario(path))
         assert missing == refused.get(path.name, []), path.name

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "clustersim"
 # adds the intervals over replications: the SimPy engine uses them, so they sit below the engines.)
 STAGES: list[tuple[str, ...]] = [
     ("clustersim", "clustersim.errors", "clustersim.units", "clustersim.quantities", "clustersim.distributions",
-     "clustersim.rng", "clustersim.input_files"),
+     "clustersim.rng", "clustersim.input_files", "clustersim.incidents"),
     ("clustersim.scenario", "clustersim.topology"),
     ("clustersim.layout",),
     ("clustersim.feasibility",),
@@ -33,7 +33,7 @@ STAGES: list[tuple[str, ...]] = [
     ("clustersim.checkpoint_sweep",),
     ("clustersim.sweep_grid", "clustersim.comparison", "clustersim.threshold_search", "clustersim.experiment"),
     ("clustersim.chaos_judging",),
-    ("clustersim.chaos",),
+    ("clustersim.chaos", "clustersim.fit"),
     ("clustersim.report",),
     ("clustersim.sweep_run",),
     ("clustersim.cli", "clustersim.cli_sweep", "clustersim.api", "clustersim.__main__"),

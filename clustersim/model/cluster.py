@@ -21,6 +21,7 @@ from clustersim.model.network import NetworkModel
 from clustersim.model.nodes import Crews, Node, NodeHolds, node_life
 from clustersim.model.policies import build_policies
 from clustersim.model.repair import RepairShop
+from clustersim.model.replay import replay_life, replay_strikes
 from clustersim.model.spares import FILLED, Slot, SparePool, slot_life
 from clustersim.model.storage import StorageCluster
 from clustersim.rng import Streams
@@ -70,12 +71,17 @@ class Cluster:
         self.storage = StorageCluster(ctx, scenario, streams) if scenario.storage is not None else None
         # Start order decides how events at the same instant tie (SimPy runs them in the order
         # they were scheduled): domains and chaos schedule their first failures before the nodes.
-        self._start_domains(streams)
+        # [replay] mode = "alone": only the log's incidents (and [[chaos]]) happen, no modelled failure.
+        modelled = scenario.modelled_failures
+        if modelled:
+            self._start_domains(streams)
         self._start_chaos(streams)
-        self._start_nodes()
+        self._start_replay()
+        if modelled:
+            self._start_nodes()
         self._start_slots()
-        self.network = self._start_network(streams)
-        if self.storage is not None:
+        self.network = self._start_network(streams, modelled)
+        if self.storage is not None and modelled:
             self.storage.start()
         regeneration = scenario.nodes.lemon_regeneration
         if regeneration is not None:
@@ -145,20 +151,20 @@ class Cluster:
             self.ctx.env.process(domain_life(self.ctx, index, domain, members, instance.cause, self.holds,
                                              self.scenario.repair.detection, rng, servers, self.storage))
 
-    def _start_network(self, streams: Streams) -> NetworkModel | None:
-        """The fabric's switches and links, when the scenario has a [network]."""
+    def _start_network(self, streams: Streams, failing: bool) -> NetworkModel | None:
+        """The fabric's switches and links, when the scenario has a [network]; ``failing``: their own failure
+        laws run (else only injections and replayed incidents take parts down)."""
         if self.scenario.network is None:
             return None
         network = NetworkModel(self.ctx, self.scenario, fabric_of(self.scenario), self.nodes, self.holds,
                                self.layout.server_racks, self.storage)
-        network.start(self.scenario, streams)
+        if failing:
+            network.start(self.scenario, streams)
         return network
 
     def _start_chaos(self, streams: Streams) -> None:
         scenario = self.scenario
-        servers = scenario.storage.servers if scenario.storage is not None else 0
-        reach = ChaosReach(lambda: self.network, self.storage, servers,  # (the network is built after the chaos)
-                           self.layout.positions, tuple(scenario.nodes.failure_modes))
+        reach = self._reach()
         for chaos, name, cause in zip(scenario.chaos, scenario.chaos_names, self.layout.chaos_causes):
             if chaos.action in SERVING_ACTIONS:
                 continue  # a service's fault: the serving model runs it (workloads.inference.injections)
@@ -166,6 +172,23 @@ class Cluster:
             self.ctx.env.process(chaos_life(self.ctx, chaos, cause, self.nodes, self.racks, self.holds, rng,
                                             self.set_speed, scenario.repair.straggler_detection or 0.0, reach,
                                             self.chaos_aborted))
+
+    def _reach(self) -> ChaosReach:
+        """What injections and replayed incidents reach besides the nodes (the network is built after them)."""
+        scenario = self.scenario
+        servers = scenario.storage.servers if scenario.storage is not None else 0
+        return ChaosReach(lambda: self.network, self.storage, servers, self.layout.positions,
+                          tuple(scenario.nodes.failure_modes))
+
+    def _start_replay(self) -> None:
+        """The replayed log's incidents, when the scenario has a [replay]."""
+        scenario = self.scenario
+        if scenario.replay is None:
+            return
+        fabric = fabric_of(scenario) if scenario.network is not None else None
+        strikes = replay_strikes(scenario, fabric, self.layout.server_racks)
+        if strikes:
+            self.ctx.env.process(replay_life(self.ctx, strikes, self.nodes, self.holds, self._reach()))
 
     def _on_node_down(self, node: Node, failure: Failure) -> None:
         if self.scorer is not None:

@@ -43,7 +43,7 @@ def timeline_png(outcome: ChaosOutcome) -> bytes | None:
     panels = sorted(outcome.bands, key=lambda key: (key[0], order.index(key[1])))
     if not panels:
         return None
-    durations = {name: chaos.duration for name, chaos in experiment.injections}
+    durations = {name: chaos.duration or 0.0 for name, chaos in experiment.injections}  # gpu_fault: none
     columns = min(COLUMNS, len(panels))
     rows = -(-len(panels) // columns)
     figure = Figure(figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows + 0.9), dpi=110, layout="constrained")
@@ -55,7 +55,10 @@ def timeline_png(outcome: ChaosOutcome) -> bytes | None:
         for (run, color), band in zip(RUNS, outcome.bands[(i, name)]):
             _draw(axes, band, run, color)
         axes.axhline(hypothesis.threshold, color="black", linestyle="--", linewidth=0.8)
-        axes.axvspan(0.0, durations[name], color="tab:orange", alpha=0.25, linewidth=0)
+        if durations[name]:
+            axes.axvspan(0.0, durations[name], color="tab:orange", alpha=0.25, linewidth=0)
+        else:
+            axes.axvline(0.0, color="tab:orange", linewidth=1.5)
         unit = metric_info(hypothesis.metric).unit
         axes.set_title(f"{hypothesis.metric}\nafter {name}", fontsize="small")
         axes.set_ylabel(unit or "value", fontsize="small")

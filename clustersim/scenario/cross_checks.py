@@ -20,6 +20,7 @@ from clustersim.scenario.sections.inference import Inference
 from clustersim.scenario.sections.network import Network
 from clustersim.scenario.sections.nodes import Nodes, reads_score
 from clustersim.scenario.sections.repair import Repair
+from clustersim.scenario.sections.replay import Replay
 from clustersim.scenario.sections.simulation import Simulation
 from clustersim.scenario.sections.spares import Spares
 from clustersim.scenario.sections.storage import Storage
@@ -208,6 +209,83 @@ def _chaos_within_horizon(chaos: list[Chaos], simulation: Simulation) -> list[st
     """A chaos injection starts before the simulation ends."""
     return [f"chaos[{i}].at: {c.at!r} h is not before the horizon ({simulation.horizon!r} h)"
             for i, c in enumerate(chaos) if c.at >= simulation.horizon]
+
+
+@cross_check
+def _replay_parts_exist(replay: Replay | None, nodes: Nodes, network: Network | None,
+                        storage: Storage | None) -> list[str]:
+    """Every replayed incident aims at a node, rack, storage server, switch or link the scenario has (the first
+    ten that do not, one line each)."""
+    if replay is None:
+        return []
+    from clustersim.incidents import parse_component
+
+    fabric = _fabric_if_any(network, nodes) if any(parse_component(i.component).kind in ("switch", "link")
+                                                   for i in replay.incidents) else None
+    problems = []
+    for index, incident in enumerate(replay.incidents):
+        problem = _missing_part(parse_component(incident.component), nodes, network, storage, fabric)
+        if problem is not None:
+            problems.append(f"replay.{replay.where(index, 'component')}: {problem}")
+        if len(problems) == 10:
+            break
+    return problems
+
+
+def _missing_part(part: Any, nodes: Nodes, network: Network | None, storage: Storage | None,
+                  fabric: Any) -> str | None:
+    """Why the cluster has no such ``part`` (an incidents.Component); None when it has it."""
+    if part.kind == "node" and part.index >= nodes.count:
+        return f"no node{part.index} (nodes.count = {nodes.count}: node0 .. node{nodes.count - 1})"
+    if part.kind == "rack" and part.index >= nodes.racks:
+        racks = f"{nodes.racks} rack{'s' if nodes.racks != 1 else ''}"
+        return f"no rack/{part.index} ({racks}: rack/0 .. rack/{nodes.racks - 1})"
+    if part.kind == "storage":
+        if storage is None:
+            return f"storage/{part.index} needs a [storage]"
+        if part.index >= storage.servers:
+            return (f"no storage/{part.index} (storage.servers = {storage.servers}: storage/0 .. "
+                    f"storage/{storage.servers - 1})")
+    if part.kind in ("switch", "link"):
+        if network is None:
+            return f"{part.name!r} is not node<N>, rack/<N> or storage/<N>, and a switch or link needs a [network]"
+        if fabric is None:
+            return None  # the fabric does not build: _fabric_builds reports that
+        names = fabric.switch_names if part.kind == "switch" else \
+            tuple(fabric.link_name(k) for k in range(fabric.link_count))
+        if part.name not in names:
+            close = difflib.get_close_matches(part.name, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (e.g. {names[0]!r})" if names else ""
+            return f"the fabric has no {part.kind} {part.name!r}{hint}"
+    return None
+
+
+def _fabric_if_any(network: Network | None, nodes: Nodes) -> Any:
+    """The fabric of [network], or None when there is none or it does not build."""
+    if network is None or network.problems():
+        return None
+    from clustersim.topology import FabricError, build_fabric
+
+    try:
+        return build_fabric(network, nodes.count, nodes.nodes_per_rack, nodes.gpus_per_node)
+    except FabricError:
+        return None
+
+
+@cross_check
+def _replay_modes_free(replay: Replay | None, failure_domains: list[FailureDomain], chaos: list[Chaos]) -> list[str]:
+    """A replayed mode names a failure mode or a cause of its own, never a domain's or a chaos injection's."""
+    if replay is None:
+        return []
+    taken = {d.label: f"failure_domains[{i}]" for i, d in enumerate(failure_domains)}
+    taken.update({c.name or f"chaos{i}": f"chaos[{i}]" for i, c in enumerate(chaos)})
+    problems, seen = [], set()
+    for index, incident in enumerate(replay.incidents):
+        if incident.mode in taken and incident.mode not in seen:
+            seen.add(incident.mode)
+            problems.append(f"replay.{replay.where(index, 'mode')}: {incident.mode!r} is the cause name of "
+                            f"{taken[incident.mode]}; name a failure mode or a cause of the log's own")
+    return problems
 
 
 @cross_check

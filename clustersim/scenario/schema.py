@@ -37,6 +37,7 @@ from clustersim.scenario.sections.simulation import (
     MIN_REPLICATIONS,
     Simulation,
 )
+from clustersim.scenario.sections.replay import Incident, Replay
 from clustersim.scenario.sections.spares import Spares
 from clustersim.scenario.sections.storage import Storage
 from clustersim.scenario.sections.training import Training
@@ -51,6 +52,7 @@ __all__ = [
     "FailureDomain",
     "FailureLaw",
     "FailureMode",
+    "Incident",
     "Inference",
     "Name",
     "Network",
@@ -59,6 +61,7 @@ __all__ = [
     "Nodes",
     "Probability",
     "Repair",
+    "Replay",
     "RepairStage",
     "Retirement",
     "Scenario",
@@ -104,6 +107,8 @@ class Scenario(Section):
     inference: list[Inference] = Field(default_factory=list, description="[[inference]]: inference services "
                                        "behind a load balancer, their replicas on the working positions after "
                                        "the training jobs'")
+    replay: Replay | None = Field(default=None, description="[replay]: a fleet's incident log (a CSV) replayed in "
+                                  "the run, on top of the modelled failures or alone")
     sweep: dict[str, Any] | None = Field(default=None, description="[sweep]: the points `clustersim sweep` runs "
                                          "(dotted keys mapping to value lists or ranges, and [[sweep.zip]] groups); "
                                          "a plain run runs the scenario as written")
@@ -129,14 +134,32 @@ class Scenario(Section):
     @property
     def cause_names(self) -> list[str]:
         """Every failure cause, in a fixed order: modes, then domains, then chaos injections (those of the
-        cluster: a serving injection fails no node, so it is no failure cause)."""
-        return [m.name for m in self.nodes.failure_modes] + [d.label for d in self.failure_domains] + \
-            [name for chaos, name in zip(self.chaos, self.chaos_names) if chaos.action not in SERVING_ACTIONS]
+        cluster: a serving injection fails no node, so it is no failure cause), then the replayed log's own modes
+        (those that name no failure mode)."""
+        modes = [m.name for m in self.nodes.failure_modes]
+        replayed = self.replay.own_causes(modes) if self.replay is not None else []
+        cluster_chaos = [name for chaos, name in zip(self.chaos, self.chaos_names)
+                         if chaos.action not in SERVING_ACTIONS]
+        return modes + [d.label for d in self.failure_domains] + cluster_chaos + replayed
 
     def serving_chaos(self, service: str | None = None) -> list[tuple[str, Chaos]]:
         """(name, entry) of every chaos injection the serving model runs (of ``service``, if given), in order."""
         return [(name, chaos) for chaos, name in zip(self.chaos, self.chaos_names)
                 if chaos.action in SERVING_ACTIONS and (service is None or chaos.service == service)]
+
+    @property
+    def incident_causes(self) -> list[int]:
+        """The cause code of each replayed incident: its failure mode's, or its own mode's (after chaos)."""
+        if self.replay is None:
+            return []
+        code = {name: c for c, name in reversed(list(enumerate(self.cause_names)))}
+        return [code[incident.mode] for incident in self.replay.incidents]
+
+    @property
+    def modelled_failures(self) -> bool:
+        """Do the modelled failures happen (node failure modes, failure domains, the fabric's and the store's
+        failure laws)? Not with ``[replay] mode = "alone"``."""
+        return self.replay is None or self.replay.mode == "on_top"
 
     @property
     def working_nodes(self) -> int:

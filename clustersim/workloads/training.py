@@ -416,7 +416,8 @@ def start_training(ctx: Context, scenario: Scenario, slots: list[Slot],
     layout = layout_of(scenario)
     clocks = layout.clocks
     jobs = [TrainingJob(ctx, j, spec, [slots[i] for i in layout.job_positions[j]],
-                        LoadGroup(ctx, clocks, spec.nodes) if clocks.computing_modes else None,
+                        LoadGroup(ctx, clocks, spec.nodes)
+                        if clocks.computing_modes and scenario.modelled_failures else None,
                         store, scenario.storage_cause)
             for j, spec in enumerate(scenario.training)]
     env, warmup = ctx.env, scenario.simulation.warmup

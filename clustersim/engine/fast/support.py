@@ -63,6 +63,8 @@ def _lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
     found = []
     if scenario.chaos:
         found.append(("chaos injections ([[chaos]])", ["chaos"]))
+    if scenario.replay is not None:
+        found.append(("incident replay ([replay])", ["replay"]))
     for i, mode in enumerate(scenario.nodes.failure_modes):
         if mode.effect != "crash":
             keys = ["nodes.failure_modes.effect", "nodes.failure_modes.speed", "nodes.failure_modes.time_to_crash"]

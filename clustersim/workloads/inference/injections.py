@@ -53,7 +53,7 @@ def injection_spans(scenario: Scenario, service: str) -> list[tuple[float, float
     """(start, end) of every injection into ``service``, by start: the hybrid technique simulates them request by
     request (a bad release's end is the latest it can last)."""
     horizon = scenario.simulation.horizon
-    return sorted((start, start + chaos.duration) for _, chaos in scenario.serving_chaos(service)
+    return sorted((start, start + chaos.duration_hours) for _, chaos in scenario.serving_chaos(service)
                   for start in injection_starts(chaos, horizon))
 
 
@@ -81,7 +81,7 @@ class Injection:
             self._surge()
 
     def _later(self, undo: Handler) -> None:
-        self.loop.at(self.loop.now + self.chaos.duration, undo)
+        self.loop.at(self.loop.now + self.chaos.duration_hours, undo)
 
     # --- the actions ----------------------------------------------------------------------------------------
 
@@ -125,7 +125,7 @@ class Injection:
         chaos, service, now = self.chaos, self.service, self.loop.now
         error_rate = chaos.error_rate or 0.0
         factor = chaos.latency_factor if chaos.latency_factor is not None else 1.0
-        until = now + chaos.duration
+        until = now + chaos.duration_hours
         canary = service.spec.canary
         release: Release | DirectRelease
         if canary is not None:
@@ -142,7 +142,7 @@ class Injection:
     def _surge(self) -> None:
         assert self.chaos.factor is not None  # required with traffic_surge
         factor, service, now = self.chaos.factor, self.service, self.loop.now
-        until = now + self.chaos.duration
+        until = now + self.chaos.duration_hours
         if factor > 1.0:
             Surge(self.loop, service, _scaled_arrivals(service, factor - 1.0), self.draws, now, until)
         elif factor < 1.0:
