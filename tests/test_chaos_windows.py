@@ -212,3 +212,20 @@ def test_an_experiment_s_abort_stops_its_injections_and_chaos_json_says_when(tmp
     assert info["aborts"] == {"conditions": [{"metric": "nodes.availability", "comparator": "<", "threshold": 0.99}],
                               "aborted_fraction": 1.0, "abort_hours_mean": 2.0}
     assert info["injections"][0]["node_failures_mean"] == 1.0
+
+
+def test_an_abort_also_stops_the_serving_injections_that_would_start_after_it() -> None:
+    """The abort fires at 2 h (node 0's outage in [1, 2)); the surge every 2 h from 0.5 h then surges once only,
+    so the service's requests are those of a single surge, exactly (its draws come from its own stream)."""
+    service = {"name": "chat", "replicas": 2, "nodes_per_replica": 1, "concurrency": 8, "timeout": "5 s",
+               "arrivals": {"process": "poisson", "rate": "2 /s"},
+               "service_time": {"dist": "exponential", "mean": "0.2 s"}}
+    surge = {"name": "surge", "action": "traffic_surge", "service": "chat", "at": "0.5 h", "duration": "30 min",
+             "factor": 3.0}
+    aborted = {**_aborted(), "nodes": {"count": 8, "nodes_per_rack": 4}, "inference": [service]}
+    aborted["simulation"] = {**aborted["simulation"], "replications": 2, "serving": "requests"}
+    aborted["chaos"] = [*aborted["chaos"], {**surge, "every": "2 h"}]
+    once = {**aborted, "chaos": [aborted["chaos"][0], surge], "abort": [{**aborted["abort"][0], "threshold": 0.5}]}
+    stopped, single = (run_scenario(scenario_from_dict(raw)).rows for raw in (aborted, once))
+    assert [row["chaos.aborted"] for row in stopped] == [1.0, 1.0]
+    assert [row["inference.chat.requests"] for row in stopped] == [row["inference.chat.requests"] for row in single]

@@ -7,6 +7,7 @@ whole log is never held otherwise.
 from __future__ import annotations
 
 import gc
+import math
 from array import array
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -93,7 +94,8 @@ def simulate_replication(scenario: Scenario, replication: int, to: Sequence[Rows
         stream.flush()
         if tap is not None:  # the services, on the cluster's timeline: their rows (not the metrics') come after
             served = _RowStream(to, chunk_rows)
-            serving = serve(scenario, streams, tap.timeline(), served.record)
+            serving = serve(scenario, streams, tap.timeline(), served.record,
+                            injections_until=abort.at if abort.at is not None else math.inf)
             served.flush()
             measures.take_inference(serving.metrics(), serving.requests_events)
             if series is not None:

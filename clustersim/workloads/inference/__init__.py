@@ -14,6 +14,8 @@ aimed at a service: delays, errors, health-check outages, bad releases, traffic 
 """
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable
 from typing import cast
 
@@ -82,8 +84,9 @@ def tap_inference(ctx: Context, scenario: Scenario, slots: list[Slot],
 
 
 def serve(scenario: Scenario, streams: Streams, timeline: Timeline, record: Callable[[tuple], None],
-          before_run: Callable[[Serving], None] | None = None) -> Serving:
-    """Run every service over [0, horizon) on ``timeline`` (``before_run`` sees the model before it runs)."""
+          before_run: Callable[[Serving], None] | None = None, injections_until: float = math.inf) -> Serving:
+    """Run every service over [0, horizon) on ``timeline`` (``before_run`` sees the model before it runs); serving
+    injections start only before ``injections_until`` (when an [[abort]] stopped the cluster's)."""
     env = simpy.Environment()
     layout = layout_of(scenario)
     store = ReplayStore(env, timeline.store_readable) if timeline.store_readable is not None else None
@@ -108,7 +111,7 @@ def serve(scenario: Scenario, streams: Streams, timeline: Timeline, record: Call
         if technique == "hybrid":
             changes = timeline.changes_of(service_positions(scenario, s))
             hybrids.append(Hybrid(scenario, s, service, scaler, changes, streams))
-    schedule_injections(loop, scenario, services, streams)
+    schedule_injections(loop, scenario, services, streams, injections_until)
     env.process(replay(env, timeline, replayed, store))
     serving = Serving(loop, services, autoscalers, technique, hybrids)
     if before_run is not None:

@@ -20,6 +20,8 @@ keeps every one of its own streams' draws, and every other service is untouched.
 """
 from __future__ import annotations
 
+import math
+
 from clustersim.rng import Streams
 from clustersim.scenario.schema import Chaos, Scenario
 from clustersim.scenario.sections.inference import DiurnalArrivals, PoissonArrivals
@@ -30,15 +32,18 @@ from clustersim.workloads.inference.release import DirectRelease, Release
 from clustersim.workloads.inference.replica import Replica
 
 
-def schedule_injections(loop: EventLoop, scenario: Scenario, services: list[Service], streams: Streams) -> None:
-    """Schedule every serving injection of ``scenario`` on ``loop`` (each from its own stream ``chaos/<name>``)."""
+def schedule_injections(loop: EventLoop, scenario: Scenario, services: list[Service], streams: Streams,
+                        until: float = math.inf) -> None:
+    """Schedule every serving injection of ``scenario`` that starts before ``until`` (when an [[abort]] stopped
+    the injections) on ``loop``, each from its own stream ``chaos/<name>``."""
     by_name = {service.spec.name: service for service in services}
     horizon = scenario.simulation.horizon
     for name, chaos in scenario.serving_chaos():
         assert chaos.service is not None  # required with a serving action (Chaos.problems), defined (cross checks)
         injection = Injection(loop, chaos, by_name[chaos.service], Draws(streams.generator(f"chaos/{name}")))
         for start in injection_starts(chaos, horizon):
-            loop.at(start, injection.start)
+            if start < until:
+                loop.at(start, injection.start)
 
 
 def injection_starts(chaos: Chaos, horizon: float) -> list[float]:
