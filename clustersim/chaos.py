@@ -21,6 +21,7 @@ from clustersim.chaos_judging import (
 from clustersim.comparison import Comparison, compare_scenarios
 from clustersim.engine.base import Engine
 from clustersim.experiment import Experiment, Hypothesis
+from clustersim.rng import Streams
 from clustersim.run import RunResult
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import estimate
@@ -72,15 +73,16 @@ def _after_injections(outcome: ChaosOutcome, control: RunResult, treatment: RunR
     experiment = outcome.experiment
     simulation = experiment.treatment.simulation
     windows = simulation.series_windows()
-    found = occurrences(experiment.injections, simulation.warmup, simulation.horizon)
+    found = [occurrences(injection_times(experiment, k, row.get("chaos.abort_hours")), simulation.warmup,
+                         simulation.horizon) for k, row in enumerate(treatment.rows)]
     for i, hypothesis in enumerate(experiment.hypotheses):
         runs = [[s.get(hypothesis.metric) for s in run.series] for run in (treatment, control)]
         if any(values is None for values in runs[0] + runs[1]):
             continue  # not measured per window (a service's metric the hybrid technique served)
         by_run = [[values for values in run if values is not None] for run in runs]
         for name, _ in experiment.injections:
-            mine = [o for o in found if o.name == name]
-            if not mine:
+            mine = [[o for o in replication if o.name == name] for replication in found]
+            if not any(mine):
                 continue
             bands = [aligned(values, windows, mine) for values in by_run]
             outcome.bands[(i, name)] = (bands[0], bands[1])
@@ -88,6 +90,17 @@ def _after_injections(outcome: ChaosOutcome, control: RunResult, treatment: RunR
                 figures = [recovery_figures(hypothesis, values, windows, mine, experiment.recovery_deadline)
                            for values in by_run]
                 outcome.recoveries[(i, name)] = (figures[0], figures[1])
+
+
+def injection_times(experiment: Experiment, replication: int,
+                    abort_hours: float | None = None) -> dict[str, list[float]]:
+    """When each of the experiment's injections happened in ``replication`` (its times stream, as the model
+    drew them: ``Chaos.injection_times``), none after an abort ``abort_hours`` from warmup."""
+    simulation = experiment.treatment.simulation
+    streams = Streams(simulation.seed, replication)
+    last = simulation.warmup + abort_hours if abort_hours is not None else simulation.horizon
+    return {name: [at for at in chaos.injection_times(streams.generator(f"chaos/{name}/times"), simulation.horizon)
+                   if at <= last] for name, chaos in experiment.injections}
 
 
 def chaos_dict(outcome: ChaosOutcome, files: dict[str, str]) -> dict[str, Any]:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from clustersim.experiment import Hypothesis
-from clustersim.scenario.schema import Chaos
 from clustersim.scenario.sections.abort import compares
 from clustersim.stats import estimate
 
@@ -81,21 +80,13 @@ class Recovery:
                                    # not impacted, or censored: not recovered before the occurrence's span ended)
 
 
-def occurrences(injections: Sequence[tuple[str, Chaos]], start: float, end: float) -> list[Occurrence]:
-    """Every injection of each entry within [start, end), each judged until the next injection of any entry
-    begins (so one fault's recovery is not another's), or the horizon."""
-    times = []
-    for name, chaos in injections:
-        at = chaos.at
-        while at < end:
-            if at >= start:
-                times.append((at, name))
-            if chaos.every is None:
-                break
-            at += chaos.every
-    starts = sorted({at for at, _ in times})
+def occurrences(times: Mapping[str, Sequence[float]], start: float, end: float) -> list[Occurrence]:
+    """Every injection (``times``: each entry's, from ``Chaos.injection_times``) within [start, end), each judged
+    until the next injection of any entry begins (so one fault's recovery is not another's), or the horizon."""
+    found = sorted((at, name) for name, ats in times.items() for at in ats if start <= at < end)
+    starts = sorted({at for at, _ in found})
     following = [*starts[1:], end]
-    return [Occurrence(name, at, following[bisect.bisect_left(starts, at)]) for at, name in sorted(times)]
+    return [Occurrence(name, at, following[bisect.bisect_left(starts, at)]) for at, name in found]
 
 
 def held_in_every_window(hypothesis: Hypothesis, values: Values) -> bool:
@@ -146,9 +137,11 @@ class RecoveryFigures:
 
 
 def recovery_figures(hypothesis: Hypothesis, series: Sequence[Values], windows: Windows,
-                     found: Sequence[Occurrence], deadline_hours: float) -> RecoveryFigures:
-    """``hypothesis`` after the occurrences ``found`` (of one entry) in each replication's ``series``."""
-    results = [recovery(hypothesis, values, windows, occurrence) for values in series for occurrence in found]
+                     found: Sequence[Sequence[Occurrence]], deadline_hours: float) -> RecoveryFigures:
+    """``hypothesis`` after the occurrences ``found`` (of one entry, per replication) in each replication's
+    ``series``."""
+    results = [recovery(hypothesis, values, windows, occurrence)
+               for values, mine in zip(series, found) for occurrence in mine]
     impacted = [r for r in results if r.impacted]
     recovered = [r.recover_hours for r in impacted if r.recover_hours is not None]
     return RecoveryFigures(len(results), len(impacted), len(recovered),
@@ -178,23 +171,28 @@ class AlignedBand:
     high: list[float | None]
 
 
-def aligned(series: Sequence[Values], windows: Windows, found: Sequence[Occurrence],
+def aligned(series: Sequence[Values], windows: Windows, found: Sequence[Sequence[Occurrence]],
             before: int = 2) -> AlignedBand:
-    """The values of ``series`` lined up at each occurrence's window (``before`` windows ahead of it), as far as
-    the shortest occurrence's span reaches: the superposed epochs of the injections."""
+    """The values of ``series`` lined up at each occurrence's window (``found``: per replication; ``before``
+    windows ahead of it), as far as the shortest occurrence's span reaches: the superposed epochs of the
+    injections. Offsets are from the first occurrence."""
     starts = [start for start, _ in windows]
-    firsts = [max(0, int(np.searchsorted(starts, o.at, side="right")) - 1) for o in found]
-    spans = [sum(1 for w in range(f, len(windows)) if windows[w][0] < o.until) for f, o in zip(firsts, found)]
-    length = min(spans, default=0)
-    reach = min([before, *firsts])
+    epochs = [(values, max(0, int(np.searchsorted(starts, o.at, side="right")) - 1), o)
+              for values, mine in zip(series, found) for o in mine]
+    if not epochs:
+        return AlignedBand([], [], [], [])
+    spans = [sum(1 for w in range(f, len(windows)) if windows[w][0] < o.until) for _, f, o in epochs]
+    length = min(spans)
+    reach = min([before, *(f for _, f, _ in epochs)])
+    reference, first = epochs[0][2], epochs[0][1]
     offsets: list[float] = []
     means: list[float | None] = []
     lows: list[float | None] = []
     highs: list[float | None] = []
     for step in range(-reach, length):
-        column = [values[f + step] for values in series for f in firsts]
+        column = [values[f + step] for values, f, _ in epochs]
         finite = [v for v in column if v is not None and math.isfinite(v)]
-        offsets.append(windows[firsts[0] + step][0] - found[0].at)
+        offsets.append(windows[first + step][0] - reference.at)
         if len(finite) > 1:
             e = estimate(finite, "")
             means.append(e.mean)

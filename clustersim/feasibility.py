@@ -125,7 +125,9 @@ def _events_per_replication(scenario: Scenario) -> float:
         domain = scenario.failure_domains[instance.declaration]
         events += horizon / domain.time_to_failure.mean_hours * (3 + ROWS_PER_FAILURE * len(instance.members))
     for chaos in scenario.chaos:
-        injections = 1.0 if chaos.every is None else max(0.0, horizon - chaos.at) / chaos.every + 1
+        gap = chaos.every if chaos.every is not None else \
+            chaos.between.mean_hours if chaos.between is not None else None
+        injections = 1.0 if gap is None else max(0.0, horizon - chaos.at) / gap + 1
         targets = nodes.nodes_per_rack if chaos.action in ("kill_rack", "rack_partition") else chaos.flaps or 1
         events += injections * ROWS_PER_INJECTION * targets
     for job in scenario.training:
@@ -140,6 +142,7 @@ def _failure_laws(scenario: Scenario) -> list[tuple[str, Distribution]]:
                                             for i, m in enumerate(scenario.nodes.failure_modes)]
     laws += [(f"failure_domains[{i}].time_to_failure", d.time_to_failure)
              for i, d in enumerate(scenario.failure_domains)]
+    laws += [(f"chaos[{i}].between", c.between) for i, c in enumerate(scenario.chaos) if c.between is not None]
     return laws
 
 

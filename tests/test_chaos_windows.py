@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import tomli_w
 
@@ -25,6 +26,7 @@ from clustersim.cli import main
 from clustersim.errors import ScenarioError
 from clustersim.experiment import Hypothesis, load_experiment
 from clustersim.report.results import series_csv
+from clustersim.rng import Streams
 from clustersim.run import run_scenario
 from clustersim.scenario import scenario_from_dict
 from clustersim.scenario.schema import Chaos
@@ -93,16 +95,37 @@ def test_detection_and_recovery_are_read_at_window_ends() -> None:
     censored = recovery(hypothesis, values, windows, Occurrence("x", 4.0, 6.0))
     assert censored.impacted and censored.recover_hours is None
     assert not recovery(hypothesis, values, windows, Occurrence("x", 7.0, 12.0)).impacted
-    band = aligned([values, values], windows, [Occurrence("x", 4.0, 8.0)])
+    band = aligned([values, values], windows, [[Occurrence("x", 4.0, 8.0)], [Occurrence("x", 4.0, 8.0)]])
     assert band.offsets_hours == [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0] and band.mean[2:4] == [0.875, 0.875]
 
 
 def test_occurrences_are_judged_until_the_next_injection_of_any_entry() -> None:
+    rng = np.random.default_rng(0)
     every = Chaos(action="kill_node", at="1 h", every="10 h", duration="1 h")
     once = Chaos(action="kill_node", at="5 h", duration="1 h")
-    assert occurrences([("a", every), ("b", once)], 0.0, 30.0) == [
+    times = {"a": every.injection_times(rng, 30.0), "b": once.injection_times(rng, 30.0)}
+    assert times == {"a": [1.0, 11.0, 21.0], "b": [5.0]}
+    assert occurrences(times, 0.0, 30.0) == [
         Occurrence("a", 1.0, 5.0), Occurrence("b", 5.0, 11.0), Occurrence("a", 11.0, 21.0),
         Occurrence("a", 21.0, 30.0)]
+
+
+def test_random_injection_times_are_the_model_s_and_a_poisson_process() -> None:
+    """between = exponential(mean 2 h) over 400 h: the count of injections is Poisson(200) (fixed seed: within
+    its 99.9 % range 157-246); the model injects exactly at the times the experiment reads back (each a node
+    failure of its cause at that instant)."""
+    chaos = {"name": "random", "action": "kill_node", "node": 1, "at": "1 h", "duration": "10 min",
+             "between": {"dist": "exponential", "mean": "2 h"}}
+    raw = {**_scenario(horizon="400 h"), "chaos": [chaos]}
+    scenario = scenario_from_dict(raw)
+    from clustersim.engine.simpy_engine import run_replication
+    from clustersim.measures import CAUSE, FAILURE, KIND
+    log = run_replication(scenario, 0).log
+    struck = log[(log[:, KIND] == FAILURE) & (log[:, CAUSE] == 0), 0].tolist()
+    drawn = scenario.chaos[0].injection_times(Streams(5, 0).generator("chaos/random/times"), 400.0)
+    assert struck == drawn and 157 <= len(drawn) <= 246
+    with pytest.raises(ScenarioError, match=r"chaos\[0\].between: random times or every, not both"):
+        scenario_from_dict({**raw, "chaos": [{**chaos, "every": "1 h"}]})
 
 
 def test_an_experiment_reports_detection_recovery_and_the_deadline(tmp_path: Path) -> None:

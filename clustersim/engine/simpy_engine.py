@@ -82,7 +82,7 @@ def simulate_replication(scenario: Scenario, replication: int, to: Sequence[Rows
         env = simpy.Environment()
         ctx = Context(env, stream.record)
         streams = Streams(scenario.simulation.seed, replication)
-        abort = _Abort()
+        abort = _Abort(env)
         if scenario.abort:
             assert series is not None  # [[abort]] needs simulation.series_window (cross_checks)
             env.process(_watch_aborts(env, scenario, stream, series, abort))
@@ -107,15 +107,17 @@ def simulate_replication(scenario: Scenario, replication: int, to: Sequence[Rows
 
 
 class _Abort:
-    """Has an [[abort]] condition stopped the chaos injections?"""
+    """Has an [[abort]] condition stopped the chaos injections? (None starts after the abort's instant; one at
+    that very instant still does, whichever SimPy runs first.)"""
 
-    __slots__ = ("at",)
+    __slots__ = ("at", "env")
 
-    def __init__(self) -> None:
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
         self.at: float | None = None
 
     def fired(self) -> bool:
-        return self.at is not None
+        return self.at is not None and self.env.now > self.at
 
 
 def _watch_aborts(env: simpy.Environment, scenario: Scenario, stream: _RowStream, series: WindowSeries,

@@ -171,6 +171,7 @@ class Cluster:
             rng = streams.generator(f"chaos/{name}")
             self.ctx.env.process(chaos_life(self.ctx, chaos, cause, self.nodes, self.racks, self.holds, rng,
                                             self.set_speed, scenario.repair.straggler_detection or 0.0, reach,
+                                            chaos.gaps(streams.generator(f"chaos/{name}/times")),
                                             self.chaos_aborted))
 
     def _reach(self) -> ChaosReach:

@@ -1,7 +1,7 @@
 """Correlated failures: failure domains and chaos injections take groups of nodes down together."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,9 +73,11 @@ class ChaosReach:
 
 def chaos_life(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks: list[list[Node]],
                holds: NodeHolds, rng: np.random.Generator, set_speed: Callable[[Node, float], None],
-               straggler_hours: float, reach: ChaosReach, aborted: Callable[[], bool] = lambda: False):
-    """SimPy process: at ``at`` and every ``every``, inject the fault into its target — until ``aborted()``
-    (an [[abort]] condition was met: injections under way end as planned, no new one starts)."""
+               straggler_hours: float, reach: ChaosReach, gaps: Iterator[float],
+               aborted: Callable[[], bool] = lambda: False):
+    """SimPy process: at ``at`` and then after each of ``gaps`` (``Chaos.gaps``: every ``every``, or at random
+    times), inject the fault into its target — until ``aborted()`` (an [[abort]] condition was met: injections
+    under way end as planned, no new one starts)."""
     env = ctx.env
     yield env.timeout(chaos.at)
     while not aborted():
@@ -87,9 +89,10 @@ def chaos_life(ctx: Context, chaos: Chaos, cause: int, nodes: list[Node], racks:
             _inject_store(ctx, chaos, cause, reach, rng)
         else:
             _inject_nodes(ctx, chaos, cause, nodes, racks, holds, rng, set_speed, straggler_hours, reach.positions)
-        if chaos.every is None:
+        gap = next(gaps, None)
+        if gap is None:
             return
-        yield env.timeout(chaos.every)
+        yield env.timeout(gap)
 
 
 def _inject_fabric(ctx: Context, chaos: Chaos, cause: int, reach: ChaosReach, rng: np.random.Generator) -> None:

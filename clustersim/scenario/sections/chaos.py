@@ -4,16 +4,17 @@ delay, fail, blind, mis-release or flood an inference service) at given times, a
 drawn at random (narrowed by a rack, role or layer)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import Field
 
 from clustersim.distributions import Distribution
 from clustersim.quantities import Duration, PositiveDuration
 from clustersim.scenario.sections.nodes import FailureMode
 from clustersim.scenario.sections.common import (
-    Count, Name, PositiveCount, Probability, Section, Speed, only_with,
+    Count, Name, PositiveCount, Probability, Section, Speed, TimeToFailure, only_with,
 )
 
 
@@ -43,6 +44,9 @@ class Chaos(Section):
     )
     at: Duration = Field(default=0.0, description="simulated time of the first injection")
     every: PositiveDuration | None = Field(default=None, description="repeat period; omitted = once")
+    between: TimeToFailure | None = Field(
+        default=None, description="at random times instead: the time from one injection to the next, drawn from "
+        "this law on the injection's own stream (exponential: a Poisson process); not with every")
     node: Count | None = Field(default=None, description="target of a node action; omitted = random")
     rack: Count | None = Field(default=None, description="kill_rack / rack_partition target; for a node action "
                                                        "the rack its random node is drawn from; omitted = random")
@@ -87,6 +91,29 @@ class Chaos(Section):
     factor: Annotated[float, Field(gt=0.0, le=1e3)] | None = Field(default=None, description="traffic_surge: "
                                                                    "the arrival rate's multiple")
 
+    def gaps(self, rng: np.random.Generator) -> Iterator[float]:
+        """The time from each injection to the next: ``every``, or draws of ``between`` from ``rng`` (the
+        entry's ``chaos/<name>/times`` stream); nothing after the first without either."""
+        if self.every is not None:
+            while True:
+                yield self.every
+        elif self.between is not None:
+            draw = self.between.sampler(rng)
+            while True:
+                yield draw()
+
+    def injection_times(self, rng: np.random.Generator, horizon: float) -> list[float]:
+        """Every injection before ``horizon``: ``at``, then each gap later (summed as the simulated clock sums
+        them, so these are the model's times bit for bit)."""
+        times, at, gaps = [], self.at, self.gaps(rng)
+        while at < horizon:
+            times.append(at)
+            gap = next(gaps, None)
+            if gap is None:
+                break
+            at = at + gap
+        return times
+
     @property
     def duration_hours(self) -> float:
         """The duration of an action that lasts one (every action but gpu_fault: ``problems`` requires it)."""
@@ -106,7 +133,9 @@ class Chaos(Section):
         return self._target_problems() + only_with(
             "speed", self.speed, "action", self.action, "slow_node", "the fraction of full speed"
         ) + only_with("time_to_crash", self.time_to_crash, "action", self.action, "leak_memory",
-                      "the time from the leak to the crash") + self._catalogue_problems() + self._serving_problems()
+                      "the time from the leak to the crash") + self._catalogue_problems() + self._serving_problems() + (
+            ["between: random times or every, not both"] if self.between is not None and self.every is not None
+            else [])
 
     def _catalogue_problems(self) -> list[str]:
         """Selectors go with the actions they narrow; every action but gpu_fault lasts a duration; mode, flaps and

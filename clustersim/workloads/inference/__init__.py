@@ -86,7 +86,7 @@ def tap_inference(ctx: Context, scenario: Scenario, slots: list[Slot],
 def serve(scenario: Scenario, streams: Streams, timeline: Timeline, record: Callable[[tuple], None],
           before_run: Callable[[Serving], None] | None = None, injections_until: float = math.inf) -> Serving:
     """Run every service over [0, horizon) on ``timeline`` (``before_run`` sees the model before it runs); serving
-    injections start only before ``injections_until`` (when an [[abort]] stopped the cluster's)."""
+    injections start only by ``injections_until`` (when an [[abort]] stopped the cluster's)."""
     env = simpy.Environment()
     layout = layout_of(scenario)
     store = ReplayStore(env, timeline.store_readable) if timeline.store_readable is not None else None

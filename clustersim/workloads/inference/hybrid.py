@@ -412,7 +412,7 @@ class Hybrid:
         if spec.canary is not None:
             heapq.heappush(self.gains, spec.canary.start)
         # chaos injections into the service: each start a gain, and no window closes while one is under way
-        self.injected = deque(injection_spans(scenario, spec.name))
+        self.injected = deque(injection_spans(scenario, spec.name, streams))
         for start, _end in self.injected:
             heapq.heappush(self.gains, start)
         self.last_loss = -math.inf

@@ -34,32 +34,24 @@ from clustersim.workloads.inference.replica import Replica
 
 def schedule_injections(loop: EventLoop, scenario: Scenario, services: list[Service], streams: Streams,
                         until: float = math.inf) -> None:
-    """Schedule every serving injection of ``scenario`` that starts before ``until`` (when an [[abort]] stopped
-    the injections) on ``loop``, each from its own stream ``chaos/<name>``."""
+    """Schedule every serving injection of ``scenario`` that starts by ``until`` (when an [[abort]] stopped the
+    injections: none starts after it) on ``loop``, each from its own stream ``chaos/<name>``."""
     by_name = {service.spec.name: service for service in services}
     horizon = scenario.simulation.horizon
     for name, chaos in scenario.serving_chaos():
         assert chaos.service is not None  # required with a serving action (Chaos.problems), defined (cross checks)
         injection = Injection(loop, chaos, by_name[chaos.service], Draws(streams.generator(f"chaos/{name}")))
-        for start in injection_starts(chaos, horizon):
-            if start < until:
+        for start in chaos.injection_times(streams.generator(f"chaos/{name}/times"), horizon):
+            if start <= until:
                 loop.at(start, injection.start)
 
 
-def injection_starts(chaos: Chaos, horizon: float) -> list[float]:
-    """When an entry injects: ``at``, then every ``every``, before the horizon."""
-    if chaos.every is None:
-        return [chaos.at] if chaos.at < horizon else []
-    starts = [chaos.at + k * chaos.every for k in range(int((horizon - chaos.at) / chaos.every) + 1)]
-    return [start for start in starts if start < horizon]
-
-
-def injection_spans(scenario: Scenario, service: str) -> list[tuple[float, float]]:
+def injection_spans(scenario: Scenario, service: str, streams: Streams) -> list[tuple[float, float]]:
     """(start, end) of every injection into ``service``, by start: the hybrid technique simulates them request by
     request (a bad release's end is the latest it can last)."""
     horizon = scenario.simulation.horizon
-    return sorted((start, start + chaos.duration_hours) for _, chaos in scenario.serving_chaos(service)
-                  for start in injection_starts(chaos, horizon))
+    return sorted((start, start + chaos.duration_hours) for name, chaos in scenario.serving_chaos(service)
+                  for start in chaos.injection_times(streams.generator(f"chaos/{name}/times"), horizon))
 
 
 class Injection:
