@@ -25,6 +25,7 @@ Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile
 HELD, VIOLATED, PARTLY = "held", "violated", "partly held"
 
 Windows = Sequence[tuple[float, float]]
+ALIGNED_WINDOWS = 24  # windows after an injection the aligned timeline shows at most
 Values = Sequence[float | None]
 
 
@@ -172,27 +173,29 @@ class AlignedBand:
 
 
 def aligned(series: Sequence[Values], windows: Windows, found: Sequence[Sequence[Occurrence]],
-            before: int = 2) -> AlignedBand:
-    """The values of ``series`` lined up at each occurrence's window (``found``: per replication; ``before``
-    windows ahead of it), as far as the shortest occurrence's span reaches: the superposed epochs of the
-    injections. Offsets are from the first occurrence."""
+            before: int = 2, after: int = ALIGNED_WINDOWS) -> AlignedBand:
+    """The values of ``series`` lined up at each occurrence's window (``found``: per replication), from
+    ``before`` windows ahead of it to at most ``after`` windows on: the superposed epochs of the injections. A
+    window past an occurrence's span (the next injection began) is left out of that epoch. Offsets are from the
+    first occurrence."""
     starts = [start for start, _ in windows]
     epochs = [(values, max(0, int(np.searchsorted(starts, o.at, side="right")) - 1), o)
               for values, mine in zip(series, found) for o in mine]
     if not epochs:
         return AlignedBand([], [], [], [])
     spans = [sum(1 for w in range(f, len(windows)) if windows[w][0] < o.until) for _, f, o in epochs]
-    length = min(spans)
+    length = min(after, max(spans))
     reach = min([before, *(f for _, f, _ in epochs)])
     reference, first = epochs[0][2], epochs[0][1]
+    width = windows[0][1] - windows[0][0]
     offsets: list[float] = []
     means: list[float | None] = []
     lows: list[float | None] = []
     highs: list[float | None] = []
     for step in range(-reach, length):
-        column = [values[f + step] for values, f, _ in epochs]
+        column = [values[f + step] for (values, f, _), span in zip(epochs, spans) if step < span]
         finite = [v for v in column if v is not None and math.isfinite(v)]
-        offsets.append(windows[first + step][0] - reference.at)
+        offsets.append(windows[first][0] + step * width - reference.at)
         if len(finite) > 1:
             e = estimate(finite, "")
             means.append(e.mean)

@@ -366,12 +366,15 @@ def _show_recovery(terminal: Any, info: dict[str, Any]) -> None:
         return
     table = Table(title=f"after each injection (windows of {readable_hours(info['window_hours'])}; deadline "
                         f"{readable_hours(info['recovery_deadline_hours'])})", show_edge=False)
-    for column in ("hypothesis", "injection", "broke", "detected after", "recovered after", "within deadline"):
+    for column in ("hypothesis", "injection", "broke", "control broke", "detected after", "recovered after",
+                   "within deadline"):
         table.add_column(column, overflow="fold")
     for h, name, r in rows:
         within = r["recovered_within_deadline_fraction"]
         low, high = r["recovered_within_deadline_ci95"]
-        table.add_row(h["metric"], name, f"{r['impacted']} of {r['occurrences']}", hours(r["time_to_detect_hours"]),
+        base = h["recovery"][name]["control"]
+        table.add_row(h["metric"], name, f"{r['impacted']} of {r['occurrences']}",
+                      f"{base['impacted']} of {base['occurrences']}", hours(r["time_to_detect_hours"]),
                       hours(r["time_to_recover_hours"]) + (f" ({r['censored']} never)" if r["censored"] else ""),
                       f"{within:.0%} [{low:.2f}, {high:.2f}]" if within is not None else "-")
     terminal.console.print(table)

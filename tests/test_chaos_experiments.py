@@ -269,3 +269,24 @@ def test_the_serving_example_meets_its_hand_check() -> None:
     assert all(by_metric[m].mean in (0.0, None) or math.isnan(by_metric[m].mean) for m in untouched)
     assert [c.action for c in experiment.treatment.chaos] == ["delay_replicas", "error_replicas", "health_check_outage",
                                                               "bad_release", "traffic_surge"]
+
+
+def test_the_windows_and_abort_example_meets_its_hand_check() -> None:
+    """scenarios/chaos/windows_and_abort.toml: node3 breaks the hourly hypothesis after every kill, detected 1 h
+    and recovered 3 h after it, never within the 2 h deadline, and the control never breaks; an abort stops
+    both injections (node3 then falls short of its 14 kills); the weekly capacity hypothesis holds."""
+    from clustersim.chaos import chaos_dict
+
+    outcome = run_experiment(load_experiment(REPO / "scenarios" / "chaos" / "windows_and_abort.toml"))
+    info = chaos_dict(outcome, {})
+    after = info["hypotheses"][0]["recovery"]["node3"]
+    treated = after["treatment"]
+    assert treated["impacted"] == treated["occurrences"] > 0
+    assert (treated["time_to_detect_hours"], treated["time_to_recover_hours"]) == (1.0, 3.0)
+    assert treated["recovered_within_deadline_fraction"] == 0.0 and after["control"]["impacted"] == 0
+    assert info["hypotheses"][1]["held_fraction"] == 1.0
+    aborted = [row["chaos.aborted"] for row in outcome.comparison.results[1].rows]
+    node3 = [row["nodes.failures.node3"] for row in outcome.comparison.results[1].rows]
+    assert 0 < sum(aborted) < len(aborted)
+    assert all(n == 14 for n, a in zip(node3, aborted) if not a)     # every kill, 6 h + 12 k h < 168 h
+    assert any(n < 14 for n, a in zip(node3, aborted) if a)          # an abort stopped the later ones

@@ -53,7 +53,7 @@ def timeline_png(outcome: ChaosOutcome) -> bytes | None:
         axes = grid[p // columns][p % columns]
         hypothesis = experiment.hypotheses[i]
         for (run, color), band in zip(RUNS, outcome.bands[(i, name)]):
-            _draw(axes, band, run, color)
+            _draw(axes, band, run, color, experiment.window)
         axes.axhline(hypothesis.threshold, color="black", linestyle="--", linewidth=0.8)
         if durations[name]:
             axes.axvspan(0.0, durations[name], color="tab:orange", alpha=0.25, linewidth=0)
@@ -77,14 +77,16 @@ def timeline_png(outcome: ChaosOutcome) -> bytes | None:
     return buffer.getvalue()
 
 
-def _draw(axes: Axes, band: AlignedBand, run: str, color: str) -> None:
-    """A run's mean as a step line at each window's start, its band shaded where it has one."""
-    x = band.offsets_hours
+def _draw(axes: Axes, band: AlignedBand, run: str, color: str, width_hours: float) -> None:
+    """A run's mean as steps over each window, its band shaded where it has one."""
+    if not band.offsets_hours:
+        return
+    x = [*band.offsets_hours, band.offsets_hours[-1] + width_hours]  # the last window drawn to its end
     mean = [m if m is not None else float("nan") for m in band.mean]
-    axes.step(x, mean, where="post", color=color, linewidth=1.2, label=f"{run} (mean)")
     low = [v if v is not None else m for v, m in zip(band.low, mean)]
     high = [v if v is not None else m for v, m in zip(band.high, mean)]
-    axes.fill_between(x, low, high, step="post", color=color, alpha=0.2, linewidth=0)
+    axes.step(x, [*mean, mean[-1]], where="post", color=color, linewidth=1.2, label=f"{run} (mean)")
+    axes.fill_between(x, [*low, low[-1]], [*high, high[-1]], step="post", color=color, alpha=0.2, linewidth=0)
 
 
 def _patch(color: str) -> Artist:
