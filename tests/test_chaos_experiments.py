@@ -290,3 +290,19 @@ def test_the_windows_and_abort_example_meets_its_hand_check() -> None:
     assert 0 < sum(aborted) < len(aborted)
     assert all(n == 14 for n, a in zip(node3, aborted) if not a)     # every kill, 6 h + 12 k h < 168 h
     assert any(n < 14 for n, a in zip(node3, aborted) if a)          # an abort stopped the later ones
+
+
+def test_every_catalogue_action_is_exercised_by_an_example_experiment() -> None:
+    """Each [[chaos]] action, random injection times and an abort appear in some scenarios/chaos experiment."""
+    import tomllib
+    import typing
+
+    from clustersim.scenario.sections.chaos import Chaos
+
+    files = sorted((REPO / "scenarios" / "chaos").glob("*.toml"))
+    raws = [tomllib.loads(path.read_text(encoding="utf-8")) for path in files]
+    used = {entry["action"] for raw in raws for entry in raw["inject"]}
+    assert used == set(typing.get_args(Chaos.model_fields["action"].annotation))
+    assert any("between" in entry for raw in raws for entry in raw["inject"])
+    assert any(raw.get("abort") for raw in raws)
+    assert any("window" in h for raw in raws for h in raw["hypothesis"])
