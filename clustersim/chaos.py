@@ -80,7 +80,7 @@ def _after_injections(outcome: ChaosOutcome, control: RunResult, treatment: RunR
         if any(values is None for values in runs[0] + runs[1]):
             continue  # not measured per window (a service's metric the hybrid technique served)
         by_run = [[values for values in run if values is not None] for run in runs]
-        for name, _ in experiment.injections:
+        for name in entry_names(experiment):
             mine = [[o for o in replication if o.name == name] for replication in found]
             if not any(mine):
                 continue
@@ -92,15 +92,29 @@ def _after_injections(outcome: ChaosOutcome, control: RunResult, treatment: RunR
                 outcome.recoveries[(i, name)] = (figures[0], figures[1])
 
 
+REPLAY = "replay"  # the entry name of a replayed incident log's incidents (each one an injection)
+
+
+def entry_names(experiment: Experiment) -> list[str]:
+    """The experiment's injection entries: its [[inject]] names, then ``replay`` when it replays a log."""
+    names = [name for name, _ in experiment.injections]
+    return names + [REPLAY] if experiment.treatment.replay is not None and REPLAY not in names else names
+
+
 def injection_times(experiment: Experiment, replication: int,
                     abort_hours: float | None = None) -> dict[str, list[float]]:
     """When each of the experiment's injections happened in ``replication`` (its times stream, as the model
-    drew them: ``Chaos.injection_times``), none after an abort ``abort_hours`` from warmup."""
+    drew them: ``Chaos.injection_times``), none after an abort ``abort_hours`` from warmup; a replayed log's
+    incidents at their times."""
     simulation = experiment.treatment.simulation
     streams = Streams(simulation.seed, replication)
     last = simulation.warmup + abort_hours if abort_hours is not None else simulation.horizon
-    return {name: [at for at in chaos.injection_times(streams.generator(f"chaos/{name}/times"), simulation.horizon)
-                   if at <= last] for name, chaos in experiment.injections}
+    times = {name: [at for at in chaos.injection_times(streams.generator(f"chaos/{name}/times"), simulation.horizon)
+                    if at <= last] for name, chaos in experiment.injections}
+    replay = experiment.treatment.replay
+    if REPLAY in entry_names(experiment) and replay is not None:
+        times[REPLAY] = sorted(incident.time for incident in replay.incidents if incident.time < simulation.horizon)
+    return times
 
 
 def chaos_dict(outcome: ChaosOutcome, files: dict[str, str]) -> dict[str, Any]:
@@ -135,6 +149,7 @@ def chaos_dict(outcome: ChaosOutcome, files: dict[str, str]) -> dict[str, Any]:
             "recovery_deadline_hours": experiment.recovery_deadline,
             "injections": [_injection_dict(name, chaos, treatment) for name, chaos in experiment.injections],
             "aborts": _aborts_dict(experiment.treatment, treatment),
+            "replay": _replay_dict(experiment.treatment),
             "blast_radius": _blast_radius(experiment, control, treatment, paired),
             "hypotheses": hypotheses, "paired": paired}
 
@@ -152,6 +167,14 @@ def _injection_dict(name: str, chaos: Any, treatment: RunResult) -> dict[str, An
             "mttr_hours": _finite(mttr.mean) if mttr is not None else None,
             "mttr_ci95": [_finite(mttr.ci95_low), _finite(mttr.ci95_high)] if mttr is not None else None,
             "job_interruptions_mean": _finite(estimate(interrupted, "").mean) if jobs and interrupted else None}
+
+
+def _replay_dict(scenario: Scenario) -> dict[str, Any] | None:
+    """The incident log the treatment replays, if any: its file, mode and how many incidents it holds."""
+    replay = scenario.replay
+    if replay is None:
+        return None
+    return {"source": replay.source, "mode": replay.mode, "incidents": len(replay.incidents)}
 
 
 def _aborts_dict(scenario: Scenario, treatment: RunResult) -> dict[str, Any]:

@@ -63,7 +63,10 @@ class ExperimentFile(Section):
 
     experiment: ExperimentSection
     hypothesis: list[Hypothesis] = Field(min_length=1, description="the steady-state hypotheses")
-    inject: list[dict[str, Any]] = Field(min_length=1, description="faults, as [[chaos]] entries of the scenario")
+    inject: list[dict[str, Any]] = Field(default_factory=list, description="faults, as [[chaos]] entries of the "
+                                         "scenario (at least one, or a replay)")
+    replay: dict[str, Any] | None = Field(default=None, description="an incident log replayed in the treatment, as "
+                                          "the scenario's [replay] (its file relative to this file)")
     abort: list[dict[str, Any]] = Field(default_factory=list, description="conditions that stop the injections, "
                                         "as [[abort]] entries of the treatment")
 
@@ -109,6 +112,8 @@ def load_experiment(path: str | Path, overrides: tuple[str, ...] = ()) -> Experi
     except ValidationError as err:
         raise ScenarioError(source, [_problem(e) for e in err.errors()]) from None
     section = spec.experiment
+    if not spec.inject and spec.replay is None:
+        raise ScenarioError(source, ["inject: needs at least one entry (or a [replay] of an incident log)"])
     scenario_raw, scenario_dir, scenario_source = _scenario_raw(section.scenario, path)
     settings = [f"simulation.{key}={value}" for key, value in (("replications", section.replications),
                                                               ("seed", section.seed)) if value is not None]
@@ -126,6 +131,10 @@ def load_experiment(path: str | Path, overrides: tuple[str, ...] = ()) -> Experi
                                      "abort would stop in the treatment only; move them into the experiment"])
     aborts = [*scenario_raw.get("abort", []), *spec.abort]
     treatment_raw = {**scenario_raw, "chaos": planned + list(spec.inject), "abort": aborts}
+    if spec.replay is not None:
+        if "replay" in scenario_raw:
+            raise ScenarioError(source, ["replay: the scenario replays a log of its own; give one or the other"])
+        treatment_raw["replay"] = _replay_from(spec.replay, path)
     try:
         treatment = scenario_from_dict(treatment_raw, source=source, base_dir=scenario_dir)
     except ScenarioError as err:
@@ -152,6 +161,12 @@ def _window(spec: ExperimentFile, scenario: Scenario) -> tuple[float, list[str]]
         problems.append(f"experiment.window: {window!r} h makes more than {MAX_SERIES_WINDOWS} windows of the "
                         f"scenario's [warmup, horizon)")
     return window, problems
+
+
+def _replay_from(replay: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The experiment's [replay] for the treatment, its file resolved relative to the experiment file."""
+    file = replay.get("file")
+    return {**replay, "file": str((path.parent / file).resolve())} if isinstance(file, str) else dict(replay)
 
 
 def _scenario_raw(scenario: str | dict[str, Any], path: Path) -> tuple[dict[str, Any], Path, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from clustersim.chaos import ChaosOutcome
+from clustersim.chaos import REPLAY, ChaosOutcome, entry_names
 from clustersim.chaos_judging import AlignedBand
 from clustersim.layout import metric_info
 from clustersim.units import readable_hours
@@ -39,11 +39,12 @@ def timeline_png(outcome: ChaosOutcome) -> bytes | None:
     from matplotlib.figure import Figure
 
     experiment = outcome.experiment
-    order = [name for name, _ in experiment.injections]
+    order = entry_names(experiment)
     panels = sorted(outcome.bands, key=lambda key: (key[0], order.index(key[1])))
     if not panels:
         return None
     durations = {name: chaos.duration or 0.0 for name, chaos in experiment.injections}  # gpu_fault: none
+    durations.setdefault(REPLAY, 0.0)  # incidents of many lengths: each marked at its start
     columns = min(COLUMNS, len(panels))
     rows = -(-len(panels) // columns)
     figure = Figure(figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows + 0.9), dpi=110, layout="constrained")
