@@ -624,14 +624,14 @@ def test_out_that_is_a_file(tmp_path, capsys):
 
 def test_flags_may_come_before_the_scenario(tmp_path, capsys):
     path = tmp_path / FILE
-    path.write_text(BASE)
+    path.write_text(mutate(LEAK))
     code, _, err = run_cli(["--engine", "fast", str(path)], capsys)
     assert code == 2
-    assert_reported(err, "simulation.engine", "does not support: chaos")
+    assert_reported(err, "simulation.engine", "does not support: chaos[0] (leak_memory)")
 
 
 SUBPROCESS_CASES = ["unknown key, did you mean", "bare number for a duration", "empirical file with a bad line",
-                    "--set into an index that does not exist", "--engine fast with chaos",
+                    "--set into an index that does not exist", "--engine fast with chaos it lacks",
                     "--replications with precision"]
 
 
