@@ -172,13 +172,14 @@ def with_random_chaos(raw: dict[str, Any], seed: int) -> dict[str, Any]:
     return {**raw, "chaos": chaos}
 
 
-@pytest.mark.parametrize(("jobs", "network", "storage"),
-                         [(False, False, False), (True, False, False), (True, True, False), (True, False, True)])
-def test_random_deterministic_scenarios_with_chaos_match_simpy_exactly(jobs: bool, network: bool,
+@pytest.mark.parametrize(("pipeline", "jobs", "network", "storage"),
+                         [(False, False, False, False), (True, False, False, False), (False, True, False, False),
+                          (True, True, True, False), (False, True, False, True), (False, False, True, True)])
+def test_random_deterministic_scenarios_with_chaos_match_simpy_exactly(pipeline: bool, jobs: bool, network: bool,
                                                                        storage: bool) -> None:
     for seed in range(25):
-        raw = with_random_chaos(random_deterministic_scenario(seed, jobs=jobs, network=network, storage=storage), seed)
-        assert_same_as_simpy(raw)
+        raw = random_deterministic_scenario(seed, pipeline=pipeline, jobs=jobs, network=network, storage=storage)
+        assert_same_as_simpy(with_random_chaos(raw, seed))
 
 
 # --- random failures: the same means -------------------------------------------------------------
