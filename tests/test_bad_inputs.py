@@ -62,6 +62,8 @@ duration = "2 h"
 SERVICE = ('\n[[inference]]\nname = "chat"\nreplicas = 2\nconcurrency = 2\ntimeout = "10 s"\n'
     'arrivals = {process = "poisson", rate = "1 /s"}\nservice_time = {dist = "exponential", mean = "0.5 s"}\n')
 
+# the BASE's kill_node as a memory leak (an action the fast engine lacks)
+LEAK = ('action = "kill_node"', 'action = "leak_memory"\ntime_to_crash = {dist = "deterministic", value = "1 h"}')
 GPU_TTF = 'time_to_failure = {dist = "exponential", mean = "2000 h"}'
 
 
@@ -237,10 +239,12 @@ CASES = {
         BASE, "simulation.replications", "greater than 0", args=["--replications", "0"]),
     "--seed negative": Case(
         BASE, "simulation.seed", "greater than or equal to 0", args=["--seed", "-1"]),
-    "--engine fast with chaos": Case(
-        BASE, "simulation.engine", "the fast engine does not support: chaos injections", args=["--engine", "fast"]),
-    "engine = fast in the file, with chaos": Case(
-        mutate(("seed = 1", 'seed = 1\nengine = "fast"')), "simulation.engine", "does not support: chaos"),
+    "--engine fast with chaos it lacks": Case(
+        mutate(LEAK), "simulation.engine", "the fast engine does not support: chaos[0] (leak_memory)",
+        args=["--engine", "fast"]),
+    "engine = fast in the file, with chaos it lacks": Case(
+        mutate(LEAK, ("seed = 1", 'seed = 1\nengine = "fast"')), "simulation.engine",
+        "does not support: chaos[0] (leak_memory)"),
     "precision 0": Case(
         adaptive(("precision = 0.1", "precision = 0.0")), "simulation.precision", "greater than 0"),
     "precision negative": Case(
@@ -620,14 +624,14 @@ def test_out_that_is_a_file(tmp_path, capsys):
 
 def test_flags_may_come_before_the_scenario(tmp_path, capsys):
     path = tmp_path / FILE
-    path.write_text(BASE)
+    path.write_text(mutate(LEAK))
     code, _, err = run_cli(["--engine", "fast", str(path)], capsys)
     assert code == 2
-    assert_reported(err, "simulation.engine", "does not support: chaos")
+    assert_reported(err, "simulation.engine", "does not support: chaos[0] (leak_memory)")
 
 
 SUBPROCESS_CASES = ["unknown key, did you mean", "bare number for a duration", "empirical file with a bad line",
-                    "--set into an index that does not exist", "--engine fast with chaos",
+                    "--set into an index that does not exist", "--engine fast with chaos it lacks",
                     "--replications with precision"]
 
 

@@ -89,7 +89,15 @@ def test_checkpoint_codes_are_the_schemas_checkpoint_modes() -> None:
     assert set(compile.CKPT_CODES) == _literals(training.model_fields["checkpoint_mode"].annotation)
 
 
-@pytest.mark.parametrize("choices", ["RETIREMENT_CODES", "SELECTION_CODES", "CKPT_CODES"])
+def test_chaos_codes_are_the_actions_the_fast_engine_runs() -> None:
+    from clustersim.engine.fast.support import FAST_CHAOS_ACTIONS
+    from clustersim.scenario.sections.chaos import Chaos
+
+    assert tuple(compile.CHAOS_CODES) == FAST_CHAOS_ACTIONS
+    assert set(FAST_CHAOS_ACTIONS) <= _literals(Chaos.model_fields["action"].annotation)
+
+
+@pytest.mark.parametrize("choices", ["RETIREMENT_CODES", "SELECTION_CODES", "CKPT_CODES", "CHAOS_CODES"])
 def test_choice_codes_are_distinct(choices: str) -> None:
     values = list(getattr(compile, choices).values())
     assert len(set(values)) == len(values)

@@ -312,20 +312,23 @@ replications = 2
 count = 4
 
 [[chaos]]
-action = "kill_node"
+action = "leak_memory"
 at = "1 d"
+time_to_crash = {dist = "deterministic", value = "1 h"}
 duration = "2 h"
 """
 
 
 def test_fast_engine_lists_what_it_lacks():
-    raw = base_scenario(chaos=[{"action": "kill_node", "at": "1 h", "duration": "1 h"}])
-    assert unsupported_features(scenario_from_dict(raw)) == ["chaos injections ([[chaos]])"]
+    raw = base_scenario(chaos=[{"action": "kill_node", "at": "1 h", "duration": "1 h"},
+                               {"action": "leak_memory", "at": "1 h", "duration": "1 h",
+                                "time_to_crash": {"dist": "deterministic", "value": "1 h"}}])
+    assert unsupported_features(scenario_from_dict(raw)) == ["chaos[1] (leak_memory)"]
     assert unsupported_features(scenario_from_dict(AGREEMENT["everything"])) == []
     raw["simulation"] = {**raw["simulation"], "engine": "fast"}
     with pytest.raises(ClusterSimError) as err:
         engine_for(scenario_from_dict(raw))
-    assert str(err.value) == ('simulation.engine: the fast engine does not support: chaos injections ([[chaos]]); '
+    assert str(err.value) == ('simulation.engine: the fast engine does not support: chaos[1] (leak_memory); '
                               'use engine = "simpy"')
     with pytest.raises(ClusterSimError, match="--events"):
         FastEngine().run(scenario_from_dict(AGREEMENT["everything"]), [0], keep_logs=True)
@@ -343,12 +346,11 @@ def test_a_schema_key_the_kernel_does_not_know_is_refused_by_name(monkeypatch):
 
 
 def test_scenario_files_run_on_the_fast_engine_or_are_refused_by_name():
-    """Every scenario file runs on the fast engine, but the chaos and replay examples, refused by name."""
+    """Every scenario file runs on the fast engine (its kill_rack and kill_node chaos too), but the replay example,
+    refused by name."""
     from clustersim.scenario import load_scenario
 
-    refused = {"example_chaos_rack.toml": ["chaos injections ([[chaos]])"],
-               "example_inference.toml": ["chaos injections ([[chaos]])"],
-               "replay_last_quarter.toml": ["incident replay ([replay])"]}
+    refused = {"replay_last_quarter.toml": ["incident replay ([replay])"]}
     for path in sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml")):
         missing = unsupported_features(load_scenario(path))
         assert missing == refused.get(path.name, []), path.name
@@ -360,7 +362,7 @@ def test_cli_refuses_chaos_on_the_fast_engine(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("chaos.toml: simulation.engine:") and "chaos" in lines[0]
+    assert lines[0].startswith("chaos.toml: simulation.engine:") and "chaos[0] (leak_memory)" in lines[0]
     assert not (tmp_path / "out").exists()
 
 

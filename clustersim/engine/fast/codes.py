@@ -39,6 +39,10 @@ SELECT_FIFO, SELECT_RANDOM, SELECT_FEWEST_FAILURES, SELECT_HIGHEST_SCORE = _i64(
 # Checkpoint modes of a training job.
 CKPT_SYNC, CKPT_ASYNC, CKPT_CONTINUOUS = _i64(*range(3))
 
+# The [[chaos]] actions the kernel runs (Plan.chaos_action; support.FAST_CHAOS_ACTIONS names them in this order).
+CHAOS_KILL_NODE, CHAOS_KILL_RACK, CHAOS_KILL_SWITCH, CHAOS_KILL_LINK, CHAOS_KILL_SERVER, CHAOS_STORE_OUTAGE = _i64(
+    *range(6))
+
 (UNLIMITED,) = _i64(-1)  # crew_limit of a pool with no limit
 (NO_LAW,) = _i64(-1)     # a law index that is absent
 

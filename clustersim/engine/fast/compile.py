@@ -23,6 +23,7 @@ from clustersim.distributions import (
     Deterministic, Empirical, Exponential, Gamma, Lognormal, Uniform, Weibull,
 )
 from clustersim.engine.fast.codes import (
+    CHAOS_KILL_LINK, CHAOS_KILL_NODE, CHAOS_KILL_RACK, CHAOS_KILL_SERVER, CHAOS_KILL_SWITCH, CHAOS_STORE_OUTAGE,
     CKPT_ASYNC, CKPT_CONTINUOUS, CKPT_SYNC, LAW_DETERMINISTIC, LAW_EMPIRICAL, LAW_EXPONENTIAL, LAW_GAMMA,
     LAW_LOGNORMAL, LAW_UNIFORM, LAW_WEIBULL, NO_LAW, RECOVERY_REBOOT, RECOVERY_REPAIR, RETIRE_ANY, RETIRE_NEVER,
     RETIRE_SCORED,
@@ -30,9 +31,12 @@ from clustersim.engine.fast.codes import (
     SELECT_RANDOM, UNLIMITED,
 )
 from clustersim.layout import fabric_of, layout_of
-from clustersim.scenario.schema import Scenario
+from clustersim.scenario.schema import Chaos, Scenario
 
 # The schema's choices as the kernel's codes (tests/test_fast_codes.py ties the keys to the schema).
+CHAOS_CODES = {"kill_node": CHAOS_KILL_NODE, "kill_rack": CHAOS_KILL_RACK, "kill_switch": CHAOS_KILL_SWITCH,
+               "kill_link": CHAOS_KILL_LINK, "kill_storage_server": CHAOS_KILL_SERVER,
+               "store_outage": CHAOS_STORE_OUTAGE}  # the [[chaos]] actions the kernel runs
 ROLE_CODES = {"work": ROLE_WORK, "hot": ROLE_HOT, "cold": ROLE_COLD}  # the layout's initial roles
 RETIREMENT_CODES = {"never": RETIRE_NEVER, "threshold": RETIRE_THRESHOLD, "scored": RETIRE_SCORED, "any": RETIRE_ANY}
 SELECTION_CODES = {"fifo": SELECT_FIFO, "random": SELECT_RANDOM, "fewest_failures": SELECT_FEWEST_FAILURES,
@@ -110,6 +114,13 @@ Plan = namedtuple("Plan", [
     "sto_servers", "sto_objects", "sto_replication", "sto_quorum", "sto_loses_data", "sto_rereplication",
     "sto_rack_aware", "sto_delay", "sto_limit", "sto_copy_law", "sto_copy_hours", "sto_ttf", "sto_ttr", "sto_rack",
     "domain_srv_ptr", "domain_servers", "job_skip", "storage_cause",
+    # [[chaos]] entries (the kernel's actions, support.FAST_CHAOS_ACTIONS): action code, cause, first time, period
+    # (inf: once), duration (hours), candidates a random target is drawn among (0: a named one, or none); the
+    # injections before the horizon, entry c's chaos_pick_ptr[c]:chaos_pick_ptr[c+1], each one's entry (chaos_of)
+    # and its named target (chaos_pick; -1: drawn per replication, engine.chaos_targets); the nodes of each rack
+    # rack_ptr[r]:rack_ptr[r+1]
+    "chaos_action", "chaos_cause", "chaos_at", "chaos_every", "chaos_duration", "chaos_choices", "chaos_pick_ptr",
+    "chaos_of", "chaos_pick", "rack_ptr",
 ])
 
 
@@ -170,7 +181,7 @@ def compile_plan(scenario: Scenario) -> Plan:
     return Plan(**_merged(
         _window(scenario), _sizes(scenario), modes, _clocks(scenario, modes["mode_ttf"]), _domains(scenario, laws),
         _crews(scenario), _diagnosis_retirement_score(scenario, laws), _positions(scenario), _jobs(scenario),
-        _network(scenario, laws), _storage(scenario, laws), laws.fields(),
+        _network(scenario, laws), _storage(scenario, laws), _chaos(scenario), laws.fields(),
     ))
 
 
@@ -402,6 +413,54 @@ def _storage(scenario: Scenario, laws: _Laws) -> Fields:
         "sto_ttr": laws.add(spec.time_to_repair), "sto_rack": _ints(racks),
         **_csr("domain_srv", held, ("domain_servers",)),
     }
+
+
+def _chaos(scenario: Scenario) -> Fields:
+    """The [[chaos]] entries as arrays: each one's action, cause, times and target (named, or how many a random
+    one is drawn among), and its injections before the horizon (times at, at + every, ... as SimPy adds them)."""
+    layout = layout_of(scenario)
+    fields: dict[str, list[Any]] = {key: [] for key in (
+        "chaos_action", "chaos_cause", "chaos_at", "chaos_every", "chaos_duration", "chaos_choices")}
+    pick_ptr, chaos_of, picks = [0], [], []
+    horizon = scenario.simulation.horizon
+    for entry, (chaos, cause) in enumerate(zip(scenario.chaos, layout.chaos_causes)):
+        named, choices = _chaos_target(scenario, chaos)
+        injections, at = 0, chaos.at
+        while at < horizon:  # (the kernel's and SimPy's times: each the last plus every)
+            injections += 1
+            if chaos.every is None:
+                break
+            at = at + chaos.every
+        for key, value in (("chaos_action", CHAOS_CODES[chaos.action]), ("chaos_cause", cause),
+                           ("chaos_at", chaos.at), ("chaos_every", chaos.every or math.inf),
+                           ("chaos_duration", chaos.duration_hours), ("chaos_choices", choices)):
+            fields[key].append(value)
+        chaos_of += [entry] * injections
+        picks += [named] * injections
+        pick_ptr.append(len(picks))
+    return {**{key: _ints(values) if key in ("chaos_action", "chaos_cause", "chaos_choices") else _floats(values)
+               for key, values in fields.items()},
+            "chaos_pick_ptr": _ints(pick_ptr), "chaos_of": _ints(chaos_of), "chaos_pick": _ints(picks),
+            "rack_ptr": _ints([rack.start for rack in layout.racks] + [scenario.nodes.count])}
+
+
+def _chaos_target(scenario: Scenario, chaos: Chaos) -> tuple[int, int]:
+    """(named target or -1, how many candidates a random one is drawn among: 0 when named or none) of an
+    entry, numbered as the SimPy model numbers nodes, racks, switches, links and servers."""
+    action = chaos.action
+    if action == "store_outage":
+        return -1, 0
+    if action in ("kill_switch", "kill_link"):
+        fabric = fabric_of(scenario)
+        if action == "kill_switch":
+            return (-1, fabric.switches) if chaos.switch is None else (fabric.switch_names.index(chaos.switch), 0)
+        if chaos.link is None:
+            return -1, fabric.link_count
+        return next(k for k in range(fabric.link_count) if fabric.link_name(k) == chaos.link), 0
+    named, count = {"kill_node": (chaos.node, scenario.nodes.count),
+                    "kill_rack": (chaos.rack, len(layout_of(scenario).racks)),
+                    "kill_storage_server": (chaos.server, scenario.storage.servers if scenario.storage else 0)}[action]
+    return (-1, count) if named is None else (named, 0)
 
 
 def _law_pair(laws: _Laws, law) -> tuple[int, int]:

@@ -5,7 +5,9 @@ only on (scenario, seed, k) — never on the worker count or on which other repl
 exception is where ``[storage]`` places its replicas at time 0: ``replica_placement`` draws it here, per
 replication, with model/storage.place_replicas from the replication's ``storage/placement`` stream,
 exactly as the SimPy model does — so both engines start from the same placement (what lets
-deterministic storage scenarios give the same log in both), and the kernel stays free of it.
+deterministic storage scenarios give the same log in both), and the kernel stays free of it. So with the
+target of a ``[[chaos]]`` injection aimed at random: ``chaos_targets`` draws every one from the entry's own
+``chaos/<name>`` stream of the replication, as SimPy's model draws it.
 Workers are threads: the kernel releases the GIL. Each outcome's ``simulate_s`` is that
 replication's own kernel time (with several workers their sum exceeds the wall time).
 """
@@ -58,13 +60,14 @@ class KernelRun:
     simulate_s: float
     node_i: np.ndarray | None = None      # the node table's int columns at the horizon
     node_table: np.ndarray | None = None  # per node, nodes.parquet's accumulators (plan.node_table)
+    cause_outage: np.ndarray | None = None  # per cause: hours and number of the node outages it began
 
 
 def heap_capacity(plan: Plan) -> int:
     """Room for every component's pending event, twice over (a full heap reruns the replication bigger)."""
     return 2 * (2 * plan.nodes + plan.working + len(plan.domain_cause) + len(plan.crew_limit)
                 + 4 * len(plan.job_size) + len(plan.net_switch_ttf) + len(plan.net_link_ttf)
-                + 2 * plan.sto_servers + plan.sto_objects * plan.sto_replication) + 64
+                + 2 * plan.sto_servers + plan.sto_objects * plan.sto_replication + 3 * len(plan.chaos_action)) + 64
 
 
 def replica_placement(scenario: Scenario, seed: int, replication: int) -> np.ndarray:
@@ -79,18 +82,37 @@ def replica_placement(scenario: Scenario, seed: int, replication: int) -> np.nda
     return np.ascontiguousarray(place_replicas(spec, layout_of(scenario).server_racks, rng), dtype=np.int64)
 
 
+def chaos_targets(scenario: Scenario, plan: Plan, seed: int, replication: int) -> np.ndarray:
+    """The target of every chaos injection of the replication (plan.chaos_pick's order): the named one, or the one
+    SimPy's model draws — ``integers(candidates)`` once per injection from the entry's own ``chaos/<name>``
+    stream of the replication — so both engines aim every injection alike."""
+    picks = plan.chaos_pick.copy()
+    names = scenario.chaos_names
+    for entry, choices in enumerate(plan.chaos_choices.tolist()):
+        if choices > 0:
+            first, last = int(plan.chaos_pick_ptr[entry]), int(plan.chaos_pick_ptr[entry + 1])
+            rng = Streams(seed, replication).generator(f"chaos/{names[entry]}")
+            picks[first:last] = rng.integers(choices, size=last - first)  # (the same draws as one at a time)
+    return picks
+
+
 def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, capacity: int | None = None,
-               placed: np.ndarray | None = None) -> KernelRun:
+               placed: np.ndarray | None = None, picks: np.ndarray | None = None) -> KernelRun:
     """One replication of ``plan``; reruns it (same draws) with more room if the heap or trace overflowed.
 
     ``trace``: also return the state-change log in the schema of model/records.py (tests hold it
     against SimPy's); ``capacity``: the event heap's initial room (default ``heap_capacity``);
-    ``placed``: the replicas' servers (``replica_placement``), required with ``[storage]``.
+    ``placed``: the replicas' servers (``replica_placement``), required with ``[storage]``; ``picks``: the chaos
+    injections' targets (``chaos_targets``), required when one is drawn at random.
     """
     if placed is None:
         if plan.sto_servers > 0:
             raise ValueError("run_kernel: a plan with [storage] needs its replica placement")
         placed = np.zeros((0, 1), dtype=np.int64)
+    if picks is None:
+        if np.any(plan.chaos_choices > 0):
+            raise ValueError("run_kernel: a plan with a randomly aimed [[chaos]] entry needs its targets")
+        picks = plan.chaos_pick
     from clustersim.engine.fast.kernel import simulate  # numba: imported only when a replication runs
     from clustersim.engine.fast.queue import STATUS_HEAP_FULL, STATUS_TRACE_FULL
 
@@ -101,8 +123,8 @@ def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, cap
         started = time.perf_counter()
         gen = Streams(seed, replication).generator(STREAM)
         rows = np.zeros((trace_rows, len(TRACE_COLUMNS)))
-        acc, cause_count, ctr, crew_acc, job_acc, job_cause, node_i, node_table = simulate(
-            plan, gen, capacity, rows, placed)
+        acc, cause_count, ctr, crew_acc, job_acc, job_cause, node_i, node_table, cause_outage = simulate(
+            plan, gen, capacity, rows, placed, picks)
         simulate_s += time.perf_counter() - started
         status = ctr[CT_STATUS]
         if status == STATUS_HEAP_FULL:
@@ -113,7 +135,7 @@ def run_kernel(plan: Plan, seed: int, replication: int, trace: bool = False, cap
             return KernelRun(acc, cause_count, crew_acc.reshape(-1, CREW_ACC_COLS),
                              job_acc.reshape(-1, JOB_ACC_COLS), job_cause, int(ctr[CT_EVENTS]),
                              rows[: ctr[CT_TRACE_N]] if trace else None, simulate_s, node_i,
-                             node_table if plan.node_table else None)
+                             node_table if plan.node_table else None, cause_outage)
 
 
 def replication_metrics(scenario: Scenario, run: KernelRun,
@@ -162,6 +184,11 @@ class _KernelMeasures:
 
     def outage_mean(self, spec: MetricSpec) -> float:
         return _mean(self.acc[A_OUTAGE_SUM], self.acc[A_OUTAGE_N])
+
+    def outage_mean_of_cause(self, spec: MetricSpec) -> float:
+        assert self.run.cause_outage is not None
+        hours, count = self.run.cause_outage[spec.cause]
+        return _mean(hours, count)
 
     # repair
     def crew_wait_mean(self, spec: MetricSpec) -> float:
@@ -446,7 +473,8 @@ class FastEngine:
     def _one(scenario: Scenario, plan: Plan, k: int) -> ReplicationOutcome:
         seed = scenario.simulation.seed
         serving = bool(scenario.inference)
-        run = run_kernel(plan, seed, k, trace=serving, placed=replica_placement(scenario, seed, k))
+        run = run_kernel(plan, seed, k, trace=serving, placed=replica_placement(scenario, seed, k),
+                         picks=chaos_targets(scenario, plan, seed, k))
         started = time.perf_counter()
         served = serve_on_trace(scenario, k, run) if serving else None
         simulate_s = run.simulate_s + (time.perf_counter() - started if serving else 0.0)

@@ -10,7 +10,7 @@ for row). Handlers per component kind (``etype >> 4``): nodes (node_life and the
 own failures, detection, diagnosis, repair stages and their crews, blame, retirement, warm-up
 of standbys), working positions (slot_life), failure domains, the pool (a crew released, the
 ranked dispatch at the end of an instant), training jobs (job_life), the fabric's switches and
-links, and the replicated store (servers, mark-outs, copies, its dispatch).
+links, the replicated store (servers, mark-outs, copies, its dispatch), and [[chaos]] injections.
 
 Each state change is recorded as SimPy records it (``_row``, through one ``_rec_<kind>`` per
 row kind): it counts one model event and feeds the streaming form of
@@ -20,8 +20,8 @@ of ``model/records.py`` (tests compare it to SimPy's).
 
 The kernel is split by role: queue.py (the event heap and rings), draws.py, recording.py (log
 rows and the streaming metrics), clocks.py, score.py (node score and retirement), holds.py,
-pool.py, repair.py (crews and the repair shop), slots.py, domains.py, jobs.py, network.py and
-storage.py; the codes it
+pool.py, repair.py (crews and the repair shop), slots.py, domains.py, jobs.py, network.py,
+storage.py and chaos.py; the codes it
 branches on and writes live in codes.py, its tables' column layouts and State in tables.py, and
 how it is compiled in jit.py. This module holds the entry points: ``_new_state`` and ``_run`` are
 closures over ``jit.FINGERPRINT``, a hash of every engine/fast module's source, which numba's
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
+from clustersim.engine.fast.chaos import _chaos_event, _chaos_start
 from clustersim.engine.fast.clocks import _schedule_failure, _start_clocks
 from clustersim.engine.fast.codes import (
     CKPT_CONTINUOUS, FILLED, K_LEMON, NO_CAUSE, RETIRE_ANY, RETIRE_THRESHOLD, ROLE_COLD, ROLE_WARM, R_OK, WAITING,
@@ -47,8 +48,8 @@ from clustersim.engine.fast.jobs import _job_close, _job_event, _job_start
 from clustersim.engine.fast.network import _net_event, _net_start
 from clustersim.engine.fast.pool import _list_append
 from clustersim.engine.fast.queue import (
-    EV_DOMAIN_FAIL, EV_JOB_FLUSH, INF_BITS, KIND_DOMAIN, KIND_JOB, KIND_NET, KIND_NODE, KIND_SLOT, KIND_STORE, NORMAL,
-    STATUS_OK,
+    EV_DOMAIN_FAIL, EV_JOB_FLUSH, INF_BITS, KIND_CHAOS, KIND_DOMAIN, KIND_JOB, KIND_NET, KIND_NODE, KIND_SLOT,
+    KIND_STORE, NORMAL, STATUS_OK,
     _pop, _push,
 )
 from clustersim.engine.fast.recording import _level_to, _net_lost, _row, _wait_ended
@@ -77,9 +78,10 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
     """The jitted ``_new_state``: a closure over ``fingerprint``, which numba's cache index keys on."""
 
     @njit(cache=True, nogil=True)
-    def _new_state(plan, gen, heap_capacity, trace, placed):
+    def _new_state(plan, gen, heap_capacity, trace, placed, picks):
         """A replication's initial state: every table allocated, every component in its first state
-        (``placed``: the servers of every object's replicas, (objects, replication))."""
+        (``placed``: the servers of every object's replicas, (objects, replication); ``picks``: the target of
+        every chaos injection)."""
         nodes, working, jobs = plan.nodes, plan.working, plan.job_size.shape[0]
         node_i = np.full((nodes, NODE_I_COLS), -1, dtype=np.int64)
         node_f = np.zeros((nodes, NODE_F_COLS))
@@ -126,6 +128,10 @@ def _new_state_entry(fingerprint: int) -> Dispatcher:
             sto_cp=np.zeros((plan.sto_objects * plan.sto_replication, COPY_COLS), dtype=np.int64),
             sto_lost_at=np.zeros(plan.sto_objects * plan.sto_replication),
             sto_ctr=np.zeros(STO_CTR_COLS, dtype=np.int64),
+            net_switch_holds=np.zeros(plan.net_top.shape[0], dtype=np.int64),
+            net_link_holds=np.zeros(plan.net_link_ttf.shape[0], dtype=np.int64),
+            chaos_pick=picks, chaos_done=np.zeros(plan.chaos_action.shape[0], dtype=np.int64),
+            cause_outage=np.zeros((plan.job_causes, 2)),
         )
         st.refs[REF_PLAN] = address_of(plan)  # (valid while this function runs: _run sets its own)
         st.refs[REF_STATE] = address_of(st)
@@ -256,6 +262,7 @@ def _run_entry(fingerprint: int) -> Dispatcher:
         # SimPy starts domains before nodes, then jobs; their first events tie in that order.
         for domain in range(plan.domain_cause.shape[0]):
             _push(st, _draw(plan, gen, plan.domain_ttf[domain]), NORMAL, EV_DOMAIN_FAIL, domain)
+        _chaos_start(plan, st)  # (then the chaos injections: model/cluster.py _start_chaos)
         if plan.gmode_mode.shape[0] > 0:  # every job's members join its group (TrainingJob's constructor)
             for job in range(plan.job_size.shape[0]):
                 for slot in range(plan.job_first[job], plan.job_first[job] + plan.job_size[job]):
@@ -292,6 +299,8 @@ def _run_entry(fingerprint: int) -> Dispatcher:
                 _net_event(plan, st, gen, etype, target, t)
             elif kind == KIND_STORE:
                 _sto_event(plan, st, gen, etype, target, key, t)
+            elif kind == KIND_CHAOS:
+                _chaos_event(plan, st, gen, etype, target, t)
             else:
                 _pool_event(plan, st, gen, etype, target, t)
         for job in range(plan.job_size.shape[0]):
@@ -317,13 +326,15 @@ _run = _run_entry(FINGERPRINT)
 
 
 def simulate(plan: Plan, gen: np.random.Generator, heap_capacity: int, trace: np.ndarray,
-             placed: np.ndarray) -> tuple[np.ndarray, ...]:
+             placed: np.ndarray, picks: np.ndarray) -> tuple[np.ndarray, ...]:
     """Replication of ``plan`` drawing from ``gen``: the state's accumulators and counters.
 
     ``trace`` (rows, 6) receives the state-change log when it has rows; ``ctr[CT_STATUS]`` is
     STATUS_HEAP_FULL or STATUS_TRACE_FULL when the heap or trace was too small (rerun bigger);
-    ``placed`` (objects, replication): the servers of every object's replicas at time 0.
+    ``placed`` (objects, replication): the servers of every object's replicas at time 0; ``picks``: the
+    target of every chaos injection (engine.chaos_targets).
     """
-    st = _new_state(plan, gen, heap_capacity, trace, placed)
+    st = _new_state(plan, gen, heap_capacity, trace, placed, picks)
     _run(plan, st, gen)
-    return st.acc, st.cause_count, st.ctr, st.crew_acc, st.job_acc, st.job_cause, st.node_i, st.node_table
+    return (st.acc, st.cause_count, st.ctr, st.crew_acc, st.job_acc, st.job_cause, st.node_i, st.node_table,
+            st.cause_outage)

@@ -1,8 +1,10 @@
 """The fabric (model/network.py NetworkModel): switches and links fail and return; who is cut off follows.
 
-``topology.Reach`` as arrays: a pass over the switches nearest the top layer first (plan.net_order)
-marks each switch that is up and top, or has a live uplink to a marked switch; the nodes attached to
-a switch whose mark changed (or to a host link that changed) are checked, in node order, and each
+A switch or link is down while anything holds it (its own failure, a chaos injection:
+``State.net_switch_holds``, ``net_link_holds``). ``topology.Reach`` as arrays: a pass over the
+switches nearest the top layer first (plan.net_order) marks each switch that is up and top, or has
+a live uplink to a marked switch; the nodes attached to a switch whose mark changed (or to a host
+link that changed) are checked, in node order, and each
 one cut off or joined again is held down or released with the network's cause, uncounted. Then every
 storage server whose rack no longer reaches the fabric through any of its switches is held, and every
 one that does again is released (storage.py).
@@ -12,7 +14,7 @@ from __future__ import annotations
 from clustersim.engine.fast.codes import DOWN, K_CUT, K_LINK, K_SWITCH, NO_CAUSE, UP
 from clustersim.engine.fast.draws import _draw
 from clustersim.engine.fast.holds import _release, _strike
-from clustersim.engine.fast.jit import helper
+from clustersim.engine.fast.jit import called, helper
 from clustersim.engine.fast.queue import EV_LINK_BACK, EV_LINK_FAIL, EV_SWITCH_BACK, EV_SWITCH_FAIL, NORMAL, _push
 from clustersim.engine.fast.recording import _level_to, _row
 from clustersim.engine.fast.storage import _sto_net_apply
@@ -37,25 +39,9 @@ def _net_start(plan, st, gen):
 
 @helper
 def _net_event(plan, st, gen, etype, target, t):
-    """A switch or link fails or returns: log it, apply who is cut off, then wait for its next change."""
-    if etype == EV_SWITCH_FAIL or etype == EV_SWITCH_BACK:
-        failed = etype == EV_SWITCH_FAIL
-        _row(st, t, K_SWITCH, target, UP if failed else DOWN, DOWN if failed else UP, NO_CAUSE)
-        if failed and plan.warmup <= t < plan.horizon:
-            st.acc[A_SWITCH_FAILURES] += 1.0
-        st.net_switch_up[target] = 0 if failed else 1
-        _net_reach(plan, st)
-    else:
-        failed = etype == EV_LINK_FAIL
-        _row(st, t, K_LINK, target, UP if failed else DOWN, DOWN if failed else UP, NO_CAUSE)
-        if failed and plan.warmup <= t < plan.horizon:
-            st.acc[A_LINK_FAILURES] += 1.0
-        st.net_link_up[target] = 0 if failed else 1
-        if target >= plan.net_host_base:
-            st.net_mark[_host_link_node(plan, target)] = 1
-        else:
-            _net_reach(plan, st)
-    _net_apply(plan, st, gen, t)
+    """A switch or link fails or returns by its own law: hold or release it, then wait for its next change."""
+    switch = etype == EV_SWITCH_FAIL or etype == EV_SWITCH_BACK
+    _net_part(plan, st, gen, switch, target, etype == EV_SWITCH_FAIL or etype == EV_LINK_FAIL, NO_CAUSE, t)
     if etype == EV_SWITCH_FAIL:
         _push(st, t + _draw(plan, gen, plan.net_switch_ttr[target]), NORMAL, EV_SWITCH_BACK, target)
     elif etype == EV_SWITCH_BACK:
@@ -64,6 +50,31 @@ def _net_event(plan, st, gen, etype, target, t):
         _push(st, t + _draw(plan, gen, plan.net_link_ttr[target]), NORMAL, EV_LINK_BACK, target)
     else:
         _push(st, t + _draw(plan, gen, plan.net_link_ttf[target]), NORMAL, EV_LINK_FAIL, target)
+
+
+@called
+def _net_part(plan, st, gen, switch, part, down, cause, t):
+    """NetworkModel.hold_part (``down``) / release_part of a switch (``switch``) or link: it goes down with its
+    first hold (its row of ``cause``: NO_CAUSE for its own failure, a chaos injection's code) and returns when no
+    hold is left; then apply who is cut off."""
+    holds = st.net_switch_holds if switch else st.net_link_holds
+    holds[part] += 1 if down else -1
+    if holds[part] != (1 if down else 0):
+        return
+    _row(st, t, K_SWITCH if switch else K_LINK, part, UP if down else DOWN, DOWN if down else UP,
+         cause if down else NO_CAUSE)
+    if down and plan.warmup <= t < plan.horizon:
+        st.acc[A_SWITCH_FAILURES if switch else A_LINK_FAILURES] += 1.0
+    if switch:
+        st.net_switch_up[part] = 0 if down else 1
+        _net_reach(plan, st)
+    else:
+        st.net_link_up[part] = 0 if down else 1
+        if part >= plan.net_host_base:
+            st.net_mark[_host_link_node(plan, part)] = 1
+        else:
+            _net_reach(plan, st)
+    _net_apply(plan, st, gen, t)
 
 
 @helper

@@ -27,7 +27,10 @@ EV_SWITCH_FAIL, EV_SWITCH_BACK, EV_LINK_FAIL, EV_LINK_BACK = _i64(80, 81, 82, 83
 # the replicated store: a server's own failure and return, its mark-out, a copy due or completed, a dispatch
 EV_SERVER_FAIL, EV_SERVER_BACK, EV_SERVER_OUT, EV_COPY_DUE, EV_COPY_DONE, EV_STORE_DISPATCH = _i64(
     96, 97, 98, 99, 100, 101)
-KIND_NODE, KIND_SLOT, KIND_DOMAIN, KIND_POOL, KIND_JOB, KIND_NET, KIND_STORE = _i64(0, 1, 2, 3, 4, 5, 6)
+# [[chaos]]: an injection (target: its entry), its release armed (chaos_life's env.process(_release_after) starting:
+# target the injection's index in State.chaos_pick), its release
+EV_CHAOS_INJECT, EV_CHAOS_ARM, EV_CHAOS_RELEASE = _i64(112, 113, 114)
+KIND_NODE, KIND_SLOT, KIND_DOMAIN, KIND_POOL, KIND_JOB, KIND_NET, KIND_STORE, KIND_CHAOS = _i64(0, 1, 2, 3, 4, 5, 6, 7)
 INF_BITS = np.float64(np.inf).view(np.int64)  # the bits of +inf: a timer that never comes due
 STATUS_OK, STATUS_HEAP_FULL, STATUS_TRACE_FULL = _i64(0, 1, 2)
 

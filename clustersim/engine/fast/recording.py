@@ -17,7 +17,8 @@ from clustersim.engine.fast.tables import (
     A_RETIRED_HEALTHY, A_UNDIAGNOSED, A_AT_RISK, A_COPIES, A_COPY_HOURS, A_DATA_LOSSES, A_UNDER, A_UNREADABLE,
     A_UNWRITABLE, A_UP, A_WAIT_N, A_WAIT_SUM, A_WARM, CA_ENTERED, CREW_ACC_COLS, CT_EVENTS,
     CT_STATUS, CT_TRACE_N, JA_CHECKPOINT_HOURS, JA_DONE_AT, JA_DOWN_HOURS, JA_END, JA_LOST, JA_STATE_LAST, JA_STOPS,
-    JA_USEFUL, JOB_ACC_COLS, L_AREA, L_BELOW, L_LAST, L_LOW_HOURS, L_VALUE, N_DOWN_SINCE, N_NET_SINCE, N_WAIT_SINCE,
+    JA_USEFUL, JOB_ACC_COLS, L_AREA, L_BELOW, L_LAST, L_LOW_HOURS, L_VALUE, N_DOWN_CAUSE, N_DOWN_SINCE, N_NET_SINCE,
+    N_WAIT_SINCE,
     N_WAS_LEMON, NT_BLAMED, NT_CREDITS, NT_FAILURES, NT_RETIRED_AT, NT_UP, NT_UP_HOURS, NT_UP_SINCE,
 )
 
@@ -66,6 +67,7 @@ def _rec_node(plan, st, t, comp, frm, to, cause):
         _node_table_service(plan, st.node_table, t, comp, to)
     if to == DOWN:
         st.node_f[comp, N_DOWN_SINCE] = t
+        st.node_i[comp, N_DOWN_CAUSE] = cause
         if cause == plan.network_cause:
             st.node_f[comp, N_NET_SINCE] = t
     else:
@@ -73,6 +75,10 @@ def _rec_node(plan, st, t, comp, frm, to, cause):
         if start <= since < end:
             acc[A_OUTAGE_SUM] += t - since
             acc[A_OUTAGE_N] += 1.0
+            began = st.node_i[comp, N_DOWN_CAUSE]
+            if 0 <= began < st.cause_outage.shape[0]:  # (measures.outage_mean_of_cause: the outages a cause began)
+                st.cause_outage[began, 0] += t - since
+                st.cause_outage[began, 1] += 1.0
         if st.node_f[comp, N_NET_SINCE] >= 0.0:
             _net_lost(plan, st, comp, t)
     if plan.hot + plan.cold == 0 and comp < plan.working:

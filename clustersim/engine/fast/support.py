@@ -53,16 +53,26 @@ SUPPORTED = frozenset({
         "servers", "replication", "write_quorum", "objects", "object_size", "placement", "time_to_failure",
         "time_to_repair", "failure_loses_data", "rereplication", "bandwidth", "copy_time", "rereplication_delay",
         "max_concurrent_copies")),
+    # [[chaos]] of FAST_CHAOS_ACTIONS, each aimed at a named target or a random one of all (no selector)
+    "chaos", *(f"chaos.{key}" for key in ("name", "action", "at", "every", "node", "rack", "switch", "link", "server",
+                                          "duration")),
 })
+# The [[chaos]] actions the kernel runs (engine/fast/chaos.py; compile.CHAOS_CODES), others refused by name.
+FAST_CHAOS_ACTIONS = ("kill_node", "kill_rack", "kill_switch", "kill_link", "kill_storage_server", "store_outage")
+# What each target selector narrows (refused by name: a random target among a rack's, a role's or a layer's)
+_SELECTORS = {"rack": "a random node drawn from a rack", "role": "a random node drawn by role",
+              "layer": "a random switch or link drawn from a layer"}
 # Distribution laws the kernel samples (compile.py converts each).
 SUPPORTED_LAWS = frozenset({"exponential", "weibull", "lognormal", "gamma", "deterministic", "uniform", "empirical"})
 
 
 def _lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
     """(phrase, the dotted keys it covers) for each feature the kernel lacks that ``scenario`` uses."""
-    found = []
-    if scenario.chaos:
-        found.append(("chaos injections ([[chaos]])", ["chaos"]))
+    found = _chaos_lacking(scenario)
+    if scenario.abort:
+        found.append(("chaos aborts ([[abort]])", ["abort"]))
+    if scenario.simulation.series_window is not None:
+        found.append(("metric time series (simulation.series_window)", ["simulation.series_window"]))
     if scenario.replay is not None:
         found.append(("incident replay ([replay])", ["replay"]))
     for i, mode in enumerate(scenario.nodes.failure_modes):
@@ -71,6 +81,20 @@ def _lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
             found.append((f'gray failures (nodes.failure_modes[{i}].effect = "{mode.effect}")', keys))
     if scenario.repair.straggler_detection is not None:
         found.append(("straggler detection (repair.straggler_detection)", ["repair.straggler_detection"]))
+    return found
+
+
+def _chaos_lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
+    """Each [[chaos]] entry whose action the kernel lacks (``chaos[i] (slow_node)``, covering that entry's keys),
+    and each target selector of an entry it runs (``chaos[i].role (...)``)."""
+    found = []
+    for i, chaos in enumerate(scenario.chaos):
+        if chaos.action not in FAST_CHAOS_ACTIONS:
+            found.append((f"chaos[{i}] ({chaos.action})", _set_keys(chaos, "chaos.")))
+            continue
+        selectors = ["role", "layer"] + (["rack"] if chaos.action == "kill_node" else [])
+        found += [(f"chaos[{i}].{key} ({_SELECTORS[key]})", [f"chaos.{key}"])
+                  for key in selectors if getattr(chaos, key) is not None]
     return found
 
 

@@ -42,14 +42,15 @@ def columns(table: str, prefix: str, names: str,
 # cold spare only once provisioned).
 ((N_HOLDS, N_ROLE, N_SLOT, N_MODE, N_NEXT, N_PREV, N_LIST, N_REPAIR, N_STAGE, N_REAL_FAULT, N_FAIL_SEQ,
   N_PENDING_SOURCE, N_PENDING_INDEX, N_LEMON, N_WAS_LEMON, N_BLAMED, N_WARMING, N_BLAME_MODE, N_OPERATING,
-  N_LOAD, N_RUNNING, N_GROUP_JOB, N_GROUP_SLOT, N_GROUP_KEPT),
+  N_LOAD, N_RUNNING, N_GROUP_JOB, N_GROUP_SLOT, N_GROUP_KEPT, N_DOWN_CAUSE),
  NODE_I_COLS) = columns("node_i", "N", "holds role slot mode next prev list repair stage real_fault fail_seq "
                         "pending_source pending_index lemon was_lemon blamed warming blame_mode operating "
-                        "load running group_job group_slot group_kept")
+                        "load running group_job group_slot group_kept down_cause")
 # (load-dependent ageing, model/load.py) N_LOAD: the own timer's load (LOAD_IDLE, LOAD_WORKING,
 # LOAD_GROUPED); N_RUNNING: 1 while its life waits on the own timer; N_GROUP_JOB, N_GROUP_SLOT: the
 # job whose group keeps its computing-aged clocks and the position it fills (-1: none);
-# N_GROUP_KEPT: 1 while the group's thresholds hold its clocks.
+# N_GROUP_KEPT: 1 while the group's thresholds hold its clocks. N_DOWN_CAUSE: the cause of its outage (the NODE
+# row's that took it down; per-cause outage means).
 LOAD_IDLE, LOAD_WORKING, LOAD_GROUPED = _i64(0, 1, 2)
 # Columns of State.node_f.
 # N_NET_SINCE: when an outage the network began started (-1: none open).
@@ -171,7 +172,12 @@ State = namedtuple("State", [
     "refs",                                # the addresses of the replication's Plan and State (jit.called)
     # the fabric: per switch up and reaching the top; per link up; per node cut off, marked for a check
     "net_switch_up", "net_reach", "net_link_up", "net_cut", "net_mark",
+    # per switch and per link: holds on it (its own failure, chaos injections; down while any is held)
+    "net_switch_holds", "net_link_holds",
     # the replicated store: per server, per object, per object and server its replica held (0/1), per copy
     # slot ints and its loss time, counters
     "sto_srv", "sto_obj", "sto_on", "sto_cp", "sto_lost_at", "sto_ctr",
+    # [[chaos]]: each injection's target (the replication's input: engine.chaos_targets), injections made per
+    # entry; per cause, the total hours and number of the outages it began (NODE rows down of that cause)
+    "chaos_pick", "chaos_done", "cause_outage",
 ])
