@@ -63,7 +63,7 @@ def run_experiment(experiment: Experiment, engine: Callable[[Scenario], Engine |
         experiment, comparison,
         [judge(h, treatment.rows, treatment.series) for h in experiment.hypotheses] if treatment else [],
         [judge(h, control.rows, control.series) for h in experiment.hypotheses])
-    if treatment is not None and comparison.complete:
+    if treatment is not None and comparison.complete and experiment.window is not None:
         _after_injections(outcome, control, treatment)
     return outcome
 

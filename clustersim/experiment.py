@@ -82,11 +82,10 @@ class Experiment:
         self.recovery_deadline = recovery_deadline  # hours
 
     @property
-    def window(self) -> float:
-        """The series window (hours) both runs measure the hypothesis metrics in."""
-        window = self.control.simulation.series_window
-        assert window is not None  # load_experiment sets it
-        return window
+    def window(self) -> float | None:
+        """The series window (hours) both runs measure the hypothesis metrics in (None: whole runs only, on the
+        fast engine)."""
+        return self.control.simulation.series_window
 
     @property
     def injections(self) -> list[tuple[str, Chaos]]:
@@ -122,9 +121,10 @@ def load_experiment(path: str | Path, overrides: tuple[str, ...] = ()) -> Experi
     window, problems = _window(spec, control)
     if problems:
         raise ScenarioError(source, problems)
-    simulation = {**scenario_raw.get("simulation", {}), "series_window": f"{window!r} h"}
-    scenario_raw = {**scenario_raw, "simulation": simulation}
-    control = scenario_from_dict(scenario_raw, source=scenario_source, base_dir=scenario_dir)
+    if _measures_windows(spec, control):
+        simulation = {**scenario_raw.get("simulation", {}), "series_window": f"{window!r} h"}
+        scenario_raw = {**scenario_raw, "simulation": simulation}
+        control = scenario_from_dict(scenario_raw, source=scenario_source, base_dir=scenario_dir)
     planned = list(scenario_raw.get("chaos", []))
     if spec.abort and (planned or scenario_raw.get("abort")):
         raise ScenarioError(source, ["abort: the scenario has [[chaos]] or [[abort]] of its own, which an "
@@ -147,6 +147,13 @@ def load_experiment(path: str | Path, overrides: tuple[str, ...] = ()) -> Experi
         raise ScenarioError(source, problems)
     return Experiment(section.name or path.stem, source, list(spec.hypothesis), control, treatment, len(spec.inject),
                       section.recovery_deadline)
+
+
+def _measures_windows(spec: ExperimentFile, scenario: Scenario) -> bool:
+    """Do the runs measure the series? Always on the SimPy engine; on the fast engine (which measures whole runs
+    only) when something asks for windows — and then the fast engine refuses it, naming the series."""
+    asked = spec.experiment.window is not None or bool(spec.abort) or any(h.window for h in spec.hypothesis)
+    return scenario.simulation.engine != "fast" or asked
 
 
 def _window(spec: ExperimentFile, scenario: Scenario) -> tuple[float, list[str]]:

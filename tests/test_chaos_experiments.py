@@ -123,12 +123,29 @@ def test_a_bad_experiment_is_refused_in_one_line(tmp_path: Path, capsys: pytest.
     assert not (tmp_path / "out").exists()
 
 
-def test_the_fast_engine_refuses_the_experiment_before_running(tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """The fast engine runs the experiment's kill injections, but not the per-window series it measures."""
+def test_the_fast_engine_runs_the_experiment_with_the_simpy_model_s_numbers(tmp_path: Path) -> None:
+    """A rack kill on the fast engine: the same hypotheses' verdicts and paired differences as the SimPy model,
+    exactly (no other randomness reaches the nodes); no windows are measured there (whole runs only)."""
+    outcomes = []
+    for engine in ("simpy", "fast"):
+        scenario = _scenario(failures=False)
+        scenario["simulation"]["engine"] = engine
+        outcomes.append(run_experiment(load_experiment(_experiment(tmp_path, scenario))))
+    simpy_run, fast_run = outcomes
+    assert fast_run.experiment.window is None and not fast_run.bands
+    assert [(j.held, j.of) for j in fast_run.treatment] == [(j.held, j.of) for j in simpy_run.treatment]
+    fast = {d.metric: d.estimate.mean for d in fast_run.comparison.differences}
+    simpy = {d.metric: d.estimate.mean for d in simpy_run.comparison.differences}
+    assert fast["nodes.availability"] == pytest.approx(simpy["nodes.availability"], abs=1e-12) == -24 / 768
+    assert fast["storage.read_availability"] == 0.0
+
+
+def test_the_fast_engine_refuses_a_windowed_hypothesis_naming_the_series(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     scenario = _scenario()
     scenario["simulation"]["engine"] = "fast"
-    path = _experiment(tmp_path, scenario)
+    path = _experiment(tmp_path, scenario, hypothesis=[
+        {"metric": "nodes.availability", "comparator": ">=", "threshold": 0.97, "window": "1 h"}])
     assert main(["chaos", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "metric time series (simulation.series_window)" in capsys.readouterr().err
 

@@ -41,7 +41,8 @@ def timeline_png(outcome: ChaosOutcome) -> bytes | None:
     experiment = outcome.experiment
     order = entry_names(experiment)
     panels = sorted(outcome.bands, key=lambda key: (key[0], order.index(key[1])))
-    if not panels:
+    window = experiment.window
+    if not panels or window is None:
         return None
     durations = {name: chaos.duration or 0.0 for name, chaos in experiment.injections}  # gpu_fault: none
     durations.setdefault(REPLAY, 0.0)  # incidents of many lengths: each marked at its start
@@ -54,7 +55,7 @@ def timeline_png(outcome: ChaosOutcome) -> bytes | None:
         axes = grid[p // columns][p % columns]
         hypothesis = experiment.hypotheses[i]
         for (run, color), band in zip(RUNS, outcome.bands[(i, name)]):
-            _draw(axes, band, run, color, experiment.window)
+            _draw(axes, band, run, color, window)
         axes.axhline(hypothesis.threshold, color="black", linestyle="--", linewidth=0.8)
         if durations[name]:
             axes.axvspan(0.0, durations[name], color="tab:orange", alpha=0.25, linewidth=0)
@@ -72,7 +73,7 @@ def timeline_png(outcome: ChaosOutcome) -> bytes | None:
     figure.legend(handles + [_patch("tab:orange"), _line()], labels + ["injected (duration)", "threshold"],
                   loc="outside lower center", ncol=4, fontsize="small", frameon=False)
     figure.suptitle(f"chaos experiment {experiment.name}: mean and 95 % band across replications and "
-                    f"injections, per {readable_hours(experiment.window)} window", fontsize="medium")
+                    f"injections, per {readable_hours(window)} window", fontsize="medium")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
