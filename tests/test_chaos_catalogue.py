@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from clustersim.engine.simpy_engine import run_replication, simulate_replication
+from chaos_cases import fabric_scenario, replication_metrics
+from clustersim.engine.simpy_engine import run_replication
 from clustersim.errors import ScenarioError
 from clustersim.model.records import Kind
 from clustersim.scenario import scenario_from_dict
@@ -33,20 +34,7 @@ def _xid_scenario(chaos: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
             "repair": {"detection": "1 h", "straggler_detection": "1 h"}, "chaos": chaos, **extra}
 
 
-def _fabric_scenario(chaos: list[dict[str, Any]], spines: int = 2, **network: Any) -> dict[str, Any]:
-    """32 nodes of 4 GPUs, racks of 8 (leaf/0..3), ``spines`` spines, nothing failing on its own; a 4-server store
-    (server i in rack i)."""
-    return {"name": "fabric", "simulation": {"horizon": "100 h", "replications": 1, "seed": 1},
-            "nodes": {"count": 32, "gpus_per_node": 4, "nodes_per_rack": 8, "failure_modes": []},
-            "network": {"topology": "two_tier", "spines": spines, **network},
-            "storage": {"servers": 4, "replication": 2, "objects": 8, "failure_loses_data": False,
-                        "time_to_failure": {"dist": "deterministic", "value": "1000 h"},
-                        "time_to_repair": {"dist": "deterministic", "value": "1 h"}},
-            "chaos": chaos}
-
-
-def _metrics(raw: dict[str, Any]) -> dict[str, float]:
-    return simulate_replication(scenario_from_dict(raw), 0)[0].metrics()
+_fabric_scenario, _metrics = fabric_scenario, replication_metrics
 
 
 def _log(raw: dict[str, Any]) -> np.ndarray:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import tomli_w
 
+from chaos_cases import fabric_scenario, replication_metrics
 from clustersim.chaos import Judged, run_experiment
 from clustersim.cli import main
 from clustersim.errors import ScenarioError
@@ -109,7 +110,7 @@ def test_chaos_command_writes_the_contract(tmp_path: Path) -> None:
      "experiment.toml: experiment.scenario: 'nosuch.toml': no such scenario file"),
     ({"experiment": {"scenario": "small.toml", "replicatons": 3}}, "experiment.toml: experiment.replicatons: "
                                                                    "unknown key"),
-    ({"inject": []}, "experiment.toml: inject: needs at least one entry"),
+    ({"inject": []}, "experiment.toml: inject: needs at least one entry (or a [replay] of an incident log)"),
     ({"hypothesis": [{"metric": "nodes.availability", "comparator": "=>", "threshold": 0.9}]},
      "experiment.toml: hypothesis[0].comparator: Input should be '>=', '>', '<=' or '<'"),
 ])
@@ -160,21 +161,10 @@ def test_the_gameday_example_loads_and_injects_into_the_main_cluster() -> None:
 # --- faults of the fabric and the store (the [[chaos]] actions beyond the nodes) --------------------------
 
 def _fabric_scenario(chaos: list[dict[str, Any]], spines: int = 2) -> dict[str, Any]:
-    """32 nodes, racks of 8 (leaf/0..3), ``spines`` spines, nothing failing on its own; a 4-server store."""
-    return {"name": "fabric", "simulation": {"horizon": "100 h", "replications": 1, "seed": 1},
-            "nodes": {"count": 32, "gpus_per_node": 4, "nodes_per_rack": 8, "failure_modes": []},
-            "network": {"topology": "two_tier", "spines": spines},
-            "storage": {"servers": 4, "replication": 2, "objects": 8, "failure_loses_data": False,
-                        "time_to_failure": {"dist": "deterministic", "value": "1000 h"},
-                        "time_to_repair": {"dist": "deterministic", "value": "1 h"}},
-            "chaos": chaos}
+    return fabric_scenario(chaos, spines)
 
 
-def _metrics(raw: dict[str, Any]) -> dict[str, float]:
-    from clustersim.engine.simpy_engine import simulate_replication
-    from clustersim.scenario import scenario_from_dict
-
-    return simulate_replication(scenario_from_dict(raw), 0)[0].metrics()
+_metrics = replication_metrics
 
 
 def test_a_spine_failure_in_a_two_tier_fabric_cuts_off_exactly_the_expected_nodes() -> None:
@@ -319,8 +309,9 @@ def test_every_catalogue_action_is_exercised_by_an_example_experiment() -> None:
 
     files = sorted((REPO / "scenarios" / "chaos").glob("*.toml"))
     raws = [tomllib.loads(path.read_text(encoding="utf-8")) for path in files]
-    used = {entry["action"] for raw in raws for entry in raw["inject"]}
+    used = {entry["action"] for raw in raws for entry in raw.get("inject", [])}
     assert used == set(typing.get_args(Chaos.model_fields["action"].annotation))
-    assert any("between" in entry for raw in raws for entry in raw["inject"])
+    assert any("between" in entry for raw in raws for entry in raw.get("inject", []))
+    assert any("replay" in raw for raw in raws)
     assert any(raw.get("abort") for raw in raws)
     assert any("window" in h for raw in raws for h in raw["hypothesis"])

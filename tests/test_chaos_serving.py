@@ -10,18 +10,14 @@ import math
 from typing import Any
 
 import pytest
-import simpy
 
 from clustersim.engine.simpy_engine import simulate_replication
 from clustersim.errors import ScenarioError
 from clustersim.layout import compiled_serving_gaps, layout_of, serving_technique
-from clustersim.model.base import Context
-from clustersim.model.cluster import Cluster
-from clustersim.rng import Streams
 from clustersim.scenario import scenario_from_dict
 from clustersim.scenario.schema import Scenario
-from clustersim.workloads.inference import Serving, serve, tap_inference
-from clustersim.workloads.training import close_training, start_training
+from clustersim.workloads.inference import Serving
+from chaos_cases import serve_replication
 from conftest import base_scenario
 
 S = 1.0 / 3600.0  # one second in hours
@@ -67,17 +63,7 @@ def _latencies(raw: dict[str, Any]) -> list[tuple[float, float, bool]]:
 
 
 def _serve(raw: dict[str, Any], before_run: Any) -> Serving:
-    sc = Scenario.model_validate(raw)
-    env = simpy.Environment()
-    ctx = Context(env, lambda row: None)
-    streams = Streams(sc.simulation.seed, 0)
-    cluster = Cluster(ctx, sc, streams)
-    jobs = start_training(ctx, sc, cluster.slots, cluster.storage)
-    tap = tap_inference(ctx, sc, cluster.slots, cluster.storage)
-    assert tap is not None
-    env.run(until=sc.simulation.horizon)
-    close_training(jobs)
-    return serve(sc, streams, tap.timeline(), lambda row: None, before_run)
+    return serve_replication(raw, 0, before_run)
 
 
 HOUR = {"at": "1 h", "duration": "1 h"}  # the second hour of three

@@ -10,21 +10,17 @@ import math
 from typing import Any
 
 import pytest
-import simpy
 
 from clustersim.engine.simpy_engine import simulate_replication
-from clustersim.model.base import Context
-from clustersim.model.cluster import Cluster
-from clustersim.rng import Streams
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import estimate
-from clustersim.workloads.inference import Serving, serve, tap_inference
+from clustersim.workloads.inference import Serving
 from clustersim.workloads.inference.balancer import (
     LatencyAware, LeastOutstanding, PowerOfTwo, RoundRobin, Weighted,
 )
 from clustersim.workloads.inference.patterns import CLOSED, HALF_OPEN, OPEN
 from clustersim.workloads.inference.release import PROMOTED, ROLLED_BACK
-from clustersim.workloads.training import close_training, start_training
+from chaos_cases import serve_replication
 from conftest import assert_within_ci, base_scenario
 from queueing_truths import mean_detection_delay, mmc_mean_wait, mt_m_inf_mean, retry_amplification, retry_success
 
@@ -53,19 +49,7 @@ def _metrics(raw: dict[str, Any], replications: range) -> list[dict[str, float]]
     return [simulate_replication(sc, k)[0].metrics() for k in replications]
 
 
-def _run(raw: dict[str, Any], k: int = 0, before_run: Any = None) -> Serving:
-    """One replication built as ``simulate_replication`` builds it, keeping the Serving object to inspect."""
-    sc = Scenario.model_validate(raw)
-    env = simpy.Environment()
-    ctx = Context(env, lambda row: None)
-    streams = Streams(sc.simulation.seed, k)
-    cluster = Cluster(ctx, sc, streams)
-    jobs = start_training(ctx, sc, cluster.slots, cluster.storage)
-    tap = tap_inference(ctx, sc, cluster.slots, cluster.storage)
-    assert tap is not None
-    env.run(until=sc.simulation.horizon)
-    close_training(jobs)
-    return serve(sc, streams, tap.timeline(), lambda row: None, before_run)
+_run = serve_replication
 
 
 def _check(values: list[float], truth: float, what: str) -> None:

@@ -17,9 +17,13 @@ QUANTITIES = {
 } - {"consume", "take_inference", "finish", "metrics", "measure"}  # feeding and reading, not quantities
 
 
+# Quantities of a feature the fast engine refuses by name ([[abort]]: support._lacking), so it never plans them.
+REFUSED_BY_FAST = {"aborted", "abort_hours"}
+
+
 def test_both_engines_measure_the_same_quantities():
     kernel = {name for name, _ in inspect.getmembers(_KernelMeasures, inspect.isfunction) if not name.startswith("_")}
-    assert kernel - {"measure"} == QUANTITIES
+    assert kernel - {"measure"} == QUANTITIES - REFUSED_BY_FAST
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])

@@ -102,7 +102,7 @@ def simulate_replication(scenario: Scenario, replication: int, to: Sequence[Rows
                 series.take_inference(serving.series())
             del serving
         measures.finish()
-        del env, ctx, cluster, jobs, stream, tap
+        del env, ctx, cluster, jobs, stream, tap, abort  # nothing of the model left for the collection to miss
     return measures, time.perf_counter() - started
 
 
