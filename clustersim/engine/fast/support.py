@@ -61,7 +61,7 @@ SUPPORTED = frozenset({
 FAST_CHAOS_ACTIONS = ("kill_node", "kill_rack", "kill_switch", "kill_link", "kill_storage_server", "store_outage")
 # What each target selector narrows (refused by name: a random target among a rack's, a role's or a layer's)
 _SELECTORS = {"rack": "a random node drawn from a rack", "role": "a random node drawn by role",
-              "layer": "a random switch or link drawn from a layer"}
+              "layer": "a random switch or link drawn from a layer", "between": "injections at random times"}
 # Distribution laws the kernel samples (compile.py converts each).
 SUPPORTED_LAWS = frozenset({"exponential", "weibull", "lognormal", "gamma", "deterministic", "uniform", "empirical"})
 
@@ -92,7 +92,7 @@ def _chaos_lacking(scenario: Scenario) -> list[tuple[str, list[str]]]:
         if chaos.action not in FAST_CHAOS_ACTIONS:
             found.append((f"chaos[{i}] ({chaos.action})", _set_keys(chaos, "chaos.")))
             continue
-        selectors = ["role", "layer"] + (["rack"] if chaos.action == "kill_node" else [])
+        selectors = ["role", "layer", "between"] + (["rack"] if chaos.action == "kill_node" else [])
         found += [(f"chaos[{i}].{key} ({_SELECTORS[key]})", [f"chaos.{key}"])
                   for key in selectors if getattr(chaos, key) is not None]
     return found
