@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # measure this checkout, not whichever clustersim is installed
 
 from clustersim.cli_sweep import engine_session  # noqa: E402
-from clustersim.run import RunResult, run_scenario  # noqa: E402
+from clustersim.runner import RunResult, run_scenario  # noqa: E402
 from clustersim.scenario import load_scenario  # noqa: E402
 from clustersim.stats import Estimate  # noqa: E402
 

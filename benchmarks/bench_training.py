@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from clustersim.checkpointing import analytic_mtbf_hours, daly_ettr
-from clustersim.run import run_scenario
+from clustersim.runner import run_scenario
 from clustersim.scenario.load import load_scenario
 from clustersim.scenario.schema import Scenario
 

@@ -1,6 +1,6 @@
 """Adaptive replications: when the named metrics are precise enough, and which replications to ask for.
 
-Pure functions of the per-replication metric rows; the run loop (``clustersim.run``) calls them
+Pure functions of the per-replication metric rows; the run loop (``clustersim.runner``) calls them
 and does everything else. The stopping rule: after replication n ≥ min_replications (counting
 from 1), stop at the first n where every metric in ``precision_metrics`` has a 95 % Student-t
 half-width within ``precision`` × |mean| over replications 0..n-1, or at max_replications.

@@ -1,11 +1,97 @@
-"""The Python API of the many-run commands: ``clustersim.sweep`` and ``clustersim.compare`` (re-exported by the
-package root, lazily, so that ``import clustersim`` stays light and the import tree keeps its order)."""
+"""The Python API: ``clustersim.load_scenario``, ``clustersim.run``, ``clustersim.sweep`` and
+``clustersim.compare`` (re-exported by the package root, lazily, so that ``import clustersim`` stays light and the
+import tree keeps its order). Their numbers are the command line's: same scenario and seed, same figures."""
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from clustersim.runner import RunResult
+    from clustersim.scenario.schema import Scenario
+
+
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """A scenario file, its ``KEY=VALUE`` overrides applied, validated (ScenarioError names every problem)."""
+    from clustersim.scenario import load_scenario as load
+
+    return load(path, tuple(overrides))
+
+
+@dataclass(frozen=True)
+class Result:
+    """A run's result: ``summary`` (one row per metric: mean, ci95_low, ci95_high, unit, n), ``replications`` (one
+    row per replication, as replications.csv) and, with ``simulation.series_window``, ``series`` (series.csv)."""
+
+    scenario: Scenario
+    run: RunResult
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """summary.json's metrics as a table indexed by metric."""
+        from clustersim.report.results import estimate_dict
+
+        rows = {name: estimate_dict(e) for name, e in self.run.estimates.items()}
+        frame = pd.DataFrame.from_dict(rows, orient="index", columns=["mean", "ci95_low", "ci95_high", "unit", "n"])
+        frame.index.name = "metric"
+        return frame
+
+    @property
+    def replications(self) -> pd.DataFrame:
+        """replications.csv as a table."""
+        from clustersim.report.results import replications_frame
+
+        return replications_frame(self.run)
+
+    @property
+    def series(self) -> pd.DataFrame | None:
+        """series.csv as a table (None without ``simulation.series_window``)."""
+        import io
+
+        from clustersim.report.results import series_csv
+
+        if self.scenario.simulation.series_window is None:
+            return None
+        return pd.read_csv(io.StringIO(series_csv(self.run)))
+
+    def _repr_html_(self) -> str:
+        return str(self.summary._repr_html_())  # a notebook shows the summary table
+
+
+def run(scenario: str | Path | Scenario, replications: int | None = None, seed: int | None = None,
+        engine: str | None = None, overrides: Sequence[str] = ()) -> Result:
+    """Run a scenario (a file, or a loaded one) as ``python -m clustersim`` would; ``replications``, ``seed`` and
+    ``engine`` are the flags of that name, ``overrides`` its ``--set KEY=VALUE``."""
+    from clustersim.errors import ScenarioError
+    from clustersim.feasibility import run_problems
+    from clustersim.runner import run_scenario
+
+    settings = [f"simulation.{key}={value}" for key, value in (("replications", replications), ("seed", seed))
+                if value is not None] + ([f'simulation.engine="{engine}"'] if engine is not None else [])
+    loaded = _scenario(scenario, [*settings, *overrides])
+    problems = run_problems(loaded)
+    if problems:
+        raise ScenarioError(loaded.name, problems)
+    return Result(loaded, run_scenario(loaded, source=loaded.name))
+
+
+def _scenario(scenario: str | Path | Scenario, overrides: list[str]) -> Scenario:
+    """A file loaded with ``overrides``, or a loaded scenario with them applied (through its resolved TOML, so
+    they are validated alike)."""
+    from clustersim.scenario import dump_scenario_toml, scenario_from_dict
+    from clustersim.scenario.load import apply_overrides
+
+    if isinstance(scenario, (str, Path)):
+        return load_scenario(scenario, overrides)
+    if not overrides:
+        return scenario
+    raw = apply_overrides(tomllib.loads(dump_scenario_toml(scenario)), overrides, scenario.name)
+    return scenario_from_dict(raw, source=scenario.name)
 
 
 def sweep(scenario: str | Path, vary: Sequence[str] = (), overrides: Sequence[str] = (), out: str | Path | None = None,

@@ -22,7 +22,7 @@ from clustersim.comparison import Comparison, compare_scenarios
 from clustersim.engine.base import Engine
 from clustersim.experiment import Experiment, Hypothesis
 from clustersim.rng import Streams
-from clustersim.run import RunResult
+from clustersim.runner import RunResult
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import estimate
 

@@ -24,8 +24,8 @@ from clustersim.checkpointing import (
 from clustersim.errors import ScenarioError
 from clustersim.executors import Executor, LocalExecutor, run_all
 from clustersim.layout import layout_of
-from clustersim.run import RunResult
-from clustersim.run import run_scenario
+from clustersim.runner import RunResult
+from clustersim.runner import run_scenario
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import summarize
 

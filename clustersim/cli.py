@@ -18,7 +18,7 @@ from clustersim.errors import ClusterSimError, ScenarioError
 
 if TYPE_CHECKING:
     from clustersim.report.terminal import Terminal
-    from clustersim.run import StopSignals
+    from clustersim.runner import StopSignals
     from clustersim.scenario.schema import Scenario
 
 SUBCOMMANDS = ("run", "validate", "schema", "optimize-checkpoint", "sweep", "compare", "search", "chaos", "fit")
@@ -199,7 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from clustersim.report.results import EventsFile, Invocation, write_results
     from clustersim.report.terminal import Terminal
     from clustersim.cli_sweep import engine_session
-    from clustersim.run import StopSignals, run_scenario
+    from clustersim.runner import StopSignals, run_scenario
 
     # SIGINT and SIGTERM stop the replications only; while the files are written they are remembered,
     # and the run then ends with the first one's status (130, 143). The directory appears whole or not at all.
@@ -233,7 +233,7 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
     from clustersim.report.checkpoint import write_checkpoint_advice
     from clustersim.report.files import ResultsDirectory
     from clustersim.report.terminal import Terminal
-    from clustersim.run import Interrupted, StopSignals
+    from clustersim.runner import Interrupted, StopSignals
 
     job = checkpointed_job(scenario, args.job, source)
     with StopSignals() as stops, ResultsDirectory(out, overwrite=args.overwrite) as results:

@@ -170,7 +170,7 @@ def cmd_sweep(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Cal
         out = Path(args.out)
     from clustersim.executors import make_executor
     from clustersim.report.terminal import Terminal
-    from clustersim.run import Interrupted, StopSignals
+    from clustersim.runner import Interrupted, StopSignals
     from clustersim.sweep_run import run_sweep
 
     executor = make_executor(args.executor, args.workers, args.scheduler)
@@ -259,7 +259,7 @@ def _run_paired(args: argparse.Namespace, out: Path, scenarios: list[Scenario], 
     ``write(outcome, directory, terminal)`` writes the files and returns what to show once they are in place."""
     from clustersim.report.files import ResultsDirectory
     from clustersim.report.terminal import Terminal
-    from clustersim.run import Interrupted, StopSignals
+    from clustersim.runner import Interrupted, StopSignals
 
     engines: list[Any] = []
 
@@ -438,7 +438,7 @@ def cmd_search(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Ca
     out = out_dir(args.out, base.name, "search-")
     from clustersim.report.files import ResultsDirectory, write_synced
     from clustersim.report.terminal import Terminal
-    from clustersim.run import Interrupted, StopSignals
+    from clustersim.runner import Interrupted, StopSignals
 
     engines: list[Any] = []
 

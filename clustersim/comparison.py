@@ -19,7 +19,7 @@ import pandas as pd
 from clustersim.engine.base import Engine
 from clustersim.errors import ScenarioError
 from clustersim.layout import metric_info
-from clustersim.run import RunResult, run_scenario
+from clustersim.runner import RunResult, run_scenario
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import Estimate, estimate
 

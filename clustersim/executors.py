@@ -23,7 +23,7 @@ from typing import Any, Protocol, Self
 
 from clustersim.engine.base import LogSink, ReplicationOutcome
 from clustersim.errors import ClusterSimError
-from clustersim.run import RunResult
+from clustersim.runner import RunResult
 from clustersim.scenario.schema import Scenario
 
 CHUNKS_PER_WORKER = 8     # tasks per worker over a whole job: enough to balance, few enough to amortize
@@ -244,7 +244,7 @@ class PointOutcome:
 def run_point(scenario: Scenario) -> RunResult:
     """One point's replications (its engine; in a worker, one replication at a time), summarized."""
     from clustersim.engine.fast.engine import FastEngine
-    from clustersim.run import run_scenario
+    from clustersim.runner import run_scenario
 
     # In a worker, one replication at a time: the pool is the parallelism (the point was checked against its
     # engine already). In this process (one local worker), the engine's own threads.

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from scipy import stats as scipy_stats
 
-from clustersim.run import run_scenario
+from clustersim.runner import run_scenario
 from clustersim.scenario import scenario_from_dict
 from clustersim.stats import Estimate
 

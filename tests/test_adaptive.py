@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-import clustersim.run
+import clustersim.runner
 from clustersim.adaptive import PrecisionTarget, relative_half_width, replication_batches
 from clustersim.cli import main
 from clustersim.engine.base import ReplicationOutcome
 from clustersim.engine.simpy_engine import SimpyEngine
 from clustersim.report.results import summary_dict
-from clustersim.run import RunResult
-from clustersim.run import run_scenario
+from clustersim.runner import RunResult
+from clustersim.runner import run_scenario
 from clustersim.scenario import dump_scenario_toml, load_scenario, scenario_from_dict
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import estimate
@@ -100,7 +100,7 @@ class EagerShuffledEngine:
 
 def test_replications_past_the_stopping_point_are_discarded(monkeypatch):
     engine = EagerShuffledEngine()
-    monkeypatch.setattr(clustersim.run, "engine_for", lambda scenario: engine)
+    monkeypatch.setattr(clustersim.runner, "engine_for", lambda scenario: engine)
     eager = run_scenario(adaptive(0.1), batch_size=64, keep_logs=True)
     monkeypatch.undo()
     lazy = run_scenario(adaptive(0.1), batch_size=1, keep_logs=True)
@@ -114,7 +114,7 @@ def test_replications_past_the_stopping_point_are_discarded(monkeypatch):
 def test_fixed_runs_do_not_depend_on_the_batch_size(monkeypatch):
     whole = run_scenario(scenario(replications=9))
     assert same_result(run_scenario(scenario(replications=9), batch_size=4), whole)
-    monkeypatch.setattr(clustersim.run, "engine_for", lambda scenario: EagerShuffledEngine())
+    monkeypatch.setattr(clustersim.runner, "engine_for", lambda scenario: EagerShuffledEngine())
     assert same_result(run_scenario(scenario(replications=9), batch_size=4), whole)
     assert whole.precision is None and len(whole.rows) == 9
 
@@ -191,7 +191,7 @@ def test_ctrl_c_keeps_the_finished_replications(monkeypatch):
                     raise KeyboardInterrupt
                 yield outcome
 
-    monkeypatch.setattr(clustersim.run, "engine_for", lambda scenario: Interrupted())
+    monkeypatch.setattr(clustersim.runner, "engine_for", lambda scenario: Interrupted())
     result = run_scenario(adaptive(0.1, min_replications=5))
     assert not result.complete and len(result.rows) == 3
     assert result.precision is not None and not result.precision.converged

@@ -27,7 +27,7 @@ from clustersim.errors import ScenarioError
 from clustersim.experiment import Hypothesis, load_experiment
 from clustersim.report.results import series_csv
 from clustersim.rng import Streams
-from clustersim.run import run_scenario
+from clustersim.runner import run_scenario
 from clustersim.scenario import scenario_from_dict
 from clustersim.scenario.schema import Chaos
 

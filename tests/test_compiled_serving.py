@@ -34,7 +34,7 @@ from clustersim.model.base import Context
 from clustersim.model.cluster import Cluster
 from clustersim.layout import compiled_serving_gaps
 from clustersim.rng import Streams
-from clustersim.run import run_scenario
+from clustersim.runner import run_scenario
 from clustersim.scenario.load import dump_scenario_toml
 from clustersim.scenario.schema import Scenario
 from clustersim.workloads.inference import serve, tap_inference

@@ -5,7 +5,7 @@ import numpy as np
 
 from clustersim.model.records import Kind, RepairState
 from clustersim.engine.simpy_engine import run_replication
-from clustersim.run import run_scenario
+from clustersim.runner import run_scenario
 from clustersim.scenario import scenario_from_dict
 from conftest import base_scenario
 

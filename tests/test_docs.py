@@ -146,7 +146,7 @@ def test_results_doc_names_every_metric_and_code():
     assert not missing, f"docs/results.md does not name {missing}"
 
 
-@pytest.mark.parametrize("name", ["scenario.md", "cli.md", "results.md"])
+@pytest.mark.parametrize("name", ["scenario.md", "cli.md", "results.md", "python.md"])
 def test_docs_stay_inside_the_repository(name: str):
     text = doc(name)
     assert "shared/" not in text and "../" not in text
@@ -155,3 +155,32 @@ def test_docs_stay_inside_the_repository(name: str):
 def test_readme_links_the_docs():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert all(f"docs/{name}" in readme for name in ("scenario.md", "cli.md", "results.md"))
+
+
+def test_the_python_api_page_s_examples_run_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ```python block of docs/python.md runs from the repository's root, in order."""
+    import re
+
+    monkeypatch.chdir(ROOT)
+    blocks = re.findall(r"```python\n(.*?)```", doc("python.md"), flags=re.S)
+    assert len(blocks) >= 3
+    for block in blocks:
+        exec(compile(block, "docs/python.md", "exec"), {})
+
+
+def test_the_api_gives_the_command_line_s_numbers(tmp_path: Path) -> None:
+    """clustersim.run and `python -m clustersim` agree on every metric of summary.json (same scenario, seed)."""
+    import clustersim
+
+    scenario = ROOT / "scenarios" / "example_renewal.toml"
+    settings = ['simulation.horizon="120 d"']
+    result = clustersim.run(scenario, replications=3, seed=5, overrides=settings)
+    out = tmp_path / "out"
+    proc = clustersim_process([str(scenario), "--replications", "3", "--seed", "5", "--set", settings[0], "--quiet",
+                               "--out", str(out)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    assert list(metrics) == list(result.summary.index)
+    for name, row in result.summary.iterrows():
+        mean = row["mean"]
+        assert metrics[name]["mean"] == (None if mean is None or mean != mean else mean), name  # NaN: JSON null

@@ -324,7 +324,7 @@ def test_leftovers_of_a_dead_run_are_cleaned_up_and_an_interrupted_overwrite_rol
 
 def test_stop_signals_are_deferred_outside_the_replications():
     """Outside ``interruptible()`` a signal is remembered, not raised; entering it later raises at once."""
-    from clustersim.run import Interrupted, StopSignals
+    from clustersim.runner import Interrupted, StopSignals
 
     previous = signal.getsignal(signal.SIGTERM)
     with StopSignals() as stops:
@@ -340,7 +340,7 @@ def test_stop_signals_are_deferred_outside_the_replications():
 
 def test_a_signal_inside_a_deferred_stretch_is_raised_when_it_ends():
     """Taking one replication (its row, log and counts) is never cut in two: the signal waits for its end."""
-    from clustersim.run import Interrupted, StopSignals
+    from clustersim.runner import Interrupted, StopSignals
 
     done = []
     with StopSignals() as stops, pytest.raises(Interrupted) as raised, stops.interruptible():

@@ -10,7 +10,7 @@ import pytest
 
 from clustersim.report import results
 from clustersim.report.results import EventsFile, events_frame, write_results
-from clustersim.run import run_scenario
+from clustersim.runner import run_scenario
 from clustersim.scenario import load_scenario
 from conftest import CHECKOUT
 

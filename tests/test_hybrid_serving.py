@@ -17,7 +17,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from clustersim.layout import serving_technique
-from clustersim.run import run_scenario
+from clustersim.runner import run_scenario
 from clustersim.scenario.schema import Scenario
 from conftest import base_scenario
 from queueing_truths import mean_detection_delay, mmc_mean_wait

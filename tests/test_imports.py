@@ -27,7 +27,7 @@ STAGES: list[tuple[str, ...]] = [
     ("clustersim.series",),
     ("clustersim.engine",),
     ("clustersim.adaptive",),
-    ("clustersim.run",),
+    ("clustersim.runner",),
     ("clustersim.executors",),
     ("clustersim.checkpointing",),
     ("clustersim.checkpoint_sweep",),

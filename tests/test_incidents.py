@@ -23,7 +23,7 @@ from clustersim.errors import ClusterSimError, ScenarioError
 from clustersim.fit import fit_incidents, fit_repair_laws
 from clustersim.incidents import Incident
 from clustersim.model.records import Kind, NodeState
-from clustersim.run import run_scenario
+from clustersim.runner import run_scenario
 from clustersim.scenario import dump_scenario_toml, load_scenario
 from clustersim.scenario.load import scenario_from_dict
 

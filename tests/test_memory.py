@@ -20,7 +20,7 @@ import pytest
 # A few hundred nodes failing often: ~2,700 rows a replication over 5 days (~0.015 s), ~110,000 over 200 days.
 CHILD = r"""
 import json, sys
-from clustersim.run import run_scenario
+from clustersim.runner import run_scenario
 from clustersim.scenario import scenario_from_dict
 replications, horizon = int(sys.argv[1]), sys.argv[2]
 mode = lambda name, mean, recovery: {"name": name, "time_to_failure": {"dist": "exponential", "mean": mean},

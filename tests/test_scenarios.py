@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from clustersim.run import run_scenario
+from clustersim.runner import run_scenario
 from clustersim.scenario import load_scenario
 from clustersim.layout import METRICS
 

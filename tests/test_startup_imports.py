@@ -78,7 +78,7 @@ def test_validate_of_a_fast_scenario_imports_neither_numba_nor_the_report_librar
 
 def test_the_run_path_loads_numba_only_when_a_fast_replication_runs(fast_scenario: Path) -> None:
     code = IMPORT.format(code=(
-        "import clustersim.run, clustersim.engine.fast.engine\n"
+        "import clustersim.runner, clustersim.engine.fast.engine\n"
         "from clustersim.engine.select import engine_for\n"
         "from clustersim.scenario import load_scenario\n"
         f"engine_for(load_scenario({str(fast_scenario)!r}))"))

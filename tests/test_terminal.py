@@ -12,7 +12,7 @@ from clustersim.report.terminal import (
     EtaColumn, decimals_for, default_decimals, format_interval, format_mean, format_number, format_plus_minus,
     outline, progress_columns, summary_table,
 )
-from clustersim.run import run_scenario
+from clustersim.runner import run_scenario
 from clustersim.scenario import scenario_from_dict
 from clustersim.stats import Estimate
 from conftest import base_scenario

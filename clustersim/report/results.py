@@ -28,7 +28,7 @@ from clustersim.node_table import NODE_COLUMNS
 from clustersim.report.files import write_synced
 from clustersim.scenario.load import dump_scenario_toml
 from clustersim.scenario.schema import Scenario
-from clustersim.run import RunResult
+from clustersim.runner import RunResult
 from clustersim.stats import Estimate
 
 if TYPE_CHECKING:

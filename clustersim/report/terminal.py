@@ -25,7 +25,7 @@ from clustersim.adaptive import PrecisionOutcome
 from clustersim.checkpointing import CheckpointAdvice
 from clustersim.layout import compiled_serving_gaps, metric_info, serving_technique
 from clustersim.report.checkpoint import checkpoint_verdict
-from clustersim.run import RunResult
+from clustersim.runner import RunResult
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import Estimate
 from clustersim.units import readable_hours
