@@ -5,12 +5,12 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("load_scenario", "run", "sweep", "compare")  # clustersim.api's functions, loaded on first use
+_API = ("load_scenario", "run", "sweep", "compare", "chaos")  # clustersim.api's functions, loaded on first use
 
 
 def __getattr__(name: str) -> Any:
-    """``clustersim.load_scenario``, ``run``, ``sweep`` and ``compare``: the API module's functions, imported when
-    first asked for (by name, so the package root depends on nothing at import time)."""
+    """``clustersim.load_scenario``, ``run``, ``sweep``, ``compare`` and ``chaos``: the API module's functions,
+    imported when first asked for (by name, so the package root depends on nothing at import time)."""
     if name in _API:
         import importlib
 

@@ -1,6 +1,6 @@
-"""The Python API: ``clustersim.load_scenario``, ``clustersim.run``, ``clustersim.sweep`` and
-``clustersim.compare`` (re-exported by the package root, lazily, so that ``import clustersim`` stays light and the
-import tree keeps its order). Their numbers are the command line's: same scenario and seed, same figures."""
+"""The Python API: ``clustersim.load_scenario``, ``run``, ``sweep``, ``compare`` and ``chaos`` (re-exported by
+the package root, lazily, so that ``import clustersim`` stays light and the import tree keeps its order). Their
+numbers are the command line's: same scenario and seed, same figures."""
 from __future__ import annotations
 
 import tomllib
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:
+    from clustersim.chaos_run import ChaosOutcome
     from clustersim.runner import RunResult
     from clustersim.scenario.schema import Scenario
 
@@ -71,13 +72,18 @@ def run(scenario: str | Path | Scenario, replications: int | None = None, seed: 
     from clustersim.feasibility import run_problems
     from clustersim.runner import run_scenario
 
-    settings = [f"simulation.{key}={value}" for key, value in (("replications", replications), ("seed", seed))
-                if value is not None] + ([f'simulation.engine="{engine}"'] if engine is not None else [])
+    settings = _flag_settings(replications, seed, engine)
     loaded = _scenario(scenario, [*settings, *overrides])
     problems = run_problems(loaded)
     if problems:
         raise ScenarioError(loaded.name, problems)
     return Result(loaded, run_scenario(loaded, source=loaded.name))
+
+
+def _flag_settings(replications: int | None, seed: int | None, engine: str | None) -> list[str]:
+    """--replications, --seed and --engine as the --set overrides they stand for."""
+    return [f"simulation.{key}={value}" for key, value in (("replications", replications), ("seed", seed))
+            if value is not None] + ([f'simulation.engine="{engine}"'] if engine is not None else [])
 
 
 def _scenario(scenario: str | Path | Scenario, overrides: list[str]) -> Scenario:
@@ -119,3 +125,51 @@ def compare(*scenarios: str | Path, overrides: Sequence[str] = ()) -> pd.DataFra
         raise ClusterSimError("compare: give at least two scenarios (the first is the baseline)")
     loaded = [load_scenario(path, overrides) for path in scenarios]
     return comparison_frame(compare_scenarios(loaded, [Path(p).name for p in scenarios]))
+
+
+@dataclass(frozen=True)
+class ChaosResult:
+    """A chaos experiment's result: ``info`` is chaos.json's contents; ``hypotheses`` one row per hypothesis
+    (its verdict and shares held, treatment and control), ``paired`` chaos.csv's table, ``timeline``
+    chaos_timeline.csv's."""
+
+    outcome: ChaosOutcome
+    info: dict
+
+    @property
+    def hypotheses(self) -> pd.DataFrame:
+        columns = ["metric", "comparator", "threshold", "window_hours", "held_fraction", "held_ci95_low",
+                   "held_ci95_high", "verdict", "control_held_fraction"]
+        return pd.DataFrame([{key: h[key] for key in columns} for h in self.info["hypotheses"]], columns=columns)
+
+    @property
+    def paired(self) -> pd.DataFrame:
+        from clustersim.comparison import comparison_frame
+
+        return comparison_frame(self.outcome.comparison)
+
+    @property
+    def timeline(self) -> pd.DataFrame:
+        from clustersim.report.chaos_plots import TIMELINE_COLUMNS, timeline_rows
+
+        return pd.DataFrame(timeline_rows(self.outcome), columns=list(TIMELINE_COLUMNS))
+
+    def _repr_html_(self) -> str:
+        return str(self.hypotheses._repr_html_())
+
+
+def chaos(experiment: str | Path, replications: int | None = None, seed: int | None = None,
+          engine: str | None = None, overrides: Sequence[str] = ()) -> ChaosResult:
+    """Run a chaos experiment file as ``python -m clustersim chaos`` would (the keywords are its flags)."""
+    from clustersim.chaos_run import chaos_dict, run_experiment
+    from clustersim.errors import ScenarioError
+    from clustersim.experiment import load_experiment
+    from clustersim.feasibility import run_problems
+
+    settings = _flag_settings(replications, seed, engine)
+    loaded = load_experiment(experiment, (*settings, *overrides))
+    problems = run_problems(loaded.control)
+    if problems:
+        raise ScenarioError(loaded.source, problems)
+    outcome = run_experiment(loaded)
+    return ChaosResult(outcome, chaos_dict(outcome, {"file": str(experiment)}))

@@ -304,7 +304,7 @@ def cmd_chaos(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Cal
     out = out_dir(args.out, experiment.name, "chaos-")
     import pandas as pd
 
-    from clustersim.chaos import chaos_dict, run_experiment
+    from clustersim.chaos_run import chaos_dict, run_experiment
     from clustersim.comparison import comparison_frame
     from clustersim.report.chaos_plots import TIMELINE_COLUMNS, timeline_png, timeline_rows
     from clustersim.report.files import write_synced

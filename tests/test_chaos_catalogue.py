@@ -292,7 +292,7 @@ def test_a_bad_catalogue_entry_is_refused_in_one_line(raw: dict[str, Any], line:
 def test_the_node_and_fabric_example_meets_its_hand_check() -> None:
     """scenarios/chaos/node_and_fabric.toml (3 replications): every injection lands under its own name, exactly as
     its comments work out."""
-    from clustersim.chaos import run_experiment
+    from clustersim.chaos_run import run_experiment
     from clustersim.experiment import load_experiment
 
     path = Path(__file__).resolve().parents[1] / "scenarios" / "chaos" / "node_and_fabric.toml"

@@ -1,4 +1,4 @@
-"""Chaos experiments (clustersim.chaos, clustersim.experiment): control and treatment with common random numbers,
+"""Chaos experiments (clustersim.chaos_run, clustersim.experiment): control and treatment with common random numbers,
 hypotheses judged per replication, the output contract, refusals of bad experiment files.
 
 Hand-worked: 16 nodes in racks of 4 with no failure of their own; rack 0 killed at 12 h for 6 h of a 48 h
@@ -16,7 +16,7 @@ import pytest
 import tomli_w
 
 from chaos_cases import fabric_scenario, replication_metrics
-from clustersim.chaos import Judged, run_experiment
+from clustersim.chaos_run import Judged, run_experiment
 from clustersim.cli import main
 from clustersim.errors import ScenarioError
 from clustersim.experiment import load_experiment
@@ -283,7 +283,7 @@ def test_the_windows_and_abort_example_meets_its_hand_check() -> None:
     """scenarios/chaos/windows_and_abort.toml: node3 breaks the hourly hypothesis after every kill, detected 1 h
     and recovered 3 h after it, never within the 2 h deadline, and the control never breaks; an abort stops
     both injections (node3 then falls short of its 14 kills); the weekly capacity hypothesis holds."""
-    from clustersim.chaos import chaos_dict
+    from clustersim.chaos_run import chaos_dict
 
     outcome = run_experiment(load_experiment(REPO / "scenarios" / "chaos" / "windows_and_abort.toml"))
     info = chaos_dict(outcome, {})
@@ -315,3 +315,16 @@ def test_every_catalogue_action_is_exercised_by_an_example_experiment() -> None:
     assert any("replay" in raw for raw in raws)
     assert any(raw.get("abort") for raw in raws)
     assert any("window" in h for raw in raws for h in raw["hypothesis"])
+
+
+def test_the_chaos_api_gives_the_command_s_chaos_json(tmp_path: Path) -> None:
+    """clustersim.chaos and `python -m clustersim chaos` agree: the same hypotheses and paired differences."""
+    import clustersim
+
+    path = _experiment(tmp_path, _scenario())
+    result = clustersim.chaos(path)
+    assert main(["chaos", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    written = json.loads((tmp_path / "out" / "chaos.json").read_text())
+    assert written["hypotheses"] == json.loads(json.dumps(result.info["hypotheses"]))
+    assert written["paired"] == json.loads(json.dumps(result.info["paired"]))
+    assert list(result.hypotheses["verdict"]) == [h["verdict"] for h in written["hypotheses"]]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tomli_w
 
-from clustersim.chaos import chaos_dict, run_experiment
+from clustersim.chaos_run import chaos_dict, run_experiment
 from clustersim.chaos_judging import Occurrence, Recovery, aligned, occurrences, recovery
 from clustersim.cli import main
 from clustersim.errors import ScenarioError

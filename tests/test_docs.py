@@ -163,7 +163,7 @@ def test_the_python_api_page_s_examples_run_as_written(monkeypatch: pytest.Monke
 
     monkeypatch.chdir(ROOT)
     blocks = re.findall(r"```python\n(.*?)```", doc("python.md"), flags=re.S)
-    assert len(blocks) >= 3
+    assert len(blocks) >= 4
     for block in blocks:
         exec(compile(block, "docs/python.md", "exec"), {})
 

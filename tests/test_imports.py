@@ -33,7 +33,7 @@ STAGES: list[tuple[str, ...]] = [
     ("clustersim.checkpoint_sweep",),
     ("clustersim.sweep_grid", "clustersim.comparison", "clustersim.threshold_search", "clustersim.experiment"),
     ("clustersim.chaos_judging",),
-    ("clustersim.chaos", "clustersim.fit"),
+    ("clustersim.chaos_run", "clustersim.fit"),
     ("clustersim.report",),
     ("clustersim.sweep_run",),
     ("clustersim.cli", "clustersim.cli_sweep", "clustersim.api", "clustersim.__main__"),

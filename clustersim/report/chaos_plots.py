@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from clustersim.chaos import REPLAY, ChaosOutcome, entry_names
+from clustersim.chaos_run import REPLAY, ChaosOutcome, entry_names
 from clustersim.chaos_judging import AlignedBand
 from clustersim.layout import metric_info
 from clustersim.units import readable_hours
