@@ -19,7 +19,7 @@ import numpy as np
 
 from clustersim.experiment import Hypothesis
 from clustersim.scenario.sections.abort import compares
-from clustersim.stats import estimate
+from clustersim.stats import estimate, finite_or_none
 
 Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile
 HELD, VIOLATED, PARTLY = "held", "violated", "partly held"
@@ -155,11 +155,8 @@ def _mean_ci(values: list[float]) -> tuple[float | None, float | None, float | N
         return None, None, None
     e = estimate(values, "h")
     low, high = (e.ci95_low, e.ci95_high) if len(values) > 1 else (None, None)
-    return e.mean, _finite(low), _finite(high)
+    return e.mean, finite_or_none(low), finite_or_none(high)
 
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -199,8 +196,8 @@ def aligned(series: Sequence[Values], windows: Windows, found: Sequence[Sequence
         if len(finite) > 1:
             e = estimate(finite, "")
             means.append(e.mean)
-            lows.append(_finite(e.ci95_low))
-            highs.append(_finite(e.ci95_high))
+            lows.append(finite_or_none(e.ci95_low))
+            highs.append(finite_or_none(e.ci95_high))
         else:
             means.append(finite[0] if finite else None)
             lows.append(None)

@@ -24,7 +24,7 @@ from clustersim.experiment import Experiment, Hypothesis
 from clustersim.rng import Streams
 from clustersim.runner import RunResult
 from clustersim.scenario.schema import Scenario
-from clustersim.stats import estimate
+from clustersim.stats import estimate, finite_or_none
 
 __all__ = ["HELD", "PARTLY", "VIOLATED", "ChaosOutcome", "Judged", "chaos_dict", "holds", "judge", "run_experiment"]
 
@@ -139,9 +139,10 @@ def chaos_dict(outcome: ChaosOutcome, files: dict[str, str]) -> dict[str, Any]:
     for difference in comparison.differences:
         e = difference.estimate
         paired[difference.metric] = {
-            "control_mean": _finite(control.estimates[difference.metric].mean),
-            "treatment_mean": _finite(treatment.estimates[difference.metric].mean),
-            "diff_mean": _finite(e.mean), "diff_ci95_low": _finite(e.ci95_low), "diff_ci95_high": _finite(e.ci95_high),
+            "control_mean": finite_or_none(control.estimates[difference.metric].mean),
+            "treatment_mean": finite_or_none(treatment.estimates[difference.metric].mean),
+            "diff_mean": finite_or_none(e.mean), "diff_ci95_low": finite_or_none(e.ci95_low),
+            "diff_ci95_high": finite_or_none(e.ci95_high),
             "significant": difference.significant}
     return {"experiment": experiment.name, "scenario": experiment.control.name, **files,
             "seed": experiment.control.simulation.seed, "replications": len(treatment.rows),
@@ -163,10 +164,10 @@ def _injection_dict(name: str, chaos: Any, treatment: RunResult) -> dict[str, An
     failures = estimates.get(f"nodes.failures.{name}")
     return {"name": name, "action": chaos.action, "at_hours": chaos.at, "every_hours": chaos.every,
             "duration_hours": chaos.duration, "node": chaos.node, "rack": chaos.rack, "service": chaos.service,
-            "node_failures_mean": _finite(failures.mean) if failures is not None else None,
-            "mttr_hours": _finite(mttr.mean) if mttr is not None else None,
-            "mttr_ci95": [_finite(mttr.ci95_low), _finite(mttr.ci95_high)] if mttr is not None else None,
-            "job_interruptions_mean": _finite(estimate(interrupted, "").mean) if jobs and interrupted else None}
+            "node_failures_mean": finite_or_none(failures.mean) if failures is not None else None,
+            "mttr_hours": finite_or_none(mttr.mean) if mttr is not None else None,
+            "mttr_ci95": [finite_or_none(mttr.ci95_low), finite_or_none(mttr.ci95_high)] if mttr is not None else None,
+            "job_interruptions_mean": finite_or_none(estimate(interrupted, "").mean) if jobs and interrupted else None}
 
 
 def _replay_dict(scenario: Scenario) -> dict[str, Any] | None:
@@ -198,8 +199,9 @@ def _blast_radius(experiment: Experiment, control: RunResult, treatment: RunResu
         extra = estimate(finite, "requests") if len(finite) > 1 else None
         burn = paired.get(f"{prefix}.error_budget_burn")
         services[spec.name] = {
-            "extra_failed_requests_mean": _finite(extra.mean) if extra else None,
-            "extra_failed_requests_ci95": [_finite(extra.ci95_low), _finite(extra.ci95_high)] if extra else None,
+            "extra_failed_requests_mean": finite_or_none(extra.mean) if extra else None,
+            "extra_failed_requests_ci95": [finite_or_none(extra.ci95_low), finite_or_none(extra.ci95_high)]
+            if extra else None,
             "error_budget_burned": burn["diff_mean"] if burn else None,
             "error_budget_burned_ci95": [burn["diff_ci95_low"], burn["diff_ci95_high"]] if burn else None,
             "error_budget_burn_treatment": burn["treatment_mean"] if burn else None}
@@ -215,7 +217,3 @@ def _failed(row: dict[str, float], prefix: str) -> float:
     """Requests of a service that were not good (sent × (1 − success ratio))."""
     requests, success = row.get(f"{prefix}.requests"), row.get(f"{prefix}.success_ratio")
     return requests * (1.0 - success) if requests is not None and success is not None else math.nan
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None

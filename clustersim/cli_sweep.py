@@ -420,6 +420,7 @@ def cmd_search(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Ca
     from clustersim.scenario import load_scenario
     from clustersim.scenario.load import apply_overrides
     from clustersim.threshold_search import ParameterSpace, parse_target, search_threshold
+    from clustersim.stats import finite_or_none
 
     base = load_scenario(args.scenario, overrides)
     source = args.scenario.name
@@ -471,7 +472,7 @@ def cmd_search(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Ca
                 target.comparator, "threshold": target.threshold}, "confidence": outcome.confidence,
                 "found": outcome.answer is not None, "answer": outcome.answer, "direction": outcome.direction or None,
                 "verdict": outcome.verdict, "seed": base.simulation.seed, "max_replications": max_replications,
-                "steps": [{"value": s.value, "replications": s.replications, "mean": _finite(s.mean),
+                "steps": [{"value": s.value, "replications": s.replications, "mean": finite_or_none(s.mean),
                            "lower": s.lower, "upper": s.upper, "decision": s.decision} for s in outcome.steps]}
         write_synced(results.path / "search.json", json.dumps(info, indent=2, allow_nan=False) + "\n")
         results.commit()
@@ -479,10 +480,3 @@ def cmd_search(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Ca
             terminal.console.print(outcome.verdict[0].upper() + outcome.verdict[1:], highlight=False)
             terminal.console.print(f"results in {out}/")
     return stops.exit_status or 0
-
-
-def _finite(x: float) -> float | None:
-    import math
-
-    return x if math.isfinite(x) else None
-

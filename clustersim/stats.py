@@ -19,6 +19,11 @@ from clustersim.scenario.schema import Scenario
 from clustersim.t_quantiles import t_quantile
 
 
+def finite_or_none(x: float | None) -> float | None:
+    """A number as JSON can hold it: an undefined one (inf, NaN, None) as None (null)."""
+    return None if x is None or not math.isfinite(x) else x
+
+
 def replication_metrics(scenario: Scenario, records: ReplicationRecords) -> dict[str, float]:
     """Every metric of the scenario's metric plan for one replication, from its stored record log alone
     (fed through the same ``Measures`` that take a running replication's rows)."""

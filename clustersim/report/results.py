@@ -29,7 +29,7 @@ from clustersim.report.files import write_synced
 from clustersim.scenario.load import dump_scenario_toml
 from clustersim.scenario.schema import Scenario
 from clustersim.runner import RunResult
-from clustersim.stats import Estimate
+from clustersim.stats import Estimate, finite_or_none
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,11 +49,6 @@ class Invocation:
 
     command_line: tuple[str, ...]
     overrides: tuple[str, ...]
-
-
-def finite_or_none(x: float | None) -> float | None:
-    """JSON has no inf or NaN: an undefined number is written as null."""
-    return None if x is None or not math.isfinite(x) else x
 
 
 def estimate_dict(e: Estimate) -> dict:
