@@ -7,6 +7,7 @@ prints its one-line message(s) on stderr and exits 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -18,7 +19,7 @@ from clustersim.errors import ClusterSimError, ScenarioError
 
 if TYPE_CHECKING:
     from clustersim.report.terminal import Terminal
-    from clustersim.runner import StopSignals
+    from clustersim.runner import RunResult, StopSignals
     from clustersim.scenario.schema import Scenario
 
 SUBCOMMANDS = ("run", "validate", "schema", "optimize-checkpoint", "sweep", "compare", "search", "chaos", "fit")
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
     run.add_argument("--events", action="store_true", help="also write the state-change log as events.parquet")
     run.add_argument("--nodes", action="store_true", help="also write the per-node table as nodes.parquet")
+    run.add_argument("--no-report", action="store_true", help="write the results files only: no report.html, "
+                     "report.md or plots/")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_workers_arg(run, "processes (SimPy) or threads (fast) for the replications")
     validate = sub.add_parser("validate", help="check a scenario file and print its resolved form")
@@ -66,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--out", metavar="DIR",
                           help="write results into DIR (default results/<name>/optimize-checkpoint-<job>-<time>/)")
     optimize.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
+    optimize.add_argument("--no-report", action="store_true", help="write the tables and the plot only: no "
+                          "report.html or report.md")
     optimize.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_workers_arg(optimize, "processes for the grid's intervals (default: in this process)")
     add_commands(sub, _add_scenario_args)
@@ -197,6 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _refuse_beyond_machine(args, scenario)
     from clustersim.report.files import ResultsDirectory
     from clustersim.report.results import EventsFile, Invocation, write_results
+    from clustersim.report.sample import windowed
     from clustersim.report.terminal import Terminal
     from clustersim.cli_sweep import engine_session
     from clustersim.runner import StopSignals, run_scenario
@@ -207,17 +213,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         terminal = Terminal(quiet=args.quiet)  # simulating: reused, locked or unwritable
         _prepare_engine(scenario, terminal, stops)
         events = EventsFile(results.path, scenario) if args.events else None  # the log streams into it
+        measured = scenario if args.no_report else windowed(scenario)  # the report's windows: measurement only
         with terminal.progress(scenario.name, scenario.simulation.replications_limit) as advance, \
-                engine_session(scenario, args.workers) as engine:
-            result = run_scenario(scenario, keep_logs=events or False, progress=advance, source=args.scenario.name,
+                engine_session(measured, args.workers) as engine:
+            result = run_scenario(measured, keep_logs=events or False, progress=advance, source=args.scenario.name,
                                   engine=engine, node_table=args.nodes)
+        result = dataclasses.replace(result, scenario=scenario)
         invocation = Invocation(command_line=("python", "-m", "clustersim", *sys.argv[1:]),
                                 overrides=_overrides(args))
         write_results(results.path, result, with_events=args.events, invocation=invocation, events=events,
                       with_nodes=args.nodes)
+        if not args.no_report and result.rows:
+            write_run_report(results.path, result, args.scenario.name, terminal)
         results.commit()
         terminal.show_summary(result, out)
     return stops.exit_status or (0 if result.complete else 130)
+
+
+def write_run_report(out: Path, result: RunResult, source: str, terminal: Terminal) -> None:
+    """report.md, report.html and plots/ of a run, with replication 0 re-simulated for its whole log."""
+    from clustersim.report.document import write_report
+    from clustersim.report.run_report import run_report
+    from clustersim.report.sample import sample_replication
+
+    with terminal.preparing("report: simulating replication 0 again for its log (the outage timeline)"):
+        sample = sample_replication(result.scenario)
+    write_report(out, run_report(result, sample, source))
 
 
 def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
@@ -247,6 +268,11 @@ def cmd_optimize_checkpoint(args: argparse.Namespace) -> int:
             raise Interrupted(stops.first if stops.first is not None
                               else int(getattr(err, "signum", signal.SIGINT))) from None
         write_checkpoint_advice(results.path, advice)
+        if not args.no_report:
+            from clustersim.report.document import write_report
+            from clustersim.report.other_reports import checkpoint_report
+
+            write_report(results.path, checkpoint_report(advice))
         results.commit()
         terminal.show_checkpoint_advice(advice, out)
     return stops.exit_status or 0

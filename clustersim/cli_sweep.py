@@ -51,6 +51,8 @@ def _add_paired_args(parser: argparse.ArgumentParser, of: str, out_help: str) ->
     add_workers_arg(parser, "processes (SimPy) or threads (fast) for the replications")
     parser.add_argument("--out", metavar="DIR", help=out_help)
     parser.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
+    parser.add_argument("--no-report", action="store_true", help="write the results files only: no report.html, "
+                        "report.md or plots/")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -69,7 +71,8 @@ def add_commands(sub: Any, add_scenario_args: Callable[[argparse.ArgumentParser]
                        help="local: a process pool on this machine (default); dask: a Dask cluster")
     sweep.add_argument("--scheduler", metavar="ADDR",
                        help="with --executor dask: the scheduler, e.g. tcp://HOST:8786 (default: a LocalCluster)")
-    sweep.add_argument("--no-report", action="store_true", help="write the tables only, no plots/*.png")
+    sweep.add_argument("--no-report", action="store_true", help="write the tables only: no report.html, report.md "
+                       "or plots/*.png")
     sweep.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     compare = sub.add_parser("compare", help="run scenarios with common random numbers; paired differences to the "
@@ -101,6 +104,8 @@ def add_commands(sub: Any, add_scenario_args: Callable[[argparse.ArgumentParser]
     search.add_argument("--out", metavar="DIR", help="write search.json into DIR (default "
                                                      "results/<name>/search-<time>/)")
     search.add_argument("--overwrite", action="store_true", help="replace the results already in --out DIR, whole")
+    search.add_argument("--no-report", action="store_true", help="write search.json only: no report.html, "
+                        "report.md or plots/")
     search.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -243,6 +248,11 @@ def cmd_compare(args: argparse.Namespace, overrides: tuple[str, ...], prepare: C
                 "significant": [{"metric": d.metric, "scenario": d.scenario, "diff_mean": d.estimate.mean}
                                 for d in comparison.differences if d.significant]}
         write_synced(path / "compare.json", json.dumps(info, indent=2, allow_nan=False) + "\n")
+        if not args.no_report:
+            from clustersim.report.document import write_report
+            from clustersim.report.paired_report import compare_report
+
+            write_report(path, compare_report(comparison, [p.name for p in args.scenarios]))
         return lambda: _show_comparison(terminal, comparison, out)
 
     return _run_paired(args, out, scenarios, prepare, "compare",
@@ -321,6 +331,11 @@ def cmd_chaos(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Cal
             write_synced(path / "chaos_timeline.png", figure)
         for name, scenario in (("control", experiment.control), ("treatment", experiment.treatment)):
             write_synced(path / f"{name}.resolved.toml", dump_scenario_toml(scenario))
+        if not args.no_report:
+            from clustersim.report.document import write_report
+            from clustersim.report.paired_report import chaos_report
+
+            write_report(path, chaos_report(info, outcome.comparison, figure))
         return lambda: _show_chaos(terminal, info, out)
 
     return _run_paired(args, out, [experiment.control, experiment.treatment], prepare, "chaos",
@@ -475,6 +490,11 @@ def cmd_search(args: argparse.Namespace, overrides: tuple[str, ...], prepare: Ca
                 "steps": [{"value": s.value, "replications": s.replications, "mean": finite_or_none(s.mean),
                            "lower": s.lower, "upper": s.upper, "decision": s.decision} for s in outcome.steps]}
         write_synced(results.path / "search.json", json.dumps(info, indent=2, allow_nan=False) + "\n")
+        if not args.no_report:
+            from clustersim.report.document import write_report
+            from clustersim.report.other_reports import search_report
+
+            write_report(results.path, search_report(info))
         results.commit()
         if not args.quiet:
             terminal.console.print(outcome.verdict[0].upper() + outcome.verdict[1:], highlight=False)

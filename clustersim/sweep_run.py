@@ -274,19 +274,19 @@ def sweep_summary(result: SweepResult, executor: Executor) -> dict[str, Any]:
 
 
 def write_sweep_files(out: Path, result: SweepResult, executor: Executor, plots: bool) -> None:
-    """sweep.csv, sweep.parquet, sweep.json and (unless ``plots`` is False) plots/*.png, each file atomically."""
+    """sweep.csv, sweep.parquet, sweep.json and (unless ``plots`` is False) the report: plots/*.png, report.md and
+    report.html, each file atomically."""
     import io
-
-    from clustersim.report.sweep_plots import sweep_plots
 
     table = result.table
     write_atomic(out / TABLE_CSV, table.to_csv(index=False))
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
     write_atomic(out / TABLE_PARQUET, buffer.getvalue())
-    if plots:
-        (out / "plots").mkdir(exist_ok=True)
-        for name, png in sweep_plots(result.plan, table):
-            write_atomic(out / "plots" / name, png)
+    if plots:  # the report carries every plot: plots/*.png, report.md, report.html
+        from clustersim.report.document import write_report
+        from clustersim.report.sweep_report import sweep_report
+
+        write_report(out, sweep_report(result.plan, table, result.outcomes), write=write_atomic)
     write_atomic(out / SWEEP_JSON, json.dumps(sweep_summary(result, executor), indent=2, allow_nan=False) + "\n")
 

@@ -55,7 +55,7 @@ def _png(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _file_name(metric: str) -> str:
+def plot_file_name(metric: str) -> str:
     return "sweep_" + metric.replace(".", "_").replace("/", "_") + ".png"
 
 
@@ -125,6 +125,6 @@ def sweep_plots(plan: SweepPlan, table: pd.DataFrame) -> Iterator[tuple[str, byt
         if not np.isfinite(table[f"{metric}_mean"].to_numpy(dtype=float)).any():
             continue
         if len(axes) == 1:
-            yield _file_name(metric), line_png(plan, table, axes[0][0], metric)
+            yield plot_file_name(metric), line_png(plan, table, axes[0][0], metric)
         else:
-            yield _file_name(metric), heatmap_png(plan, table, (axes[0][0], axes[1][0]), metric)
+            yield plot_file_name(metric), heatmap_png(plan, table, (axes[0][0], axes[1][0]), metric)
