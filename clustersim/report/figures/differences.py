@@ -49,8 +49,8 @@ def headline_metrics(comparison: Comparison) -> list[str]:
 
 def forest(comparison: Comparison, metrics: list[str] | None = None) -> Forest:
     """Rows per metric (in ``metrics`` order, default the headlines) and non-baseline scenario (in run order):
-    difference / |baseline mean| x 100. A metric whose baseline mean is 0 or undefined is left out and named in
-    ``zero_baseline``; a difference with no interval (fewer than two paired replications) is left out."""
+    difference / |baseline mean| x 100. A metric whose baseline mean is 0 is left out and named in ``zero_baseline``,
+    one undefined (NaN) left out; a difference with no interval (fewer than two paired replications) is left out."""
     chosen = headline_metrics(comparison) if metrics is None else metrics
     baseline = comparison.results[0].estimates if comparison.results else {}
     by_key = {(d.metric, d.scenario): d for d in comparison.differences}
@@ -58,9 +58,9 @@ def forest(comparison: Comparison, metrics: list[str] | None = None) -> Forest:
     zero: list[str] = []
     for metric in chosen:
         base = baseline.get(metric)
-        if base is None:
+        if base is None or not math.isfinite(base.mean):
             continue
-        if not math.isfinite(base.mean) or base.mean == 0:
+        if base.mean == 0:
             zero.append(metric)
             continue
         scale = 100.0 / abs(base.mean)

@@ -22,11 +22,11 @@ def exposure_lines(estimates: dict[str, Estimate]) -> list[str]:
     loss = estimates.get("storage.data_loss_events")
     copy = estimates.get("storage.rereplication_hours")
     mttdl = estimates.get("storage.mttdl_hours")
-    return ["data-loss events per replication:\n" + (_bounds(loss, lambda x: f"{x:.3g}") if loss else "—"),
+    return ["data-loss events per replication:\n" + (_bounds(loss, lambda x: f"{x:.3g}") if loss else "  —"),
             "re-replication time (mean):\n" + (_bounds(copy, readable_hours) if copy and copy.n
-                                                else "— (no replica lost)"),
+                                                else "  — (no replica lost)"),
             "MTTDL (object-hours per loss):\n" + (_bounds(mttdl, readable_hours) if mttdl and mttdl.n
-                                                   else "— (no data lost)")]
+                                                   else "  — (no data lost)")]
 
 
 def _bounds(e: Estimate, show: Any) -> str:
@@ -89,7 +89,8 @@ def _draw_availability_bars(axes: Any, estimates: dict[str, Estimate]) -> None:
             continue
         below = e.mean - e.ci95_low if e.ci95_low is not None else 0.0
         above = e.ci95_high - e.mean if e.ci95_high is not None else 0.0
-        axes.bar([x], [e.mean], color=color)
+        bars = axes.bar([x], [e.mean], color=color)
+        axes.bar_label(bars, labels=[f"{e.mean:.4g}"], fontsize="small", padding=8)
         axes.errorbar([x], [e.mean], yerr=[[below], [above]], fmt="none", ecolor="black", capsize=3)
     axes.set_xticks(range(len(AVAILABILITIES)), [label for _, label, _ in AVAILABILITIES])
     axes.set_ylabel(with_unit("availability over the run", metric_info(AVAILABILITIES[0][0]).unit))
