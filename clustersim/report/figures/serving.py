@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 from clustersim.layout import metric_info
 from clustersim.report.canvas import legend_below, new_figure, png_bytes, with_unit
 from clustersim.scenario.schema import Scenario
-from clustersim.stats import estimate
+from clustersim.stats import Estimate, estimate
 from clustersim.units import readable_hours
 
 Series = list[dict[str, list[float | None]]]
@@ -69,7 +69,7 @@ def draw_band(axes: Any, bands: list[WindowBand], scale_hours: float, color: str
     axes.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0, label=f"{label} (95 % band)")
 
 
-def services_with_latency(estimates: dict[str, Any]) -> list[str]:
+def services_with_latency(estimates: dict[str, Estimate]) -> list[str]:
     """The inference services whose estimates hold a latency quantile, in first-seen order."""
     services: list[str] = []
     for name in estimates:
@@ -79,7 +79,7 @@ def services_with_latency(estimates: dict[str, Any]) -> list[str]:
     return services
 
 
-def latency_png(estimates: dict[str, Any]) -> bytes | None:
+def latency_png(estimates: dict[str, Estimate]) -> bytes | None:
     """Per service, grouped bars of its latency quantiles (and TTFT / TPOT p99 when token-based) with 95 %
     intervals on a log seconds axis; None without a service's latency."""
     services = services_with_latency(estimates)
