@@ -10,7 +10,7 @@ import pytest
 from clustersim.checkpoint_sweep import optimize_checkpoint
 from clustersim.comparison import Comparison, compare_runs, compare_scenarios
 from clustersim.report.figures.causes import ALL_JOBS, ParetoBar, causes_png, interruptions_over_jobs, pareto
-from clustersim.report.figures.differences import ForestRow, differences_png, forest, headline_metrics
+from clustersim.report.figures.differences import ForestRow, compared_metrics, differences_png, forest
 from clustersim.report.figures.serving import (WindowBand, below_target, latency_png, slo_windows_png, time_axis,
                                                window_bands)
 from clustersim.report.figures.storage import exposure_lines, storage_png
@@ -138,8 +138,9 @@ def test_forest_rows_are_percent_of_the_baseline_mean(store_run):
     other = [{"nodes.availability": a + 0.125, "capacity.availability": c, "nodes.failures": 1.0,
               "storage.data_loss_events": 1.0} for a, c in zip((0.5, 0.25, 0.75), (0.5, 0.6, 0.4))]
     comparison = _comparison(store_run.scenario, baseline, other)
-    assert headline_metrics(comparison) == ["nodes.availability", "capacity.availability", "nodes.failures"]
-    rows, zero = forest(comparison)
+    assert compared_metrics(comparison) == ["nodes.availability", "capacity.availability", "nodes.failures",
+                                            "storage.data_loss_events"]
+    rows, zero = forest(comparison, ["nodes.availability", "capacity.availability", "nodes.failures"])
     half = t_quantile(2, 0.975) * 0.1 / math.sqrt(3) / 0.5 * 100   # paired diffs 0, 0.1, -0.1 over a mean of 0.5
     assert rows == [ForestRow("nodes.availability", "other", 25.0, 25.0, 25.0, True),
                     ForestRow("capacity.availability", "other", pytest.approx(0.0, abs=1e-12),
@@ -151,11 +152,13 @@ def test_forest_rows_are_percent_of_the_baseline_mean(store_run):
 
 
 def test_headline_metrics_expand_jobs_and_services(store_run, inference_run):
-    assert headline_metrics(_comparison(store_run.scenario, store_run.rows, store_run.rows)) == [
-        "nodes.availability", "capacity.availability", "nodes.failures", "nodes.outage_mean_hours",
-        "training.pretrain.ettr", "training.pretrain.goodput", "storage.read_availability"]
-    assert headline_metrics(_comparison(inference_run.scenario, inference_run.rows, inference_run.rows))[-2:] == [
-        "inference.chat.success_ratio", "inference.chat.latency_p99_s"]
+    store = compared_metrics(_comparison(store_run.scenario, store_run.rows, store_run.rows))
+    assert store[:4] == ["nodes.availability", "capacity.availability", "nodes.failures", "nodes.outage_mean_hours"]
+    assert store.index("storage.read_availability") < store.index("training.pretrain.ettr") \
+        < store.index("training.pretrain.goodput")
+    served = compared_metrics(_comparison(inference_run.scenario, inference_run.rows, inference_run.rows))
+    assert served.index("inference.chat.success_ratio") < served.index("inference.chat.latency_p99_s")
+    assert served[-1].startswith("inference.chat.")
 
 
 def test_differences_figure_on_a_real_comparison():

@@ -7,12 +7,7 @@ from typing import NamedTuple
 
 from clustersim.comparison import Comparison
 from clustersim.report.canvas import new_figure, png_bytes, with_unit
-
-# The headline metrics a comparison is read by, in this order; <job> and <svc> stand for every one present
-HEADLINES = ("nodes.availability", "capacity.availability", "nodes.failures", "nodes.outage_mean_hours",
-             "training.<job>.ettr", "training.<job>.goodput", "inference.<svc>.success_ratio",
-             "inference.<svc>.latency_p99_s", "storage.read_availability")
-
+from clustersim.report.review import headline_metrics
 
 class ForestRow(NamedTuple):
     """One (metric, scenario) row: the paired difference to the baseline and its 95 % bounds, in percent of the
@@ -33,25 +28,16 @@ class Forest(NamedTuple):
     zero_baseline: list[str]
 
 
-def headline_metrics(comparison: Comparison) -> list[str]:
-    """The headline metrics the baseline measured, each <job> / <svc> pattern expanded in first-seen order."""
-    present = list(comparison.results[0].estimates) if comparison.results else []
-    chosen: list[str] = []
-    for pattern in HEADLINES:
-        if "<" not in pattern:
-            chosen += [pattern] if pattern in present else []
-            continue
-        head, tail = pattern.split(".", 1)[0], pattern.split(".", 2)[2]
-        chosen += [m for m in present if m.startswith(head + ".") and len(m.split(".")) == 3
-                   and m.split(".")[2] == tail]
-    return chosen
+def compared_metrics(comparison: Comparison) -> list[str]:
+    """The headline metrics (``review.headline_metrics``) the baseline measured."""
+    return headline_metrics(comparison.results[0].estimates) if comparison.results else []
 
 
 def forest(comparison: Comparison, metrics: list[str] | None = None) -> Forest:
     """Rows per metric (in ``metrics`` order, default the headlines) and non-baseline scenario (in run order):
     difference / |baseline mean| x 100. A metric whose baseline mean is 0 is left out and named in ``zero_baseline``,
     one undefined (NaN) left out; a difference with no interval (fewer than two paired replications) is left out."""
-    chosen = headline_metrics(comparison) if metrics is None else metrics
+    chosen = compared_metrics(comparison) if metrics is None else metrics
     baseline = comparison.results[0].estimates if comparison.results else {}
     by_key = {(d.metric, d.scenario): d for d in comparison.differences}
     rows: list[ForestRow] = []
