@@ -18,7 +18,8 @@ DAYS_FROM_HOURS = 240.0  # spans of ten days or more read in days (as units.read
 
 def series_metrics(scenario: Scenario, series: Series) -> list[str]:
     """The metrics drawn, in panel order: node and capacity availability, then each job's ETTR, those present."""
-    wanted = ["nodes.availability", "capacity.availability", *(f"training.{job.name}.ettr" for job in scenario.training)]
+    jobs = [f"training.{job.name}.ettr" for job in scenario.training]
+    wanted = ["nodes.availability", "capacity.availability", *jobs]
     return [name for name in wanted if any(name in replication for replication in series)]
 
 

@@ -72,14 +72,14 @@ def job_state_spans(scenario: Scenario, log: np.ndarray, job: int) -> list[tuple
             if b > a and int(s) != int(JobState.DONE)]
 
 
-def _colours(labels: Sequence[str]) -> dict[str, str]:
-    """A colour per cause label, the network's its own, the others in order of first appearance."""
-    colours: dict[str, str] = {}
-    for label in labels:
-        if label not in colours:
-            others = sum(1 for known in colours if known != NETWORK_LABEL)
-            colours[label] = NETWORK_COLOUR if label == NETWORK_LABEL else CAUSE_COLOURS[others % len(CAUSE_COLOURS)]
-    return colours
+def cause_colours(scenario: Scenario, labels: Sequence[str]) -> dict[str, str]:
+    """A colour per cause label among ``labels``, fixed by its code (the same in every figure of a scenario), the
+    network's its own; in code order (the legend's)."""
+    names = scenario.label_names
+    code = {name: c for c, name in reversed(list(enumerate(names)))}
+    ordered = sorted(set(labels), key=lambda label: code.get(label, len(names)))
+    return {label: NETWORK_COLOUR if label == NETWORK_LABEL
+            else CAUSE_COLOURS[code.get(label, len(names)) % len(CAUSE_COLOURS)] for label in ordered}
 
 
 def outage_timeline_png(scenario: Scenario, log: np.ndarray, replication: int = 0) -> bytes | None:
@@ -93,18 +93,20 @@ def outage_timeline_png(scenario: Scenario, log: np.ndarray, replication: int = 
     jobs = len(scenario.training)
     figure = new_figure(height=max(3.2, 1.6 + 0.13 * len(nodes) + 0.3 * jobs))
     if jobs:
-        strip, axes = figure.subplots(2, 1, sharex=True, height_ratios=[max(0.6, 0.4 * jobs), max(2.0, 0.13 * len(nodes))])
+        heights = [max(0.6, 0.4 * jobs), max(2.0, 0.13 * len(nodes))]
+        strip, axes = figure.subplots(2, 1, sharex=True, height_ratios=heights)
         _draw_jobs(strip, scenario, log, scale)
     else:
         axes = figure.subplots()
-    colours = _colours([label for *_, label in outages])
+    colours = cause_colours(scenario, [label for *_, label in outages])
     for label, colour in colours.items():
         mine = [(row_of[node], start, end) for node, start, end, cause in outages if cause == label and node in row_of]
         if mine:
             rows, starts, ends = (np.array(column) for column in zip(*mine))
             axes.barh(rows, (ends - starts) / scale, left=starts / scale, height=0.7, color=colour,
-                      label=label, linewidth=0)
-    axes.set_yticks(range(len(nodes)), [f"node {node}" for node in nodes], fontsize="x-small" if len(nodes) > 15 else "small")
+                      label=label, edgecolor=colour, linewidth=0.6)  # (an edge keeps short outages visible)
+    axes.set_yticks(range(len(nodes)), [f"node {node}" for node in nodes],
+                    fontsize="x-small" if len(nodes) > 15 else "small")
     axes.set_ylim(len(nodes) - 0.5, -0.5)
     axes.set_xlim(0, scenario.simulation.horizon / scale)
     axes.set_xlabel(with_unit("time since the start", unit))
@@ -121,7 +123,7 @@ def outage_timeline_png(scenario: Scenario, log: np.ndarray, replication: int = 
 def _draw_jobs(strip: Any, scenario: Scenario, log: np.ndarray, scale: float) -> None:
     """A row per training job: its state over time."""
     labelled: set[int] = set()
-    for j, job in enumerate(scenario.training):
+    for j in range(len(scenario.training)):
         for state, (label, colour) in JOB_STATE_COLOURS.items():
             spans = [(a / scale, (b - a) / scale) for a, b, s in job_state_spans(scenario, log, j) if s == state]
             if spans:
