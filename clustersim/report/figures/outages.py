@@ -24,8 +24,9 @@ JOB_STATE_COLOURS = {int(JobState.COMPUTING): ("computing", "tab:green"),
                      int(JobState.CHECKPOINTING): ("checkpointing", "tab:blue"),
                      int(JobState.RESTARTING): ("restarting", "tab:orange"),
                      int(JobState.WAITING): ("waiting", "tab:red")}
-CAUSE_COLOURS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:orange", "tab:green",
-                 "tab:blue", "tab:red", "gold", "teal", "navy")
+# (none of the job strip's colours, so a cause never reads as a job state)
+CAUSE_COLOURS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "gold", "teal", "navy", "salmon",
+                 "darkkhaki", "slateblue", "sienna")
 NETWORK_COLOUR = "dimgray"
 
 
@@ -114,7 +115,7 @@ def outage_timeline_png(scenario: Scenario, log: np.ndarray, replication: int = 
     axes.grid(True, axis="x", alpha=0.3)
     legend_right(axes, title="began by")
     affected = len({node for node, *_ in outages})
-    figure.suptitle(f"{scenario.name}: outages of replication {replication} ({len(outages)} outages; "
+    figure.suptitle(f"{scenario.name}: node outages in replication {replication}\n({len(outages)} outages; "
                     f"{len(nodes)} of the {affected} nodes that had one shown, of {scenario.nodes.count} nodes)",
                     fontsize="medium")
     return png_bytes(figure)
