@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from clustersim.engine.simpy_engine import SimpyEngine
 from clustersim.job_phases import PHASES, job_phases
+from clustersim.model.records import JobState, Kind, SlotState
 from clustersim.scenario import scenario_from_dict
 from conftest import base_scenario
 from test_model_cases import chaos_kill
@@ -95,6 +97,31 @@ def test_a_finished_job_is_measured_up_to_its_finish():
     """work = 6 h, no failures: three segments, done at 6.3 h (the horizon is 20 h)."""
     phases, _ = phases_of(timeline_scenario(work="6 h"))
     assert phases == pytest.approx(expect(compute_kept=6, checkpoint=0.3))
+
+
+def test_members_in_different_states_rank_detection_then_waiting_then_swap():
+    """A hand-built log of a 2-node job over 20 h: member 1 empties at 2 (noticed 2.5), member 0 at 3 (noticed
+    3.5); member 1 swaps [4, 5), member 0 [5, 5.5); filled, the job stays stopped to 6 (nothing in the log says
+    why: other), restarts [6, 6.5) and computes to the horizon, a checkpoint at 10 keeping 3 h."""
+    scenario = scenario_from_dict(timeline_scenario(), source="test")
+    job, slot, work = int(Kind.JOB), int(Kind.SLOT), int(Kind.WORK)
+    waiting, restarting, computing = int(JobState.WAITING), int(JobState.RESTARTING), int(JobState.COMPUTING)
+    filled, empty, slot_waiting, swapping = (int(s) for s in SlotState)
+    log = np.array([
+        (0.0, job, 0, waiting, computing, -1),
+        (2.0, slot, 1, filled, empty, 0), (2.0, job, 0, computing, waiting, 0),
+        (2.5, slot, 1, empty, slot_waiting, 0),
+        (3.0, slot, 0, filled, empty, 0),
+        (3.5, slot, 0, empty, slot_waiting, 0),
+        (4.0, slot, 1, slot_waiting, swapping, -1),
+        (5.0, slot, 1, swapping, filled, -1), (5.0, slot, 0, slot_waiting, swapping, -1),
+        (5.5, slot, 0, swapping, filled, -1),
+        (6.0, job, 0, waiting, restarting, -1), (6.5, job, 0, restarting, computing, -1),
+        (10.0, work, 0, 0.0, 3.0, -1),
+    ], dtype=np.float64)
+    assert job_phases(scenario, log)["pretrain"] == pytest.approx(expect(
+        compute_kept=3, compute_lost_or_not_yet_checkpointed=12.5, restart=0.5, detection=1.0,
+        waiting_for_a_spare_or_repair=2.0, swap=0.5, stopped_other=0.5))
 
 
 def gpt_like(on_failure: str, spares: dict, seed: int) -> dict:
