@@ -23,7 +23,7 @@ STAGES: list[tuple[str, ...]] = [
     ("clustersim.feasibility",),
     ("clustersim.model",),
     ("clustersim.workloads",),
-    ("clustersim.measures", "clustersim.node_table", "clustersim.stats"),
+    ("clustersim.measures", "clustersim.node_table", "clustersim.stats", "clustersim.job_phases"),
     ("clustersim.series",),
     ("clustersim.engine",),
     ("clustersim.adaptive",),
