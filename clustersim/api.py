@@ -54,6 +54,11 @@ class RunPlots:
     def __init__(self, result: Result) -> None:
         self._result = result
 
+    def _windowed(self) -> Scenario:
+        from clustersim.report.sample import report_windows
+
+        return report_windows(self._result.scenario)
+
     def _series(self) -> list[dict[str, list[float | None]]]:
         return self._result.run.series or [self._result.sample().series]
 
@@ -61,7 +66,7 @@ class RunPlots:
         """Availability (nodes, capacity, each job's ETTR) per window, mean and 95 % band across replications."""
         from clustersim.report.figures.availability import availability_png
 
-        return _picture(availability_png(self._result.scenario, self._series()))
+        return _picture(availability_png(self._windowed(), self._series()))
 
     def causes(self) -> Picture | None:
         """Failure causes and job interruptions by cause as Pareto charts."""
@@ -94,13 +99,13 @@ class RunPlots:
         """Each service's share of requests within the SLO per window, against its target."""
         from clustersim.report.figures.serving import slo_windows_png
 
-        return _picture(slo_windows_png(self._result.scenario, self._series()))
+        return _picture(slo_windows_png(self._windowed(), self._series()))
 
     def storage(self) -> Picture | None:
         """The checkpoint store's exposure: under-replicated objects, availability, losses."""
         from clustersim.report.figures.storage import storage_png
 
-        return _picture(storage_png(self._result.scenario, self._result.run.estimates, self._series()))
+        return _picture(storage_png(self._windowed(), self._result.run.estimates, self._series()))
 
 
 @dataclass(frozen=True)
@@ -136,11 +141,11 @@ class Result:
         import io
 
         from clustersim.report.results import series_csv
-        from clustersim.report.sample import windowed
+        from clustersim.report.sample import report_windows
 
         if not self.run.series:
             return None
-        return pd.read_csv(io.StringIO(series_csv(replace(self.run, scenario=windowed(self.scenario)))))
+        return pd.read_csv(io.StringIO(series_csv(replace(self.run, scenario=report_windows(self.scenario)))))
 
     @property
     def plot(self) -> RunPlots:

@@ -27,7 +27,8 @@ from clustersim.report.review import (
 from clustersim.stats import Estimate
 from conftest import clustersim_process
 
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9a"
+                       "wAAAABJRU5ErkJggg==")
 
 SMALL = """\
 name = "small"

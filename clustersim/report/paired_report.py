@@ -4,6 +4,7 @@ exactly when the paired 95 % interval excludes 0 — show the differences as a f
 designs set differently."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from clustersim.comparison import Comparison, Difference
@@ -38,7 +39,7 @@ def written_comparison(comparison: Comparison) -> list[str]:
         spares = spare_nodes_sentence(name, baseline, _spares(result.scenario), _spares(base.scenario))
         if spares:
             lines.append(spares)
-        mine = [d for d in _headline_differences(comparison) if d.scenario == name]
+        mine = [d for d in _headline_differences(comparison) if d.scenario == name and math.isfinite(d.estimate.mean)]
         lines += [difference_sentence(d, baseline, base.estimates[d.metric].mean) for d in significant_first(mine)]
     return lines
 
@@ -111,7 +112,7 @@ def _hypothesis_line(h: dict[str, Any]) -> str:
     window = f" in every {readable_hours(h['window_hours'])} window" if h.get("window_hours") else ""
     low, high = h["held_ci95_low"], h["held_ci95_high"]
     interval = "" if low is None or high is None else f" [{low:.0%}, {high:.0%}]"
-    return (f"“{h['metric']} {h['comparator']} {h['threshold']:g}{window}” held in {h['held_fraction']:.0%}"
+    return (f"\"{h['metric']} {h['comparator']} {h['threshold']:g}{window}\" held in {h['held_fraction']:.0%}"
             f"{interval} of the treatment's replications and {h['control_held_fraction']:.0%} of the control's: "
             f"{h['verdict']}.")
 

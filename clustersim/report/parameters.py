@@ -9,6 +9,8 @@ from clustersim.report.document import Table, table
 from clustersim.scenario.schema import Scenario
 from clustersim.units import parse_duration_hours, readable_hours
 
+HOURS_PER_YEAR = 8760.0
+
 # (section, keys shown from it): a key absent from the resolved scenario is skipped
 _SETTINGS = (
     ("simulation", ("horizon", "warmup", "replications", "seed", "engine", "series_window")),
@@ -20,19 +22,22 @@ _SETTINGS = (
 )
 
 
+def duration_text(hours: float) -> str:
+    """A duration for people, in years beyond a year (a failure law's mean of 16.4 years, not 5.98e+03 d)."""
+    return f"{hours / HOURS_PER_YEAR:,.3g} years" if hours >= HOURS_PER_YEAR else readable_hours(hours)
+
+
 def shown(value: Any) -> str:
-    """A resolved value for people: durations readable (``"0.1667 h"`` → ``10 min``), a law by its mean."""
+    """A resolved value for people: durations readable (``"0.1667 h"`` → ``10 min``), a law by its parameters."""
     if isinstance(value, str) and value.endswith(" h"):
         try:
-            return readable_hours(parse_duration_hours(value))
+            return duration_text(parse_duration_hours(value))
         except UnitError:
             return value
     if isinstance(value, dict):
         if "dist" in value:
-            mean = value.get("mean", value.get("value"))
-            spread = f", cv {value['cv']:g}" if "cv" in value else ""
-            shape = f", shape {value['shape']:g}" if "shape" in value else ""
-            return f"{value['dist']} (mean {shown(mean)}{spread}{shape})" if mean is not None else value["dist"]
+            parameters = ", ".join(f"{k} {shown(v)}" for k, v in value.items() if k != "dist")
+            return f"{value['dist']} ({parameters})" if parameters else str(value["dist"])
         return ", ".join(f"{k} {shown(v)}" for k, v in value.items())
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -60,11 +60,13 @@ def difference_sentence(d: Difference, baseline: str, baseline_mean: float | Non
     """One sentence: how ``d.scenario`` moves ``d.metric`` from the baseline, with its 95 % half-width, and whether
     the difference is significant (exactly when its interval excludes 0)."""
     e = d.estimate
+    if not math.isfinite(e.mean):
+        return f"{d.metric} was not measured in both {d.scenario} and {baseline} in any replication: no difference."
     if e.mean == 0 and not (e.half_width or 0) > 0:
         return f"{d.scenario} leaves {d.metric} as {baseline} has it in every replication; {NOT_SIGNIFICANT}."
     verb = "raises" if e.mean > 0 else "lowers"
     relative = ""
-    if baseline_mean and not _is_fraction(d.metric):
+    if baseline_mean and math.isfinite(baseline_mean) and not _is_fraction(d.metric):
         relative = f" ({e.mean / abs(baseline_mean):+.1%} of {baseline}'s mean)"
     verdict = SIGNIFICANT if d.significant else NOT_SIGNIFICANT
     return f"{d.scenario} {verb} {d.metric} by {_change_text(d.metric, e)}{relative} against {baseline}; {verdict}."

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clustersim.job_phases import job_phases
-from clustersim.layout import metric_info
+from clustersim.layout import metric_info, serving_technique
 from clustersim.report.document import Figure, Report, Section, Table, table
 from clustersim.report.figures.availability import availability_png
 from clustersim.report.figures.causes import causes_png
@@ -16,7 +16,7 @@ from clustersim.report.figures.storage import storage_png
 from clustersim.report.figures.walltime import walltime_png
 from clustersim.report.parameters import failure_modes_table, settings_table, workloads_table
 from clustersim.report.review import headline_metrics, hours_text, value_text
-from clustersim.report.sample import SampleReplication
+from clustersim.report.sample import SampleReplication, report_windows
 from clustersim.report.terminal import format_interval, format_mean
 from clustersim.runner import RunResult
 from clustersim.stats import Estimate
@@ -87,6 +87,7 @@ def _figure(name: str, caption: str, draw: Callable[[], bytes | None]) -> list[F
 def run_figures(result: RunResult, sample: SampleReplication | None) -> list[Section]:
     """The figure sections a run has something to show in (a section without figures is left out)."""
     scenario, est = result.scenario, result.estimates
+    measured = report_windows(scenario)  # the windows the series were measured in
     series: list[Series] = result.series or ([sample.series] if sample is not None else [])
     over = (f"{len(series)} replications" if len(series) > 1 else
             "one replication (re-simulated on the SimPy engine: the fast engine measures no windows)"
@@ -96,7 +97,7 @@ def run_figures(result: RunResult, sample: SampleReplication | None) -> list[Sec
     sections = [
         Section("Availability over time", figures=_figure(
             "availability_over_time", f"Availability per window: mean and 95 % band across {over}; dashed: the "
-            "whole run's mean.", lambda: availability_png(scenario, series))),
+            "whole run's mean.", lambda: availability_png(measured, series))),
         Section("Failures and outages", figures=[
             *_figure("failure_causes", f"Failure causes as a Pareto chart: mean per replication with 95 % CI over "
                      f"{len(result.rows)} replications; line: the cumulative share.",
@@ -113,16 +114,21 @@ def run_figures(result: RunResult, sample: SampleReplication | None) -> list[Sec
         sections.append(Section("Training: where the wall time went", tables=[_phases_table(phases)],
                                 figures=figures))
     if scenario.inference:
-        sections.append(Section("Serving", figures=[
+        serving = Section("Serving", figures=[
             *_figure("serving_latency", f"Latency percentiles per service: mean with 95 % CI over "
                      f"{len(result.rows)} replications (log scale).", lambda: latency_png(est)),
             *_figure("serving_slo_windows", f"Share of requests answered within the SLO per window, mean and 95 % "
-                     f"band across {over}; dashed: the SLO target.", lambda: slo_windows_png(scenario, series))]))
+                     f"band across {over}; dashed: the SLO target.", lambda: slo_windows_png(measured, series))])
+        if serving_technique(scenario) == "hybrid" and len(serving.figures) < 2:  # no SLO windows figure
+            serving.paragraphs.append("No SLO windows: the services ran with the hybrid technique, which does not "
+                                      "simulate every request and so measures no request metric per window "
+                                      "(simulation.serving = \"requests\" does).")
+        sections.append(serving)
     if scenario.storage is not None:
         sections.append(Section("Checkpoint storage", figures=_figure(
             "storage_exposure", f"Storage exposure: under-replicated objects and availability per window across "
             f"{over}; losses and re-replication over {len(result.rows)} replications.",
-            lambda: storage_png(scenario, est, series))))
+            lambda: storage_png(measured, est, series))))
     return [s for s in sections if s.figures or s.tables]
 
 

@@ -29,13 +29,19 @@ def report_window_hours(scenario: Scenario) -> float:
     return next((w for w in _ROUND_WINDOWS_HOURS if span / w <= TARGET_WINDOWS), span)
 
 
-def windowed(scenario: Scenario) -> Scenario:
-    """The scenario measured in the report's windows (itself when it has a series window or runs on an engine
-    that measures none)."""
-    if scenario.simulation.series_window is not None or scenario.simulation.engine != "simpy":
+def report_windows(scenario: Scenario) -> Scenario:
+    """The scenario with the report's windows as its ``series_window`` (itself when it sets one): what the
+    per-window figures read their windows from."""
+    if scenario.simulation.series_window is not None:
         return scenario
     simulation = scenario.simulation.model_copy(update={"series_window": report_window_hours(scenario)})
     return scenario.model_copy(update={"simulation": simulation})
+
+
+def windowed(scenario: Scenario) -> Scenario:
+    """The scenario to run for a report: measured in the report's windows on the SimPy engine (the fast engine
+    measures none: itself there)."""
+    return report_windows(scenario) if scenario.simulation.engine == "simpy" else scenario
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,8 @@ def sample_replication(scenario: Scenario, replication: int = 0) -> SampleReplic
     """Replication ``replication`` on the SimPy engine with its whole log and the report's windows."""
     from clustersim.engine.simpy_engine import SimpyEngine
 
-    measured = scenario.model_copy(update={"simulation": scenario.simulation.model_copy(
-        update={"series_window": report_window_hours(scenario), "engine": "simpy"})})
+    windows = report_windows(scenario)
+    measured = windows.model_copy(update={"simulation": windows.simulation.model_copy(update={"engine": "simpy"})})
     (outcome,) = SimpyEngine().run(measured, [replication], keep_logs=True)
     assert outcome.records is not None and outcome.series is not None
     return SampleReplication(replication, outcome.records.log, outcome.series, outcome.metrics,

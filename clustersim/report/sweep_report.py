@@ -17,6 +17,7 @@ from clustersim.executors import PointOutcome
 from clustersim.sweep_grid import SweepPlan
 from clustersim.units import readable_hours
 
+TABLE_METRICS = 5  # columns of the points table beside the parameters: the page's width
 _LOWER_IS_BETTER_UNITS = ("h", "count", "node-h", "GPU-h", "s", "objects", "ratio", "attempts")
 
 
@@ -80,6 +81,7 @@ def sweep_report(plan: SweepPlan, points: pd.DataFrame, outcomes: dict[int, Poin
     figures = [(name in headline, Figure(name.removesuffix(".png"), _caption(name), png))
                for name, png in sweep_plots(plan, points)]
     shown = ["point", *plan.keys, "replications"]
+    metrics = metrics[:TABLE_METRICS]
     rows = []
     for _, row in points.iterrows():
         cells = [str(row[c]) for c in shown]
@@ -88,12 +90,13 @@ def sweep_report(plan: SweepPlan, points: pd.DataFrame, outcomes: dict[int, Poin
                          _or_none(row[f"{metric}_ci95_high"]), int(row["replications"]), metric_info(metric).unit)
             cells.append(value_text(metric, e) if math.isfinite(e.mean) else "—")
         rows.append(cells)
-    points = table([*shown, *metrics], rows, numeric=set(range(len(shown), len(shown) + len(metrics))),
-                   caption="headline metrics per point: mean [95 % CI]")
+    points_table = table([*shown, *metrics], rows, numeric=set(range(len(shown), len(shown) + len(metrics))),
+                         caption=f"the first {len(metrics)} headline metrics per point: mean [95 % CI] "
+                         "(every metric of every point: sweep.csv)")
     sections = [
         Section("Findings", paragraphs=sweep_findings(plan, points, outcomes) or ["No headline metric was measured."]),
         Section("Headline metrics across the sweep", figures=[f for top, f in figures if top]),
-        Section("Points", tables=[points]),
+        Section("Points", tables=[points_table]),
         Section("Every other metric", figures=[f for top, f in figures if not top], folded=True),
     ]
     return Report(f"{plan.name}: sweep report", subtitle, [s for s in sections if s.figures or s.tables or

@@ -81,7 +81,7 @@ def availability_png(scenario: Scenario, series: list[dict[str, list[float | Non
         axes.plot(mid[:n], mean, color="tab:blue", marker="o", markersize=3, label="mean per window")
         overall = run_mean(scenario, series, metric)
         if math.isfinite(overall):
-            axes.axhline(overall, color="black", linestyle="--", linewidth=1, label=f"whole-run mean {overall:.4g}")
+            axes.axhline(overall, color="black", linestyle="--", linewidth=1, label=f"whole-run mean {_shown(overall)}")
         axes.set_ylabel(with_unit(metric, metric_info(metric).unit), fontsize="small")
         axes.grid(True, alpha=0.3)
         legend_right(axes)
@@ -89,3 +89,10 @@ def availability_png(scenario: Scenario, series: list[dict[str, list[float | Non
     figure.suptitle(f"{scenario.name}: per-window mean and 95 % band over {len(series)} replications "
                     f"(windows of {readable_hours(windows[0][1] - windows[0][0])})", fontsize="medium")
     return png_bytes(figure)
+
+
+def _shown(fraction: float) -> str:
+    """A fraction near 1 with the digits that tell it from 1 (0.99996, not 1)."""
+    from clustersim.report.terminal import default_decimals, format_number
+
+    return format_number(fraction, max(4, default_decimals(fraction, "fraction")))

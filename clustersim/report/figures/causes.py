@@ -100,14 +100,16 @@ def causes_png(estimates: dict[str, Estimate], replications: int) -> bytes | Non
     figure = new_figure(height=3.4 * len(panels) + 0.6)
     grid = figure.subplots(len(panels), 1, squeeze=False)
     for (title, bars, unit), row in zip(panels, grid):
-        _draw_pareto(row[0], bars, title, unit)
+        handles, labels = _draw_pareto(row[0], bars, title, unit)
+    figure.legend(handles, labels, loc="outside lower center", ncols=3, fontsize="small", frameon=False)
     figure.suptitle(f"Failure causes, mean per replication with 95 % CI over {replications} replications",
                     fontsize="medium")
     return png_bytes(figure)
 
 
-def _draw_pareto(axes: Any, bars: list[ParetoBar], title: str, unit: str) -> None:
-    """Bars with error bars on the left axis, the cumulative share as a line on a right-hand 0-100 % axis."""
+def _draw_pareto(axes: Any, bars: list[ParetoBar], title: str, unit: str) -> tuple[list[Any], list[str]]:
+    """Bars with error bars on the left axis, the cumulative share as a line on a right-hand 0-100 % axis;
+    returns the legend's handles and labels (one legend for the figure, below every panel)."""
     from matplotlib.ticker import PercentFormatter
 
     x = list(range(len(bars)))
@@ -129,6 +131,5 @@ def _draw_pareto(axes: Any, bars: list[ParetoBar], title: str, unit: str) -> Non
     share.set_ylabel(with_unit("cumulative share", "%"))
     handles, labels = axes.get_legend_handles_labels()
     more_handles, more_labels = share.get_legend_handles_labels()
-    axes.legend(handles + more_handles, labels + more_labels, loc="upper center", bbox_to_anchor=(0.5, -0.22),
-                ncols=3, fontsize="small", frameon=False)
+    return handles + more_handles, labels + more_labels
 

@@ -86,11 +86,11 @@ def differences_png(comparison: Comparison, metrics: list[str] | None = None) ->
     axes.grid(True, axis="x", alpha=0.3)
     handles, labels = axes.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    axes.legend(list(unique.values()), list(unique), loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2,
-                fontsize="small", frameon=False)
+    figure.legend(list(unique.values()), list(unique), loc="outside lower center", ncols=2, fontsize="small",
+                  frameon=False)
     n = comparison.results[0].estimates[rows[0].metric].n if comparison.results else 0
     others = ", ".join(comparison.names[1:])
-    title = f"{others} minus {comparison.names[0]}: paired difference with 95 % CI over {n} replications"
+    title = f"{others} minus {comparison.names[0]}:\npaired difference with 95 % CI over {n} replications"
     if data.zero_baseline:
         title += f"\nnot shown (baseline mean 0): {', '.join(data.zero_baseline)}"
     axes.set_title(title, fontsize="small")
