@@ -223,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 overrides=_overrides(args))
         write_results(results.path, result, with_events=args.events, invocation=invocation, events=events,
                       with_nodes=args.nodes)
-        if not args.no_report and result.rows:
+        if not args.no_report:
             write_run_report(results.path, result, args.scenario.name, terminal)
         results.commit()
         terminal.show_summary(result, out)
@@ -236,8 +236,10 @@ def write_run_report(out: Path, result: RunResult, source: str, terminal: Termin
     from clustersim.report.run_report import run_report
     from clustersim.report.sample import sample_replication
 
-    with terminal.preparing("report: simulating replication 0 again for its log (the outage timeline)"):
-        sample = sample_replication(result.scenario)
+    sample = None
+    if result.rows:  # an interrupted run may have finished none
+        with terminal.preparing("report: simulating replication 0 again for its log (the outage timeline)"):
+            sample = sample_replication(result.scenario)
     write_report(out, run_report(result, sample, source))
 
 

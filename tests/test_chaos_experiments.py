@@ -97,7 +97,8 @@ def test_chaos_command_writes_the_contract(tmp_path: Path) -> None:
     assert math.isclose(paired["diff_mean"], paired["treatment_mean"] - paired["control_mean"], abs_tol=1e-12)
     assert info["injections"][0]["action"] == "kill_rack"
     assert {p.name for p in out.iterdir()} == {"chaos.json", "chaos.csv", "control.resolved.toml",
-                                               "treatment.resolved.toml", "chaos_timeline.csv", "chaos_timeline.png"}
+                                               "treatment.resolved.toml", "chaos_timeline.csv", "chaos_timeline.png",
+                                               "report.html", "report.md", "plots"}
 
 
 @pytest.mark.parametrize(("changes", "line"), [

@@ -107,7 +107,8 @@ def test_quiet_run_succeeds_and_prints_nothing(quiet_run):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == ""
     assert sorted(p.name for p in out.iterdir()) == [
-        "events.parquet", "replications.csv", "scenario.resolved.toml", "summary.json"]
+        "events.parquet", "plots", "replications.csv", "report.html", "report.md", "scenario.resolved.toml",
+        "summary.json"]
 
 
 def test_summary_json_has_the_contract_fields(quiet_run):

@@ -150,7 +150,10 @@ def harness(tmp_path: Path, args: list[str], trials: int, sig: str, low: float |
 
 def complete_result(out: Path, replications: int, events: bool) -> dict:
     """Every file of a result is there and readable; returns summary.json."""
-    names = {"summary.json", "replications.csv", "scenario.resolved.toml"} | ({"events.parquet"} if events else set())
+    names = {"summary.json", "replications.csv", "scenario.resolved.toml", "report.html", "report.md"} | (
+        {"events.parquet"} if events else set())
+    if json.loads((out / "summary.json").read_text())["replications"]:
+        names.add("plots")  # a run stopped before its first replication has a report without figures
     assert {p.name for p in out.iterdir()} == names, out
     summary = json.loads((out / "summary.json").read_text())
     frame = pd.read_csv(out / "replications.csv")
@@ -256,18 +259,19 @@ def test_out_is_never_reused_silently_and_overwrite_replaces_it_whole(tmp_path, 
     (tmp_path / "w.toml").write_text(WRITING.format(replications=2, horizon="30 d"))
     scenario, out = str(tmp_path / "w.toml"), tmp_path / "out"
     assert run_cli([scenario, "--out", str(out), "--events", "--quiet"], capsys) == (0, "")
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert "events.parquet" in before
     # refused at once, in one line, before anything is simulated: nothing changes
     started = time.perf_counter()
     code, err = run_cli([scenario, "--out", str(out), "--quiet", "--replications", "5000"], capsys)
     assert code == 2 and time.perf_counter() - started < 5
-    assert err == (f"--out {out}: already holds results (summary.json events.parquet replications.csv ...); "
+    assert err == (f"--out {out}: already holds results (summary.json events.parquet plots ...); "
                    "pass --overwrite to replace them, or choose another directory\n")
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     # --overwrite replaces it whole: no stale events.parquet
     assert run_cli([scenario, "--out", str(out), "--quiet", "--overwrite", "--seed", "9"], capsys) == (0, "")
-    assert sorted(p.name for p in out.iterdir()) == ["replications.csv", "scenario.resolved.toml", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["plots", "replications.csv", "report.html", "report.md",
+                                                     "scenario.resolved.toml", "summary.json"]
     assert json.loads((out / "summary.json").read_text())["seed"] == 9
     no_leftovers(tmp_path)
     # an empty directory is no reuse; a directory of other files is never replaced, even with --overwrite

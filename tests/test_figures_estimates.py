@@ -11,8 +11,8 @@ from clustersim.checkpoint_sweep import optimize_checkpoint
 from clustersim.comparison import Comparison, compare_runs, compare_scenarios
 from clustersim.report.figures.causes import ALL_JOBS, ParetoBar, causes_png, interruptions_over_jobs, pareto
 from clustersim.report.figures.differences import ForestRow, compared_metrics, differences_png, forest
-from clustersim.report.figures.serving import (WindowBand, below_target, latency_png, slo_windows_png, time_axis,
-                                               window_bands)
+from clustersim.report.figures.bands import WindowBand, time_axis, window_bands
+from clustersim.report.figures.serving import below_target, latency_png, slo_windows_png
 from clustersim.report.figures.storage import exposure_lines, storage_png
 from clustersim.report.plots import Mark, goodput_vs_interval_png, merged_marks
 from clustersim.runner import RunResult, run_scenario

@@ -11,7 +11,8 @@ import pytest
 from clustersim.engine.simpy_engine import SimpyEngine
 from clustersim.job_phases import PHASES, job_phases
 from clustersim.model.records import JobState, Kind, NodeState
-from clustersim.report.figures.availability import availability_png, run_mean, series_metrics, window_bands
+from clustersim.report.figures.availability import availability_png, run_mean, series_metrics
+from clustersim.report.figures.bands import window_bands
 from clustersim.report.figures.outages import (NETWORK_COLOUR, cause_colours, job_state_spans, outage_intervals,
                                                outage_timeline_png, shown_nodes)
 from clustersim.report.figures.walltime import phase_percents, walltime_png
@@ -52,14 +53,14 @@ def result() -> tuple[Scenario, RunResult, np.ndarray]:
 
 def test_window_bands_by_hand():
     """Window 0: 1.0, 0.8, 0.9 -> mean 0.9, sd 0.1, half-width t(2) 0.1 / sqrt 3 (clamped at 1); window 1: one
-    value (the others None or missing) -> no band; window 2: none at all."""
+    value (the others None or missing) -> the value, no width; window 2: none at all."""
     series = [{"nodes.availability": [1.0, None, None]}, {"nodes.availability": [0.8, 0.6]},
               {"nodes.availability": [0.9, None, None]}, {"capacity.availability": [0.1, 0.1, 0.1]}]
-    mean, low, high = window_bands(series, "nodes.availability")
+    first, second, third = window_bands(series, "nodes.availability", [(0, 1), (1, 2), (2, 3)])
     half = t_quantile(2, 0.975) * 0.1 / math.sqrt(3)
-    assert mean[:2] == pytest.approx([0.9, 0.6])
-    assert low[0] == pytest.approx(0.9 - half) and high[0] == 1.0
-    assert math.isnan(low[1]) and math.isnan(high[1]) and math.isnan(mean[2])
+    assert first.mean == pytest.approx(0.9) and first.low == pytest.approx(0.9 - half) and first.high == 1.0
+    assert second.mean == second.low == second.high == pytest.approx(0.6)
+    assert third.mean is None and third.low is None
 
 
 def test_run_mean_weights_windows_by_their_length():

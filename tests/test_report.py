@@ -266,3 +266,25 @@ def test_every_results_command_takes_no_report(flag_command):
     sub = next(a for a in parser._actions if a.dest == "command")
     command = sub.choices[flag_command[0]]  # type: ignore[attr-defined]
     assert any("--no-report" in action.option_strings for action in command._actions)
+
+
+def test_overwrite_replaces_a_directory_with_a_report_and_a_node_table(tmp_path: Path):
+    scenario, out = small_scenario(tmp_path), tmp_path / "r"
+    proc = clustersim_process([str(scenario), "--out", str(out), "--quiet", "--nodes"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "nodes.parquet").exists() and (out / "plots").is_dir()
+    proc = clustersim_process([str(scenario), "--out", str(out), "--quiet", "--overwrite", "--no-report"],
+                              cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr  # every file there is clustersim's: the report, nodes.parquet
+    assert sorted(p.name for p in out.iterdir()) == ["replications.csv", "scenario.resolved.toml", "summary.json"]
+
+
+def test_a_run_stopped_before_any_replication_still_has_its_report(tmp_path: Path):
+    from clustersim.report.document import render_markdown
+    from clustersim.report.run_report import run_report
+    from clustersim.runner import RunResult
+    from clustersim.scenario import load_scenario
+
+    scenario = load_scenario(small_scenario(tmp_path))
+    text = render_markdown(run_report(RunResult(scenario, [], {}, 0.0, 0, complete=False), None, "small.toml"))
+    assert "stopped before any replication finished" in text and "interrupted" in text

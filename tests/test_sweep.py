@@ -273,7 +273,7 @@ def test_compare_finds_the_significant_difference_of_more_crews(tmp_path: Path):
     b = tmp_path / "b.toml"
     b.write_text(a.read_text().replace('name = "sw"', 'name = "more-crews"').replace("crews = 2", "crews = 8")
                  .replace("count = 8", "count = 8\n").replace('mean = "300 h"', 'mean = "30 h"'))
-    table = clustersim.compare(a, b)
+    table = clustersim.compare(a, b).table
     row = table[(table["metric"] == "nodes.availability") & (table["scenario"] == "more-crews")].iloc[0]
     assert row["significant"] and row["diff_mean"] < 0  # failing ten times as often costs availability
     proc = clustersim_process(["compare", str(a), str(b), "--seed", "5", "--out", str(tmp_path / "o")], cwd=tmp_path)

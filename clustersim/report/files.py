@@ -24,7 +24,8 @@ from clustersim.errors import ResultsError
 
 # What a clustersim run writes: a directory holding only these may be replaced with --overwrite.
 RESULT_FILES = frozenset({
-    "summary.json", "replications.csv", "scenario.resolved.toml", "events.parquet", "series.csv",
+    "summary.json", "replications.csv", "scenario.resolved.toml", "events.parquet", "nodes.parquet", "series.csv",
+    "report.html", "report.md", "plots",
     "optimize_checkpoint.csv", "optimize_checkpoint.json", "goodput_vs_interval.png",
     "compare.csv", "compare.json", "search.json",
     "chaos.json", "chaos.csv", "chaos_timeline.csv", "chaos_timeline.png", "control.resolved.toml",

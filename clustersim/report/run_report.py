@@ -147,13 +147,18 @@ def run_report(result: RunResult, sample: SampleReplication | None, source: str)
     subtitle = (f"{source}: {len(result.rows)} replications of {hours_text(sim.horizon)} "
                 f"(warmup {hours_text(sim.warmup)}), seed {sim.seed}, {sim.engine} engine"
                 + ("" if result.complete else "; interrupted: the replications finished before the stop"))
+    settings = Section("Scenario", tables=[t for t in (settings_table(scenario), failure_modes_table(scenario),
+                                                       workloads_table(scenario)) if t is not None])
+    if not result.rows:
+        stopped = Section("Summary", paragraphs=["The run was stopped before any replication finished: there is "
+                                                 "nothing to report. Run it again to the end."])
+        return Report(f"{scenario.name}: run report", subtitle, [stopped, settings])
     headline = headline_metrics(result.estimates)
     sections = [Section("Summary", paragraphs=findings(result)),
                 Section("Headline metrics", tables=[metrics_table(
                     result.estimates, headline, "mean over replications with its Student-t 95 % interval")])]
     sections += run_figures(result, sample)
-    sections.append(Section("Scenario", tables=[t for t in (settings_table(scenario), failure_modes_table(scenario),
-                                                            workloads_table(scenario)) if t is not None]))
+    sections.append(settings)
     sections.append(Section("Every metric", tables=[metrics_table(result.estimates, list(result.estimates))],
                             folded=True))
     return Report(f"{scenario.name}: run report", subtitle, sections)

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from clustersim.layout import metric_info
 from clustersim.report.canvas import legend_right, new_figure, png_bytes, with_unit
+from clustersim.report.figures.bands import Series, draw_band, time_axis, window_bands
 from clustersim.scenario.schema import Scenario
-from clustersim.t_quantiles import t_quantile
 from clustersim.units import readable_hours
 
-Series = list[dict[str, list[float | None]]]
-DAYS_FROM_HOURS = 240.0  # spans of ten days or more read in days (as units.readable_hours does)
 
 
 def series_metrics(scenario: Scenario, series: Series) -> list[str]:
@@ -21,33 +17,6 @@ def series_metrics(scenario: Scenario, series: Series) -> list[str]:
     jobs = [f"training.{job.name}.ettr" for job in scenario.training]
     wanted = ["nodes.availability", "capacity.availability", *jobs]
     return [name for name in wanted if any(name in replication for replication in series)]
-
-
-def _window_values(series: Series, metric: str) -> list[list[float]]:
-    """Each window's finite values over the replications that measured the metric there."""
-    windows = max((len(replication.get(metric, [])) for replication in series), default=0)
-    values: list[list[float]] = [[] for _ in range(windows)]
-    for replication in series:
-        for w, value in enumerate(replication.get(metric, [])):
-            if value is not None and math.isfinite(value):
-                values[w].append(value)
-    return values
-
-
-def window_bands(series: Series, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per window: the mean over replications of ``metric`` and its 95 % Student-t interval (clamped to the
-    metric's bounds); a None value is left out for that replication; NaN where too few values."""
-    info = metric_info(metric)
-    values = _window_values(series, metric)
-    mean, low, high = (np.full(len(values), math.nan) for _ in range(3))
-    for w, x in enumerate(values):
-        if not x:
-            continue
-        mean[w] = float(np.mean(x))
-        if len(x) >= 2:
-            half = t_quantile(len(x) - 1, 0.975) * float(np.std(x, ddof=1)) / math.sqrt(len(x))
-            low[w], high[w] = max(mean[w] - half, info.low), min(mean[w] + half, info.high)
-    return mean, low, high
 
 
 def run_mean(scenario: Scenario, series: Series, metric: str) -> float:
@@ -69,16 +38,11 @@ def availability_png(scenario: Scenario, series: list[dict[str, list[float | Non
     windows = scenario.simulation.series_windows()
     if not metrics or not windows:
         return None
-    in_days = scenario.simulation.horizon >= DAYS_FROM_HOURS
-    scale, unit = (24.0, "d") if in_days else (1.0, "h")
-    mid = np.array([(start + end) / 2 for start, end in windows]) / scale
+    scale, unit = time_axis(scenario.simulation.horizon)
     figure = new_figure(height=1.0 + 1.9 * len(metrics))
     panels = figure.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
     for axes, metric in zip(panels, metrics):
-        mean, low, high = window_bands(series, metric)
-        n = len(mean)
-        axes.fill_between(mid[:n], low, high, color="tab:blue", alpha=0.25, linewidth=0, label="95 % band")
-        axes.plot(mid[:n], mean, color="tab:blue", marker="o", markersize=3, label="mean per window")
+        draw_band(axes, window_bands(series, metric, windows), scale, "tab:blue", "per window")
         overall = run_mean(scenario, series, metric)
         if math.isfinite(overall):
             axes.axhline(overall, color="black", linestyle="--", linewidth=1, label=f"whole-run mean {_shown(overall)}")

@@ -9,11 +9,11 @@ import numpy as np
 
 from clustersim.model.records import JobState, Kind, NodeState
 from clustersim.report.canvas import legend_right, new_figure, png_bytes, with_unit
+from clustersim.report.figures.bands import time_axis
 from clustersim.scenario.schema import Scenario
 
 T, KIND, COMP, FROM, TO, CAUSE = range(6)
 MOST_ROWS = 40
-DAYS_FROM_HOURS = 240.0
 NETWORK_LABEL = "network"  # scenario.label_names' name of the network's cause code
 UNKNOWN_LABEL = "unknown"
 
@@ -90,7 +90,7 @@ def outage_timeline_png(scenario: Scenario, log: np.ndarray, replication: int = 
         return None
     nodes = shown_nodes(outages)
     row_of = {node: r for r, node in enumerate(nodes)}
-    scale, unit = (24.0, "d") if scenario.simulation.horizon >= DAYS_FROM_HOURS else (1.0, "h")
+    scale, unit = time_axis(scenario.simulation.horizon)
     jobs = len(scenario.training)
     figure = new_figure(height=max(3.2, 1.6 + 0.13 * len(nodes) + 0.3 * jobs))
     if jobs:

@@ -6,7 +6,7 @@ from typing import Any
 
 from clustersim.layout import metric_info
 from clustersim.report.canvas import legend_below, new_figure, png_bytes, with_unit
-from clustersim.report.figures.serving import Series, draw_band, time_axis, window_bands
+from clustersim.report.figures.bands import Series, draw_band, time_axis, window_bands
 from clustersim.scenario.schema import Scenario
 from clustersim.stats import Estimate
 from clustersim.units import readable_hours
