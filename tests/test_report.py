@@ -26,44 +26,11 @@ from clustersim.report.review import (
 )
 from clustersim.stats import Estimate
 from conftest import clustersim_process
+from report_cases import SMALL
 
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9a"
                        "wAAAABJRU5ErkJggg==")
 
-SMALL = """\
-name = "small"
-[simulation]
-horizon = "2000 h"
-replications = 3
-seed = 5
-[nodes]
-count = 12
-nodes_per_rack = 4
-[[nodes.failure_modes]]
-name = "gpu"
-scope = "node"
-time_to_failure = {dist = "exponential", mean = "400 h"}
-recovery = "replace"
-time_to_repair = {dist = "exponential", mean = "30 h"}
-[[nodes.failure_modes]]
-name = "software"
-scope = "node"
-time_to_failure = {dist = "exponential", mean = "900 h"}
-recovery = "reboot"
-time_to_repair = {dist = "deterministic", value = "1 h"}
-[repair]
-crews = 2
-detection = "10 min"
-[spares]
-hot = 2
-swap_time = "5 min"
-[[training]]
-name = "pretrain"
-nodes = 8
-checkpoint_interval = "1 h"
-checkpoint_cost = "5 min"
-restart_overhead = "10 min"
-"""
 
 
 def small_scenario(tmp_path: Path, name: str = "small.toml", text: str = SMALL) -> Path:
@@ -288,3 +255,25 @@ def test_a_run_stopped_before_any_replication_still_has_its_report(tmp_path: Pat
     scenario = load_scenario(small_scenario(tmp_path))
     text = render_markdown(run_report(RunResult(scenario, [], {}, 0.0, 0, complete=False), None, "small.toml"))
     assert "stopped before any replication finished" in text and "interrupted" in text
+
+
+def test_a_fast_run_s_report_draws_its_windows_and_outages_from_replication_0_on_simpy(tmp_path: Path):
+    """The fast engine measures no windows and keeps no log: the report re-simulates replication 0 on SimPy
+    and says so (the run itself is stood in for by a SimPy run relabelled fast: no kernel compile here)."""
+    import dataclasses
+
+    from clustersim.report.document import render_markdown
+    from clustersim.report.run_report import run_report
+    from clustersim.report.sample import sample_replication
+    from clustersim.runner import run_scenario
+    from clustersim.scenario import load_scenario
+
+    scenario = load_scenario(small_scenario(tmp_path))
+    fast = scenario.model_copy(update={"simulation": scenario.simulation.model_copy(update={"engine": "fast"})})
+    result = dataclasses.replace(run_scenario(scenario), scenario=fast, series=[])
+    sample = sample_replication(fast)
+    assert sample.resimulated_on_simpy and sample.metrics == result.rows[0]  # the same path: same engine here
+    report = run_report(result, sample, "small.toml")
+    text = render_markdown(report)
+    assert "re-simulated on the SimPy engine" in text
+    assert {f.name for f in report.figures()} >= {"availability_over_time", "outage_timeline", "training_wall_time"}

@@ -15,6 +15,7 @@ import pytest
 
 from browser import check_page, chromium_available
 from conftest import CHECKOUT, clustersim_process
+from report_cases import SMALL
 
 REASON = chromium_available()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -49,8 +50,23 @@ def chaos_args(tmp_path: Path) -> list[str]:
     return ["chaos", str(SCENARIOS / "chaos" / "windows_and_abort.toml"), "--replications", "2"]
 
 
+def optimize_checkpoint_args(tmp_path: Path) -> list[str]:
+    """Three checkpoint intervals of the small scenario's job, two replications each."""
+    (tmp_path / "small.toml").write_text(SMALL, encoding="utf-8")
+    return ["optimize-checkpoint", str(tmp_path / "small.toml"), "--job", "pretrain", "--intervals",
+            "30 min,1 h,2 h", "--replications", "2"]
+
+
+def search_args(tmp_path: Path) -> list[str]:
+    """The fewest crews that keep the small scenario's nodes 90 % available."""
+    (tmp_path / "small.toml").write_text(SMALL, encoding="utf-8")
+    return ["search", str(tmp_path / "small.toml"), "--vary", "repair.crews", "--min", "1", "--max", "4",
+            "--target", "nodes.availability >= 0.9", "--replications", "2", "--max-replications", "4"]
+
+
 COMMANDS: dict[str, Callable[[Path], list[str]]] = {
-    "run": run_args, "compare": compare_args, "sweep": sweep_args, "chaos": chaos_args}
+    "run": run_args, "compare": compare_args, "sweep": sweep_args, "chaos": chaos_args,
+    "optimize-checkpoint": optimize_checkpoint_args, "search": search_args}
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))

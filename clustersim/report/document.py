@@ -113,6 +113,7 @@ figure img { max-width: 100%; height: auto; border: 1px solid #e3e6ea; }
 figcaption { color: #444; font-size: 0.92em; margin-top: 4px; }
 details summary { cursor: pointer; color: #333; margin: 8px 0; }
 nav ol { columns: 2; font-size: 0.95em; }
+.wide { overflow-x: auto; }
 """
 
 
@@ -126,7 +127,7 @@ def _html_table(t: Table) -> str:
         "<tr>" + "".join(f'<td class="num">{html.escape(c)}</td>' if i in t.numeric else f"<td>{html.escape(c)}</td>"
                          for i, c in enumerate(row)) + "</tr>" for row in t.rows)
     caption = f"<caption>{html.escape(t.caption)}</caption>" if t.caption else ""
-    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _html_figure(figure: Figure) -> str:

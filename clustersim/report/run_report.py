@@ -72,10 +72,12 @@ def findings(result: RunResult) -> list[str]:
                 line += f"; its p99 latency was {value_text(f'{p}.latency_p99_s', est[f'{p}.latency_p99_s'])}"
             lines.append(line + ".")
     if has("storage.read_availability", "storage.data_loss_events"):
+        losses = est["storage.data_loss_events"]
+        lost = ("no object lost every replica in any replication" if losses.mean == 0 else
+                f"{value_text('storage.data_loss_events', losses)} objects lost every replica per replication")
         lines.append(f"Every checkpoint object was readable "
                      f"{value_text('storage.read_availability', est['storage.read_availability'])} of the time; "
-                     f"{value_text('storage.data_loss_events', est['storage.data_loss_events'])} objects lost every "
-                     "replica per replication.")
+                     f"{lost}.")
     return lines
 
 

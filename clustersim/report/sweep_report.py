@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from clustersim.comparison import Difference, paired_difference
@@ -54,9 +55,13 @@ def sweep_findings(plan: SweepPlan, points: pd.DataFrame, outcomes: dict[int, Po
         best = best_point(points, metric)
         if best is None:
             continue
+        means = points[f"{metric}_mean"].to_numpy(dtype=float)
         row = points[points["point"] == best].iloc[0]
         e = Estimate(float(row[f"{metric}_mean"]), _or_none(row[f"{metric}_ci95_low"]),
                      _or_none(row[f"{metric}_ci95_high"]), int(row["replications"]), metric_info(metric).unit)
+        if np.all(means[np.isfinite(means)] == e.mean):
+            lines.append(f"{metric} is the same at every point: {value_text(metric, e)}.")
+            continue
         line = f"{metric} is best at {point_label(plan, best)}: {value_text(metric, e)}."
         if best != first and first in outcomes and best in outcomes:
             diff = paired_difference(outcomes[first].rows, outcomes[best].rows, metric)
@@ -78,7 +83,10 @@ def sweep_report(plan: SweepPlan, points: pd.DataFrame, outcomes: dict[int, Poin
                 f"{plan.points[0].scenario.simulation.seed}")
     metrics = _metrics(points)
     headline = {plot_file_name(m) for m in metrics}
-    figures = [(name in headline, Figure(name.removesuffix(".png"), _caption(name), png))
+    every = {plot_file_name(c.removesuffix("_mean")): c.removesuffix("_mean") for c in points.columns
+             if c.endswith("_mean")}
+    axes = len(plan.axes) if plan.axes else len(plan.keys)
+    figures = [(name in headline, Figure(name.removesuffix(".png"), _caption(every.get(name, name), axes), png))
                for name, png in sweep_plots(plan, points)]
     shown = ["point", *plan.keys, "replications"]
     metrics = metrics[:TABLE_METRICS]
@@ -103,5 +111,6 @@ def sweep_report(plan: SweepPlan, points: pd.DataFrame, outcomes: dict[int, Poin
                                                           s.paragraphs])
 
 
-def _caption(name: str) -> str:
-    return f"{name.removeprefix('sweep_').removesuffix('.png')}: mean and 95 % CI band (one axis) or mean (two axes)."
+def _caption(metric: str, axes: int) -> str:
+    what = "mean and 95 % CI band at each point" if axes == 1 else "mean at each point of the grid"
+    return f"{metric}: {what}."

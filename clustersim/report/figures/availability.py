@@ -47,6 +47,7 @@ def availability_png(scenario: Scenario, series: list[dict[str, list[float | Non
         if math.isfinite(overall):
             axes.axhline(overall, color="black", linestyle="--", linewidth=1, label=f"whole-run mean {_shown(overall)}")
         axes.set_ylabel(with_unit(metric, metric_info(metric).unit), fontsize="small")
+        axes.ticklabel_format(axis="y", useOffset=False)  # 0.99998 on the axis, not an offset of 1e-5
         axes.grid(True, alpha=0.3)
         legend_right(axes)
     panels[-1].set_xlabel(with_unit("window mid-time", unit))
