@@ -249,10 +249,7 @@ class SweepPlots:
 
         wanted = plot_file_name(name)
         plan = self._result.outcome.plan
-        return next((Picture(png) for file, png in sweep_plots(plan, self.table_of()) if file == wanted), None)
-
-    def table_of(self) -> pd.DataFrame:
-        return self._result.table
+        return next((Picture(png) for file, png in sweep_plots(plan, self._result.table) if file == wanted), None)
 
 
 def sweep(scenario: str | Path, vary: Sequence[str] = (), overrides: Sequence[str] = (), out: str | Path | None = None,

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from clustersim.measures import ExactSum
+from clustersim.measures import CAUSE, COMP, FROM, KIND, TO, ExactSum, T
 from clustersim.model.records import JobState, Kind, SlotState
 from clustersim.scenario.schema import Scenario
-
-T, KIND, COMP, FROM, TO, CAUSE = range(6)
 
 KEPT, LOST, CHECKPOINT, RESTART, DETECTION, SWAP, WAITING_SPARE, WAITING_STORE, STOPPED_OTHER = PHASES = (
     "compute (kept)", "compute (lost or not yet checkpointed)", "checkpoint", "restart", "detection", "swap",
