@@ -14,6 +14,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from clustersim.chaos_run import ChaosOutcome
     from clustersim.comparison import Comparison
+    from clustersim.report.document import Report
     from clustersim.report.sample import SampleReplication
     from clustersim.runner import RunResult
     from clustersim.scenario.schema import Scenario
@@ -41,6 +42,16 @@ class Picture:
         target = Path(path)
         target.write_bytes(self.png)
         return target
+
+
+def _write_report(out: str | Path, report: Report) -> Path:
+    """``report`` into the directory ``out`` (made if absent); the path of its report.html."""
+    from clustersim.report.document import REPORT_HTML, write_report
+
+    target = Path(out)
+    target.mkdir(parents=True, exist_ok=True)
+    write_report(target, report)
+    return target / REPORT_HTML
 
 
 def _picture(png: bytes | None) -> Picture | None:
@@ -163,13 +174,9 @@ class Result:
 
     def write_report(self, out: str | Path, source: str | None = None) -> Path:
         """report.md, report.html and plots/ into the directory ``out`` (made if absent); returns report.html."""
-        from clustersim.report.document import REPORT_HTML, write_report
         from clustersim.report.run_report import run_report
 
-        target = Path(out)
-        target.mkdir(parents=True, exist_ok=True)
-        write_report(target, run_report(self.run, self.sample(), source or self.scenario.name))
-        return target / REPORT_HTML
+        return _write_report(out, run_report(self.run, self.sample(), source or self.scenario.name))
 
     def _repr_html_(self) -> str:
         return str(self.summary._repr_html_())  # a notebook shows the summary table
@@ -297,13 +304,9 @@ class CompareResult:
 
     def write_report(self, out: str | Path) -> Path:
         """report.md, report.html and plots/ into ``out`` (made if absent); returns report.html."""
-        from clustersim.report.document import REPORT_HTML, write_report
         from clustersim.report.paired_report import compare_report
 
-        target = Path(out)
-        target.mkdir(parents=True, exist_ok=True)
-        write_report(target, compare_report(self.comparison, self.comparison.names))
-        return target / REPORT_HTML
+        return _write_report(out, compare_report(self.comparison, self.comparison.names))
 
     def _repr_html_(self) -> str:
         return str(self.table._repr_html_())

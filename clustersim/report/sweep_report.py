@@ -57,8 +57,7 @@ def sweep_findings(plan: SweepPlan, points: pd.DataFrame, outcomes: dict[int, Po
             continue
         means = points[f"{metric}_mean"].to_numpy(dtype=float)
         row = points[points["point"] == best].iloc[0]
-        e = Estimate(float(row[f"{metric}_mean"]), _or_none(row[f"{metric}_ci95_low"]),
-                     _or_none(row[f"{metric}_ci95_high"]), int(row["replications"]), metric_info(metric).unit)
+        e = point_estimate(row, metric)
         if np.all(means[np.isfinite(means)] == e.mean):
             lines.append(f"{metric} is the same at every point: {value_text(metric, e)}.")
             continue
@@ -73,6 +72,12 @@ def sweep_findings(plan: SweepPlan, points: pd.DataFrame, outcomes: dict[int, Po
 
 def _or_none(x: float) -> float | None:
     return None if pd.isna(x) else float(x)
+
+
+def point_estimate(row: pd.Series, metric: str) -> Estimate:
+    """One point's estimate of ``metric`` from its row of the sweep table."""
+    return Estimate(float(row[f"{metric}_mean"]), _or_none(row[f"{metric}_ci95_low"]),
+                    _or_none(row[f"{metric}_ci95_high"]), int(row["replications"]), metric_info(metric).unit)
 
 
 def sweep_report(plan: SweepPlan, points: pd.DataFrame, outcomes: dict[int, PointOutcome]) -> Report:
@@ -94,8 +99,7 @@ def sweep_report(plan: SweepPlan, points: pd.DataFrame, outcomes: dict[int, Poin
     for _, row in points.iterrows():
         cells = [str(row[c]) for c in shown]
         for metric in metrics:
-            e = Estimate(float(row[f"{metric}_mean"]), _or_none(row[f"{metric}_ci95_low"]),
-                         _or_none(row[f"{metric}_ci95_high"]), int(row["replications"]), metric_info(metric).unit)
+            e = point_estimate(row, metric)
             cells.append(value_text(metric, e) if math.isfinite(e.mean) else "—")
         rows.append(cells)
     points_table = table([*shown, *metrics], rows, numeric=set(range(len(shown), len(shown) + len(metrics))),
